@@ -1,0 +1,141 @@
+"""Every name the operator writes into the cluster, in one place.
+
+Labels, annotations, finalizers, condition types and reasons are part of the public contract:
+users select on them, GitOps tools diff them, dashboards match them. Keeping them here means
+renaming one is a visible, reviewable change instead of a grep.
+"""
+
+from typing import Final
+
+GROUP: Final = "agentsession.dev"
+VERSION: Final = "v1alpha1"
+API_VERSION: Final = f"{GROUP}/{VERSION}"
+PREFIX: Final = f"{GROUP}/"
+
+SESSION_KIND: Final = "AgentSession"
+SESSION_PLURAL: Final = "agentsessions"
+SESSION_SINGULAR: Final = "agentsession"
+SESSION_SHORT_NAMES: Final = ("ags",)
+TEMPLATE_KIND: Final = "SessionTemplate"
+TEMPLATE_PLURAL: Final = "sessiontemplates"
+TEMPLATE_SINGULAR: Final = "sessiontemplate"
+TEMPLATE_SHORT_NAMES: Final = ("stpl",)
+CATEGORIES: Final = ("agents",)
+
+# Labels
+LABEL_SESSION: Final = f"{PREFIX}session"
+LABEL_SESSION_UID: Final = f"{PREFIX}session-uid"
+LABEL_MANAGED_BY: Final = "app.kubernetes.io/managed-by"
+MANAGED_BY: Final = "agent-session-operator"
+
+# Annotations
+ANNOTATION_RESTART: Final = f"{PREFIX}restart"
+"""Changing its value asks the operator to restart the session (also lifts it out of Failed)."""
+
+# Finalizer
+FINALIZER: Final = f"{PREFIX}cleanup"
+
+# Phases
+PHASE_PENDING: Final = "Pending"
+PHASE_CREATING: Final = "Creating"
+PHASE_RUNNING: Final = "Running"
+PHASE_STOPPING: Final = "Stopping"
+PHASE_STOPPED: Final = "Stopped"
+PHASE_COMPLETED: Final = "Completed"
+PHASE_FAILED: Final = "Failed"
+PHASE_TERMINATING: Final = "Terminating"
+PHASES: Final = (
+    PHASE_PENDING,
+    PHASE_CREATING,
+    PHASE_RUNNING,
+    PHASE_STOPPING,
+    PHASE_STOPPED,
+    PHASE_COMPLETED,
+    PHASE_FAILED,
+    PHASE_TERMINATING,
+)
+
+# Desired states (spec.state)
+STATE_RUNNING: Final = "Running"
+STATE_STOPPED: Final = "Stopped"
+
+# Providers
+PROVIDER_POD: Final = "pod"
+PROVIDER_HTTP: Final = "http"
+PROVIDER_TMUX: Final = "tmux"
+PROVIDERS: Final = (PROVIDER_POD, PROVIDER_HTTP, PROVIDER_TMUX)
+
+# Agent protocols
+PROTOCOL_ACP: Final = "acp"
+PROTOCOL_STDIO_LINES: Final = "stdio-lines"
+
+# Restart policies
+RESTART_NEVER: Final = "Never"
+RESTART_ON_FAILURE: Final = "OnFailure"
+
+# Condition types
+COND_READY: Final = "Ready"
+COND_CONFIG_VALID: Final = "ConfigValid"
+COND_PROVIDER_AVAILABLE: Final = "ProviderAvailable"
+COND_HEALTHY: Final = "Healthy"
+COND_UP_TO_DATE: Final = "UpToDate"
+CONDITION_TYPES: Final = (
+    COND_READY,
+    COND_CONFIG_VALID,
+    COND_PROVIDER_AVAILABLE,
+    COND_HEALTHY,
+    COND_UP_TO_DATE,
+)
+
+# Condition reasons (CamelCase, as Kubernetes API conventions ask)
+REASON_INVALID_CONFIGURATION: Final = "InvalidConfiguration"
+REASON_VALID: Final = "Valid"
+REASON_PROVIDER_UNAVAILABLE: Final = "ProviderUnavailable"
+REASON_PROVIDER_REACHABLE: Final = "ProviderReachable"
+REASON_CREATING: Final = "Creating"
+REASON_RUNNING: Final = "Running"
+REASON_STOPPED: Final = "Stopped"
+REASON_COMPLETED: Final = "Completed"
+REASON_FAILED: Final = "Failed"
+REASON_PENDING: Final = "Pending"
+REASON_TERMINATING: Final = "Terminating"
+REASON_START_TIMEOUT: Final = "StartTimeout"
+REASON_BACKOFF_LIMIT_EXCEEDED: Final = "BackoffLimitExceeded"
+REASON_AGENT_EXITED: Final = "AgentExited"
+REASON_PROBE_SUCCEEDED: Final = "ProbeSucceeded"
+REASON_PROBE_FAILED: Final = "ProbeFailed"
+REASON_NOT_PROBED: Final = "NotProbed"
+REASON_TEMPLATE_CHANGED: Final = "TemplateChanged"
+REASON_CONFIG_CURRENT: Final = "ConfigCurrent"
+
+# Stopped reasons (status.stoppedReason)
+STOPPED_USER: Final = "User"
+STOPPED_IDLE_TIMEOUT: Final = "IdleTimeout"
+STOPPED_MAX_DURATION: Final = "MaxDuration"
+
+# Health states
+HEALTH_HEALTHY: Final = "Healthy"
+HEALTH_UNHEALTHY: Final = "Unhealthy"
+HEALTH_UNKNOWN: Final = "Unknown"
+
+# Event reasons (§9)
+EVENT_CREATED: Final = "Created"
+EVENT_STARTED: Final = "Started"
+EVENT_STOPPED: Final = "Stopped"
+EVENT_RESUMED: Final = "Resumed"
+EVENT_COMPLETED: Final = "Completed"
+EVENT_FAILED: Final = "Failed"
+EVENT_IDLE_STOPPED: Final = "IdleStopped"
+EVENT_CONFIG_INVALID: Final = "ConfigInvalid"
+EVENT_PROVIDER_UNAVAILABLE: Final = "ProviderUnavailable"
+EVENT_UNHEALTHY: Final = "Unhealthy"
+EVENT_RESTARTED: Final = "Restarted"
+EVENT_RECREATED: Final = "Recreated"
+
+# Bounds shared by the API and the status writer
+MAX_TITLE_LENGTH: Final = 256
+MAX_PROMPT_LENGTH: Final = 65536
+MAX_META_PROPERTIES: Final = 64
+MAX_META_BYTES: Final = 16384
+MAX_LOG_TAIL_LINES: Final = 50
+MAX_LOG_TAIL_BYTES: Final = 8192

@@ -1,0 +1,1 @@
+"""Local development support: the embedded Kubernetes API and its admission checks."""
