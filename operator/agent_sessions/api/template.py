@@ -55,7 +55,7 @@ class AgentSpec(OverridableModel):
     env: Annotated[list[EnvVar], Field(max_length=128, json_schema_extra=list_map("name"))] | None = None
     """Environment variables; merged by name across template and session."""
     env_from: Annotated[list[EnvFromSource], Field(max_length=32, json_schema_extra=LIST_ATOMIC)] | None = None
-    """ConfigMaps and Secrets exposed as environment variables; merged by referenced name."""
+    """ConfigMaps and Secrets exposed as environment variables; merged by the referenced ConfigMap or Secret."""
     resources: ResourceRequirements | None = None
     """CPU, memory and other resources of the agent container."""
     working_dir: Annotated[str, Field(max_length=4096, pattern=r"^/")] | None = None
