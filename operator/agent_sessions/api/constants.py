@@ -107,6 +107,11 @@ REASON_PROBE_FAILED: Final = "ProbeFailed"
 REASON_NOT_PROBED: Final = "NotProbed"
 REASON_TEMPLATE_CHANGED: Final = "TemplateChanged"
 REASON_CONFIG_CURRENT: Final = "ConfigCurrent"
+REASON_STOPPING: Final = "Stopping"
+REASON_RESUMING: Final = "Resuming"
+"""Ready=False while a stopped session is being started again (the Started/Resumed event tells
+the two apart by it)."""
+REASON_NOT_READY: Final = "NotReady"
 
 # Stopped reasons (status.stoppedReason)
 STOPPED_USER: Final = "User"
@@ -117,6 +122,10 @@ STOPPED_MAX_DURATION: Final = "MaxDuration"
 HEALTH_HEALTHY: Final = "Healthy"
 HEALTH_UNHEALTHY: Final = "Unhealthy"
 HEALTH_UNKNOWN: Final = "Unknown"
+
+# Event types (core/v1 Event.type)
+EVENT_TYPE_NORMAL: Final = "Normal"
+EVENT_TYPE_WARNING: Final = "Warning"
 
 # Event reasons (§9)
 EVENT_CREATED: Final = "Created"

@@ -1,0 +1,53 @@
+"""When a session must change on its own: start timeout, idle timeout, maximum duration.
+
+Deadlines are computed from status timestamps and the resolved settings, never from a timer's
+memory, so they survive operator restarts and a reconcile can always tell how long to wait
+(`Decision.requeue_after`) without any state of its own.
+
+All three count from `status.startTime`, which every start resets (first start, resume,
+restart, re-creation): a resumed session gets a fresh idle and maximum-duration budget.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from agent_sessions.api.session import AgentSessionStatus
+
+from .inputs import LifecycleSettings
+from .timestamps import parse_timestamp
+
+
+def start_deadline(status: AgentSessionStatus, settings: LifecycleSettings | None) -> datetime | None:
+    """The session fails if it is not Running after this moment (exclusive)."""
+    start = parse_timestamp(status.start_time)
+    if start is None or settings is None or settings.start_timeout is None:
+        return None
+    return start + timedelta(seconds=settings.start_timeout)
+
+
+def idle_deadline(status: AgentSessionStatus, settings: LifecycleSettings | None) -> datetime | None:
+    """The session stops for idleness at this moment: idle timeout after the last activity.
+
+    Activity counts from the later of `lastActivityTime` and `startTime`, so a session resumed
+    after an idle stop is not idle again at once.
+    """
+    if settings is None or settings.idle_timeout is None:
+        return None
+    moments = [m for m in (parse_timestamp(status.start_time), parse_timestamp(status.last_activity_time)) if m]
+    if not moments:
+        return None
+    return max(moments) + timedelta(seconds=settings.idle_timeout)
+
+
+def max_duration_deadline(status: AgentSessionStatus, settings: LifecycleSettings | None) -> datetime | None:
+    """The session stops at this moment, whatever its activity."""
+    start = parse_timestamp(status.start_time)
+    if start is None or settings is None or settings.max_duration is None:
+        return None
+    return start + timedelta(seconds=settings.max_duration)
+
+
+def seconds_until(deadline: datetime, now: datetime) -> float:
+    """Seconds from `now` to `deadline`, never negative."""
+    return max((deadline - now).total_seconds(), 0.0)

@@ -1,0 +1,668 @@
+"""The lifecycle of a session (§4) as one pure function: `decide()`.
+
+Level-based, not edge-based. The reconciler does not remember what happened; each time it runs
+(a spec change, a pod event, a slow timer, an operator restart) it reads the session, asks the
+provider to observe its backing and calls `decide(session, status, observation, provider_error,
+now)`. The answer — the status the session should have and the actions to take — depends only on
+those inputs, so a missed or repeated event can never leave a session in a wrong state, and every
+row of the lifecycle table is a table-driven unit test.
+
+Converged means silent (§8). Calling `decide()` again with the status it returned, the same
+observation and a later `now` (before any deadline) returns an equal status and no actions, so a
+converged session costs no status write and posts no Event, and an operator restart over N
+converged sessions costs nothing. The only exceptions are idempotent repeats of work still under
+way, which are harmless by contract:
+
+* `Ensure` while Creating and the backing is absent or stopped (the create/resume may not be
+  visible yet);
+* `Stop` while Stopping and the backing has not stopped yet;
+* `Delete` while Terminating (and `RemoveFinalizer` once the backing is gone);
+* `DeliverPrompt` while Running, Ready and `status.prompt.state` is `Pending` (the executor
+  records delivery, which ends the repeat; it makes delivery exactly-once).
+
+Events are posted only for transitions (a phase change, a condition flip, a counted crash),
+never for a call that changed nothing.
+
+Chained transitions. Transitions that need no news from the provider are taken in the same call,
+so one reconcile does as much as it can: a new session goes created → Pending → Creating (Ensure)
+in one call; a Failed session whose spec changed goes Failed → Pending → Creating; a session with
+invalid configuration goes Pending → Failed. Transitions that wait for the provider
+(Creating → Running, Stopping → Stopped) happen on a later call, after a fresh observation. The
+chain is deterministic and bounded.
+
+Generations. `status.observedGeneration` is set to `metadata.generation` on every call that acted
+(every call without a provider error), so "the spec changed since we last acted" is exactly
+`generation != status.observedGeneration`. It is what resumes a session stopped for idleness
+when its spec is edited, and what lifts a session out of Failed. When the provider cannot be
+reached nothing is acted upon and the generation is not consumed: the pending intent survives.
+
+Restart requests. The `agentsession.dev/restart` annotation's value is recorded in
+`status.restartRequest` when acted upon; a different non-empty value is a new request. Removing
+the annotation is not a request. A session created with the annotation already set records it
+without restarting.
+
+Choices where §4 is silent:
+
+* `spec.state: Stopped` wins over everything but deletion: a restart request on a session that
+  should be stopped is recorded and ignored; a new session created stopped goes straight to
+  Stopped without a backing.
+* A Completed session restarts only on a restart request (editing the spec of a finished run
+  does not re-run it); a Failed one also on a spec change, as §4 says.
+* A session whose configuration breaks while it runs keeps running (`ConfigValid=False`,
+  ConfigInvalid event); it fails only when it would have to start again.
+* The backing is stopped on failures where it would otherwise keep consuming resources or
+  retrying (start timeout, permanent error, backoff limit). It is kept when the agent ended by
+  itself (Completed, or Failed with `restartPolicy: Never`), so its logs can still be read.
+* A restart or re-creation resets `startTime`, so idle, maximum-duration and start deadlines
+  count from the latest start (see `deadlines`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Final
+
+from agent_sessions.api import constants as c
+from agent_sessions.api.session import (
+    AgentSessionStatus,
+    PromptStatus,
+    ProviderStatus,
+    ResolvedStatus,
+    TemplateChainEntry,
+)
+
+from .actions import Action, Decision, Delete, DeliverPrompt, Emit, Ensure, RemoveFinalizer, Stop
+from .conditions import (
+    UP_TO_DATE,
+    ConditionValue,
+    apply_condition,
+    compute_config_valid_condition,
+    compute_healthy_condition,
+    compute_provider_available_condition,
+    compute_ready_condition,
+    compute_up_to_date_condition,
+    get_condition,
+)
+from .deadlines import idle_deadline, max_duration_deadline, seconds_until, start_deadline
+from .health import next_health, resting_health
+from .inputs import SessionInput
+from .observation import BackingState, Observation
+from .timestamps import format_timestamp, require_aware
+
+PROVIDER_RETRY_SECONDS: Final = 5.0
+"""Base delay before retrying an unreachable provider (the reconciler adds backoff and jitter)."""
+POLL_SECONDS: Final = 5.0
+"""How soon to look again while waiting for the provider to finish something (start, stop,
+delete). Pod events usually come sooner; providers without events (http, tmux) rely on it."""
+_MAX_CHAIN: Final = 4
+
+_RUNNING_PHASES: Final = (c.PHASE_CREATING, c.PHASE_RUNNING)
+_GONE: Final = (BackingState.ABSENT, BackingState.STOPPED)
+
+
+def decide(
+    session: SessionInput,
+    status: AgentSessionStatus | None,
+    observation: Observation | None,
+    provider_error: str | None,
+    now: datetime,
+) -> Decision:
+    """The status `session` should have and the actions that get it there.
+
+    `status` is the status read from the cluster (None for a new session); it is not modified.
+    `observation` is what the provider saw (None when it was not asked, e.g. the configuration is
+    invalid). `provider_error` is set when the provider could not be reached (observe or an action
+    raised `ProviderUnavailable`): the phase is then left unchanged, `ProviderAvailable=False`,
+    and `requeue_after` asks for a retry. `now` must be timezone-aware.
+    """
+    require_aware(now)
+    return _Decider(session, status, observation, provider_error, now).run()
+
+
+class _Decider:
+    """One `decide()` call: a working copy of the status, and the actions collected so far."""
+
+    def __init__(
+        self,
+        session: SessionInput,
+        status: AgentSessionStatus | None,
+        observation: Observation | None,
+        provider_error: str | None,
+        now: datetime,
+    ) -> None:
+        self.session = session
+        self.settings = session.settings
+        self.before = status or AgentSessionStatus()
+        self.status = self.before.model_copy(deep=True)
+        self.observation = observation
+        self.provider_error = provider_error
+        self.now = now
+        self.stamp = format_timestamp(now)
+        self.generation = session.generation if provider_error is None else self.before.observed_generation
+        self.work: list[Action] = []
+        self.events: list[Emit] = []
+        self.requeue: list[float] = []
+        self.replace_backing = False
+
+    # --- the call -------------------------------------------------------------------------
+
+    def run(self) -> Decision:
+        st = self.status
+        if st.phase is None:
+            self._create()
+        st.title = self.session.title or (st.session_info.title if st.session_info else None)
+        self._refresh_config_valid()
+        self._refresh_provider_available()
+
+        if self.session.deleting:
+            self._terminate()
+        elif self.provider_error is not None:
+            self._hold()
+            self._refresh_health()
+        else:
+            self._run_phases()
+            self._mirror_backing()
+            self._refresh_health()
+            self._refresh_up_to_date()
+            self._offer_prompt()
+
+        st.observed_generation = self.generation
+        if st.conditions and self.generation is not None:
+            st.conditions = [
+                cond if cond.observed_generation == self.generation
+                else cond.model_copy(update={"observed_generation": self.generation})
+                for cond in st.conditions
+            ]
+        return Decision(
+            status=st,
+            actions=(*self.work, *self.events),
+            requeue_after=min(self.requeue) if self.requeue else None,
+        )
+
+    def _run_phases(self) -> None:
+        handlers = {
+            c.PHASE_PENDING: self._pending,
+            c.PHASE_CREATING: self._creating,
+            c.PHASE_RUNNING: self._running,
+            c.PHASE_STOPPING: self._stopping,
+            c.PHASE_STOPPED: self._stopped,
+            c.PHASE_COMPLETED: self._completed,
+            c.PHASE_FAILED: self._failed,
+            c.PHASE_TERMINATING: lambda: False,  # deletion cannot be undone; wait for it
+        }
+        for _ in range(_MAX_CHAIN):
+            assert self.status.phase is not None
+            if not handlers[self.status.phase]():
+                return
+        raise AssertionError(f"lifecycle did not settle within {_MAX_CHAIN} transitions")
+
+    # --- phases: each handler returns True when the new phase must be evaluated at once ----
+
+    def _create(self) -> None:
+        st = self.status
+        st.phase = c.PHASE_PENDING
+        st.restart_count = st.restart_count or 0
+        st.crash_count = 0
+        st.restart_request = self.session.restart_request  # recorded, not a request
+        if self.session.prompt:  # the *first* message: a prompt added later is never sent
+            st.prompt = PromptStatus(state="Pending", time=self.stamp)
+        self._ready(compute_ready_condition(c.PHASE_PENDING))
+        self._emit(Emit.normal(c.EVENT_CREATED, "session created"))
+
+    def _pending(self) -> bool:
+        self._record_restart_request()
+        if self.settings is None:
+            self.status.phase = c.PHASE_FAILED
+            self._ready(compute_ready_condition(c.PHASE_FAILED, reason=c.REASON_INVALID_CONFIGURATION,
+                                                message=self._problems()))
+            return False
+        if self.session.desired_state == c.STATE_STOPPED:
+            self.status.phase = c.PHASE_STOPPED
+            self.status.stopped_reason = c.STOPPED_USER
+            self._ready(compute_ready_condition(c.PHASE_STOPPED, message=_STOPPED_MESSAGES[c.STOPPED_USER]))
+            self._emit(Emit.normal(c.EVENT_STOPPED, "session stopped (spec.state: Stopped)"))
+            return False
+        self._start(resume=False, replace=self.replace_backing, reset_crashes=True)
+        return False
+
+    def _creating(self) -> bool:
+        if self.session.desired_state == c.STATE_STOPPED:
+            return self._begin_stop(c.STOPPED_USER)
+        if self._restart_requested():
+            return self._restart()
+        obs = self.observation
+        if obs is not None:
+            if self._count_self_restarts():
+                return False
+            if obs.permanent:
+                return self._fail(obs.reason, obs.message or "the provider reported a permanent failure", stop=True)
+            if obs.state == BackingState.RUNNING and obs.ready:
+                return self._became_running()
+            if obs.state == BackingState.SUCCEEDED:
+                return self._complete()
+            if obs.state == BackingState.FAILED:
+                return self._crashed()
+
+        deadline = start_deadline(self.status, self.settings)
+        if deadline is not None and self.now > deadline:
+            timeout = self.settings.start_timeout if self.settings else None
+            detail = f": {_describe(obs)}" if obs is not None and (obs.reason or obs.message) else ""
+            message = f"the session did not become ready within {_seconds(timeout)}{detail}"
+            return self._fail(c.REASON_START_TIMEOUT, message, stop=True)
+
+        if obs is None or obs.state in _GONE:
+            self.work.append(Ensure())  # idempotent repeat: the create/resume may not show yet
+        resuming = self._ready_reason() == c.REASON_RESUMING
+        self._ready(compute_ready_condition(
+            c.PHASE_CREATING,
+            reason=c.REASON_RESUMING if resuming else c.REASON_CREATING,
+            message=_describe(obs) if obs is not None and (obs.reason or obs.message) else None,
+        ))
+        self._poll(deadline)
+        return False
+
+    def _running(self) -> bool:
+        if self.session.desired_state == c.STATE_STOPPED:
+            return self._begin_stop(c.STOPPED_USER)
+        if self._restart_requested():
+            return self._restart()
+        obs = self.observation
+        if obs is not None:
+            if self._count_self_restarts():
+                return False
+            if obs.permanent:
+                return self._fail(obs.reason, obs.message or "the provider reported a permanent failure", stop=True)
+            if obs.state in _GONE:
+                return self._recreate(obs)
+            if obs.state == BackingState.SUCCEEDED:
+                return self._complete()
+            if obs.state == BackingState.FAILED:
+                return self._crashed()
+            if obs.state == BackingState.RUNNING and obs.ready:
+                self._ready(compute_ready_condition(c.PHASE_RUNNING, ready=True))
+            else:
+                self._ready(compute_ready_condition(c.PHASE_RUNNING, reason=obs.reason, message=obs.message or None))
+
+        max_at = max_duration_deadline(self.status, self.settings)
+        if max_at is not None and max_at <= self.now:
+            return self._begin_stop(c.STOPPED_MAX_DURATION)
+        idle_at = idle_deadline(self.status, self.settings)
+        if idle_at is not None and idle_at <= self.now:
+            idle = self.settings.idle_timeout if self.settings else None
+            self._emit(Emit.normal(c.EVENT_IDLE_STOPPED, f"no activity for {_seconds(idle)}; stopping the session"))
+            return self._begin_stop(c.STOPPED_IDLE_TIMEOUT)
+        deadlines = [d for d in (max_at, idle_at) if d is not None]
+        if deadlines:
+            self.requeue.append(seconds_until(min(deadlines), self.now))
+        return False
+
+    def _stopping(self) -> bool:
+        obs = self.observation
+        if obs is not None and obs.state in _GONE:
+            st = self.status
+            st.phase = c.PHASE_STOPPED
+            st.stop_time = self.stamp
+            why = st.stopped_reason or c.STOPPED_USER
+            self._ready(compute_ready_condition(c.PHASE_STOPPED, message=_STOPPED_MESSAGES.get(why)))
+            self._emit(Emit.normal(c.EVENT_STOPPED, f"session stopped ({why}); workspace kept"))
+            return False
+        self.work.append(Stop())  # idempotent repeat until the backing has stopped
+        self._poll()
+        return False
+
+    def _stopped(self) -> bool:
+        st = self.status
+        if self.session.desired_state == c.STATE_STOPPED:
+            # spec.state wins: a restart request is recorded and ignored, or the session would flap.
+            self._record_restart_request()
+            return False
+        resume = st.start_time is not None
+        if self._restart_requested():
+            self._record_restart_request()
+            if self.settings is None:
+                return self._cannot_start("restart")
+            st.restart_count = (st.restart_count or 0) + 1
+            self._emit(Emit.normal(c.EVENT_RESTARTED, self._restart_message()))
+            return self._start(resume=resume, replace=False, reset_crashes=True)
+        if st.stopped_reason in (c.STOPPED_IDLE_TIMEOUT, c.STOPPED_MAX_DURATION):
+            # Stopped by the operator, not the user: spec still says Running. Wait for a reason.
+            woken = self.session.wake_requested and self.settings is not None and self.settings.wake_on_message
+            if not (woken or self._generation_changed()):
+                return False
+        return self._start(resume=resume, replace=False, reset_crashes=True)
+
+    def _completed(self) -> bool:
+        if not self._restart_requested():
+            return False
+        self._record_restart_request()
+        return self._to_pending(replace=True)
+
+    def _failed(self) -> bool:
+        if self._ready_reason() == c.REASON_INVALID_CONFIGURATION:
+            # Failed because of configuration: re-evaluated on every call, so fixing the spec or
+            # the template is enough to start it.
+            if self.settings is None:
+                self._ready(compute_ready_condition(c.PHASE_FAILED, reason=c.REASON_INVALID_CONFIGURATION,
+                                                    message=self._problems()))
+                return False
+            self._record_restart_request()
+            return self._to_pending(replace=True)
+        if self._generation_changed() or self._restart_requested():
+            self._record_restart_request()
+            return self._to_pending(replace=True)
+        return False
+
+    def _terminate(self) -> None:
+        st = self.status
+        st.phase = c.PHASE_TERMINATING
+        self._ready(compute_ready_condition(c.PHASE_TERMINATING))
+        if self.provider_error is not None:
+            self.requeue.append(PROVIDER_RETRY_SECONDS)
+            return
+        self._mirror_backing()
+        obs = self.observation
+        ever_created = bool(st.provider and st.provider.id)
+        gone = (obs.state == BackingState.ABSENT) if obs is not None else not ever_created
+        if (st.provider and st.provider.type) or self.settings is not None:
+            self.work.append(Delete())  # idempotent repeat: not-found counts as done
+        if gone:
+            self.work.append(RemoveFinalizer())
+        else:
+            self._poll()
+
+    def _hold(self) -> None:
+        """The provider cannot be reached: change nothing that depends on it, retry later."""
+        if self.status.phase == c.PHASE_PENDING:
+            self._ready(compute_ready_condition(
+                c.PHASE_PENDING, reason=c.REASON_PROVIDER_UNAVAILABLE, message=self.provider_error or None
+            ))
+        self.requeue.append(PROVIDER_RETRY_SECONDS)
+
+    # --- transitions ----------------------------------------------------------------------
+
+    def _start(self, *, resume: bool, replace: bool, reset_crashes: bool) -> bool:
+        """Enter Creating: Ensure the backing with the current configuration.
+
+        `replace` stops a backing that is still there first (restart, or leaving Failed/Completed
+        with the old one kept). Every start refreshes `resolved` and `startTime`.
+        """
+        st, settings = self.status, self.settings
+        if settings is None:
+            return self._cannot_start("start")
+        st.phase = c.PHASE_CREATING
+        st.start_time = self.stamp
+        st.stopped_reason = None
+        if reset_crashes:
+            st.crash_count = 0
+        previous = st.provider or ProviderStatus()
+        st.provider = ProviderStatus(
+            type=settings.provider,  # type: ignore[arg-type]
+            id=previous.id,
+            endpoint=previous.endpoint,
+            restarts=previous.restarts,
+        )
+        st.resolved = ResolvedStatus(
+            template_chain=[TemplateChainEntry(name=name, generation=gen) for name, gen in settings.template_chain],
+            hash=settings.config_hash or None,
+        )
+        self._set(UP_TO_DATE)
+        reason = c.REASON_RESUMING if resume else c.REASON_CREATING
+        self._ready(compute_ready_condition(c.PHASE_CREATING, reason=reason))
+        obs = self.observation
+        if replace and obs is not None and obs.exists:
+            self.work.append(Stop())
+        self.work.append(Ensure())
+        self._poll(start_deadline(st, settings))
+        return False
+
+    def _to_pending(self, *, replace: bool) -> bool:
+        self.status.phase = c.PHASE_PENDING
+        self.status.crash_count = 0
+        self.replace_backing = replace
+        self._ready(compute_ready_condition(c.PHASE_PENDING))
+        return True
+
+    def _became_running(self) -> bool:
+        resumed = self._ready_reason() == c.REASON_RESUMING
+        self.status.phase = c.PHASE_RUNNING
+        self._ready(compute_ready_condition(c.PHASE_RUNNING, ready=True))
+        if resumed:
+            self._emit(Emit.normal(c.EVENT_RESUMED, "session resumed"))
+        else:
+            self._emit(Emit.normal(c.EVENT_STARTED, "session started"))
+        return False
+
+    def _begin_stop(self, why: str) -> bool:
+        st = self.status
+        st.phase = c.PHASE_STOPPING
+        st.stopped_reason = why  # type: ignore[assignment]
+        self._ready(compute_ready_condition(c.PHASE_STOPPING))
+        self.work.append(Stop())
+        self._poll()
+        return False
+
+    def _restart(self) -> bool:
+        """A restart request on a Creating or Running session: replace the backing."""
+        self._record_restart_request()
+        if self.settings is None:
+            return self._cannot_start("restart")
+        self.status.restart_count = (self.status.restart_count or 0) + 1
+        self._emit(Emit.normal(c.EVENT_RESTARTED, self._restart_message()))
+        return self._start(resume=False, replace=True, reset_crashes=True)
+
+    def _recreate(self, obs: Observation) -> bool:
+        """The backing vanished (or was stopped) behind the operator's back."""
+        if self.settings is None:
+            return self._cannot_start("re-create the vanished backing")
+        self.status.restart_count = (self.status.restart_count or 0) + 1
+        what = "vanished" if obs.state == BackingState.ABSENT else "was stopped outside the operator"
+        self._emit(Emit.warning(c.EVENT_RECREATED, f"the backing session {what}; re-creating it"))
+        return self._start(resume=False, replace=False, reset_crashes=False)
+
+    def _crashed(self) -> bool:
+        """The agent exited non-zero and nothing restarts it: restart per policy, or fail."""
+        obs = self.observation
+        assert obs is not None
+        settings, st = self.settings, self.status
+        exited = _exit_message(obs)
+        if settings is None or settings.restart_policy != c.RESTART_ON_FAILURE:
+            return self._fail(obs.reason or c.REASON_AGENT_EXITED, exited, stop=False)
+        crashes = st.crash_count or 0
+        if crashes >= settings.backoff_limit:
+            st.crash_count = crashes + 1
+            return self._fail(
+                c.REASON_BACKOFF_LIMIT_EXCEEDED,
+                f"{exited}; crashed {crashes + 1} times, backoffLimit is {settings.backoff_limit}",
+                stop=True,
+            )
+        st.crash_count = crashes + 1
+        st.restart_count = (st.restart_count or 0) + 1
+        self._emit(Emit.warning(
+            c.EVENT_RESTARTED, f"{exited}; restarting (crash {crashes + 1} of at most {settings.backoff_limit})"
+        ))
+        return self._start(resume=False, replace=True, reset_crashes=False)
+
+    def _count_self_restarts(self) -> bool:
+        """Count crashes a self-restarting backing recovered from. True when that made it fail."""
+        obs, st = self.observation, self.status
+        assert obs is not None
+        if obs.state in _GONE:
+            return False  # nothing runs, nothing crashed; a stopped backing's count is old news
+        seen = (st.provider.restarts if st.provider else None) or 0
+        # A lower count than last seen is a new backing (re-created): all its restarts are new.
+        delta = obs.restarts - seen if obs.restarts >= seen else obs.restarts
+        if st.provider is None:
+            st.provider = ProviderStatus()
+        if st.provider.restarts != obs.restarts:
+            st.provider.restarts = obs.restarts
+        if delta <= 0:
+            return False
+        st.restart_count = (st.restart_count or 0) + delta
+        st.crash_count = (st.crash_count or 0) + delta
+        limit = self.settings.backoff_limit if self.settings else None
+        cause = f" ({obs.reason})" if obs.reason else ""
+        if limit is not None and st.crash_count > limit:
+            self._fail(
+                c.REASON_BACKOFF_LIMIT_EXCEEDED,
+                f"the agent crashed {st.crash_count} times{cause}, backoffLimit is {limit}",
+                stop=True,
+            )
+            return True
+        self._emit(Emit.warning(
+            c.EVENT_RESTARTED, f"the agent crashed and was restarted by the provider{cause}; crash {st.crash_count}"
+            + (f" of at most {limit}" if limit is not None else "")
+        ))
+        return False
+
+    def _cannot_start(self, what: str) -> bool:
+        return self._fail(c.REASON_INVALID_CONFIGURATION, f"cannot {what}: {self._problems()}", stop=False)
+
+    def _fail(self, reason: str | None, message: str, *, stop: bool) -> bool:
+        st = self.status
+        st.phase = c.PHASE_FAILED
+        st.stop_time = self.stamp
+        ready = compute_ready_condition(c.PHASE_FAILED, reason=reason, message=message)
+        self._ready(ready)
+        if stop:
+            self.work.append(Stop())
+        self._emit(Emit.warning(c.EVENT_FAILED, f"{ready.reason}: {message}"))
+        return False
+
+    def _complete(self) -> bool:
+        st = self.status
+        st.phase = c.PHASE_COMPLETED
+        st.stop_time = self.stamp
+        self._ready(compute_ready_condition(c.PHASE_COMPLETED))
+        self._emit(Emit.normal(c.EVENT_COMPLETED, "the agent finished successfully"))
+        return False
+
+    # --- always-refreshed parts -----------------------------------------------------------
+
+    def _refresh_config_valid(self) -> None:
+        value = compute_config_valid_condition(self.settings is not None, self.session.config_problems)
+        if self._set(value) and value.status == "False" and not self.session.deleting:
+            self._emit(Emit.warning(c.EVENT_CONFIG_INVALID, value.message))
+
+    def _refresh_provider_available(self) -> None:
+        if self.provider_error is None and self.observation is None:
+            return  # the provider was not asked: nothing learned
+        value = compute_provider_available_condition(self.provider_error)
+        if self._set(value) and value.status == "False":
+            self._emit(Emit.warning(c.EVENT_PROVIDER_UNAVAILABLE, value.message))
+
+    def _mirror_backing(self) -> None:
+        """Record where the backing is: its id (kept once known) and endpoint (while it runs)."""
+        obs, st = self.observation, self.status
+        if obs is None:
+            return
+        endpoint = obs.endpoint if obs.state in (BackingState.PENDING, BackingState.RUNNING) else None
+        if st.provider is None:
+            if obs.id is None and endpoint is None:
+                return
+            st.provider = ProviderStatus()
+        if obs.id is not None and st.provider.id != obs.id:
+            st.provider.id = obs.id
+        if st.provider.endpoint != endpoint:
+            st.provider.endpoint = endpoint
+
+    def _refresh_health(self) -> None:
+        st = self.status
+        probe = self.observation.health if self.observation is not None else None
+        health = next_health(st.health, probe, self.now)
+        if probe is None and st.phase not in _RUNNING_PHASES:
+            health = resting_health(health)
+        st.health = health
+        value = compute_healthy_condition(health)
+        if self._set(value) and value.status == "False":
+            self._emit(Emit.warning(c.EVENT_UNHEALTHY, value.message))
+
+    def _refresh_up_to_date(self) -> None:
+        st = self.status
+        if self.settings is None or st.resolved is None:
+            return
+        value = compute_up_to_date_condition(self.settings.config_hash, st.resolved.hash)
+        if value is not None:
+            self._set(value)
+
+    def _offer_prompt(self) -> None:
+        st = self.status
+        ready = get_condition(st.conditions, c.COND_READY)
+        if (
+            st.phase == c.PHASE_RUNNING
+            and ready is not None and ready.status == "True"
+            and self.session.prompt
+            and st.prompt is not None and st.prompt.state == "Pending"
+        ):
+            self.work.append(DeliverPrompt(self.session.prompt))  # repeated until recorded
+
+    # --- small helpers --------------------------------------------------------------------
+
+    def _set(self, value: ConditionValue) -> bool:
+        """Set a condition; True when its status flipped (or it is new)."""
+        previous = get_condition(self.status.conditions, value.type)
+        self.status.conditions = apply_condition(self.status.conditions, value, self.generation, self.now)
+        return previous is None or previous.status != value.status
+
+    def _ready(self, value: ConditionValue) -> None:
+        self._set(value)
+
+    def _ready_reason(self) -> str | None:
+        ready = get_condition(self.status.conditions, c.COND_READY)
+        return ready.reason if ready else None
+
+    def _emit(self, event: Emit) -> None:
+        self.events.append(event)
+
+    def _poll(self, deadline: datetime | None = None) -> None:
+        wait = POLL_SECONDS
+        if deadline is not None:
+            wait = min(wait, max(seconds_until(deadline, self.now), 0.0))
+        self.requeue.append(wait)
+
+    def _problems(self) -> str:
+        return compute_config_valid_condition(False, self.session.config_problems).message
+
+    def _generation_changed(self) -> bool:
+        observed = self.before.observed_generation
+        return observed is not None and observed != self.session.generation
+
+    def _restart_requested(self) -> bool:
+        request = self.session.restart_request
+        return bool(request) and request != self.status.restart_request
+
+    def _record_restart_request(self) -> None:
+        if self._restart_requested():
+            self.status.restart_request = self.session.restart_request
+
+    def _restart_message(self) -> str:
+        return f"restart requested ({c.ANNOTATION_RESTART}={self.session.restart_request})"
+
+
+_STOPPED_MESSAGES: Final = {
+    c.STOPPED_USER: "stopped because spec.state is Stopped; its workspace is kept",
+    c.STOPPED_IDLE_TIMEOUT: "stopped after its idle timeout; a message (wakeOnMessage) or a spec change resumes it",
+    c.STOPPED_MAX_DURATION: (
+        "stopped after its maximum duration; a message (wakeOnMessage), a spec change or a restart request resumes it"
+    ),
+}
+
+
+def _describe(obs: Observation | None) -> str:
+    if obs is None:
+        return ""
+    if obs.reason and obs.message:
+        return f"{obs.reason}: {obs.message}"
+    return obs.reason or obs.message
+
+
+def _exit_message(obs: Observation) -> str:
+    code = f" with code {obs.exit_code}" if obs.exit_code is not None else ""
+    cause = f" ({obs.reason})" if obs.reason else ""
+    detail = f": {obs.message}" if obs.message else ""
+    return f"the agent exited{code}{cause}{detail}"
+
+
+def _seconds(duration: float | None) -> str:
+    if duration is None:
+        return "the configured time"
+    return f"{duration:g}s"

@@ -1,0 +1,58 @@
+"""The session as the lifecycle sees it: a flat, frozen digest of the object and its config.
+
+The reconciler builds a `SessionInput` from the AgentSession (metadata, spec, annotations) and
+the resolved configuration. Keeping the lifecycle's input this small makes `decide()` easy to
+test with tables, and keeps it independent of how configuration is resolved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agent_sessions.api import constants as c
+
+
+@dataclass(frozen=True, kw_only=True)
+class LifecycleSettings:
+    """The parts of the resolved configuration the lifecycle needs. Durations in seconds."""
+
+    provider: str
+    """`pod`, `http` or `tmux`."""
+    restart_policy: str = c.RESTART_ON_FAILURE
+    backoff_limit: int = 3
+    """Crash restarts allowed before the session is Failed."""
+    start_timeout: float | None = 600
+    idle_timeout: float | None = None
+    max_duration: float | None = None
+    wake_on_message: bool = True
+    config_hash: str = ""
+    """Hash of the resolved configuration; compared with `status.resolved.hash` (UpToDate)."""
+    template_chain: tuple[tuple[str, int | None], ...] = ()
+    """`(name, generation)` of each template applied, root first."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionInput:
+    """One AgentSession, digested."""
+
+    name: str
+    namespace: str
+    uid: str
+    generation: int
+    """`metadata.generation`: bumped by the API server on every spec change."""
+    settings: LifecycleSettings | None
+    """The resolved configuration; None when it is invalid (see `config_problems`)."""
+    config_problems: tuple[str, ...] = ()
+    """Precise messages explaining why the configuration is invalid."""
+    deleting: bool = False
+    """`metadata.deletionTimestamp` is set."""
+    desired_state: str = c.STATE_RUNNING
+    """`spec.state` (`Running` when unset)."""
+    title: str | None = None
+    """`spec.title`."""
+    prompt: str | None = None
+    """`spec.prompt`."""
+    restart_request: str | None = None
+    """Value of the `agentsession.dev/restart` annotation."""
+    wake_requested: bool = False
+    """A message arrived for a session stopped by its idle timeout."""
