@@ -225,7 +225,9 @@ class _Decider:
         self._start(resume=False, replace=self.replace_backing, reset_crashes=True)
         return False
 
-    def _creating(self) -> bool:
+    def _active_interruption(self) -> bool | None:
+        """What interrupts Creating and Running alike: a stop or restart request, crashes the
+        backing restarted by itself, a permanent failure. None when nothing interrupts."""
         if self.session.desired_state == c.STATE_STOPPED:
             return self._begin_stop(c.STOPPED_USER)
         if self._restart_requested():
@@ -236,6 +238,13 @@ class _Decider:
                 return False
             if obs.permanent:
                 return self._fail(obs.reason, obs.message or "the provider reported a permanent failure", stop=True)
+        return None
+
+    def _creating(self) -> bool:
+        if (interrupted := self._active_interruption()) is not None:
+            return interrupted
+        obs = self.observation
+        if obs is not None:
             if obs.state == BackingState.RUNNING and obs.ready:
                 return self._became_running()
             if obs.state == BackingState.SUCCEEDED:
@@ -262,16 +271,10 @@ class _Decider:
         return False
 
     def _running(self) -> bool:
-        if self.session.desired_state == c.STATE_STOPPED:
-            return self._begin_stop(c.STOPPED_USER)
-        if self._restart_requested():
-            return self._restart()
+        if (interrupted := self._active_interruption()) is not None:
+            return interrupted
         obs = self.observation
         if obs is not None:
-            if self._count_self_restarts():
-                return False
-            if obs.permanent:
-                return self._fail(obs.reason, obs.message or "the provider reported a permanent failure", stop=True)
             if obs.state in _GONE:
                 return self._recreate(obs)
             if obs.state == BackingState.SUCCEEDED:
