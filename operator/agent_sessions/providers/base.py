@@ -1,0 +1,193 @@
+"""The one provider protocol (§6): what the reconciler may ask of whatever runs a session.
+
+The reconciler never knows which provider it talks to. It resolves a session's configuration,
+looks the provider up in the registry by `config["provider"]`, and calls these methods; every
+provider (pod, http, tmux) implements them with the same contract and passes the same contract
+tests. The contract is built for a level-based reconciler that may call anything any number of
+times, in any order, after an operator restart or a missed event:
+
+* Everything is keyed by the session's **uid**, not its name: a session deleted and re-created
+  under the same name is a different session and gets a different backing.
+* `ensure`, `stop` and `delete` are idempotent: repeating a call that already took effect is a
+  no-op, never an error and never a second backing.
+* "Not found" is an answer, not a failure, wherever the goal is absence (`stop`, `delete`) or the
+  question is "what is there" (`observe` → `ABSENT`).
+* Failures are typed (`errors`): `ProviderUnavailable` is transient (retry), `InvalidConfiguration`
+  is permanent (fail the session), `SessionNotFound` means the backing is not there.
+
+Messages, streaming, history and cancel do not go through the provider: they go to the runtime
+endpoint the provider reports (§7).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from agent_sessions.api import constants as c
+from agent_sessions.api.session import CapabilitiesStatus
+from agent_sessions.lifecycle.observation import Observation
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionRef:
+    """The session as a provider sees it: who it is, and the configuration it runs with."""
+
+    namespace: str
+    name: str
+    uid: str
+    """`metadata.uid`: the key of the session's backing (distinct for a re-created session)."""
+    config: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    """The resolved configuration (`ResolvedConfig.config`: camelCase config blocks)."""
+    generation: int | None = None
+    """`metadata.generation` of the session the configuration was resolved from."""
+    config_hash: str | None = None
+    """`ResolvedConfig.hash`; providers record it on the backing (which config it started with)."""
+    api_version: str = c.API_VERSION
+    """Owner reference: apiVersion of the session object."""
+    kind: str = c.SESSION_KIND
+    """Owner reference: kind of the session object."""
+
+    @classmethod
+    def from_object(
+        cls, session: Mapping[str, Any], config: Mapping[str, Any], *, config_hash: str | None = None
+    ) -> SessionRef:
+        """A SessionRef for an AgentSession object (a dict as the API server returns it)."""
+        metadata = session.get("metadata") or {}
+        return cls(
+            namespace=metadata.get("namespace", ""),
+            name=metadata.get("name", ""),
+            uid=metadata.get("uid", ""),
+            config=config,
+            generation=metadata.get("generation"),
+            config_hash=config_hash,
+            api_version=session.get("apiVersion") or c.API_VERSION,
+            kind=session.get("kind") or c.SESSION_KIND,
+        )
+
+    def owner_reference(self) -> dict[str, Any]:
+        """The owner reference that ties a backing object to this session (garbage collection:
+        deleting the session deletes what it owns, even if the operator is not running)."""
+        return {
+            "apiVersion": self.api_version,
+            "kind": self.kind,
+            "name": self.name,
+            "uid": self.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
+
+@dataclass(frozen=True)
+class ProviderRef:
+    """Where a session's backing lives, as returned by `ensure()` (→ `status.provider`)."""
+
+    type: str
+    """`pod`, `http` or `tmux`."""
+    id: str
+    """Pod name, external session id or tmux session name."""
+    endpoint: str | None = None
+    """URL of the session's runtime, when already known (a new pod has no IP yet)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Capabilities:
+    """What a provider supports (→ `status.capabilities`)."""
+
+    streaming: bool = False
+    """Replies can be streamed (SSE)."""
+    history: bool = False
+    """The message history can be read."""
+    logs: bool = False
+    """Logs can be read."""
+    resume: bool = False
+    """A stopped session can resume with its workspace."""
+    cancel: bool = False
+    """A running turn can be cancelled."""
+    resource_limits: bool = False
+    """CPU and memory limits are enforced."""
+
+    def to_status(self) -> CapabilitiesStatus:
+        return CapabilitiesStatus(
+            streaming=self.streaming,
+            history=self.history,
+            logs=self.logs,
+            resume=self.resume,
+            cancel=self.cancel,
+            resource_limits=self.resource_limits,
+        )
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """One backend that runs sessions. Every method's contract is part of §6."""
+
+    type_name: str
+    """The provider's name in `config.provider` (`pod`, `http`, `tmux`)."""
+
+    def validate(self, config: Mapping[str, Any]) -> list[str]:
+        """Problems that make `config` (a resolved configuration) unusable by this provider.
+
+        Pure and cheap (no I/O): the reconciler calls it on every pass before `ensure`. Each
+        problem names the wire path, e.g. `spec.agent.command: required by the pod provider`.
+        An empty list means the provider will try; the platform may still reject the config,
+        which `ensure` then reports as `InvalidConfiguration`.
+        """
+        ...
+
+    def capabilities(self) -> Capabilities:
+        """What this provider supports. Constant for the provider's lifetime; no I/O."""
+        ...
+
+    async def ensure(self, session: SessionRef) -> ProviderRef:
+        """Make the session's backing exist (create it, or resume it with its workspace).
+
+        Idempotent and keyed by `session.uid`: when the backing already exists, nothing is
+        created and its reference is returned — so a second call, a call after an operator
+        restart, or a call racing another creates nothing. Never check-then-create: create, and
+        treat "already exists" as success. A backing with the same name that belongs to another
+        uid raises `SessionAlreadyExists`. The configuration is applied at creation only: a
+        running backing is not changed (the lifecycle reports `UpToDate=False` instead).
+
+        Raises `InvalidConfiguration` (permanent: the platform rejected the config),
+        `ProviderUnavailable` (transient), `SessionNotFound` (the session's namespace is gone).
+        """
+        ...
+
+    async def observe(self, session: SessionRef) -> Observation:
+        """What the session's backing is doing now, in the lifecycle's vocabulary.
+
+        No side effects. Not found is `BackingState.ABSENT`, not an error. Read-after-write:
+        after `stop()`, a backing still being torn down is `STOPPED` (see `Observation`).
+        Raises `ProviderUnavailable` when the provider cannot be asked.
+        """
+        ...
+
+    async def stop(self, session: SessionRef) -> None:
+        """Stop the backing and keep the workspace, so a later `ensure()` resumes it.
+
+        Idempotent: not found (never started, already stopped) counts as done. Returns once the
+        stop was requested; `observe()` reports `STOPPED` or `ABSENT` from then on.
+        Raises `ProviderUnavailable` when the provider cannot be asked.
+        """
+        ...
+
+    async def delete(self, session: SessionRef) -> bool:
+        """Delete the backing and its workspace: the session itself is being deleted.
+
+        Idempotent; not found counts as done. Returns True when nothing of the session is left,
+        False when deletion is under way (call again later). Raises `ProviderUnavailable`.
+        """
+        ...
+
+    async def logs(self, session: SessionRef, tail_lines: int, limit_bytes: int) -> str:
+        """The end of the agent's log: at most `tail_lines` lines and `limit_bytes` UTF-8 bytes,
+        cut on line boundaries, secrets redacted *before* it is cut.
+
+        Providers return a `logs.LogTail` (a `str` whose `truncated` says whether older output
+        was cut, for `status.logs.truncated`). Raises `SessionNotFound` when there is no
+        backing, `ProviderUnavailable` when the provider cannot be asked. A backing that has not
+        logged yet returns "".
+        """
+        ...

@@ -1,0 +1,37 @@
+"""Names and numbers of the pod provider's objects: part of the contract with the runtime
+bridge (port, paths) and with users (env vars, container name, volume names they must not reuse).
+
+`ANNOTATION_CONFIG_HASH` and the `AGENT_SESSION_*` variable names are cluster-visible; they
+belong with the other names in `agent_sessions.api.constants` and should move there.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from agent_sessions.api import constants as c
+
+CONTAINER_NAME: Final = "agent"
+RUNTIME_PORT: Final = 8080
+RUNTIME_PORT_NAME: Final = "runtime"
+HEALTH_PATH: Final = "/healthz"
+RUNTIME_EXECUTABLE: Final = "agent-sessions"
+
+WORKSPACE_PATH: Final = "/workspace"
+WORKSPACE_VOLUME: Final = "ags-workspace"
+TMP_PATH: Final = "/tmp"
+TMP_VOLUME: Final = "ags-tmp"
+RESERVED_VOLUMES: Final = (WORKSPACE_VOLUME, TMP_VOLUME)
+
+NON_ROOT_ID: Final = 65532
+"""The conventional unprivileged uid/gid of distroless `nonroot` images."""
+
+ANNOTATION_CONFIG_HASH: Final = f"{c.PREFIX}config-hash"
+"""Hash of the resolved configuration the pod was created with."""
+
+ENV_SESSION_NAME: Final = "AGENT_SESSION_NAME"
+ENV_SESSION_NAMESPACE: Final = "AGENT_SESSION_NAMESPACE"
+ENV_SESSION_UID: Final = "AGENT_SESSION_UID"
+RESERVED_ENV: Final = (ENV_SESSION_NAME, ENV_SESSION_NAMESPACE, ENV_SESSION_UID)
+
+DEFAULT_ACCESS_MODES: Final = ("ReadWriteOnce",)

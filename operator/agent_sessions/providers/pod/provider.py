@@ -1,0 +1,275 @@
+"""`PodProvider`: sessions as Pods (one per session) with an optional workspace PVC (§6 "pod").
+
+Every call is a handful of requests against the core/v1 API, made with `kubernetes_asyncio`
+(never a blocking client on the event loop). The provider keeps no state of its own: names are
+computed from the session (`names`), so after an operator restart it finds everything again by
+construction, and two reconciles racing each other cannot create two pods — the API server's
+409 decides.
+
+* `ensure` creates the PVC, then the Pod; a 409 means it already exists, which is success once
+  we checked it is this session's. Never check-then-create. A pod that still exists while being
+  deleted (a replaced backing) is returned as is: `observe` reports it STOPPED and the lifecycle
+  calls `ensure` again until the new pod is created.
+* `stop` deletes the pod and keeps the PVC; `delete` deletes both. 404 is done.
+* `logs` reads `pods/log` and redacts it (values of the pod's Secrets, and patterns) before
+  bounding it; see `logs` and `redaction`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Final
+
+from kubernetes_asyncio.client import CoreV1Api
+from kubernetes_asyncio.client.exceptions import ApiException
+from kubernetes_asyncio.client.rest import RESTResponse
+
+from agent_sessions.api import constants as c
+from agent_sessions.lifecycle.observation import Observation
+
+from ..base import Capabilities, ProviderRef, SessionRef
+from ..errors import InvalidConfiguration, SessionAlreadyExists, SessionNotFound
+from ..logs import LogTail, bounded_log
+from .api_errors import TRANSIENT_ERRORS, api_error, transport_error
+from .constants import CONTAINER_NAME, RUNTIME_PORT
+from .logs import secret_references, secret_values
+from .names import label_value, pod_name, pvc_name
+from .observe import observe_pod
+from .pod_spec import build_pod
+from .pvc_spec import build_pvc
+from .validation import pod_problems
+
+LOG_FETCH_LIMIT_BYTES: Final = 1024 * 1024
+"""Safety bound on one log read: `tail_lines` bounds lines, not one enormous line. When a read
+hits it, its cut last line is dropped (it could hold a secret cut in half) and the tail is marked
+truncated."""
+
+
+class PodProvider:
+    """The `pod` provider. Give it an `ApiClient` (or, in tests, any object with the CoreV1Api
+    methods it uses as `core_api`)."""
+
+    type_name = c.PROVIDER_POD
+
+    def __init__(
+        self,
+        api_client: Any = None,
+        *,
+        core_api: Any = None,
+        operator_image: str | None = None,
+        runtime_port: int = RUNTIME_PORT,
+        request_timeout: float | None = 30.0,
+    ) -> None:
+        if core_api is None and api_client is None:
+            raise TypeError("PodProvider needs an api_client (or a core_api)")
+        self._core = core_api if core_api is not None else CoreV1Api(api_client)
+        self._api_client = api_client if api_client is not None else getattr(core_api, "api_client", None)
+        self._operator_image = operator_image
+        self._runtime_port = runtime_port
+        self._timeout = request_timeout
+
+    # --- the protocol ---------------------------------------------------------------------
+
+    def validate(self, config: Mapping[str, Any]) -> list[str]:
+        return pod_problems(config, operator_image=self._operator_image)
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(streaming=True, history=True, logs=True, resume=True, cancel=True, resource_limits=True)
+
+    async def ensure(self, session: SessionRef) -> ProviderRef:
+        problems = self.validate(session.config)
+        if problems:
+            raise InvalidConfiguration(problems)
+        pvc = build_pvc(session, session.config)
+        if pvc is not None:
+            await self._create_owned(session, "persistentvolumeclaim", pvc,
+                                     self._core.create_namespaced_persistent_volume_claim,
+                                     self._core.read_namespaced_persistent_volume_claim)
+        pod = build_pod(session, session.config, runtime_port=self._runtime_port, operator_image=self._operator_image)
+        current = await self._create_owned(session, "pod", pod,
+                                           self._core.create_namespaced_pod, self._core.read_namespaced_pod)
+        observation = observe_pod(current, runtime_port=self._runtime_port) if current else None
+        endpoint = observation.endpoint if observation is not None else None
+        return ProviderRef(type=self.type_name, id=pod["metadata"]["name"], endpoint=endpoint)
+
+    async def observe(self, session: SessionRef) -> Observation:
+        name = self._pod_name(session)
+        try:
+            pod = await self._call(f"read pod {name}", self._core.read_namespaced_pod, name, session.namespace)
+        except SessionNotFound:
+            return observe_pod(None)
+        return observe_pod(self._as_dict(pod), runtime_port=self._runtime_port)
+
+    async def stop(self, session: SessionRef) -> None:
+        name = self._pod_name(session)
+        try:
+            await self._call(f"delete pod {name}", self._core.delete_namespaced_pod, name, session.namespace)
+        except SessionNotFound:
+            pass
+
+    async def delete(self, session: SessionRef) -> bool:
+        pod, claim = self._pod_name(session), self._pvc_name(session)
+        pod_gone = await self._delete(f"pod {pod}", self._core.delete_namespaced_pod,
+                                      self._core.read_namespaced_pod, pod, session.namespace)
+        claim_gone = await self._delete(f"persistentvolumeclaim {claim}",
+                                        self._core.delete_namespaced_persistent_volume_claim,
+                                        self._core.read_namespaced_persistent_volume_claim, claim, session.namespace)
+        return pod_gone and claim_gone
+
+    async def logs(self, session: SessionRef, tail_lines: int = c.MAX_LOG_TAIL_LINES,
+                   limit_bytes: int = c.MAX_LOG_TAIL_BYTES) -> LogTail:
+        """See `Provider.logs`. The result is a `LogTail`: a `str` with a `truncated` flag.
+
+        The previous container's log is read while the agent waits to be restarted (crash loop):
+        the current one is empty then, and the crash is what the user needs to see.
+        """
+        name = self._pod_name(session)
+        pod = self._as_dict(
+            await self._call(f"read pod {name}", self._core.read_namespaced_pod, name, session.namespace)
+        )
+        secrets = await self._secret_values(session.namespace, pod)
+        statuses = (pod.get("status") or {}).get("containerStatuses") or ()
+        container = next((status for status in statuses if status.get("name") == CONTAINER_NAME), {})
+        previous = bool((container.get("state") or {}).get("waiting")) and bool(container.get("restartCount"))
+        try:
+            data = await self._read_log(name, session.namespace, tail_lines=tail_lines + 1, previous=previous)
+        except _NoLogYet:
+            return LogTail("", False)
+        text = data.decode("utf-8", errors="replace")
+        cut = len(data) >= LOG_FETCH_LIMIT_BYTES
+        if cut:
+            text = text[: text.rfind("\n") + 1]
+        # One line more than asked was read: if it came, older output exists (truncated).
+        return bounded_log(text, secrets, max_lines=tail_lines, max_bytes=limit_bytes, truncated=cut)
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def _pod_name(self, session: SessionRef) -> str:
+        return pod_name(session.namespace, session.name, session.uid)
+
+    def _pvc_name(self, session: SessionRef) -> str:
+        return pvc_name(session.namespace, session.name, session.uid)
+
+    async def _call(self, action: str, method: Callable[..., Awaitable[Any]], *args: Any,
+                    create: bool = False, **kwargs: Any) -> Any:
+        """One API request, its failures translated into provider errors."""
+        try:
+            return await method(*args, _request_timeout=self._timeout, **kwargs)
+        except ApiException as error:
+            raise api_error(error, action=action, create=create) from error
+        except TRANSIENT_ERRORS as error:
+            raise transport_error(error, action=action) from error
+
+    async def _create_owned(
+        self,
+        session: SessionRef,
+        kind: str,
+        body: dict[str, Any],
+        create: Callable[..., Awaitable[Any]],
+        read: Callable[..., Awaitable[Any]],
+    ) -> dict[str, Any] | None:
+        """Create `body`; if it exists already, read it and make sure it is this session's.
+
+        Returns the object as the API server has it (None if it vanished right after the 409).
+        """
+        name = body["metadata"]["name"]
+        try:
+            response = await self._call(f"create {kind} {name}", create, session.namespace, body, create=True)
+            return self._as_dict(response)
+        except SessionAlreadyExists:
+            pass
+        try:
+            existing = self._as_dict(await self._call(f"read {kind} {name}", read, name, session.namespace))
+        except SessionNotFound:
+            return None  # deleted between our create and our read; the next ensure creates it
+        if not _owned_by(existing, session):
+            raise SessionAlreadyExists(
+                f"{kind} {session.namespace}/{name} exists and does not belong to AgentSession "
+                f"{session.name} (uid {session.uid})"
+            )
+        return existing
+
+    async def _delete(self, what: str, delete: Callable[..., Awaitable[Any]],
+                      read: Callable[..., Awaitable[Any]], name: str, namespace: str) -> bool:
+        """Delete one object; True once it is gone (a finalizer or grace period may keep it)."""
+        try:
+            await self._call(f"delete {what}", delete, name, namespace)
+        except SessionNotFound:
+            return True
+        try:
+            await self._call(f"read {what}", read, name, namespace)
+        except SessionNotFound:
+            return True
+        return False
+
+    async def _read_log(self, name: str, namespace: str, *, tail_lines: int, previous: bool) -> bytes:
+        action = f"read log of pod {name}"
+        kwargs: dict[str, Any] = {"container": CONTAINER_NAME, "tail_lines": tail_lines,
+                                  "limit_bytes": LOG_FETCH_LIMIT_BYTES, "_preload_content": False}
+        if previous:
+            kwargs["previous"] = True
+        try:
+            response = await self._core.read_namespaced_pod_log(name, namespace, _request_timeout=self._timeout,
+                                                                **kwargs)
+            return await _body(response)
+        except ApiException as error:
+            if error.status == 400:
+                raise _NoLogYet from error  # the container has not started: nothing logged yet
+            raise api_error(error, action=action) from error
+        except TRANSIENT_ERRORS as error:
+            raise transport_error(error, action=action) from error
+
+    async def _secret_values(self, namespace: str, pod: Mapping[str, Any]) -> list[str]:
+        """Values of the Secrets the pod can see. Forbidden or missing Secrets are skipped
+        (pattern redaction still applies); any other failure fails the log read, rather than
+        publishing a log redacted less than it should be."""
+        values: list[str] = []
+        for ref in secret_references(pod):
+            action = f"read secret {ref.name}"
+            try:
+                secret = await self._core.read_namespaced_secret(ref.name, namespace, _request_timeout=self._timeout)
+            except ApiException as error:
+                if error.status in (401, 403, 404):
+                    continue
+                raise api_error(error, action=action) from error
+            except TRANSIENT_ERRORS as error:
+                raise transport_error(error, action=action) from error
+            values += secret_values(self._as_dict(secret), ref.key)
+        return values
+
+    def _as_dict(self, obj: Any) -> dict[str, Any]:
+        """API objects as camelCase JSON dicts, whether the client returned a model or a dict."""
+        if obj is None or isinstance(obj, dict):
+            return obj  # type: ignore[return-value]
+        if self._api_client is not None:
+            return self._api_client.sanitize_for_serialization(obj)
+        raise TypeError(f"cannot convert {type(obj).__name__} to a dict without an ApiClient")
+
+
+class _NoLogYet(Exception):
+    """The container has not started, so it has no log (the API answers 400)."""
+
+
+async def _body(response: Any) -> bytes:
+    """The body of a raw (`_preload_content=False`) log response. The raw body is read because
+    the client would otherwise parse a log that happens to be JSON into an object."""
+    if isinstance(response, bytes):
+        return response
+    if isinstance(response, str):
+        return response.encode()
+    try:
+        data = await response.read()
+    finally:
+        release = getattr(response, "release", None)
+        if release is not None:
+            release()
+    if not 200 <= response.status <= 299:
+        raise ApiException(http_resp=RESTResponse(response, data))
+    return data
+
+
+def _owned_by(obj: Mapping[str, Any], session: SessionRef) -> bool:
+    metadata = obj.get("metadata") or {}
+    if any(ref.get("uid") == session.uid for ref in metadata.get("ownerReferences") or ()):
+        return True
+    return (metadata.get("labels") or {}).get(c.LABEL_SESSION_UID) == label_value(session.uid)
