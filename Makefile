@@ -14,8 +14,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-## Run the whole test suite (unit, validation corpus, layer contract, CRD drift).
-test: $(STAMP)
+## Run the whole test suite (unit, validation corpus, layer contract, CRD drift, install manifests).
+test: $(STAMP) tools
 	$(BIN)/python -m pytest
 
 ## Regenerate crds/ from the API models.
@@ -27,3 +27,22 @@ lint-imports: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info operator/*.egg-info
+
+# --- install tooling: helm and kubectl in .tools/bin (gitignored) -----------------------------
+TOOLS := .tools/bin
+CHART := charts/agent-session-operator
+
+.PHONY: tools lint-chart e2e
+
+## Install helm and kubectl into .tools/bin (fast no-op when already there).
+tools: $(STAMP)
+	@PYTHON=$(BIN)/python scripts/install-tools.sh
+
+## helm lint --strict, cluster-wide and namespaced.
+lint-chart: tools
+	$(TOOLS)/helm lint --strict $(CHART)
+	$(TOOLS)/helm lint --strict $(CHART) --set 'watchNamespaces={a,b}'
+
+## End to end on kind with the Helm chart; skipped (exit 0) without Docker and kind.
+e2e: tools
+	PATH="$(CURDIR)/$(TOOLS):$$PATH" tests/e2e/run.sh

@@ -24,6 +24,50 @@ def _cmd_crds(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_defaults(path: str | None) -> dict:
+    if not path:
+        return {}
+    import yaml
+
+    text = Path(path).read_text(encoding="utf-8")
+    data = yaml.safe_load(text) or {}
+    if not isinstance(data, dict):
+        raise SystemExit(f"{path}: operator defaults must be a mapping of config blocks, got {type(data).__name__}")
+    return data
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    import kopf
+
+    from agent_sessions.handlers.operator import run_operator
+    from agent_sessions.handlers.settings import OperatorOptions
+
+    kopf.configure(
+        verbose=args.verbose,
+        log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.PLAIN,
+    )
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    if args.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(args.metrics_port, addr=args.health_host)
+    options = OperatorOptions(
+        namespaces=tuple(args.namespace or ()),
+        peering=None if args.standalone else args.peering,
+        health_endpoint=f"http://{args.health_host}:{args.health_port}/healthz" if args.health_port else None,
+        operator_defaults=_load_defaults(args.defaults),
+        concurrency=args.concurrency,
+    )
+    try:
+        asyncio.run(run_operator(options, kubeconfig=args.kubeconfig))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="agent-sessions",
@@ -41,6 +85,32 @@ def build_parser() -> argparse.ArgumentParser:
     crds.add_argument("--out", default="crds", help="directory to write into (default: %(default)s)")
     crds.add_argument("--stdout", action="store_true", help="print a multi-document YAML stream instead")
     crds.set_defaults(func=_cmd_crds)
+
+    run = commands.add_parser(
+        "run",
+        help="run the operator against the current kubeconfig or in-cluster config",
+        description="Run the operator: reconcile AgentSessions onto their providers. Uses --kubeconfig, "
+        "$KUBECONFIG, ~/.kube/config, or the in-cluster service account, as kubectl does.",
+    )
+    run.add_argument("--namespace", "-n", action="append", metavar="NS",
+                     help="watch this namespace (repeatable); default: all namespaces")
+    run.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config or in-cluster)")
+    run.add_argument("--health-host", default="0.0.0.0", help="address of the health and metrics endpoints")
+    run.add_argument("--health-port", type=int, default=8080,
+                     help="port of GET /healthz for liveness/readiness probes; 0 disables (default: %(default)s)")
+    run.add_argument("--metrics-port", type=int, default=9090,
+                     help="port of the Prometheus /metrics endpoint; 0 disables (default: %(default)s)")
+    run.add_argument("--defaults", metavar="FILE",
+                     help="YAML file of operator defaults: the lowest configuration layer (Helm values)")
+    run.add_argument("--log-format", choices=("json", "text"), default="json", help="log format (default: %(default)s)")
+    run.add_argument("--verbose", "-v", action="store_true", help="log more")
+    run.add_argument("--concurrency", type=int, default=32, help="sessions reconciled at once (default: %(default)s)")
+    peering = run.add_mutually_exclusive_group()
+    peering.add_argument("--peering", default="agent-session-operator",
+                         help="kopf peering name for HA: only one operator of the peering is active "
+                         "(default: %(default)s)")
+    peering.add_argument("--standalone", action="store_true", help="no peering (a single operator, or development)")
+    run.set_defaults(func=_cmd_run)
     return parser
 
 

@@ -57,7 +57,7 @@ from agent_sessions.dev.resources import (
     crd_names_errors,
     version_priority,
 )
-from agent_sessions.dev.selectors import FieldSelector, LabelSelector, SelectorError
+from agent_sessions.dev.selection import FieldSelector, LabelSelector, SelectorError
 
 FOREGROUND_FINALIZER = "foregroundDeletion"
 CRD_CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"

@@ -89,7 +89,7 @@ from agent_sessions.dev.object_store import (
 from agent_sessions.dev.openapi import openapi_v3_document, openapi_v3_index
 from agent_sessions.dev.patches import MERGE_PATCH
 from agent_sessions.dev.resources import ResourceCatalogue, ResourceType
-from agent_sessions.dev.selectors import FieldSelector, LabelSelector, SelectorError
+from agent_sessions.dev.selection import FieldSelector, LabelSelector, SelectorError
 from agent_sessions.dev.tables import table, wants_table
 
 KUBERNETES_VERSION = "v1.31.0"
