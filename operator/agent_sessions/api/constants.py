@@ -32,8 +32,11 @@ MANAGED_BY: Final = "agent-session-operator"
 ANNOTATION_RESTART: Final = f"{PREFIX}restart"
 """Changing its value asks the operator to restart the session (also lifts it out of Failed)."""
 
-# Finalizer
+# Finalizers
 FINALIZER: Final = f"{PREFIX}cleanup"
+"""Held by the operator until a deleted session's backing (pod, PVC, external session) is gone."""
+KOPF_FINALIZER: Final = f"{PREFIX}kopf"
+"""kopf's own marker, only used if a kopf handler ever needs one (none does today)."""
 
 # Phases
 PHASE_PENDING: Final = "Pending"

@@ -1,0 +1,269 @@
+"""A fake kubelet for the embedded API: moves pods through the states a real node reports.
+
+There is no node behind the embedded API, so nothing would ever set a pod's status. This plays
+the kubelet's part of the contract the operator depends on, step by step, so the operator sees
+the same sequence of watch events it would see on a cluster:
+
+    (new) → Pending/ContainerCreating → Running, Ready
+
+and, on demand, what goes wrong on real nodes: image pull errors, crashes (restarted per the
+pod's restartPolicy, with CrashLoopBackOff and OOMKilled), exits 0 or non-zero, eviction.
+
+It runs in its own thread, wakes on every write to the API (no polling), and writes only
+through the status subresource, as a kubelet does.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .object_store import ApiError, now_rfc3339
+from .strict_api import StrictKubernetesAPI
+
+logger = logging.getLogger(__name__)
+
+PULL_ERRORS = ("ImagePullBackOff", "ErrImagePull", "InvalidImageName")
+
+
+@dataclass
+class PodScript:
+    """What happens to one pod when it starts (set before the pod is created, or by default)."""
+
+    waiting_reason: str | None = None
+    """Stay Pending with this container waiting reason (e.g. `ImagePullBackOff`)."""
+    message: str = ""
+    hold: bool = False
+    """Stay Pending/ContainerCreating until released (e.g. a slow image pull)."""
+
+
+@dataclass
+class FakeKubelet:
+    api: StrictKubernetesAPI
+    scripts: list[tuple[Callable[[dict], bool], PodScript]] = field(default_factory=list)
+    _wake: threading.Event = field(default_factory=threading.Event)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    _ips: itertools.count = field(default_factory=lambda: itertools.count(2))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # --- running -------------------------------------------------------------------------
+
+    def start(self) -> FakeKubelet:
+        self.api.store.subscribe(self._wake.set)
+        self._thread = threading.Thread(target=self._run, name="fake-kubelet", daemon=True)
+        self._thread.start()
+        self._wake.set()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self.api.store.unsubscribe(self._wake.set)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> FakeKubelet:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait()
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self.sync()
+            except Exception:  # the harness must survive whatever a test does to the API
+                logger.exception("fake kubelet step failed")
+
+    # --- scripting -----------------------------------------------------------------------
+
+    def script(self, match: Callable[[dict], bool], script: PodScript) -> None:
+        """Pods for which `match(pod)` is true behave as `script` (first match wins)."""
+        with self._lock:
+            self.scripts.append((match, script))
+        self._wake.set()
+
+    def fail_image_pulls(self, image: str, reason: str = "ImagePullBackOff") -> None:
+        message = f'Back-off pulling image "{image}"'
+        self.script(lambda pod: _image(pod) == image, PodScript(waiting_reason=reason, message=message))
+
+    def _script_for(self, pod: dict) -> PodScript:
+        with self._lock:
+            for match, script in self.scripts:
+                if match(pod):
+                    return script
+        return PodScript()
+
+    # --- the state machine ---------------------------------------------------------------
+
+    def sync(self) -> None:
+        """Advance every pod by one step (called on every write to the API)."""
+        for pod in self.api.list("pods"):
+            meta = pod["metadata"]
+            if meta.get("deletionTimestamp"):
+                continue
+            status = pod.get("status") or {}
+            phase = status.get("phase")
+            script = self._script_for(pod)
+            if not phase:
+                self._write(pod, _pending(pod, "ContainerCreating", ""))
+            elif phase == "Pending" and not script.hold:
+                waiting = _container(status).get("state", {}).get("waiting", {})
+                if script.waiting_reason:
+                    if waiting.get("reason") != script.waiting_reason:
+                        self._write(pod, _pending(pod, script.waiting_reason, script.message))
+                else:
+                    self._write(pod, self._running(pod, restarts=0))
+
+    def _running(self, pod: dict, restarts: int, last_state: dict | None = None) -> dict:
+        ip = (pod.get("status") or {}).get("podIP") or f"10.244.0.{next(self._ips)}"
+        now = now_rfc3339()
+        container = {
+            "name": _container_name(pod),
+            "image": _image(pod),
+            "imageID": f"{_image(pod)}@sha256:{'0' * 64}",
+            "containerID": f"containerd://{meta_uid(pod)}",
+            "ready": True,
+            "started": True,
+            "restartCount": restarts,
+            "state": {"running": {"startedAt": now}},
+        }
+        if last_state:
+            container["lastState"] = last_state
+        return {
+            "phase": "Running",
+            "podIP": ip,
+            "podIPs": [{"ip": ip}],
+            "hostIP": "10.0.0.1",
+            "startTime": (pod.get("status") or {}).get("startTime") or now,
+            "conditions": _conditions(ready=True, now=now),
+            "containerStatuses": [container],
+        }
+
+    def _write(self, pod: dict, status: dict) -> None:
+        meta = pod["metadata"]
+        try:
+            self.api.patch_status("pods", meta["namespace"], meta["name"], status)
+        except ApiError as exc:  # deleted meanwhile: nothing to report
+            if exc.code != 404:
+                raise
+
+    # --- what goes wrong on real nodes, on demand ----------------------------------------
+
+    def release(self, namespace: str, name: str) -> None:
+        """Let a held pod start."""
+        with self._lock:
+            self.scripts = [(m, s) for m, s in self.scripts if not (s.hold and m(self._get(namespace, name)))]
+        self._wake.set()
+
+    def crash(self, namespace: str, name: str, exit_code: int = 1, reason: str = "Error") -> None:
+        """The agent process dies. With restartPolicy OnFailure/Always the container restarts
+        (restartCount+1, lastState terminated); with Never the pod fails."""
+        pod = self._get(namespace, name)
+        terminated = {"exitCode": exit_code, "reason": reason, "finishedAt": now_rfc3339()}
+        if pod["spec"].get("restartPolicy", "Always") == "Never":
+            self._write(pod, self._terminated(pod, "Failed", terminated))
+            return
+        restarts = _container(pod.get("status") or {}).get("restartCount", 0) + 1
+        self._write(pod, self._running(pod, restarts, last_state={"terminated": terminated}))
+
+    def crash_loop(self, namespace: str, name: str, exit_code: int = 1, reason: str = "Error") -> None:
+        """The container keeps crashing: CrashLoopBackOff, not ready, restartCount+1."""
+        pod = self._get(namespace, name)
+        status = pod.get("status") or {}
+        restarts = _container(status).get("restartCount", 0) + 1
+        running = self._running(pod, restarts, last_state={"terminated": {"exitCode": exit_code, "reason": reason}})
+        container = running["containerStatuses"][0]
+        container.update(ready=False, started=False)
+        container["state"] = {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off restarting failed container"}}
+        running["conditions"] = _conditions(ready=False, now=now_rfc3339())
+        self._write(pod, running)
+
+    def oom_kill(self, namespace: str, name: str) -> None:
+        self.crash(namespace, name, exit_code=137, reason="OOMKilled")
+
+    def exit(self, namespace: str, name: str, exit_code: int = 0) -> None:
+        """The agent exits by itself: Succeeded for 0, else as a crash."""
+        pod = self._get(namespace, name)
+        if exit_code != 0:
+            self.crash(namespace, name, exit_code)
+            return
+        terminated = {"exitCode": 0, "reason": "Completed", "finishedAt": now_rfc3339()}
+        self._write(pod, self._terminated(pod, "Succeeded", terminated))
+
+    def evict(self, namespace: str, name: str, message: str = "The node was low on resource: memory.") -> None:
+        pod = self._get(namespace, name)
+        status = {"phase": "Failed", "reason": "Evicted", "message": message, "conditions": _conditions(False, now_rfc3339())}
+        self._write(pod, status)
+
+    def _terminated(self, pod: dict, phase: str, terminated: dict) -> dict:
+        status = dict(pod.get("status") or {})
+        container = dict(_container(status)) or {
+            "name": _container_name(pod), "image": _image(pod), "imageID": "", "restartCount": 0,
+        }
+        container.update(ready=False, started=False, state={"terminated": terminated})
+        status.update(phase=phase, containerStatuses=[container], conditions=_conditions(False, now_rfc3339()))
+        return status
+
+    def _get(self, namespace: str, name: str) -> dict:
+        pod = self.api.get("pods", namespace, name)
+        if pod is None:
+            raise LookupError(f"no pod {namespace}/{name}")
+        return pod
+
+
+def _container(status: dict) -> dict:
+    statuses = status.get("containerStatuses") or []
+    return statuses[0] if statuses else {}
+
+
+def meta_uid(pod: dict) -> str:
+    return pod["metadata"].get("uid", "").replace("-", "")
+
+
+def _container_name(pod: dict) -> str:
+    return pod["spec"]["containers"][0]["name"]
+
+
+def _image(pod: dict) -> str:
+    return pod["spec"]["containers"][0].get("image", "")
+
+
+def _conditions(ready: bool, now: str) -> list[dict]:
+    flag = "True" if ready else "False"
+    return [
+        {"type": "PodScheduled", "status": "True", "lastTransitionTime": now},
+        {"type": "Initialized", "status": "True", "lastTransitionTime": now},
+        {"type": "ContainersReady", "status": flag, "lastTransitionTime": now},
+        {"type": "Ready", "status": flag, "lastTransitionTime": now},
+    ]
+
+
+def _pending(pod: dict, reason: str, message: str) -> dict:
+    now = now_rfc3339()
+    waiting = {"reason": reason}
+    if message:
+        waiting["message"] = message
+    return {
+        "phase": "Pending",
+        "conditions": [{"type": "PodScheduled", "status": "True", "lastTransitionTime": now}],
+        "containerStatuses": [
+            {
+                "name": _container_name(pod),
+                "image": _image(pod),
+                "imageID": "",
+                "ready": False,
+                "started": False,
+                "restartCount": 0,
+                "state": {"waiting": waiting},
+            }
+        ],
+    }

@@ -1,0 +1,1 @@
+"""The operator: one level-based reconcile() and the thin kopf glue that calls it (§8)."""

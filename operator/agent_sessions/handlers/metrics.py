@@ -1,0 +1,15 @@
+"""Prometheus metrics of the operator (§9)."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+SESSIONS = Gauge("agent_sessions", "Sessions known to the operator, by phase and provider.", ["phase", "provider"])
+TRANSITIONS = Counter("agent_session_transitions_total", "Phase transitions.", ["from_phase", "to_phase"])
+RECONCILE_SECONDS = Histogram("agent_session_reconcile_seconds", "Duration of one reconcile.")
+PROVIDER_ERRORS = Counter(
+    "agent_session_provider_errors_total", "Provider calls that failed as unavailable.", ["provider", "operation"]
+)
+STARTUP_SECONDS = Histogram(
+    "agent_session_startup_seconds",
+    "From creation to Ready.",
+    buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600),
+)

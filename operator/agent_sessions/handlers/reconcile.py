@@ -1,0 +1,370 @@
+"""The one level-based `reconcile()` of an AgentSession (§8).
+
+Every trigger — a session event, an owned pod's event, a template change, a requeue, the slow
+resync timer — ends here, and the outcome depends only on what is (the session, its templates,
+what the provider observes), never on which trigger fired. The decisions are pure
+(`config.resolve_config`, `lifecycle.decide`); this module does the I/O around them:
+
+1. resolve the configuration (templates come from an in-memory index: no API call);
+2. ask the provider what exists (`observe`);
+3. `decide()`;
+4. execute the actions (provider calls), stopping at the first failure and deciding again with
+   that failure, so a transition is only recorded once it really happened;
+5. write status once, and only if it differs from what was read; post the transition events.
+
+A converged session therefore costs one observation and zero writes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+from pydantic import ValidationError
+
+from agent_sessions.api import constants as c
+from agent_sessions.api.session import AgentSessionStatus, LogsStatus
+from agent_sessions.config import ConfigInvalid, ResolvedConfig, parse_duration, resolve_config
+from agent_sessions.k8s.events import build_event, post_event
+from agent_sessions.k8s.finalizers import set_finalizers, with_finalizer, without_finalizer
+from agent_sessions.k8s.status import merge_patch, patch_status
+from agent_sessions.lifecycle import (
+    BackingState,
+    Decision,
+    Delete,
+    DeliverPrompt,
+    Emit,
+    Ensure,
+    LifecycleSettings,
+    Observation,
+    RemoveFinalizer,
+    SessionInput,
+    Stop,
+    decide,
+)
+from agent_sessions.lifecycle.timestamps import format_timestamp
+from agent_sessions.providers.base import Provider, SessionRef
+from agent_sessions.providers.errors import InvalidConfiguration, ProviderUnavailable
+from agent_sessions.providers.logs import tail as bound_tail
+
+from . import metrics
+
+logger = logging.getLogger(__name__)
+
+RESYNC_SECONDS = 300.0
+"""The slow timer: how often a session is reconciled with no trigger at all."""
+LOG_REFRESH_SECONDS = 30.0
+"""At most one log read (and one log status write) per session in this interval."""
+DELETE_RETRY_SECONDS = 2.0
+
+
+@dataclass
+class ReconcileOutcome:
+    """What one reconcile did; the scheduler uses `requeue_after`, tests use the rest."""
+
+    requeue_after: float | None
+    wrote_status: bool = False
+    gone: bool = False
+    backoff: bool = False
+    """The provider could not be reached: retry with growing delays."""
+
+
+@dataclass
+class Reconciler:
+    """Everything `reconcile()` needs from the outside world, injected."""
+
+    api: client.ApiClient
+    providers: Callable[[str], Provider]
+    operator_defaults: Mapping[str, Any] = field(default_factory=dict)
+    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    instance: str = "agent-session-operator"
+    log_refresh_seconds: float = LOG_REFRESH_SECONDS
+    _last_log_read: dict[str, float] = field(default_factory=dict)
+    _written: dict[str, tuple[set[str], dict]] = field(default_factory=dict)
+    """uid → (resourceVersions our writes replaced, the object our last write returned)."""
+
+    def freshest(self, body: dict[str, Any]) -> dict[str, Any]:
+        """`body`, or the object our own last write returned if `body` predates that write.
+
+        The in-memory index lags behind our writes by one watch event; reconciling from the
+        object we overwrote would repeat the transition we just made (a second event, a second
+        create). A resourceVersion we know we replaced identifies such a stale body exactly,
+        without ever comparing resourceVersions (they are opaque).
+        """
+        uid = body["metadata"].get("uid", "")
+        known = self._written.get(uid)
+        if known is None:
+            return body
+        replaced, latest = known
+        if body["metadata"].get("resourceVersion") in replaced:
+            return latest
+        del self._written[uid]  # the index caught up, or someone else wrote since: trust it
+        return body
+
+    def _remember(self, before: dict[str, Any], after: dict[str, Any]) -> None:
+        uid = before["metadata"].get("uid", "")
+        replaced = self._written.get(uid, (set(), after))[0]
+        replaced.add(before["metadata"].get("resourceVersion", ""))
+        self._written[uid] = (replaced, after)
+
+    async def reconcile(self, body: Mapping[str, Any], templates: Mapping[str, dict]) -> ReconcileOutcome:
+        started = time.monotonic()
+        try:
+            return await self._reconcile(dict(body), templates)
+        finally:
+            metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
+
+    async def _reconcile(self, body: dict[str, Any], templates: Mapping[str, dict]) -> ReconcileOutcome:
+        body = self.freshest(body)
+        meta = body["metadata"]
+        deleting = bool(meta.get("deletionTimestamp"))
+        if deleting and c.FINALIZER not in (meta.get("finalizers") or []):
+            return ReconcileOutcome(requeue_after=None, gone=True)  # not ours to clean up (any more)
+        if not deleting:
+            finalizers = with_finalizer(meta)
+            if finalizers is not None:
+                updated = await set_finalizers(self.api, meta, finalizers)
+                self._remember(body, updated)
+                body = updated
+                meta = body["metadata"]
+
+        raw_status = body.get("status") or {}
+        status = _parse_status(raw_status, meta)
+        resolved, problems = self._resolve(body, templates)
+        provider_type = _provider_type(resolved, status)
+        provider = self.providers(provider_type) if provider_type else None
+        if provider is not None and resolved is not None:
+            problems = [*problems, *provider.validate(resolved.config)]
+        settings = _settings(resolved) if resolved is not None and not problems else None
+        ref = SessionRef.from_object(
+            body, resolved.config if resolved else {}, config_hash=resolved.hash if resolved else None
+        )
+        session = _session_input(body, settings, problems, deleting)
+
+        observation, provider_error = await self._observe(provider, ref, status, deleting)
+        decision = decide(session, status, observation, provider_error, self.clock())
+        decision, removed = await self._execute(decision, provider, ref, session, status, observation)
+        if removed:
+            return ReconcileOutcome(requeue_after=None, gone=True)
+
+        new_status = decision.status
+        if provider is not None and new_status.phase in (c.PHASE_CREATING, c.PHASE_RUNNING):
+            new_status.capabilities = provider.capabilities().to_status()
+        await self._refresh_logs(provider, ref, new_status)
+
+        wrote = await self._write_status(body, raw_status, new_status)
+        await self._emit(body, [a for a in decision.actions if isinstance(a, Emit)])
+        if wrote and status is not None and status.phase != new_status.phase:
+            metrics.TRANSITIONS.labels(from_phase=status.phase or "", to_phase=new_status.phase or "").inc()
+        requeue = decision.requeue_after
+        if new_status.phase == c.PHASE_RUNNING and provider is not None and provider.capabilities().logs:
+            requeue = min(requeue or self.log_refresh_seconds, self.log_refresh_seconds)
+        unavailable = any(
+            cond.type == c.COND_PROVIDER_AVAILABLE and cond.status == "False" for cond in new_status.conditions or ()
+        )
+        return ReconcileOutcome(
+            requeue_after=requeue if requeue is not None else RESYNC_SECONDS, wrote_status=wrote, backoff=unavailable
+        )
+
+    # --- configuration -------------------------------------------------------------------
+
+    def _resolve(self, body: dict, templates: Mapping[str, dict]) -> tuple[ResolvedConfig | None, list[str]]:
+        try:
+            return resolve_config(body, templates, self.operator_defaults), []
+        except ConfigInvalid as invalid:
+            return None, [str(p) for p in invalid.problems]
+
+    # --- observation ---------------------------------------------------------------------
+
+    async def _observe(
+        self, provider: Provider | None, ref: SessionRef, status: AgentSessionStatus | None, deleting: bool
+    ) -> tuple[Observation | None, str | None]:
+        if provider is None:
+            return None, None
+        known = status is not None and status.provider is not None and bool(status.provider.id)
+        active = status is not None and status.phase in (
+            c.PHASE_CREATING, c.PHASE_RUNNING, c.PHASE_STOPPING, c.PHASE_TERMINATING,
+        )
+        if not (known or active or deleting):
+            return None, None  # nothing was ever created: nothing to look at
+        try:
+            return await provider.observe(ref), None
+        except ProviderUnavailable as unavailable:
+            metrics.PROVIDER_ERRORS.labels(provider=provider.type_name, operation="observe").inc()
+            return None, str(unavailable)
+
+    # --- actions -------------------------------------------------------------------------
+
+    async def _execute(
+        self,
+        decision: Decision,
+        provider: Provider | None,
+        ref: SessionRef,
+        session: SessionInput,
+        status: AgentSessionStatus | None,
+        observation: Observation | None,
+    ) -> tuple[Decision, bool]:
+        """Run the provider actions in order. Returns the (possibly re-made) decision and
+        whether the finalizer was removed (the object is going away)."""
+        for action in decision.actions:
+            if isinstance(action, (Emit, DeliverPrompt)):
+                continue  # events are posted after the status write; prompts: see DeliverPrompt
+            if provider is None:
+                break
+            try:
+                if isinstance(action, Ensure):
+                    placed = await provider.ensure(ref)
+                    st = decision.status
+                    if st.provider is not None and not st.provider.id:
+                        st.provider.id = placed.id
+                elif isinstance(action, Stop):
+                    await provider.stop(ref)
+                elif isinstance(action, Delete):
+                    if not await provider.delete(ref):
+                        return dataclasses.replace(decision, requeue_after=DELETE_RETRY_SECONDS), False
+                    gone = Observation(state=BackingState.ABSENT)
+                    again = decide(session, status, gone, None, self.clock())
+                    if any(isinstance(a, RemoveFinalizer) for a in again.actions):
+                        return decision, await self._remove_finalizer(ref)
+                elif isinstance(action, RemoveFinalizer):
+                    return decision, await self._remove_finalizer(ref)
+            except ProviderUnavailable as unavailable:
+                metrics.PROVIDER_ERRORS.labels(provider=provider.type_name, operation=type(action).__name__).inc()
+                return decide(session, status, observation, str(unavailable), self.clock()), False
+            except InvalidConfiguration as invalid:
+                problems = tuple(invalid.problems) or (str(invalid),)
+                rejected = dataclasses.replace(session, settings=None, config_problems=problems)
+                return decide(rejected, status, observation, None, self.clock()), False
+        return decision, False
+
+    async def _remove_finalizer(self, ref: SessionRef) -> bool:
+        objects = client.CustomObjectsApi(self.api)
+        try:
+            current = await objects.get_namespaced_custom_object(
+                c.GROUP, c.VERSION, ref.namespace, c.SESSION_PLURAL, ref.name
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return True
+            raise
+        remaining = without_finalizer(current["metadata"])
+        if remaining is not None:
+            await set_finalizers(self.api, current["metadata"], remaining)
+        self._last_log_read.pop(ref.uid, None)
+        self._written.pop(ref.uid, None)
+        return True
+
+    # --- logs ----------------------------------------------------------------------------
+
+    async def _refresh_logs(self, provider: Provider | None, ref: SessionRef, status: AgentSessionStatus) -> None:
+        """Read the log tail of a running session at most every `log_refresh_seconds`."""
+        if provider is None or status.phase != c.PHASE_RUNNING or not provider.capabilities().logs:
+            return
+        now = time.monotonic()
+        last = self._last_log_read.get(ref.uid)
+        if last is not None and now - last < self.log_refresh_seconds:
+            return
+        self._last_log_read[ref.uid] = now
+        try:
+            text = await provider.logs(ref, c.MAX_LOG_TAIL_LINES, c.MAX_LOG_TAIL_BYTES * 4)
+        except ProviderUnavailable:
+            return
+        tail, cut = bound_tail(text, c.MAX_LOG_TAIL_LINES, c.MAX_LOG_TAIL_BYTES)
+        truncated = cut or bool(getattr(text, "truncated", False))
+        previous = status.logs
+        if previous is not None and previous.tail == tail and bool(previous.truncated) == truncated:
+            return
+        status.logs = LogsStatus(tail=tail, truncated=truncated, updated_at=format_timestamp(self.clock()))
+
+    # --- writes --------------------------------------------------------------------------
+
+    async def _write_status(self, body: dict, raw_status: dict, status: AgentSessionStatus) -> bool:
+        new = status.model_dump(mode="json", by_alias=True, exclude_none=True)
+        patch = merge_patch(raw_status, new)
+        if patch is None:
+            return False
+        meta = body["metadata"]
+        try:
+            updated = await patch_status(self.api, meta["namespace"], meta["name"], patch)
+        except ApiException as exc:
+            if exc.status == 404:
+                return False  # deleted meanwhile
+            raise
+        self._remember(body, updated)
+        return True
+
+    async def _emit(self, body: dict, events: list[Emit]) -> None:
+        for event in events:
+            try:
+                await post_event(
+                    self.api, build_event(body, event.type, event.reason, event.message, self.clock(), self.instance)
+                )
+            except ApiException as exc:  # an event is never worth failing a reconcile for
+                logger.warning("could not post event %s: %s", event.reason, exc.reason)
+
+
+def _parse_status(raw: Mapping[str, Any], meta: Mapping[str, Any]) -> AgentSessionStatus | None:
+    if not raw:
+        return None
+    try:
+        return AgentSessionStatus.model_validate(raw)
+    except ValidationError as exc:
+        logger.warning(
+            "status of %s/%s does not parse (%s); recomputing it",
+            meta.get("namespace"), meta.get("name"), exc.error_count(),
+        )
+        return None
+
+
+def _provider_type(resolved: ResolvedConfig | None, status: AgentSessionStatus | None) -> str | None:
+    if resolved is not None:
+        return resolved.config.get("provider")
+    if status is not None and status.provider is not None:
+        return status.provider.type  # invalid config: still reach what was created, e.g. to delete it
+    return None
+
+
+def _seconds(value: Any) -> float | None:
+    return parse_duration(value) if isinstance(value, str) else None
+
+
+def _settings(resolved: ResolvedConfig) -> LifecycleSettings:
+    lifecycle = resolved.config.get("lifecycle") or {}
+    return LifecycleSettings(
+        provider=resolved.config["provider"],
+        restart_policy=lifecycle.get("restartPolicy", c.RESTART_ON_FAILURE),
+        backoff_limit=lifecycle.get("backoffLimit", 3),
+        start_timeout=_seconds(lifecycle.get("startTimeout")),
+        idle_timeout=_seconds(lifecycle.get("idleTimeout")),
+        max_duration=_seconds(lifecycle.get("maxDuration")),
+        wake_on_message=lifecycle.get("wakeOnMessage", True),
+        config_hash=resolved.hash,
+        template_chain=tuple(resolved.template_chain),
+    )
+
+
+def _session_input(
+    body: Mapping[str, Any], settings: LifecycleSettings | None, problems: list[str], deleting: bool
+) -> SessionInput:
+    meta = body["metadata"]
+    spec = body.get("spec") or {}
+    return SessionInput(
+        name=meta["name"],
+        namespace=meta["namespace"],
+        uid=meta.get("uid", ""),
+        generation=meta.get("generation") or 0,
+        settings=settings,
+        config_problems=tuple(problems),
+        deleting=deleting,
+        desired_state=spec.get("state") or c.STATE_RUNNING,
+        title=spec.get("title"),
+        prompt=spec.get("prompt"),
+        restart_request=(meta.get("annotations") or {}).get(c.ANNOTATION_RESTART),
+    )

@@ -1,0 +1,170 @@
+"""The kopf glue: translate kopf events into `SessionScheduler.trigger()` calls, nothing more.
+
+Only raw event handlers (`on.event`) and indexes are used: kopf stores no per-object state
+for them (no progress annotations, no last-handled-configuration, no finalizer of its own), so
+the operator writes exactly what `reconcile()` decides to write. Indexes keep the latest
+session and template bodies in memory, so a reconcile reads nothing from the API server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import ssl
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import kopf
+
+from agent_sessions.api import constants as c
+from agent_sessions.k8s.client import connection_fields, make_api_client
+from agent_sessions.providers.base import Provider
+from agent_sessions.providers.errors import InvalidConfiguration
+
+from .reconcile import Reconciler
+from .scheduler import SessionScheduler
+from .settings import OperatorOptions
+
+logger = logging.getLogger(__name__)
+
+SESSIONS = (c.GROUP, c.VERSION, c.SESSION_PLURAL)
+TEMPLATES = (c.GROUP, c.VERSION, c.TEMPLATE_PLURAL)
+
+
+@dataclass
+class OperatorRuntime:
+    """What the handlers share: built at start-up, torn down at clean-up."""
+
+    options: OperatorOptions
+    provider_factories: Mapping[str, Callable[[Any], Provider]]
+    kubeconfig: str | None = None
+    reconciler: Reconciler | None = None
+    scheduler: SessionScheduler | None = None
+    sessions: Any = None  # kopf.Index: (namespace, name) -> [session body]
+    templates: Any = None  # kopf.Index: namespace -> [template bodies]
+    _providers: dict[str, Provider] = field(default_factory=dict)
+    _connecting: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def connect(self) -> Reconciler:
+        """Build the API client, reconciler and scheduler once (startup and login both need it)."""
+        async with self._connecting:
+            if self.reconciler is None:
+                api = await make_api_client(self.kubeconfig)
+                self.reconciler = Reconciler(
+                    api=api, providers=self.provider, operator_defaults=self.options.operator_defaults
+                )
+                self.scheduler = SessionScheduler(self.reconcile, concurrency=self.options.concurrency)
+            return self.reconciler
+
+    def provider(self, type_name: str) -> Provider:
+        if type_name not in self._providers:
+            factory = self.provider_factories.get(type_name)
+            if factory is None:
+                raise InvalidConfiguration([f"spec.provider: provider {type_name!r} is not available in this operator"])
+            assert self.reconciler is not None
+            self._providers[type_name] = factory(self.reconciler.api)
+        return self._providers[type_name]
+
+    def templates_of(self, namespace: str) -> dict[str, dict]:
+        if self.templates is None or namespace not in self.templates:
+            return {}
+        return {t["metadata"]["name"]: t for t in self.templates[namespace]}
+
+    def session(self, key: tuple[str, str]) -> dict | None:
+        if self.sessions is None or key not in self.sessions:
+            return None
+        for body in self.sessions[key]:
+            return body
+        return None
+
+    async def reconcile(self, key: Hashable) -> tuple[float | None, bool]:
+        namespace, name = key  # type: ignore[misc]
+        body = self.session((namespace, name))
+        if body is None:
+            assert self.scheduler is not None
+            self.scheduler.forget(key)
+            return None, False
+        assert self.reconciler is not None
+        outcome = await self.reconciler.reconcile(body, self.templates_of(namespace))
+        return outcome.requeue_after, outcome.backoff
+
+
+def _snapshot(body: kopf.Body) -> dict[str, Any]:
+    return {
+        "apiVersion": body.get("apiVersion"),
+        "kind": body.get("kind"),
+        "metadata": copy.deepcopy(dict(body.metadata)),
+        "spec": copy.deepcopy(dict(body.spec)),
+        "status": copy.deepcopy(dict(body.status)),
+    }
+
+
+def register(registry: kopf.OperatorRegistry, runtime: OperatorRuntime) -> None:
+    """Register the operator's handlers into `registry` (one registry per operator run)."""
+
+    @kopf.on.startup(registry=registry)
+    async def startup(**_: Any) -> None:
+        await runtime.connect()
+
+    @kopf.on.cleanup(registry=registry)
+    async def cleanup(**_: Any) -> None:
+        if runtime.scheduler is not None:
+            await runtime.scheduler.close()
+        if runtime.reconciler is not None:
+            await runtime.reconciler.api.close()
+
+    @kopf.on.login(registry=registry)
+    async def login(**_: Any) -> kopf.AiohttpSession:
+        # kopf's watches use the very credentials of our client (kubeconfig, in-cluster or exec
+        # plugin, as kubectl would), and carry our user agent instead of "kopf/<version>".
+        reconciler = await runtime.connect()
+        fields = await connection_fields(reconciler.api)
+        ssl_context: ssl.SSLContext | bool = False
+        if fields["verify"]:
+            ssl_context = ssl.create_default_context(cafile=fields["ca_path"])
+            if fields["cert_path"]:
+                ssl_context.load_cert_chain(fields["cert_path"], fields["key_path"])
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, ssl=ssl_context), headers=fields["headers"]
+        )
+        return kopf.AiohttpSession(aiohttp_session=session, server=fields["server"])
+
+    @kopf.index(*SESSIONS, id="session_index", registry=registry)
+    def session_index(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
+        return {(namespace, name): _snapshot(body)}
+
+    @kopf.index(*TEMPLATES, id="template_index", registry=registry)
+    def template_index(namespace: str, body: kopf.Body, **_: Any) -> dict:
+        return {namespace: _snapshot(body)}
+
+    def _bind(indexes: Mapping[str, Any]) -> None:
+        runtime.sessions = indexes["session_index"]
+        runtime.templates = indexes["template_index"]
+
+    @kopf.on.event(*SESSIONS, registry=registry)
+    async def session_event(namespace: str, name: str, **kwargs: Any) -> None:
+        _bind(kwargs)
+        if runtime.scheduler is not None:
+            runtime.scheduler.trigger((namespace, name))
+
+    @kopf.on.event(*TEMPLATES, registry=registry)
+    async def template_event(namespace: str, **kwargs: Any) -> None:
+        # A template change can change any session of its namespace (chains): let each one
+        # find out; converged sessions cost no writes.
+        _bind(kwargs)
+        if runtime.scheduler is None or runtime.sessions is None:
+            return
+        for key in list(runtime.sessions.keys()):
+            if key[0] == namespace:
+                runtime.scheduler.trigger(key)
+
+    @kopf.on.event("v1", "pods", labels={c.LABEL_SESSION: kopf.PRESENT}, registry=registry)
+    async def pod_event(namespace: str, meta: kopf.Meta, **kwargs: Any) -> None:
+        # The owner reference names the session in full (a label value is cut at 63 chars).
+        _bind(kwargs)
+        for owner in meta.get("ownerReferences") or ():
+            if owner.get("kind") == c.SESSION_KIND and runtime.scheduler is not None:
+                runtime.scheduler.trigger((namespace, owner["name"]))

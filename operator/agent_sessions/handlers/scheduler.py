@@ -1,0 +1,111 @@
+"""One sequential worker per session, with requeues, backoff and a concurrency limit.
+
+kopf hands us events; many events for one session may arrive while it is being reconciled
+(its own status write produces one). Reconciling each of them in turn would be wasted work,
+and reconciling two at once would race. So a trigger only marks the session dirty: its worker
+reconciles once more when it finishes, with the newest data, and otherwise sleeps until the
+requeue delay `reconcile()` asked for. Triggers for different sessions run concurrently, up to
+a limit, so a burst of new sessions cannot flood the API server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Hashable
+
+logger = logging.getLogger(__name__)
+
+ERROR_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+"""Delays after consecutive unexpected errors of one session's reconcile."""
+JITTER = 0.1
+"""Fraction of random spread added to every delay, so retries of many sessions do not align."""
+
+
+class SessionScheduler:
+    """Runs `reconcile(key)` for each triggered key: never twice at once for one key."""
+
+    def __init__(
+        self,
+        reconcile: Callable[[Hashable], Awaitable[tuple[float | None, bool]]],
+        *,
+        concurrency: int = 32,
+    ) -> None:
+        """`reconcile(key)` returns `(requeue_after, backoff)`: when `backoff` is true the delay is
+        a base that grows with every consecutive call asking for backoff (provider unavailable)."""
+        self._reconcile = reconcile
+        self._limit = asyncio.Semaphore(concurrency)
+        self._workers: dict[Hashable, asyncio.Task[None]] = {}
+        self._dirty: set[Hashable] = set()
+        self._timers: dict[Hashable, asyncio.TimerHandle] = {}
+        self._failures: dict[Hashable, int] = {}
+        self._backoffs: dict[Hashable, int] = {}
+        self._closed = False
+
+    def trigger(self, key: Hashable) -> None:
+        """Reconcile `key` soon (now, or right after the reconcile in progress)."""
+        if self._closed:
+            return
+        timer = self._timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+        worker = self._workers.get(key)
+        if worker is not None and not worker.done():
+            self._dirty.add(key)
+            return
+        self._workers[key] = asyncio.get_running_loop().create_task(self._work(key), name=f"reconcile {key}")
+
+    def forget(self, key: Hashable) -> None:
+        """The session is gone: drop its timer and counters (a running worker finishes)."""
+        timer = self._timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+        self._failures.pop(key, None)
+        self._backoffs.pop(key, None)
+
+    @property
+    def busy(self) -> bool:
+        return any(not w.done() for w in self._workers.values())
+
+    async def close(self) -> None:
+        self._closed = True
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        workers = [w for w in self._workers.values() if not w.done()]
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+
+    async def _work(self, key: Hashable) -> None:
+        delay: float | None = None
+        while True:
+            self._dirty.discard(key)
+            async with self._limit:
+                delay = await self._run_once(key)
+            if key not in self._dirty:
+                break
+        self._workers.pop(key, None)
+        if delay is not None and not self._closed:
+            spread = delay * (1 + random.uniform(0, JITTER))
+            self._timers[key] = asyncio.get_running_loop().call_later(spread, self.trigger, key)
+
+    async def _run_once(self, key: Hashable) -> float | None:
+        try:
+            requeue, backoff = await self._reconcile(key)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            attempt = self._failures.get(key, 0)
+            self._failures[key] = attempt + 1
+            delay = ERROR_BACKOFF[min(attempt, len(ERROR_BACKOFF) - 1)]
+            logger.exception("reconcile of %s failed; retrying in %.0fs", key, delay)
+            return delay
+        self._failures.pop(key, None)
+        if backoff and requeue is not None:
+            attempt = self._backoffs.get(key, 0)
+            self._backoffs[key] = attempt + 1
+            return min(requeue * 2**attempt, 300.0)
+        self._backoffs.pop(key, None)
+        return requeue

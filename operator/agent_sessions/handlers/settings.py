@@ -1,0 +1,64 @@
+"""Every kopf setting that differs from its default, in one place, with the failure it prevents."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import kopf
+
+from agent_sessions.api import constants as c
+
+
+@dataclass(frozen=True)
+class OperatorOptions:
+    """How `agent-sessions run` was asked to run."""
+
+    namespaces: tuple[str, ...] = ()
+    """Namespaces to watch; empty = all namespaces (cluster-wide)."""
+    peering: str | None = None
+    """kopf peering name for HA (one active operator); None = standalone."""
+    health_endpoint: str | None = None
+    """e.g. `http://0.0.0.0:8080/healthz` for liveness/readiness probes."""
+    operator_defaults: dict = field(default_factory=dict)
+    """The lowest configuration layer (§5), from Helm values."""
+    concurrency: int = 32
+    """Sessions reconciled at once."""
+
+    @property
+    def clusterwide(self) -> bool:
+        return not self.namespaces
+
+
+def configure(settings: kopf.OperatorSettings, options: OperatorOptions) -> None:
+    # Our own annotation prefix and a finalizer name of kopf's own under our prefix: should kopf
+    # ever need to store anything, it is under our name, so two operators cannot collide. It must
+    # not be `c.FINALIZER`: kopf removes its marker from objects that need none of its handlers,
+    # and `reconcile()` owns `c.FINALIZER`.
+    settings.persistence.finalizer = c.KOPF_FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=c.GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=c.GROUP, key="last-handled-configuration"
+    )
+    # No Kubernetes Event per log line: events are posted for transitions only (§9).
+    settings.posting.enabled = False
+    # Ask the API server to end each watch after 5 minutes and give up on a silent connection
+    # soon after: a watch that stalls without closing would otherwise miss events forever.
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 10
+    # The aiohttp default request timeout is 5 minutes: one hung call would stall a worker.
+    settings.networking.request_timeout = 30
+    settings.networking.connect_timeout = 10
+    # Resources are discovered once at start-up; no watch on CRDs or namespaces, so the
+    # operator needs no cluster-wide read access beyond its own resources.
+    settings.scanning.disabled = True
+    # Only our pods: a server-side selector, so a big cluster's other pods never reach us.
+    settings.watching.label_selectors["v1", "pods"] = c.LABEL_SESSION
+    # HA (§9): with a peering name, only the highest-priority operator of the peering is active.
+    if options.peering:
+        settings.peering.name = options.peering
+        settings.peering.standalone = False
+        settings.peering.mandatory = True
+        settings.peering.clusterwide = options.clusterwide
+    else:
+        settings.peering.standalone = True
