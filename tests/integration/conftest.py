@@ -59,7 +59,8 @@ def operator(start_operator: Callable[..., OperatorThread], kubelet: FakeKubelet
 
 
 def session(name: str, namespace: str = "default", **spec: Any) -> dict:
-    spec.setdefault("agent", {"image": IMAGE, "command": ["agent-sessions", "demo-agent"]})
+    if "templateRef" not in spec:
+        spec.setdefault("agent", {"image": IMAGE, "command": ["agent-sessions", "demo-agent"]})
     return {"apiVersion": c.API_VERSION, "kind": c.SESSION_KIND, "metadata": {"name": name, "namespace": namespace}, "spec": spec}
 
 

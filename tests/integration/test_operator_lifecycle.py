@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from agent_sessions.api import constants as c
 
-from .conftest import condition, pods_of, ready, session, wait_session
+from .conftest import IMAGE, condition, phase_is, pods_of, ready, session, template, wait_session
 
 
 def test_created_session_becomes_running_with_ready_true(api, operator):
@@ -20,3 +20,147 @@ def test_created_session_becomes_running_with_ready_true(api, operator):
     assert status["observedGeneration"] == obj["metadata"]["generation"]
     assert c.FINALIZER in obj["metadata"]["finalizers"]
     assert status["capabilities"]["logs"] is True
+
+
+def events_of(api, name: str, namespace: str = "default") -> list[str]:
+    """Reasons of the session's events, oldest first."""
+    events = [e for e in api.list("events", namespace) if e["involvedObject"]["name"] == name]
+    return [e["reason"] for e in sorted(events, key=lambda e: (e["eventTime"], int(e["metadata"]["resourceVersion"])))]
+
+
+def wait_event(api, name: str, reason: str) -> list[str]:
+    """Events are posted right after the status write that records the transition."""
+    return api.wait_for(lambda: reason in events_of(api, name) and events_of(api, name))
+
+
+def test_transitions_post_events_once_each(api, operator):
+    api.create(c.SESSION_PLURAL, session("evented"))
+    wait_session(api, "evented", ready)
+    assert wait_event(api, "evented", c.EVENT_STARTED) == [c.EVENT_CREATED, c.EVENT_STARTED]
+
+
+def test_prompt_is_recorded_as_pending_until_messaging_exists(api, operator):
+    api.create(c.SESSION_PLURAL, session("prompted", prompt="Summarise the repository."))
+    obj = wait_session(api, "prompted", ready)
+    assert obj["status"]["prompt"]["state"] == "Pending"
+
+
+def test_stop_deletes_pod_keeps_pvc_then_resume_runs_on_the_same_pvc(api, operator):
+    api.create(c.SESSION_PLURAL, session("worker", workspace={"size": "1Gi"}))
+    wait_session(api, "worker", ready)
+    pvcs = api.list("persistentvolumeclaims", "default")
+    assert len(pvcs) == 1
+    claim = pvcs[0]["metadata"]
+
+    api.patch(c.SESSION_PLURAL, "default", "worker", {"spec": {"state": "Stopped"}})
+    obj = wait_session(api, "worker", phase_is(c.PHASE_STOPPED))
+    assert obj["status"]["stoppedReason"] == c.STOPPED_USER
+    api.wait_for(lambda: not pods_of(api, "worker"))
+    assert [p["metadata"]["uid"] for p in api.list("persistentvolumeclaims", "default")] == [claim["uid"]]
+
+    api.patch(c.SESSION_PLURAL, "default", "worker", {"spec": {"state": "Running"}})
+    obj = wait_session(api, "worker", ready)
+    assert "stoppedReason" not in obj["status"]
+    volumes = pods_of(api, "worker")[0]["spec"]["volumes"]
+    assert claim["name"] in [v.get("persistentVolumeClaim", {}).get("claimName") for v in volumes]
+    assert [p["metadata"]["uid"] for p in api.list("persistentvolumeclaims", "default")] == [claim["uid"]]
+    wait_event(api, "worker", c.EVENT_RESUMED)
+
+
+def test_invalid_session_fails_with_a_precise_message_and_runs_once_fixed(api, operator):
+    agent = {"image": IMAGE, "command": ["agent"]}
+    api.create(c.SESSION_PLURAL, session("broken", templateRef={"name": "missing"}, agent=agent))
+    obj = wait_session(api, "broken", phase_is(c.PHASE_FAILED))
+    cond = condition(obj, c.COND_CONFIG_VALID)
+    assert cond["status"] == "False" and cond["reason"] == c.REASON_INVALID_CONFIGURATION
+    assert cond["message"] == 'spec.templateRef.name: SessionTemplate "missing" not found in namespace "default"'
+    assert not pods_of(api, "broken")
+    wait_event(api, "broken", c.EVENT_CONFIG_INVALID)
+
+    api.patch(c.SESSION_PLURAL, "default", "broken", {"spec": {"templateRef": None}})
+    obj = wait_session(api, "broken", ready)
+    assert condition(obj, c.COND_CONFIG_VALID)["status"] == "True"
+
+
+def test_crashes_restart_per_policy_then_fail_after_backoff_limit(api, operator, kubelet):
+    api.create(c.SESSION_PLURAL, session("crashy", lifecycle={"restartPolicy": "OnFailure", "backoffLimit": 1}))
+    wait_session(api, "crashy", ready)
+    pod = pods_of(api, "crashy")[0]["metadata"]["name"]
+
+    kubelet.crash("default", pod)
+    obj = wait_session(api, "crashy", lambda o: o["status"].get("crashCount") == 1)
+    assert obj["status"]["phase"] == c.PHASE_RUNNING and obj["status"]["restartCount"] == 1
+
+    kubelet.crash("default", pod)
+    obj = wait_session(api, "crashy", phase_is(c.PHASE_FAILED))
+    assert condition(obj, c.COND_READY)["reason"] == c.REASON_BACKOFF_LIMIT_EXCEEDED
+    api.wait_for(lambda: not pods_of(api, "crashy"))
+
+
+def test_agent_exit_with_restart_policy_never_completes_the_session(api, operator, kubelet):
+    api.create(c.SESSION_PLURAL, session("oneshot", lifecycle={"restartPolicy": "Never"}))
+    wait_session(api, "oneshot", ready)
+    kubelet.exit("default", pods_of(api, "oneshot")[0]["metadata"]["name"], 0)
+    wait_session(api, "oneshot", phase_is(c.PHASE_COMPLETED))
+    wait_event(api, "oneshot", c.EVENT_COMPLETED)
+
+
+def test_image_pull_error_fails_the_session_with_the_reason(api, operator, kubelet):
+    kubelet.fail_image_pulls("registry.invalid/agent:nope")
+    api.create(c.SESSION_PLURAL, session("nopull", agent={"image": "registry.invalid/agent:nope", "command": ["agent"]}))
+    obj = wait_session(api, "nopull", phase_is(c.PHASE_FAILED))
+    cond = condition(obj, c.COND_READY)
+    assert cond["reason"] == "ImagePullBackOff"
+    assert "registry.invalid/agent:nope" in cond["message"]
+    wait_event(api, "nopull", c.EVENT_FAILED)
+
+
+def test_pod_deleted_behind_the_operators_back_is_recreated(api, operator):
+    api.create(c.SESSION_PLURAL, session("phoenix"))
+    wait_session(api, "phoenix", ready)
+    first = pods_of(api, "phoenix")[0]["metadata"]
+    api.delete("pods", "default", first["name"])
+    obj = wait_session(api, "phoenix", lambda o: ready(o) and o["status"].get("restartCount") == 1)
+    again = pods_of(api, "phoenix")[0]["metadata"]
+    assert again["name"] == first["name"] and again["uid"] != first["uid"]
+    assert obj["status"]["phase"] == c.PHASE_RUNNING
+
+
+def test_template_edit_marks_session_not_up_to_date_without_restarting_it(api, operator):
+    api.create(c.TEMPLATE_PLURAL, template("base", agent={"image": IMAGE, "command": ["agent"]}))
+    api.create(c.SESSION_PLURAL, session("templated", templateRef={"name": "base"}))
+    wait_session(api, "templated", ready)
+    pod_uid = pods_of(api, "templated")[0]["metadata"]["uid"]
+
+    api.patch(c.TEMPLATE_PLURAL, "default", "base", {"spec": {"agent": {"env": [{"name": "A", "value": "1"}]}}})
+    obj = wait_session(api, "templated", lambda o: condition(o, c.COND_UP_TO_DATE)["status"] == "False")
+    assert condition(obj, c.COND_UP_TO_DATE)["reason"] == c.REASON_TEMPLATE_CHANGED
+    assert obj["status"]["phase"] == c.PHASE_RUNNING
+    assert [p["metadata"]["uid"] for p in pods_of(api, "templated")] == [pod_uid]
+
+
+def test_idle_timeout_stops_the_session_without_touching_spec(api, operator):
+    api.create(c.SESSION_PLURAL, session("idler", lifecycle={"idleTimeout": "1s"}))
+    created = wait_session(api, "idler", ready)
+    obj = wait_session(api, "idler", phase_is(c.PHASE_STOPPED))
+    assert obj["status"]["stoppedReason"] == c.STOPPED_IDLE_TIMEOUT
+    assert obj["spec"] == created["spec"] and obj["metadata"]["generation"] == created["metadata"]["generation"]
+    assert not pods_of(api, "idler")
+    wait_event(api, "idler", c.EVENT_IDLE_STOPPED)
+
+
+def test_max_duration_stops_the_session(api, operator):
+    api.create(c.SESSION_PLURAL, session("bounded", lifecycle={"maxDuration": "1s"}))
+    wait_session(api, "bounded", ready)
+    obj = wait_session(api, "bounded", phase_is(c.PHASE_STOPPED))
+    assert obj["status"]["stoppedReason"] == c.STOPPED_MAX_DURATION
+
+
+def test_delete_removes_pod_and_pvc_and_the_finalizer(api, operator):
+    api.create(c.SESSION_PLURAL, session("doomed", workspace={"size": "1Gi"}))
+    wait_session(api, "doomed", ready)
+    assert pods_of(api, "doomed") and api.list("persistentvolumeclaims", "default")
+    api.delete(c.SESSION_PLURAL, "default", "doomed")
+    api.wait_for(lambda: api.get(c.SESSION_PLURAL, "default", "doomed") is None)
+    assert not pods_of(api, "doomed")
+    assert api.list("persistentvolumeclaims", "default") == []
