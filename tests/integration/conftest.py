@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,24 @@ def wait_session(api: StrictKubernetesAPI, name: str, predicate: Callable[[dict]
     except TimeoutError:
         obj = api.get(c.SESSION_PLURAL, namespace, name)
         raise AssertionError(f"session {namespace}/{name} never matched; last seen: {yaml.safe_dump(obj)}") from None
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = TIMEOUT, interval: float = 0.02) -> Any:
+    """For conditions no API write signals (e.g. the operator's own progress): poll, with a deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+def converged(operator: OperatorThread, keys: list[tuple[str, str]]) -> bool:
+    """Every key was reconciled at least once by this operator, and nothing is in progress."""
+    scheduler = operator.runtime.scheduler if operator.runtime else None
+    return bool(scheduler) and all(scheduler.completed[k] >= 1 for k in keys) and not scheduler.busy
 
 
 def phase_is(phase: str) -> Callable[[dict], bool]:

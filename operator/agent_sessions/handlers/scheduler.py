@@ -13,11 +13,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections import Counter
 from collections.abc import Awaitable, Callable, Hashable
 
 logger = logging.getLogger(__name__)
 
-ERROR_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+ERROR_BACKOFF = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 """Delays after consecutive unexpected errors of one session's reconcile."""
 JITTER = 0.1
 """Fraction of random spread added to every delay, so retries of many sessions do not align."""
@@ -42,6 +43,8 @@ class SessionScheduler:
         self._failures: dict[Hashable, int] = {}
         self._backoffs: dict[Hashable, int] = {}
         self._closed = False
+        self.completed: Counter[Hashable] = Counter()
+        """Reconciles finished per key (successful or not): what tests and `dev` wait on."""
 
     def trigger(self, key: Hashable) -> None:
         """Reconcile `key` soon (now, or right after the reconcile in progress)."""
@@ -84,6 +87,7 @@ class SessionScheduler:
             self._dirty.discard(key)
             async with self._limit:
                 delay = await self._run_once(key)
+            self.completed[key] += 1
             if key not in self._dirty:
                 break
         self._workers.pop(key, None)

@@ -89,7 +89,7 @@ from .inputs import SessionInput
 from .observation import BackingState, Observation
 from .timestamps import format_timestamp, require_aware
 
-PROVIDER_RETRY_SECONDS: Final = 5.0
+PROVIDER_RETRY_SECONDS: Final = 1.0
 """Base delay before retrying an unreachable provider (the reconciler adds backoff and jitter)."""
 POLL_SECONDS: Final = 5.0
 """How soon to look again while waiting for the provider to finish something (start, stop,
