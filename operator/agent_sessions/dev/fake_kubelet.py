@@ -49,6 +49,8 @@ class FakeKubelet:
     _thread: threading.Thread | None = None
     _ips: itertools.count = field(default_factory=lambda: itertools.count(2))
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _seen_rv: int = 0
+    _rescan: bool = True
 
     # --- running -------------------------------------------------------------------------
 
@@ -89,6 +91,7 @@ class FakeKubelet:
         """Pods for which `match(pod)` is true behave as `script` (first match wins)."""
         with self._lock:
             self.scripts.append((match, script))
+            self._rescan = True
         self._wake.set()
 
     def fail_image_pulls(self, image: str, reason: str = "ImagePullBackOff") -> None:
@@ -105,8 +108,8 @@ class FakeKubelet:
     # --- the state machine ---------------------------------------------------------------
 
     def sync(self) -> None:
-        """Advance every pod by one step (called on every write to the API)."""
-        for pod in self.api.list("pods"):
+        """Advance every pod that changed since the last call by one step."""
+        for pod in self._changed_pods():
             meta = pod["metadata"]
             if meta.get("deletionTimestamp"):
                 continue
@@ -122,6 +125,29 @@ class FakeKubelet:
                         self._write(pod, _pending(pod, script.waiting_reason, script.message))
                 else:
                     self._write(pod, self._running(pod, restarts=0))
+
+    def _changed_pods(self) -> list[dict]:
+        """Pods written since the last look (from the store's event history: no full scans, so a
+        hundred pods cost a hundred steps, not a hundred times every write)."""
+        store = self.api.store
+        try:
+            events = store.events_after(self._seen_rv)
+        except ApiError:  # history compacted: fall back to a full look once
+            self._seen_rv = store.resource_version
+            return self.api.list("pods")
+        if events:
+            self._seen_rv = events[-1].resource_version
+        names = {
+            (e.object["metadata"].get("namespace"), e.object["metadata"]["name"])
+            for e in events
+            if e.group_resource == ("", "pods") and e.type != "DELETED"
+        }
+        with self._lock:
+            rescan, self._rescan = self._rescan, False
+        if rescan:  # scripts changed: they may concern any pod, changed or not
+            names |= {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in self.api.list("pods")}
+        pods = (self.api.get("pods", ns, name) for ns, name in sorted(names))
+        return [p for p in pods if p is not None]
 
     def _running(self, pod: dict, restarts: int, last_state: dict | None = None) -> dict:
         ip = (pod.get("status") or {}).get("podIP") or f"10.244.0.{next(self._ips)}"
@@ -162,6 +188,7 @@ class FakeKubelet:
         """Let a held pod start."""
         with self._lock:
             self.scripts = [(m, s) for m, s in self.scripts if not (s.hold and m(self._get(namespace, name)))]
+            self._rescan = True
         self._wake.set()
 
     def crash(self, namespace: str, name: str, exit_code: int = 1, reason: str = "Error") -> None:

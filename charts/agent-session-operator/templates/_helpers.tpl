@@ -1,0 +1,126 @@
+{{/*
+Names, labels and the operator's RBAC rules.
+*/}}
+
+{{- define "agent-session-operator.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "agent-session-operator.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "agent-session-operator.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "agent-session-operator.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "agent-session-operator.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: operator
+{{- end }}
+
+{{- define "agent-session-operator.labels" -}}
+helm.sh/chart: {{ include "agent-session-operator.chart" . }}
+{{ include "agent-session-operator.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: agent-session-operator
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "agent-session-operator.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "agent-session-operator.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "agent-session-operator.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{/*
+Guard repeated from values.schema.json for `--skip-schema-validation` installs: two active kopf
+operators without peering would both process every session.
+*/}}
+{{- define "agent-session-operator.validate" -}}
+{{- if and (gt (int .Values.replicas) 1) (not .Values.peering.enabled) }}
+{{- fail "replicas > 1 requires peering.enabled=true (kopf peering keeps one operator active)" }}
+{{- end }}
+{{- end }}
+
+{{/*
+RBAC: the only place that lists what the operator may do. Exactly the calls the operator makes,
+nothing more; tests/unit/test_install.py compares these rules with its own copy of the contract
+and with the ClusterRole of manifests/base.
+
+"agent-session-operator.rules.sessions" — everything done inside a watched namespace: the custom
+resources (finalizers and kopf's annotations are metadata patches of agentsessions, status goes
+through the status subresource), the session pods and their workspace claims, logs for the
+status tail, secrets (redaction of secret values in log tails, http provider credentials) and
+Events (kopf posts core/v1 events, the operator events.k8s.io/v1 ones).
+*/}}
+{{- define "agent-session-operator.rules.sessions" -}}
+- apiGroups: ["agentsession.dev"]
+  resources: ["agentsessions"]
+  verbs: ["get", "list", "watch", "patch"]
+- apiGroups: ["agentsession.dev"]
+  resources: ["agentsessions/status"]
+  verbs: ["get", "patch"]
+- apiGroups: ["agentsession.dev"]
+  resources: ["sessiontemplates"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["get", "list", "watch", "create", "delete"]
+- apiGroups: [""]
+  resources: ["pods/log"]
+  verbs: ["get"]
+- apiGroups: [""]
+  resources: ["persistentvolumeclaims"]
+  verbs: ["get", "list", "watch", "create", "delete"]
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get"]
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- end }}
+
+{{/*
+"agent-session-operator.rules.discovery" — cluster-wide mode only: kopf's scanning of namespaces
+and CustomResourceDefinitions. A namespaced operator gets neither: given its namespaces
+literally (--namespace), kopf needs no cluster-scoped call (when scanning is on and forbidden,
+it logs a warning and uses the --namespace list and the resources found at startup).
+*/}}
+{{- define "agent-session-operator.rules.discovery" -}}
+- apiGroups: [""]
+  resources: ["namespaces"]
+  verbs: ["list", "watch"]
+- apiGroups: ["apiextensions.k8s.io"]
+  resources: ["customresourcedefinitions"]
+  verbs: ["list", "watch"]
+{{- end }}
+
+{{/*
+"agent-session-operator.rules.peering" — kopf's keep-alives in the peering object, with
+.resource "clusterkopfpeerings" (cluster-wide mode) or "kopfpeerings" (namespaced mode).
+*/}}
+{{- define "agent-session-operator.rules.peering" -}}
+- apiGroups: ["kopf.dev"]
+  resources: [{{ .resource | quote }}]
+  verbs: ["get", "list", "watch", "patch"]
+{{- end }}

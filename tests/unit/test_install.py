@@ -1,0 +1,663 @@
+"""The install artefacts: Helm chart, kustomize base, container image recipe.
+
+Rendered with the real `helm` and `kubectl` (from .tools/bin, installed by `make tools`, else
+from PATH) and validated strictly against the Kubernetes OpenAPI schemas. Without the binaries
+these tests skip on a workstation and fail in CI (CI=true), so CI can never pass by skipping.
+
+The RBAC contract — exactly the API calls the operator makes — is written out below once more,
+on purpose: the chart's rules (templates/_helpers.tpl), the kustomize base's ClusterRole and this
+list must all agree.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+from packaging.requirements import Requirement
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "agent-session-operator"
+BASE = ROOT / "manifests" / "base"
+TOOLS_BIN = ROOT / ".tools" / "bin"
+
+RELEASE = "agent-session-operator"
+NAMESPACE = "agent-sessions-system"
+WATCHED = ["team-a", "team-b"]
+
+# --- the RBAC contract -----------------------------------------------------------------------
+
+SESSION_RULES = [
+    {"apiGroups": ["agentsession.dev"], "resources": ["agentsessions"], "verbs": ["get", "list", "watch", "patch"]},
+    {"apiGroups": ["agentsession.dev"], "resources": ["agentsessions/status"], "verbs": ["get", "patch"]},
+    {"apiGroups": ["agentsession.dev"], "resources": ["sessiontemplates"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "create", "delete"]},
+    {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+    {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["get", "list", "watch", "create", "delete"]},
+    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
+    {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
+]
+"""What the operator does inside every namespace it watches."""
+
+DISCOVERY_RULES = [
+    {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]},
+    {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": ["list", "watch"]},
+]
+"""kopf's scanning, granted in cluster-wide mode only."""
+
+PEERING_VERBS = ["get", "list", "watch", "patch"]
+
+CLUSTER_WIDE_RULES = [
+    *SESSION_RULES,
+    *DISCOVERY_RULES,
+    {"apiGroups": ["kopf.dev"], "resources": ["clusterkopfpeerings"], "verbs": PEERING_VERBS},
+]
+NAMESPACED_RULES = [
+    *SESSION_RULES,
+    {"apiGroups": ["kopf.dev"], "resources": ["kopfpeerings"], "verbs": PEERING_VERBS},
+]
+
+# Custom resources in the rendered output: kubernetes-validate has no schema for them (it would
+# only warn), so they are checked against the CRDs of the same install instead.
+CUSTOM_RESOURCES = {("kopf.dev/v1", "ClusterKopfPeering"), ("kopf.dev/v1", "KopfPeering")}
+
+# The chart's minimum (Chart.yaml kubeVersion) and kubernetes-validate's newest schema.
+KUBERNETES_VERSIONS = ["1.29.0", None]
+
+
+# --- tools -----------------------------------------------------------------------------------
+
+
+def find_tool(name: str) -> str:
+    local = TOOLS_BIN / name
+    if local.is_file() and os.access(local, os.X_OK):
+        return str(local)
+    on_path = shutil.which(name)
+    if on_path:
+        return on_path
+    message = f"{name} is neither in .tools/bin nor on PATH: run `make tools` (scripts/install-tools.sh)"
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def helm() -> str:
+    return find_tool("helm")
+
+
+@pytest.fixture(scope="session")
+def kubectl() -> str:
+    return find_tool("kubectl")
+
+
+def run(*cmd: str, input: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, input=input, timeout=120)
+
+
+def load_all(text: str) -> list[dict]:
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+@pytest.fixture(scope="session")
+def render(helm) -> Callable[..., list[dict]]:
+    """`helm template` of the chart with --set arguments, CRDs included; cached per arguments."""
+    cache: dict[tuple[str, ...], list[dict]] = {}
+
+    def render(*sets: str) -> list[dict]:
+        if sets not in cache:
+            args = [arg for s in sets for arg in ("--set", s)]
+            result = run(helm, "template", RELEASE, str(CHART), "--namespace", NAMESPACE, "--include-crds", *args)
+            assert result.returncode == 0, result.stderr
+            cache[sets] = load_all(result.stdout)
+        return copy.deepcopy(cache[sets])
+
+    return render
+
+
+@pytest.fixture(scope="session")
+def base_docs(kubectl) -> list[dict]:
+    result = run(kubectl, "kustomize", str(BASE))
+    assert result.returncode == 0, result.stderr
+    return load_all(result.stdout)
+
+
+def helm_template_fails(helm: str, *sets: str) -> str:
+    args = [arg for s in sets for arg in ("--set", s)]
+    result = run(helm, "template", RELEASE, str(CHART), *args)
+    assert result.returncode != 0, f"helm template accepted {sets}"
+    return result.stderr
+
+
+# --- helpers over rendered objects -----------------------------------------------------------
+
+NAMESPACED_MODE = ("watchNamespaces={" + ",".join(WATCHED) + "}",)
+RENDERINGS = {
+    "cluster-wide": (),
+    "namespaced": NAMESPACED_MODE,
+    "two-replicas": ("replicas=2",),
+    "standalone": ("peering.enabled=false",),
+}
+
+
+def of_kind(docs: list[dict], kind: str) -> list[dict]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+def one(docs: list[dict], kind: str) -> dict:
+    found = of_kind(docs, kind)
+    assert len(found) == 1, f"expected one {kind}, found {len(found)}"
+    return found[0]
+
+
+def operator_container(docs: list[dict]) -> dict:
+    (container,) = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+def validate_strictly(docs: list[dict]) -> None:
+    """Built-in kinds through `kubernetes-validate --strict`; allowlisted custom resources
+    against the CRDs rendered with them; anything else fails."""
+    crds = {
+        (f"{c['spec']['group']}/{v['name']}", c["spec"]["names"]["kind"]): c["spec"]["scope"]
+        for c in of_kind(docs, "CustomResourceDefinition")
+        for v in c["spec"]["versions"]
+    }
+    builtin = []
+    for doc in docs:
+        key = (doc["apiVersion"], doc["kind"])
+        if key in CUSTOM_RESOURCES:
+            assert key in crds, f"{key} is rendered without its CRD"
+            namespaced = "namespace" in doc["metadata"]
+            assert namespaced == (crds[key] == "Namespaced"), f"{key} {doc['metadata']} vs scope {crds[key]}"
+            assert set(doc) <= {"apiVersion", "kind", "metadata"}, f"{key} carries more than metadata"
+        else:
+            builtin.append(doc)
+    stream = yaml.safe_dump_all(builtin)
+    exe = str(Path(sys.executable).with_name("kubernetes-validate"))
+    for version in KUBERNETES_VERSIONS:
+        result = run(exe, "--strict", *(["-k", version] if version else []), "-", input=stream)
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, output
+        # An unknown kind only warns: every built-in object must have been checked.
+        assert "WARN" not in output, output
+        assert output.count(" passed ") == len(builtin), output
+
+
+# --- helm lint and strict validation ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("sets", [(), NAMESPACED_MODE], ids=["cluster-wide", "namespaced"])
+def test_helm_lint_strict_passes(helm, sets):
+    args = [arg for s in sets for arg in ("--set", s)]
+    result = run(helm, "lint", "--strict", str(CHART), *args)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("name", ["cluster-wide", "namespaced", "two-replicas"])
+def test_helm_template_passes_strict_kubernetes_validation(render, name):
+    validate_strictly(render(*RENDERINGS[name]))
+
+
+def test_kustomize_base_builds_and_passes_strict_kubernetes_validation(base_docs):
+    validate_strictly(base_docs)
+
+
+def test_strict_validation_catches_an_unknown_field(render):
+    docs = render()
+    one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["imagePullPolcy"] = "Always"
+    with pytest.raises(AssertionError, match="imagePullPolcy"):
+        validate_strictly(docs)
+
+
+def test_strict_validation_refuses_an_unlisted_custom_resource(render):
+    docs = render() + [{"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}]
+    with pytest.raises(AssertionError, match="WARN"):
+        validate_strictly(docs)
+
+
+# --- values.schema.json ----------------------------------------------------------------------
+
+
+def values_schema() -> dict:
+    return json.loads((CHART / "values.schema.json").read_text())
+
+
+def default_values() -> dict:
+    return yaml.safe_load((CHART / "values.yaml").read_text())
+
+
+def schema_errors(**overrides) -> list[str]:
+    values = default_values()
+    for dotted, value in overrides.items():
+        *parents, leaf = dotted.split("__")
+        node = values
+        for key in parents:
+            node = node[key]
+        node[leaf] = value
+    validator = jsonschema.Draft7Validator(values_schema())
+    return [e.message for e in validator.iter_errors(values)]
+
+
+def test_values_schema_is_draft_07_and_accepts_the_defaults():
+    schema = values_schema()
+    assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
+    jsonschema.Draft7Validator.check_schema(schema)
+    assert schema_errors() == []
+
+
+def test_values_schema_is_closed_at_every_level():
+    open_objects = []
+
+    def walk(node: dict, path: str) -> None:
+        if node.get("type") == "object" and "properties" in node and node.get("additionalProperties") is not False:
+            open_objects.append(path or "/")
+        for name, child in node.get("properties", {}).items():
+            walk(child, f"{path}/{name}")
+        if isinstance(node.get("items"), dict):
+            walk(node["items"], f"{path}[]")
+
+    walk(values_schema(), "")
+    assert open_objects == []
+
+
+def test_values_schema_declares_every_default_value():
+    assert set(default_values()) == set(values_schema()["properties"])
+
+
+@pytest.mark.parametrize(
+    ("sets", "in_message"),
+    [
+        (("colour=blue",), "colour"),
+        (("replicas=2", "peering.enabled=false"), "peering"),
+        (("image.pullPolicy=Sometimes",), "pullPolicy"),
+        (("image.tags=latest",), "tags"),
+        (("logFormat=xml",), "logFormat"),
+        (("watchNamespaces={Team_A}",), "watchNamespaces"),
+        (("metrics.port=8080",), "metrics"),
+        (("serviceAccount.create=false",), "serviceAccount"),
+    ],
+    ids=["unknown-top-level-key", "two-replicas-without-peering", "bad-pull-policy",
+         "unknown-nested-key", "bad-log-format", "bad-namespace-name", "metrics-on-health-port",
+         "existing-service-account-without-name"],
+)
+def test_helm_refuses_invalid_values(helm, sets, in_message):
+    assert in_message in helm_template_fails(helm, *sets)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"colour": "blue"}, {"replicas": 2, "peering__enabled": False}, {"image__pullPolicy": "Sometimes"}],
+    ids=["unknown-top-level-key", "two-replicas-without-peering", "bad-pull-policy"],
+)
+def test_values_schema_itself_rejects(overrides):
+    assert schema_errors(**overrides) != []
+
+
+def test_two_replicas_with_peering_are_accepted():
+    assert schema_errors(replicas=2) == []
+
+
+def test_the_template_refuses_two_replicas_without_peering_even_without_schema_validation(helm):
+    result = run(helm, "template", RELEASE, str(CHART), "--skip-schema-validation",
+                 "--set", "replicas=2", "--set", "peering.enabled=false")
+    assert result.returncode != 0 and "requires peering.enabled" in result.stderr
+
+
+def test_operator_defaults_blocks_are_the_session_template_config_blocks():
+    crd = yaml.safe_load((ROOT / "crds" / "sessiontemplates.yaml").read_text())
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    blocks = values_schema()["properties"]["operatorDefaults"]["properties"]
+    assert set(blocks) == set(spec) - {"extends", "lockedFields"}
+    assert blocks["provider"]["enum"] == spec["provider"]["enum"]
+
+
+# --- CRDs ------------------------------------------------------------------------------------
+
+GENERATED_CRDS = sorted(p.name for p in (ROOT / "crds").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("copy_dir", [CHART / "crds", BASE / "crds"], ids=["chart", "kustomize-base"])
+@pytest.mark.parametrize("name", GENERATED_CRDS)
+def test_crd_copies_are_byte_identical_to_crds(copy_dir, name):
+    assert (copy_dir / name).read_bytes() == (ROOT / "crds" / name).read_bytes(), (
+        f"{copy_dir.relative_to(ROOT)}/{name} differs from crds/{name}: run scripts/sync-crds.sh"
+    )
+
+
+def test_kopf_peering_crds_are_the_same_in_chart_and_base():
+    base, chart = BASE / "crds" / "kopf-peerings.yaml", CHART / "crds" / "kopf-peerings.yaml"
+    assert base.read_bytes() == chart.read_bytes(), (
+        "manifests/base/crds/kopf-peerings.yaml differs from the chart's: run scripts/sync-crds.sh"
+    )
+
+
+@pytest.mark.parametrize("crd_dir", [CHART / "crds", BASE / "crds"], ids=["chart", "kustomize-base"])
+def test_no_stray_crds(crd_dir):
+    assert sorted(p.name for p in crd_dir.glob("*.yaml")) == sorted([*GENERATED_CRDS, "kopf-peerings.yaml"])
+
+
+def test_kopf_peering_crds_serve_what_kopf_looks_for():
+    crds = {c["metadata"]["name"]: c for c in load_all((CHART / "crds" / "kopf-peerings.yaml").read_text())}
+    assert set(crds) == {"clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"}
+    for name, scope, kind in [("clusterkopfpeerings.kopf.dev", "Cluster", "ClusterKopfPeering"),
+                              ("kopfpeerings.kopf.dev", "Namespaced", "KopfPeering")]:
+        spec = crds[name]["spec"]
+        assert (spec["group"], spec["scope"], spec["names"]["kind"]) == ("kopf.dev", scope, kind)
+        (version,) = spec["versions"]
+        assert version["name"] == "v1" and version["served"] and version["storage"]
+        # kopf writes keep-alives with a merge patch of the main resource, not a status subresource.
+        assert "subresources" not in version
+        status = version["schema"]["openAPIV3Schema"]["properties"]["status"]
+        assert status == {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+
+
+@pytest.mark.parametrize("source", ["chart", "kustomize-base"])
+def test_every_crd_is_installed(render, base_docs, source):
+    docs = render() if source == "chart" else base_docs
+    names = {c["metadata"]["name"] for c in of_kind(docs, "CustomResourceDefinition")}
+    assert names == {"agentsessions.agentsession.dev", "sessiontemplates.agentsession.dev",
+                     "clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"}
+
+
+# --- RBAC ------------------------------------------------------------------------------------
+
+
+def test_cluster_role_rules_are_the_contract_in_chart_and_base(render, base_docs):
+    chart_rules = one(render(), "ClusterRole")["rules"]
+    base_rules = one(base_docs, "ClusterRole")["rules"]
+    assert base_rules == chart_rules
+    assert chart_rules == CLUSTER_WIDE_RULES
+
+
+@pytest.mark.parametrize("source", ["chart", "kustomize-base"])
+def test_cluster_role_is_bound_to_the_operators_service_account(render, base_docs, source):
+    docs = render() if source == "chart" else base_docs
+    binding = one(docs, "ClusterRoleBinding")
+    account = one(docs, "ServiceAccount")
+    pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                  "name": one(docs, "ClusterRole")["metadata"]["name"]}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account["metadata"]["name"],
+                                    "namespace": NAMESPACE}]
+    assert account["metadata"]["namespace"] == NAMESPACE
+    assert pod["serviceAccountName"] == account["metadata"]["name"]
+
+
+def test_namespaced_mode_grants_a_role_in_each_watched_namespace_and_nothing_cluster_wide(render):
+    docs = render(*NAMESPACED_MODE)
+    assert of_kind(docs, "ClusterRole") == [] and of_kind(docs, "ClusterRoleBinding") == []
+    roles = {r["metadata"]["namespace"]: r for r in of_kind(docs, "Role")}
+    bindings = {b["metadata"]["namespace"]: b for b in of_kind(docs, "RoleBinding")}
+    assert sorted(roles) == sorted(bindings) == sorted(WATCHED)
+    account = one(docs, "ServiceAccount")["metadata"]
+    for namespace in WATCHED:
+        assert roles[namespace]["rules"] == NAMESPACED_RULES
+        assert bindings[namespace]["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                                  "name": roles[namespace]["metadata"]["name"]}
+        assert bindings[namespace]["subjects"] == [{"kind": "ServiceAccount", "name": account["name"],
+                                                    "namespace": account["namespace"]}]
+
+
+@pytest.mark.parametrize("name", ["cluster-wide", "namespaced", "standalone"])
+def test_no_rule_uses_wildcards_resource_names_or_escalation_verbs(render, base_docs, name):
+    docs = render(*RENDERINGS[name]) + base_docs
+    rules = [rule for role in of_kind(docs, "ClusterRole") + of_kind(docs, "Role") for rule in role["rules"]]
+    assert rules
+    for rule in rules:
+        assert set(rule) == {"apiGroups", "resources", "verbs"}, rule
+        assert "*" not in rule["apiGroups"] + rule["resources"] + rule["verbs"], rule
+        assert not {"escalate", "bind", "impersonate", "update", "deletecollection"} & set(rule["verbs"]), rule
+
+
+def test_standalone_mode_has_no_peering_rule_or_object(render):
+    for docs in (render("peering.enabled=false"), render("peering.enabled=false", *NAMESPACED_MODE)):
+        rules = [rule for role in of_kind(docs, "ClusterRole") + of_kind(docs, "Role") for rule in role["rules"]]
+        assert "kopf.dev" not in {group for rule in rules for group in rule["apiGroups"]}
+        assert [d for d in docs if d["apiVersion"] == "kopf.dev/v1"] == []
+        args = operator_container(docs)["args"]
+        assert "--standalone" in args and not any(a.startswith("--peering") for a in args)
+
+
+# --- peering ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("source", ["chart", "kustomize-base"])
+def test_cluster_wide_install_has_its_cluster_peering_object(render, base_docs, source):
+    docs = render() if source == "chart" else base_docs
+    (peering,) = [d for d in docs if d["apiVersion"] == "kopf.dev/v1"]
+    assert peering["kind"] == "ClusterKopfPeering"
+    assert peering["metadata"]["name"] == RELEASE and "namespace" not in peering["metadata"]
+    assert f"--peering={RELEASE}" in operator_container(docs)["args"]
+
+
+def test_namespaced_install_peers_in_every_watched_namespace(render):
+    # kopf keeps one keep-alive task per namespace it serves, each in that namespace's KopfPeering.
+    docs = render(*NAMESPACED_MODE)
+    peerings = [d for d in docs if d["apiVersion"] == "kopf.dev/v1"]
+    assert {p["kind"] for p in peerings} == {"KopfPeering"}
+    assert sorted(p["metadata"]["namespace"] for p in peerings) == sorted(WATCHED)
+    assert {p["metadata"]["name"] for p in peerings} == {RELEASE}
+
+
+# --- the operator Deployment -----------------------------------------------------------------
+
+
+def deployments() -> list[tuple[str, Callable]]:
+    return [(name, lambda render, base_docs, sets=sets: render(*sets)) for name, sets in RENDERINGS.items()] + [
+        ("kustomize-base", lambda render, base_docs: base_docs)
+    ]
+
+
+@pytest.mark.parametrize(("name", "docs_of"), deployments(), ids=[n for n, _ in deployments()])
+def test_operator_pod_is_hardened(render, base_docs, name, docs_of):
+    docs = docs_of(render, base_docs)
+    pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+    container = operator_container(docs)
+    pod_sc, sc = pod["securityContext"], container["securityContext"]
+    assert pod_sc["runAsNonRoot"] is True and sc["runAsNonRoot"] is True
+    assert pod_sc["runAsUser"] == 65532 and pod_sc["runAsGroup"] == 65532
+    assert pod_sc["seccompProfile"] == {"type": "RuntimeDefault"} == sc["seccompProfile"]
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    assert "privileged" not in sc and "hostNetwork" not in pod and "hostPID" not in pod
+    # The operator needs its token; session pods get none by default (pod provider).
+    assert pod["automountServiceAccountToken"] is True
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert "emptyDir" in volumes[mounts["/tmp"]]
+    assert volumes[mounts["/etc/agent-sessions"]]["configMap"]["name"] == one(docs, "ConfigMap")["metadata"]["name"]
+    assert set(container["resources"]) == {"requests", "limits"}
+    assert {"cpu", "memory"} <= set(container["resources"]["requests"]) & set(container["resources"]["limits"])
+
+
+@pytest.mark.parametrize(("name", "docs_of"), deployments(), ids=[n for n, _ in deployments()])
+def test_liveness_and_readiness_probe_healthz_on_8080(render, base_docs, name, docs_of):
+    container = operator_container(docs_of(render, base_docs))
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    for probe in ("livenessProbe", "readinessProbe"):
+        get = container[probe]["httpGet"]
+        assert get["path"] == "/healthz"
+        assert ports.get(get["port"], get["port"]) == 8080
+    assert "--health-port=8080" in container["args"]
+
+
+@pytest.mark.parametrize(("name", "docs_of"), deployments(), ids=[n for n, _ in deployments()])
+def test_metrics_port_is_served_and_exposed(render, base_docs, name, docs_of):
+    docs = docs_of(render, base_docs)
+    container = operator_container(docs)
+    assert {"name": "metrics", "containerPort": 9090, "protocol": "TCP"} in container["ports"]
+    assert "--metrics-port=9090" in container["args"]
+    service = one(docs, "Service")
+    assert service["spec"]["ports"] == [{"name": "metrics", "port": 9090, "targetPort": "metrics", "protocol": "TCP"}]
+    pod_labels = one(docs, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+
+
+def test_chart_default_and_kustomize_base_run_the_same_operator_pod(render, base_docs):
+    chart, base = one(render(), "Deployment"), one(base_docs, "Deployment")
+    assert chart["metadata"]["namespace"] == base["metadata"]["namespace"] == NAMESPACE
+    assert chart["spec"]["replicas"] == base["spec"]["replicas"] == 1
+    assert chart["spec"]["strategy"] == base["spec"]["strategy"] == {"type": "Recreate"}
+    assert chart["spec"]["selector"] == base["spec"]["selector"]
+    assert chart["spec"]["template"]["spec"] == base["spec"]["template"]["spec"]
+
+
+def test_default_operator_command_line(render):
+    container = operator_container(render())
+    assert container["image"] == "ghcr.io/agent-session-operator/agent-sessions:0.1.0"
+    assert container["args"] == [
+        "run",
+        "--health-port=8080",
+        "--metrics-port=9090",
+        "--defaults=/etc/agent-sessions/defaults.yaml",
+        "--log-format=json",
+        f"--peering={RELEASE}",
+    ]
+    assert {"name": "POD_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}} in container["env"]
+
+
+@pytest.mark.parametrize(("name", "docs_of"), deployments(), ids=[n for n, _ in deployments()])
+def test_the_operator_cli_parses_the_rendered_command_line(render, base_docs, name, docs_of):
+    from agent_sessions.cli.main import build_parser
+
+    docs = docs_of(render, base_docs)
+    args = build_parser().parse_args(operator_container(docs)["args"])
+    assert args.command == "run"
+    assert (args.health_port, args.metrics_port, args.log_format) == (8080, 9090, "json")
+    assert args.defaults == "/etc/agent-sessions/defaults.yaml"
+    assert args.namespace == (WATCHED if name == "namespaced" else None)
+    assert args.standalone is (name == "standalone")
+    if not args.standalone:
+        assert args.peering == RELEASE
+
+
+def test_namespaced_mode_passes_each_namespace(render):
+    args = operator_container(render(*NAMESPACED_MODE))["args"]
+    assert [a for a in args if a.startswith("--namespace")] == [f"--namespace={n}" for n in WATCHED]
+
+
+def test_options_reach_the_command_line(render):
+    docs = render("metrics.enabled=false", "logFormat=text", "extraArgs={--verbose}", "image.tag=dev")
+    container = operator_container(docs)
+    assert "--metrics-port=0" in container["args"] and "--log-format=text" in container["args"]
+    assert container["args"][-1] == "--verbose"
+    assert container["image"].endswith(":dev")
+    assert of_kind(docs, "Service") == []
+    assert "metrics" not in {p["name"] for p in container["ports"]}
+
+
+def test_more_than_one_replica_rolls_one_pod_at_a_time(render):
+    deployment = one(render("replicas=2"), "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"] == {"type": "RollingUpdate",
+                                              "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
+
+
+@pytest.mark.parametrize("source", ["chart", "kustomize-base"])
+def test_operator_defaults_are_empty_by_default(render, base_docs, source):
+    docs = render() if source == "chart" else base_docs
+    assert yaml.safe_load(one(docs, "ConfigMap")["data"]["defaults.yaml"]) == {}
+
+
+def test_operator_defaults_value_becomes_the_defaults_file_and_restarts_the_pod(render):
+    docs = render("operatorDefaults.lifecycle.idleTimeout=30m", "operatorDefaults.provider=pod")
+    assert yaml.safe_load(one(docs, "ConfigMap")["data"]["defaults.yaml"]) == {
+        "lifecycle": {"idleTimeout": "30m"}, "provider": "pod"
+    }
+    annotation = "checksum/defaults"
+    changed = one(docs, "Deployment")["spec"]["template"]["metadata"]["annotations"][annotation]
+    assert changed != one(render(), "Deployment")["spec"]["template"]["metadata"]["annotations"][annotation]
+
+
+# --- container image recipe ------------------------------------------------------------------
+
+
+def dockerfile_stages() -> list[list[str]]:
+    stages: list[list[str]] = []
+    for line in (ROOT / "Dockerfile").read_text().splitlines():
+        line = line.strip()
+        if line.startswith("FROM "):
+            stages.append([])
+        if stages and line and not line.startswith("#"):
+            stages[-1].append(line)
+    return stages
+
+
+def test_dockerfile_is_multi_stage_python_311_slim_non_root():
+    text = (ROOT / "Dockerfile").read_text()
+    assert "ARG PYTHON_IMAGE=python:3.11-slim" in text
+    build, final = dockerfile_stages()
+    assert build[0] == "FROM ${PYTHON_IMAGE} AS build" and final[0] == "FROM ${PYTHON_IMAGE}"
+    assert "USER 65532:65532" in final
+    assert final[-2:] == ['ENTRYPOINT ["agent-sessions"]', 'CMD ["run"]']
+    assert any("--requirement constraints.txt" in line for line in build)
+    assert any("pip check" in line for line in build)
+
+
+def test_final_image_stage_installs_no_build_tools():
+    final = " ".join(dockerfile_stages()[-1])
+    for tool in ("apt-get", "apk ", "gcc", "build-essential", "pip install", "COPY . "):
+        assert tool not in final
+
+
+def test_dockerignore_lets_in_exactly_what_the_dockerfile_copies():
+    lines = [ln for ln in (ROOT / ".dockerignore").read_text().splitlines() if ln and not ln.startswith("#")]
+    assert lines[0] == "*"
+    allowed = {ln[1:].rstrip("/") for ln in lines if ln.startswith("!")}
+    copied = set()
+    for line in (ROOT / "Dockerfile").read_text().splitlines():
+        if line.startswith("COPY ") and "--from=" not in line:
+            copied.update(p.rstrip("/") for p in line.split()[1:-1])
+    assert copied == allowed
+
+
+def test_constraints_pin_every_runtime_dependency():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    normalize = lambda name: re.sub(r"[-_.]+", "-", name).lower()  # noqa: E731 (PEP 503)
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, f"constraints.txt: {line!r} is not an exact pin"
+            pins[normalize(name)] = version
+    for dependency in project["dependencies"]:
+        requirement = Requirement(dependency)
+        name = normalize(requirement.name)
+        assert name in pins, f"{name} is not pinned: run scripts/lock-requirements.sh"
+        assert requirement.specifier.contains(pins[name]), f"{name}=={pins[name]} violates {requirement}"
+    extras = [*project["optional-dependencies"]["test"], *project["optional-dependencies"]["dev"]]
+    development_only = {normalize(Requirement(d).name) for d in extras} - {"agent-session-operator"}
+    assert not development_only & set(pins), "test and dev dependencies do not belong in the image"
+
+
+# --- make e2e without Docker -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fake_docker", "missing"),
+    [(None, "docker not found, kind not found"), ("exit 1", "no reachable Docker daemon, kind not found")],
+    ids=["no-docker", "no-daemon"],
+)
+def test_e2e_skips_cleanly_without_docker_and_kind(tmp_path, fake_docker, missing):
+    if fake_docker:
+        docker = tmp_path / "docker"
+        docker.write_text(f"#!/bin/sh\n{fake_docker}\n")
+        docker.chmod(0o755)
+    result = subprocess.run(["/bin/bash", str(ROOT / "tests" / "e2e" / "run.sh")], capture_output=True, text=True,
+                            env={"PATH": str(tmp_path)}, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"e2e skipped: {missing} (needs Docker and kind)"
