@@ -40,28 +40,22 @@ WATCHED = ["team-a", "team-b"]
 
 SESSION_RULES = [
     {"apiGroups": ["agentsession.dev"], "resources": ["agentsessions"], "verbs": ["get", "list", "watch", "patch"]},
-    {"apiGroups": ["agentsession.dev"], "resources": ["agentsessions/status"], "verbs": ["get", "patch"]},
-    {"apiGroups": ["agentsession.dev"], "resources": ["sessiontemplates"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["agentsession.dev"], "resources": ["agentsessions/status"], "verbs": ["patch"]},
+    {"apiGroups": ["agentsession.dev"], "resources": ["agentsessions/finalizers"], "verbs": ["update"]},
+    {"apiGroups": ["agentsession.dev"], "resources": ["sessiontemplates"], "verbs": ["list", "watch"]},
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "create", "delete"]},
     {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
-    {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["get", "list", "watch", "create", "delete"]},
+    {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["get", "create", "delete"]},
     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
-    {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
-    {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
 ]
-"""What the operator does inside every namespace it watches."""
-
-DISCOVERY_RULES = [
-    {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]},
-    {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": ["list", "watch"]},
-]
-"""kopf's scanning, granted in cluster-wide mode only."""
+"""What the operator does inside every namespace it watches (kopf's scanning is disabled, so
+nothing cluster-scoped is read)."""
 
 PEERING_VERBS = ["get", "list", "watch", "patch"]
 
 CLUSTER_WIDE_RULES = [
     *SESSION_RULES,
-    *DISCOVERY_RULES,
     {"apiGroups": ["kopf.dev"], "resources": ["clusterkopfpeerings"], "verbs": PEERING_VERBS},
 ]
 NAMESPACED_RULES = [
@@ -419,7 +413,9 @@ def test_no_rule_uses_wildcards_resource_names_or_escalation_verbs(render, base_
     for rule in rules:
         assert set(rule) == {"apiGroups", "resources", "verbs"}, rule
         assert "*" not in rule["apiGroups"] + rule["resources"] + rule["verbs"], rule
-        assert not {"escalate", "bind", "impersonate", "update", "deletecollection"} & set(rule["verbs"]), rule
+        assert not {"escalate", "bind", "impersonate", "deletecollection"} & set(rule["verbs"]), rule
+        if "update" in rule["verbs"]:  # only for owner references with blockOwnerDeletion
+            assert rule == {"apiGroups": ["agentsession.dev"], "resources": ["agentsessions/finalizers"], "verbs": ["update"]}
 
 
 def test_standalone_mode_has_no_peering_rule_or_object(render):

@@ -64,11 +64,13 @@ RBAC: the only place that lists what the operator may do. Exactly the calls the 
 nothing more; tests/unit/test_install.py compares these rules with its own copy of the contract
 and with the ClusterRole of manifests/base.
 
-"agent-session-operator.rules.sessions" — everything done inside a watched namespace: the custom
-resources (finalizers and kopf's annotations are metadata patches of agentsessions, status goes
-through the status subresource), the session pods and their workspace claims, logs for the
-status tail, secrets (redaction of secret values in log tails, http provider credentials) and
-Events (kopf posts core/v1 events, the operator events.k8s.io/v1 ones).
+"agent-session-operator.rules.sessions" — everything done inside a watched namespace, call by
+call: watch/list sessions and templates (kopf's indexes), get+patch sessions (our finalizer,
+guarded by resourceVersion), patch their status subresource, update agentsessions/finalizers
+(owner references with blockOwnerDeletion need it), the session pods (get to observe, list/watch
+for their events, create, delete) and their workspace claims (get, create, delete), pods/log for
+the status log tail, secrets (get: exact-value redaction of log tails) and core/v1 Events (create).
+kopf's scanning of namespaces and CRDs is disabled (handlers/settings.py): no cluster-scoped reads.
 */}}
 {{- define "agent-session-operator.rules.sessions" -}}
 - apiGroups: ["agentsession.dev"]
@@ -76,10 +78,13 @@ Events (kopf posts core/v1 events, the operator events.k8s.io/v1 ones).
   verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["agentsession.dev"]
   resources: ["agentsessions/status"]
-  verbs: ["get", "patch"]
+  verbs: ["patch"]
+- apiGroups: ["agentsession.dev"]
+  resources: ["agentsessions/finalizers"]
+  verbs: ["update"]
 - apiGroups: ["agentsession.dev"]
   resources: ["sessiontemplates"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["list", "watch"]
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["get", "list", "watch", "create", "delete"]
@@ -88,31 +93,13 @@ Events (kopf posts core/v1 events, the operator events.k8s.io/v1 ones).
   verbs: ["get"]
 - apiGroups: [""]
   resources: ["persistentvolumeclaims"]
-  verbs: ["get", "list", "watch", "create", "delete"]
+  verbs: ["get", "create", "delete"]
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get"]
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["create", "patch"]
-- apiGroups: ["events.k8s.io"]
-  resources: ["events"]
-  verbs: ["create", "patch"]
-{{- end }}
-
-{{/*
-"agent-session-operator.rules.discovery" — cluster-wide mode only: kopf's scanning of namespaces
-and CustomResourceDefinitions. A namespaced operator gets neither: given its namespaces
-literally (--namespace), kopf needs no cluster-scoped call (when scanning is on and forbidden,
-it logs a warning and uses the --namespace list and the resources found at startup).
-*/}}
-{{- define "agent-session-operator.rules.discovery" -}}
-- apiGroups: [""]
-  resources: ["namespaces"]
-  verbs: ["list", "watch"]
-- apiGroups: ["apiextensions.k8s.io"]
-  resources: ["customresourcedefinitions"]
-  verbs: ["list", "watch"]
+  verbs: ["create"]
 {{- end }}
 
 {{/*
