@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from agent_sessions.api import constants as c
 
-from .conftest import IMAGE, condition, phase_is, pods_of, ready, session, template, wait_session
+from .conftest import IMAGE, condition, phase_is, pods_of, ready, session, template, wait_session, wait_until
 
 
 def test_created_session_becomes_running_with_ready_true(api, operator):
@@ -164,3 +164,19 @@ def test_delete_removes_pod_and_pvc_and_the_finalizer(api, operator):
     api.wait_for(lambda: api.get(c.SESSION_PLURAL, "default", "doomed") is None)
     assert not pods_of(api, "doomed")
     assert api.list("persistentvolumeclaims", "default") == []
+
+
+def test_metrics_count_sessions_by_phase_and_startup_latency(api, operator):
+    from prometheus_client import REGISTRY
+
+    def gauge(phase: str) -> float:
+        return REGISTRY.get_sample_value("agent_sessions", {"phase": phase, "provider": "pod"}) or 0.0
+
+    started = REGISTRY.get_sample_value("agent_session_startup_seconds_count") or 0.0
+    running = gauge(c.PHASE_RUNNING)
+    api.create(c.SESSION_PLURAL, session("metered"))
+    wait_session(api, "metered", ready)
+    wait_until(lambda: gauge(c.PHASE_RUNNING) == running + 1)
+    assert REGISTRY.get_sample_value("agent_session_startup_seconds_count") == started + 1
+    api.delete(c.SESSION_PLURAL, "default", "metered")
+    wait_until(lambda: gauge(c.PHASE_RUNNING) == running)

@@ -50,6 +50,7 @@ async def run_operator(
         namespaces=list(options.namespaces),
         standalone=options.peering is None,
         peering_name=options.peering,
+        priority=options.priority,
         liveness_endpoint=options.health_endpoint,
         stop_flag=stop_flag,
         ready_flag=ready_flag,

@@ -49,7 +49,7 @@ from agent_sessions.lifecycle import (
     Stop,
     decide,
 )
-from agent_sessions.lifecycle.timestamps import format_timestamp
+from agent_sessions.lifecycle.timestamps import format_timestamp, parse_timestamp
 from agent_sessions.providers.base import Provider, SessionRef
 from agent_sessions.providers.errors import InvalidConfiguration, ProviderUnavailable
 from agent_sessions.providers.logs import tail as bound_tail
@@ -87,6 +87,8 @@ class Reconciler:
     instance: str = "agent-session-operator"
     log_refresh_seconds: float = LOG_REFRESH_SECONDS
     _last_log_read: dict[str, float] = field(default_factory=dict)
+    _phases: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """uid → (phase, provider) last counted in the sessions gauge."""
     _written: dict[str, tuple[set[str], dict]] = field(default_factory=dict)
     """uid → (resourceVersions our writes replaced, the object our last write returned)."""
 
@@ -152,6 +154,7 @@ class Reconciler:
         decision = decide(session, status, observation, provider_error, self.clock())
         decision, removed = await self._execute(decision, provider, ref, session, status, observation)
         if removed:
+            self._count(ref.uid, None, None)
             return ReconcileOutcome(requeue_after=None, gone=True)
 
         new_status = decision.status
@@ -163,6 +166,9 @@ class Reconciler:
         await self._emit(body, [a for a in decision.actions if isinstance(a, Emit)])
         if wrote and status is not None and status.phase != new_status.phase:
             metrics.TRANSITIONS.labels(from_phase=status.phase or "", to_phase=new_status.phase or "").inc()
+        if wrote and new_status.phase == c.PHASE_RUNNING and not (status and status.phase == c.PHASE_RUNNING):
+            self._observe_startup(meta, status)
+        self._count(ref.uid, new_status.phase or "", provider_type or "")
         requeue = decision.requeue_after
         if new_status.phase == c.PHASE_RUNNING and provider is not None and provider.capabilities().logs:
             requeue = min(requeue or self.log_refresh_seconds, self.log_refresh_seconds)
@@ -172,6 +178,23 @@ class Reconciler:
         return ReconcileOutcome(
             requeue_after=requeue if requeue is not None else RESYNC_SECONDS, wrote_status=wrote, backoff=unavailable
         )
+
+    # --- metrics -------------------------------------------------------------------------
+
+    def _count(self, uid: str, phase: str | None, provider: str | None) -> None:
+        """Keep the sessions-by-phase gauge in step (None: the session is gone)."""
+        before = self._phases.pop(uid, None)
+        if before is not None:
+            metrics.SESSIONS.labels(phase=before[0], provider=before[1]).dec()
+        if phase is not None:
+            self._phases[uid] = (phase, provider or "")
+            metrics.SESSIONS.labels(phase=phase, provider=provider or "").inc()
+
+    def _observe_startup(self, meta: Mapping[str, Any], status: AgentSessionStatus | None) -> None:
+        """Creation (or the last start, on a resume) to Running, for the startup histogram."""
+        began = parse_timestamp(status.start_time if status and status.start_time else meta.get("creationTimestamp"))
+        if began is not None:
+            metrics.STARTUP_SECONDS.observe(max(0.0, (self.clock() - began).total_seconds()))
 
     # --- configuration -------------------------------------------------------------------
 

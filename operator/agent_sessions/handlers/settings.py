@@ -23,6 +23,10 @@ class OperatorOptions:
     """The lowest configuration layer (§5), from Helm values."""
     concurrency: int = 32
     """Sessions reconciled at once."""
+    priority: int = 0
+    """Peering priority: of the operators of one peering, only the highest-priority one is active.
+    Equal priorities would leave all of them active (kopf only warns), so replicas pick distinct,
+    random ones (`agent-sessions run --priority`)."""
 
     @property
     def clusterwide(self) -> bool:
@@ -60,5 +64,6 @@ def configure(settings: kopf.OperatorSettings, options: OperatorOptions) -> None
         settings.peering.standalone = False
         settings.peering.mandatory = True
         settings.peering.clusterwide = options.clusterwide
+        settings.peering.priority = options.priority
     else:
         settings.peering.standalone = True
