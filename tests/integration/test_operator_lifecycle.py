@@ -180,3 +180,25 @@ def test_metrics_count_sessions_by_phase_and_startup_latency(api, operator):
     assert REGISTRY.get_sample_value("agent_session_startup_seconds_count") == started + 1
     api.delete(c.SESSION_PLURAL, "default", "metered")
     wait_until(lambda: gauge(c.PHASE_RUNNING) == running)
+
+
+def test_log_tail_is_redacted_written_on_change_and_rate_limited(api, kubelet, start_operator):
+    start_operator(log_refresh_seconds=1.0)
+    api.create(c.SESSION_PLURAL, session("chatty"))
+    wait_session(api, "chatty", ready)
+    pod = pods_of(api, "chatty")[0]["metadata"]["name"]
+    api.set_pod_log("default", pod, "starting\nusing token ghp_abcdefghijklmnopqrstuvwxyz0123456789\n")
+    obj = wait_session(api, "chatty", lambda o: "starting" in ((o["status"].get("logs") or {}).get("tail") or ""))
+    tail = obj["status"]["logs"]["tail"]
+    assert "ghp_abcdefghijklmnopqrstuvwxyz0123456789" not in tail and "[REDACTED]" in tail
+
+    api.reset_requests()
+    for i in range(20):  # a burst of log lines within one refresh interval
+        api.append_pod_log("default", pod, f"line {i}\n")
+    obj = wait_session(api, "chatty", lambda o: "line 19" in o["status"]["logs"]["tail"])
+    status_writes = [r for r in api.requests if r.is_write and r.subresource == "status" and r.resource == c.SESSION_PLURAL]
+    assert 1 <= len(status_writes) <= 2  # one per interval, not one per line
+
+    api.reset_requests()
+    wait_until(lambda: sum(1 for r in api.requests if r.subresource == "log") >= 2, timeout=5)  # re-read twice…
+    assert [r for r in api.requests if r.is_write and r.resource == c.SESSION_PLURAL] == []  # …unchanged: no write

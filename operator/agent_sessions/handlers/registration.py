@@ -54,7 +54,10 @@ class OperatorRuntime:
             if self.reconciler is None:
                 api = await make_api_client(self.kubeconfig)
                 self.reconciler = Reconciler(
-                    api=api, providers=self.provider, operator_defaults=self.options.operator_defaults
+                    api=api,
+                    providers=self.provider,
+                    operator_defaults=self.options.operator_defaults,
+                    log_refresh_seconds=self.options.log_refresh_seconds,
                 )
                 self.scheduler = SessionScheduler(self.reconcile, concurrency=self.options.concurrency)
             return self.reconciler

@@ -23,6 +23,8 @@ class OperatorOptions:
     """The lowest configuration layer (§5), from Helm values."""
     concurrency: int = 32
     """Sessions reconciled at once."""
+    log_refresh_seconds: float = 30.0
+    """At most one log read, and one log-tail status write, per running session in this interval."""
     priority: int = 0
     """Peering priority: of the operators of one peering, only the highest-priority one is active.
     Equal priorities would leave all of them active (kopf only warns), so replicas pick distinct,
