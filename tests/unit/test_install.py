@@ -52,7 +52,7 @@ SESSION_RULES = [
 """What the operator does inside every namespace it watches (kopf's scanning is disabled, so
 nothing cluster-scoped is read)."""
 
-PEERING_VERBS = ["get", "list", "watch", "patch"]
+PEERING_VERBS = ["list", "watch", "patch"]
 
 CLUSTER_WIDE_RULES = [
     *SESSION_RULES,

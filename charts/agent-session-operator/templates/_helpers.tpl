@@ -109,5 +109,5 @@ kopf's scanning of namespaces and CRDs is disabled (handlers/settings.py): no cl
 {{- define "agent-session-operator.rules.peering" -}}
 - apiGroups: ["kopf.dev"]
   resources: [{{ .resource | quote }}]
-  verbs: ["get", "list", "watch", "patch"]
+  verbs: ["list", "watch", "patch"]
 {{- end }}

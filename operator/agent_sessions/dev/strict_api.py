@@ -37,11 +37,17 @@ What the server does, by concern (each covered by ``tests/unit/test_strict_api.p
 * CRDs created through the API are served, validated (pruning unknown fields with a
   ``Warning`` header, or 400 with ``fieldValidation=Strict``) and printed;
 * ``pods/log`` from text the harness sets (there is no kubelet);
+* authentication and RBAC, when asked for (``tokens``, ``authorizer``): bearer tokens (401
+  without a known one), every request authorized before routing as the server's filter
+  chain does (403 with the server's message), ``OwnerReferencesPermissionEnforcement``, and
+  SubjectAccessReview, SelfSubjectAccessReview and TokenReview; see ``authorization.py``;
 * for tests: every request recorded, faults injected, watches dropped on demand.
 
 Known deviations from kube-apiserver (all deliberate, to keep this small):
 
-* no authentication or authorization; no managedFields and no server-side apply
+* without ``tokens``, no authentication or authorization; in-process calls (the harness,
+  the fake kubelet) are never authorized: they play the control plane;
+* no managedFields and no server-side apply
   (``application/apply-patch+yaml`` → 415); no defaulting, conversion or webhooks;
 * built-in kinds are validated for ObjectMeta only (names, labels, annotations);
 * strategic merge patch is approximated (see ``patches.py``);
@@ -69,7 +75,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import EllipsisType
@@ -79,6 +85,18 @@ import yaml
 from aiohttp import web
 from multidict import CIMultiDict
 
+from agent_sessions.dev.authorization import (
+    RBACAuthorizer,
+    RequestAttributes,
+    access_review_errors,
+    access_review_status,
+    attributes_for,
+    forbidden_details,
+    owner_reference_denial,
+    review_attributes,
+    token_review_status,
+    with_authenticated,
+)
 from agent_sessions.dev.object_store import (
     ApiError,
     ObjectStore,
@@ -102,6 +120,10 @@ _REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotF
 T = TypeVar("T")
 _PATCH_TYPES = ("application/merge-patch+json", "application/json-patch+json",
                 "application/strategic-merge-patch+json", "application/apply-patch+yaml")
+# Create-only resources answered from the authenticator and authorizer, never stored.
+_REVIEWS = (("authentication.k8s.io", "tokenreviews", "TokenReview"),
+            ("authorization.k8s.io", "subjectaccessreviews", "SubjectAccessReview"),
+            ("authorization.k8s.io", "selfsubjectaccessreviews", "SelfSubjectAccessReview"))
 
 
 @dataclass
@@ -123,6 +145,12 @@ class RecordedRequest:
     subresource: str | None = None
     watch: bool = False
     status: int = 0
+    user: str | None = None
+    """The authenticated user (None when the server runs without ``tokens``)."""
+    groups: tuple[str, ...] = ()
+    authorized: bool | None = None
+    """The authorizer's decision (None: not asked — no authorizer, or 401 before it)."""
+    authorization_reason: str = ""
 
     @property
     def is_write(self) -> bool:
@@ -186,12 +214,28 @@ class StrictKubernetesAPI:
 
     def __init__(self, *, crds: Iterable[dict] = (), history_size: int = 10_000,
                  bookmark_interval: float = 60.0, request_log_size: int | None = None,
-                 kubernetes_version: str = KUBERNETES_VERSION) -> None:
+                 kubernetes_version: str = KUBERNETES_VERSION,
+                 tokens: Mapping[str, tuple[str, list[str]]] | None = None,
+                 authorizer: RBACAuthorizer | None = None,
+                 enforce_owner_references: bool = True) -> None:
         """``crds`` are created at start; ``history_size`` bounds the watch history (older
         resourceVersions get 410 Expired); ``request_log_size`` bounds ``requests`` (None =
-        keep all, as tests want; ``agent-sessions dev`` should bound it)."""
+        keep all, as tests want; ``agent-sessions dev`` should bound it).
+
+        ``tokens`` (bearer token → user name and groups) turn authentication on: HTTP
+        requests without a known token get 401.  ``authorizer`` (needs ``tokens``) then
+        decides every request; ``enforce_owner_references`` adds the
+        OwnerReferencesPermissionEnforcement admission check to its writes."""
+        if authorizer is not None and tokens is None:
+            raise ValueError("an authorizer needs tokens: requests must have a user")
+        self.tokens = dict(tokens) if tokens is not None else None
+        self.authorizer = authorizer
+        self.enforce_owner_references = enforce_owner_references
         self.catalogue = ResourceCatalogue()
         self.catalogue.load_builtins()
+        for group, plural, kind in _REVIEWS:
+            self.catalogue.add(ResourceType(group=group, version="v1", plural=plural, kind=kind,
+                                            namespaced=False, verbs=("create",)))
         self.store = ObjectStore(self.catalogue, history_size=history_size)
         self.store.removal_hooks.append(self._forget_pod_log)
         self.bookmark_interval = bookmark_interval
@@ -248,21 +292,24 @@ class StrictKubernetesAPI:
             raise RuntimeError("the API server is not running")
         return self._url
 
-    def kubeconfig(self, namespace: str = "default") -> dict:
-        """A kubeconfig (no credentials: the server does not authenticate)."""
+    def kubeconfig(self, namespace: str = "default", token: str | None = None) -> dict:
+        """A kubeconfig; ``token`` is the user's bearer token (see ``tokens``).  kubectl
+        (client-go) sends credentials over TLS only, so it cannot use a token against this
+        plain-HTTP server; kubernetes_asyncio, aiohttp and kopf do."""
         name = "agent-sessions-dev"
         return {
             "apiVersion": "v1", "kind": "Config", "preferences": {},
             "clusters": [{"name": name, "cluster": {"server": self.url}}],
-            "users": [{"name": name, "user": {}}],
+            "users": [{"name": name, "user": {"token": token} if token else {}}],
             "contexts": [{"name": name, "context": {"cluster": name, "user": name,
                                                     "namespace": namespace}}],
             "current-context": name,
         }
 
-    def write_kubeconfig(self, path: str | Path, namespace: str = "default") -> Path:
+    def write_kubeconfig(self, path: str | Path, namespace: str = "default",
+                         token: str | None = None) -> Path:
         path = Path(path)
-        path.write_text(yaml.safe_dump(self.kubeconfig(namespace), sort_keys=False))
+        path.write_text(yaml.safe_dump(self.kubeconfig(namespace, token), sort_keys=False))
         return path
 
     # --- in-process access (thread-safe) ----------------------------------------------
@@ -412,6 +459,7 @@ class StrictKubernetesAPI:
                                  timestamp=time.time())
         self.requests.append(record)
         try:
+            attrs = self._authorize(request, record)
             unknown: ApiError | None = None
             try:
                 target = self._target(request.path, request.query)
@@ -430,13 +478,93 @@ class StrictKubernetesAPI:
             if target is None:
                 response = await self._serve_non_resource(request)
             else:
-                response = await self._serve_resource(request, target, raw, content_type)
+                response = await self._serve_resource(request, target, raw, content_type, attrs)
         except ApiError as exc:
             response = _status_response(exc)
         except Exception as exc:  # noqa: BLE001 - report like the server's 500, keep serving
             response = _status_response(ApiError(500, "InternalError", f"{type(exc).__name__}: {exc}"))
         record.status = response.status
         return response
+
+    def _authorize(self, request: web.Request, record: RecordedRequest) -> RequestAttributes | None:
+        """Authentication, then authorization, before routing (as the server's filter chain:
+        an unknown resource is 403 to whom may not ask for it).  The request's attributes;
+        None when the server runs without authentication."""
+        if self.tokens is None:
+            return None
+        scheme, _, rest = request.headers.get("Authorization", "").strip().partition(" ")
+        token = rest.split(" ")[0] if scheme.lower() == "bearer" else ""
+        identity = self.tokens.get(token) if token else None
+        if identity is None:
+            raise ApiError(401, "Unauthorized", "Unauthorized")
+        record.user, record.groups = identity[0], tuple(with_authenticated(identity[1]))
+        attrs = attributes_for(request.method, request.path, request.query, user=record.user,
+                               groups=record.groups)
+        if self.authorizer is not None:
+            record.authorized, record.authorization_reason = self.authorizer.allowed(attrs)
+            if not record.authorized:
+                raise ApiError(403, "Forbidden", record.authorization_reason,
+                               forbidden_details(attrs))
+        return attrs
+
+    def _admit_owner_references(self, request: web.Request, target: _Target, raw: bytes,
+                                content_type: str, attrs: RequestAttributes | None) -> None:
+        """OwnerReferencesPermissionEnforcement for an authorized write (403 if it refuses)."""
+        if attrs is None or self.authorizer is None or not self.enforce_owner_references:
+            return
+        rtype, namespace, name = target.rtype, target.namespace, target.name
+        old = new = body = _decode_body(raw, content_type, strict=False)
+        if request.method == "POST":
+            old = None
+        else:
+            try:  # the object as this write would leave it; a failing write fails on its own
+                old = self.store.get(rtype, namespace, name or "")
+                if request.method == "PATCH":
+                    new = self.store.patch(rtype, namespace, name or "", content_type, body,
+                                           subresource=target.subresource, dry_run=True)[0]
+            except ApiError:
+                return
+        denial = owner_reference_denial(self.authorizer, attrs, new, old, self._owner_resources)
+        if denial is not None:
+            name = attrs.name or ((new or {}).get("metadata") or {}).get("name") or ""
+            raise ApiError(403, "Forbidden", denial, forbidden_details(
+                RequestAttributes(api_group=rtype.group, resource=rtype.plural, name=name)))
+
+    def _owner_resources(self, api_version: str, kind: str) -> list[tuple[str, str, bool]]:
+        group, _, version = api_version.rpartition("/")
+        return [(t.group, t.plural, t.namespaced) for t in self.catalogue
+                if (t.group, t.version, t.kind) == (group, version, kind)]
+
+    def _review(self, request: web.Request, target: _Target, raw: bytes, content_type: str,
+                requester: RequestAttributes | None) -> web.Response:
+        """TokenReview, SubjectAccessReview and SelfSubjectAccessReview: answered, not stored."""
+        rtype = target.rtype
+        if request.method != "POST" or target.name is not None:
+            raise ApiError(405, "MethodNotAllowed",
+                           "the server does not allow this method on the requested resource")
+        body = _decode_body(raw, content_type)
+        if not isinstance(body, dict):
+            raise bad_request(f"the body of the request must be a {rtype.kind} object")
+        spec = body.get("spec") if isinstance(body.get("spec"), dict) else {}
+        if rtype.plural == "tokenreviews":
+            if not spec.get("token"):
+                raise bad_request("token is required for TokenReview in authentication")
+            status = token_review_status(self.tokens, spec)
+        else:
+            self_review = rtype.plural == "selfsubjectaccessreviews"
+            problems = access_review_errors(spec, needs_subject=not self_review)
+            if problems:
+                summary = problems[0] if len(problems) == 1 else f"[{', '.join(problems)}]"
+                raise ApiError(422, "Invalid", f'{rtype.qualified_kind} "" is invalid: {summary}',
+                               {"group": rtype.group, "kind": rtype.kind})
+            requester = requester or RequestAttributes()
+            asked = (review_attributes(spec, requester.user, requester.groups) if self_review
+                     else review_attributes(spec))
+            status = access_review_status(self.authorizer, asked)
+        review = {**body, "apiVersion": rtype.api_version, "kind": rtype.kind,
+                  "metadata": body.get("metadata") or {"creationTimestamp": None},
+                  "spec": spec, "status": status}
+        return _json_response(review, status=201)
 
     def _take_fault(self, method: str, path: str) -> ApiError | None:
         with self._faults_lock:
@@ -525,12 +653,15 @@ class StrictKubernetesAPI:
         return paths
 
     async def _serve_resource(self, request: web.Request, target: _Target, raw: bytes,
-                              content_type: str) -> web.StreamResponse:
+                              content_type: str,
+                              attrs: RequestAttributes | None = None) -> web.StreamResponse:
         rtype, namespace, name, sub = target.rtype, target.namespace, target.name, target.subresource
         query = request.query
         method = request.method
         validation = query.get("fieldValidation", "Warn")
         dry_run = query.get("dryRun") == "All"
+        if (rtype.group, rtype.plural, rtype.kind) in _REVIEWS:
+            return self._review(request, target, raw, content_type, attrs)
         if method == "GET" and (target.watch or _truthy(query.get("watch"))):
             return await self._watch(request, target)
         if method == "GET" and name is None:
@@ -541,6 +672,8 @@ class StrictKubernetesAPI:
             return self._object_response(request, rtype, self.store.get(rtype, namespace, name))
         if rtype.namespaced and namespace is None and method != "GET":
             raise _no_such_resource()
+        if method in ("POST", "PUT", "PATCH"):
+            self._admit_owner_references(request, target, raw, content_type, attrs)
         if method == "POST" and name is None:
             obj, warnings = self.store.create(rtype, namespace, _decode_body(raw, content_type),
                                               field_validation=validation, dry_run=dry_run)

@@ -1,0 +1,306 @@
+"""The operator works with exactly the RBAC its install grants — nothing more, nothing less.
+
+The install is rendered with the real tools (`helm template` of the chart, cluster-wide and
+namespaced; `kubectl kustomize manifests/base`), its Roles, ClusterRoles and bindings become the
+embedded API's RBAC authorizer, and the operator runs with the service account's token and the
+peering its Deployment is started with. Then:
+
+* a full session lifecycle converges with not a single 401 or 403 (the rules are sufficient);
+* with any one verb taken out of the chart's ClusterRole (or, namespaced, its Role), the same
+  lifecycle hits a 403 or does not converge (the rules are minimal: every granted verb is used).
+
+kopf peering runs as installed (the peering CRDs and objects are applied), so its keep-alives
+are authorized too. The embedded API enforces OwnerReferencesPermissionEnforcement, as hardened
+clusters and OpenShift do: that is what `agentsessions/finalizers: update` is granted for.
+
+Without helm/kubectl these tests skip on a workstation and fail in CI (CI=true), as
+tests/unit/test_install.py does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import functools
+import itertools
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from agent_sessions.api import constants as c
+from agent_sessions.cli.main import build_parser
+from agent_sessions.dev.authorization import RBACAuthorizer, service_account_user
+from agent_sessions.dev.fake_kubelet import FakeKubelet
+from agent_sessions.dev.strict_api import RecordedRequest, StrictKubernetesAPI, running_api
+from agent_sessions.handlers.operator import OperatorThread
+from agent_sessions.handlers.settings import OperatorOptions
+
+from .conftest import CRDS, IMAGE, TIMEOUT, phase_is, pods_of, ready, session, template, wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "agent-session-operator"
+BASE = ROOT / "manifests" / "base"
+TOOLS_BIN = ROOT / ".tools" / "bin"
+RELEASE, INSTALL_NAMESPACE = "agent-session-operator", "agent-sessions-system"
+PEERING_CRDS = [d for d in yaml.safe_load_all((CHART / "crds" / "kopf-peerings.yaml").read_text()) if d]
+TOKEN = "agent-session-operator-token"
+SESSION, TEMPLATE, SECRET = "lifecycle", "team", "agent-credentials"
+REFUSAL_TIMEOUT = 5.0
+"""Per lifecycle step, when a verb is missing: the first 403 usually comes within milliseconds."""
+
+
+
+# --- the install, rendered --------------------------------------------------------------------
+
+
+def find_tool(name: str) -> str:
+    """`name` from .tools/bin or PATH; skips without it, fails in CI (like test_install.py)."""
+    local = TOOLS_BIN / name
+    if local.is_file() and os.access(local, os.X_OK):
+        return str(local)
+    on_path = shutil.which(name)
+    if on_path:
+        return on_path
+    message = f"{name} is neither in .tools/bin nor on PATH: run `make tools` (scripts/install-tools.sh)"
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+def _output(*cmd: str) -> list[dict]:
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+@functools.cache
+def _chart(helm: str, *sets: str) -> tuple[dict, ...]:
+    args = [arg for s in sets for arg in ("--set", s)]
+    return tuple(_output(helm, "template", RELEASE, str(CHART), "--namespace", INSTALL_NAMESPACE, *args))
+
+
+@functools.cache
+def _base(kubectl: str) -> tuple[dict, ...]:
+    return tuple(_output(kubectl, "kustomize", str(BASE)))
+
+
+@dataclass(frozen=True)
+class Install:
+    """What an install puts in the cluster that matters here: RBAC, the service account,
+    the peering objects, and how its Deployment starts the operator."""
+
+    docs: tuple[dict, ...]
+
+    def of_kind(self, *kinds: str) -> list[dict]:
+        return [d for d in self.docs if d["kind"] in kinds]
+
+    @property
+    def user(self) -> tuple[str, list[str]]:
+        (account,) = self.of_kind("ServiceAccount")
+        return service_account_user(account["metadata"]["namespace"], account["metadata"]["name"])
+
+    @property
+    def options(self) -> OperatorOptions:
+        (deployment,) = self.of_kind("Deployment")
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        args = build_parser().parse_args(container["args"])
+        return OperatorOptions(namespaces=tuple(args.namespace or ()),
+                               peering=None if args.standalone else args.peering)
+
+    @property
+    def session_namespace(self) -> str:
+        return self.options.namespaces[0] if self.options.namespaces else "default"
+
+    @property
+    def role(self) -> dict:
+        """The operator's one ClusterRole, or its Role (namespaced mode, one namespace)."""
+        (role,) = self.of_kind("ClusterRole", "Role")
+        return role
+
+    def without(self, rule_index: int, verb: str) -> Install:
+        """This install with one verb taken out of rule `rule_index` of its role."""
+        reduced = Install(copy.deepcopy(self.docs))
+        role = reduced.role
+        rule = role["rules"][rule_index]
+        rule["verbs"] = [v for v in rule["verbs"] if v != verb]
+        if not rule["verbs"]:
+            del role["rules"][rule_index]
+        return reduced
+
+
+NAMESPACED = ("watchNamespaces={team-a}",)
+INSTALLS: dict[str, Callable[[], Install]] = {
+    "chart-cluster-wide": lambda: Install(_chart(find_tool("helm"))),
+    "chart-namespaced": lambda: Install(_chart(find_tool("helm"), *NAMESPACED)),
+    "kustomize-base": lambda: Install(_base(find_tool("kubectl"))),
+}
+"""The base's ClusterRole is the chart's (tests/unit/test_install.py), so the minimality test
+takes the chart's two modes only."""
+
+
+# --- the emulated cluster with the install applied --------------------------------------------
+
+
+@contextlib.contextmanager
+def cluster(install: Install) -> Iterator[StrictKubernetesAPI]:
+    """The embedded API enforcing the install's RBAC for its service account's token, with the
+    CRDs and peering objects the install applies and what the lifecycle's session refers to."""
+    authorizer = RBACAuthorizer.from_manifests(install.docs)
+    with running_api(crds=CRDS + PEERING_CRDS, tokens={TOKEN: install.user}, authorizer=authorizer) as api:
+        namespace = install.session_namespace
+        if api.get("namespaces", None, namespace) is None:
+            api.create("namespaces", {"metadata": {"name": namespace}})
+        for peering in install.of_kind("ClusterKopfPeering", "KopfPeering"):
+            api.create(peering["kind"], peering)
+        api.create("secrets", {"metadata": {"name": SECRET, "namespace": namespace},
+                               "stringData": {"token": "s3cr3t"}})
+        secret_env = {"name": "AGENT_TOKEN", "valueFrom": {"secretKeyRef": {"name": SECRET, "key": "token"}}}
+        api.create(c.TEMPLATE_PLURAL, template(TEMPLATE, namespace, agent={
+            "image": IMAGE, "command": ["agent-sessions", "demo-agent"], "env": [secret_env]}))
+        with FakeKubelet(api):
+            yield api
+
+
+@contextlib.contextmanager
+def operator_of(install: Install, api: StrictKubernetesAPI, tmp_path: Path) -> Iterator[OperatorThread]:
+    kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig", install.session_namespace, token=TOKEN)
+    operator = OperatorThread(install.options, kubeconfig=str(kubeconfig)).start()
+    try:
+        yield operator
+    finally:
+        operator.stop()
+
+
+# --- the lifecycle ----------------------------------------------------------------------------
+
+
+def _session(api: StrictKubernetesAPI, namespace: str) -> dict | None:
+    return api.get(c.SESSION_PLURAL, namespace, SESSION)
+
+
+def _running(api: StrictKubernetesAPI, namespace: str) -> bool:
+    obj = _session(api, namespace)
+    return obj is not None and phase_is(c.PHASE_RUNNING)(obj) and ready(obj)
+
+
+def _stopped(api: StrictKubernetesAPI, namespace: str) -> bool:
+    obj = _session(api, namespace)
+    return obj is not None and phase_is(c.PHASE_STOPPED)(obj) and not pods_of(api, SESSION, namespace)
+
+
+def _gone(api: StrictKubernetesAPI, namespace: str) -> bool:
+    return _session(api, namespace) is None and not api.list("persistentvolumeclaims", namespace)
+
+
+def _set_state(state: str) -> Callable[[StrictKubernetesAPI, str], Any]:
+    return lambda api, namespace: api.patch(c.SESSION_PLURAL, namespace, SESSION, {"spec": {"state": state}})
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    act: Callable[[StrictKubernetesAPI, str], Any]
+    done: Callable[[StrictKubernetesAPI, str], bool]
+
+
+LIFECYCLE = (
+    Step("create", lambda api, ns: api.create(c.SESSION_PLURAL, session(
+        SESSION, ns, templateRef={"name": TEMPLATE}, workspace={"size": "1Gi"})), _running),
+    Step("stop", _set_state(c.STATE_STOPPED), _stopped),
+    Step("resume", _set_state(c.STATE_RUNNING), _running),
+    Step("delete", lambda api, ns: api.delete(c.SESSION_PLURAL, ns, SESSION), _gone),
+)
+"""A session from a template (its agent reads a Secret: the log tail is redacted with it) with
+a workspace: create → Running/Ready → stop → Stopped → resume → Running → delete → gone."""
+
+
+def refused(api: StrictKubernetesAPI) -> list[RecordedRequest]:
+    return [r for r in list(api.requests) if r.status in (401, 403)]
+
+
+def describe(requests: list[RecordedRequest]) -> str:
+    return "\n".join(f"{r.status} {r.method} {r.path}: {r.authorization_reason or r.body}" for r in requests)
+
+
+# --- sufficient: the lifecycle with the install's RBAC ----------------------------------------
+
+
+@pytest.mark.parametrize("name", list(INSTALLS))
+def test_full_lifecycle_runs_with_exactly_the_installs_rbac_and_no_403(name, tmp_path):
+    install = INSTALLS[name]()
+    with cluster(install) as api, operator_of(install, api, tmp_path):
+        namespace = install.session_namespace
+        for step in LIFECYCLE:
+            step.act(api, namespace)
+            try:
+                api.wait_for(lambda step=step: step.done(api, namespace), timeout=TIMEOUT)
+            except TimeoutError:
+                pytest.fail(f"{step.name} did not converge; refused:\n{describe(refused(api))}")
+    assert refused(api) == [], describe(refused(api))
+    requests = list(api.requests)
+    assert {r.user for r in requests} == {install.user[0]}
+    assert all(r.authorized for r in requests)
+    # Everything the rules are there for really happened, through the authorizer.
+    used = {(r.method, r.resource, r.subresource) for r in requests}
+    assert {("GET", "secrets", None), ("GET", "pods", "log"), ("POST", "events", None),
+            ("POST", "persistentvolumeclaims", None)} <= used
+    peering = "clusterkopfpeerings" if not install.options.namespaces else "kopfpeerings"
+    assert [r for r in requests if (r.method, r.resource, r.status) == ("PATCH", peering, 200)], "no keep-alive"
+
+
+# --- minimal: every granted verb is used ------------------------------------------------------
+
+
+def granted_verbs() -> list[Any]:
+    """(install, rule index, api group, resource, verb) for every verb the chart's role grants,
+    in both modes (rendered at collection: the parameters are the chart's rules)."""
+    helm = TOOLS_BIN / "helm" if (TOOLS_BIN / "helm").is_file() else shutil.which("helm")
+    if not helm:
+        return [pytest.param(None, id="helm-missing")]
+    params = []
+    for mode, sets in (("chart-cluster-wide", ()), ("chart-namespaced", NAMESPACED)):
+        for index, rule in enumerate(Install(_chart(str(helm), *sets)).role["rules"]):
+            for key in itertools.product(rule["apiGroups"], rule["resources"], rule["verbs"]):
+                params.append(pytest.param((mode, index, *key), id=f"{mode}:{key[1]}-{key[2]}"))
+    return params
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "granted" in metafunc.fixturenames:
+        metafunc.parametrize("granted", granted_verbs())
+
+
+def run_until_refused(api: StrictKubernetesAPI, namespace: str) -> str | None:
+    """Drive the lifecycle until the first refusal; what stopped it, or None if it converged."""
+    for step in LIFECYCLE:
+        step.act(api, namespace)
+        try:
+            wait_until(lambda step=step: refused(api) or step.done(api, namespace), timeout=REFUSAL_TIMEOUT)
+        except AssertionError:
+            return f"{step.name} did not converge"
+        if refused(api):
+            return describe(refused(api)[:1])
+    return None
+
+
+def test_every_granted_verb_is_needed_by_the_lifecycle(granted, tmp_path):
+    if granted is None:
+        find_tool("helm")  # skips, or fails in CI
+    mode, index, group, resource, verb = granted
+    install = INSTALLS[mode]()
+    reduced = install.without(index, verb)
+    with cluster(reduced) as api, operator_of(reduced, api, tmp_path):
+        broken = run_until_refused(api, reduced.session_namespace)
+        evidence = refused(api)
+        # Give the verb back before stopping: kopf would otherwise retry the refused call
+        # with its backoff (up to a minute) before it stops.
+        api.authorizer = RBACAuthorizer.from_manifests(install.docs)
+    assert broken is not None, f"{verb} {resource} ({group or 'core'}) is granted but the lifecycle never uses it"
+    assert all(r.status == 403 and r.user == install.user[0] for r in evidence), describe(evidence)
