@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test crds lint-imports clean
+.PHONY: dev test crds lint-imports clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,13 +14,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+## Run everything locally: embedded Kubernetes API, operator, pod runner, samples (Ctrl-C stops).
+dev: $(STAMP)
+	$(BIN)/agent-sessions dev
+
 ## Run the whole test suite (unit, validation corpus, layer contract, CRD drift, install manifests).
 test: $(STAMP) tools
 	$(BIN)/python -m pytest
 
-## Regenerate crds/ from the API models.
+## Regenerate crds/ from the API models, and the copies in the chart and the kustomize base.
 crds: $(STAMP)
 	$(BIN)/agent-sessions crds --out crds
+	scripts/sync-crds.sh
 
 lint-imports: $(STAMP)
 	$(BIN)/lint-imports

@@ -202,3 +202,23 @@ def test_log_tail_is_redacted_written_on_change_and_rate_limited(api, kubelet, s
     api.reset_requests()
     wait_until(lambda: sum(1 for r in api.requests if r.subresource == "log") >= 2, timeout=5)  # re-read twice…
     assert [r for r in api.requests if r.is_write and r.resource == c.SESSION_PLURAL] == []  # …unchanged: no write
+
+
+def test_every_operator_request_carries_its_user_agent(api, operator):
+    from agent_sessions import __version__
+
+    api.create(c.SESSION_PLURAL, session("identified", workspace={"size": "1Gi"}))
+    wait_session(api, "identified", ready)
+    api.delete(c.SESSION_PLURAL, "default", "identified")
+    api.wait_for(lambda: api.get(c.SESSION_PLURAL, "default", "identified") is None)
+    agents = {r.user_agent for r in api.requests}
+    assert agents == {f"agent-session-operator/{__version__}"}
+    assert len(api.requests) > 10  # kopf's watches and the reconciler's calls alike
+
+
+def test_session_for_a_provider_this_operator_lacks_fails_with_a_clear_condition(api, operator):
+    api.create(c.SESSION_PLURAL, session("remote", provider="http", agent=None, http={"url": "https://agents.example.com"}))
+    obj = wait_session(api, "remote", phase_is(c.PHASE_FAILED))
+    cond = condition(obj, c.COND_CONFIG_VALID)
+    assert cond["status"] == "False"
+    assert cond["message"] == "spec.provider: provider 'http' is not available in this operator"

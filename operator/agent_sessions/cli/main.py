@@ -39,6 +39,7 @@ def _load_defaults(path: str | None) -> dict:
 def _cmd_run(args: argparse.Namespace) -> int:
     import asyncio
     import logging
+    import random
 
     import kopf
 
@@ -57,6 +58,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     options = OperatorOptions(
         namespaces=tuple(args.namespace or ()),
         peering=None if args.standalone else args.peering,
+        priority=args.priority if args.priority is not None else random.randint(1, 1_000_000),
         health_endpoint=f"http://{args.health_host}:{args.health_port}/healthz" if args.health_port else None,
         operator_defaults=_load_defaults(args.defaults),
         concurrency=args.concurrency,
@@ -66,6 +68,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def _cmd_dev(args: argparse.Namespace) -> int:
+    import logging
+
+    from agent_sessions.cli.dev import serve_until_signalled
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    samples = Path(args.samples) if args.samples else None
+    return serve_until_signalled(
+        host=args.host, port=args.port, kubeconfig_path=Path(args.kubeconfig_out), samples=samples
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,12 +119,29 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--log-format", choices=("json", "text"), default="json", help="log format (default: %(default)s)")
     run.add_argument("--verbose", "-v", action="store_true", help="log more")
     run.add_argument("--concurrency", type=int, default=32, help="sessions reconciled at once (default: %(default)s)")
+    run.add_argument("--priority", type=int, default=None,
+                     help="peering priority; the highest is active, the others stand by (default: random, so "
+                     "replicas never tie)")
     peering = run.add_mutually_exclusive_group()
     peering.add_argument("--peering", default="agent-session-operator",
                          help="kopf peering name for HA: only one operator of the peering is active "
                          "(default: %(default)s)")
     peering.add_argument("--standalone", action="store_true", help="no peering (a single operator, or development)")
     run.set_defaults(func=_cmd_run)
+
+    dev = commands.add_parser(
+        "dev",
+        help="run everything locally: an embedded Kubernetes API, the operator and a pod runner",
+        description="Start the strict embedded Kubernetes API on localhost, a pod runner in place of "
+        "the kubelet, and the operator; apply the samples; write a kubeconfig for kubectl. Runs until "
+        "Ctrl-C. No cluster needed.",
+    )
+    dev.add_argument("--host", default="127.0.0.1", help="address of the API (default: %(default)s)")
+    dev.add_argument("--port", type=int, default=8001, help="port of the API; 0 picks a free one (default: %(default)s)")
+    dev.add_argument("--kubeconfig-out", default=".dev/kubeconfig", help="where to write the kubeconfig (default: %(default)s)")
+    dev.add_argument("--samples", default="manifests/samples",
+                     help="directory of manifests to apply at start; '' for none (default: %(default)s)")
+    dev.set_defaults(func=_cmd_dev)
     return parser
 
 

@@ -151,6 +151,8 @@ class RecordedRequest:
     authorized: bool | None = None
     """The authorizer's decision (None: not asked — no authorizer, or 401 before it)."""
     authorization_reason: str = ""
+    user_agent: str = ""
+    """The client's User-Agent header (the operator identifies itself with it)."""
 
     @property
     def is_write(self) -> bool:
@@ -456,7 +458,8 @@ class StrictKubernetesAPI:
         record = RecordedRequest(method=request.method, path=request.path,
                                  query=dict(request.query), content_type=content_type,
                                  body=_decode_body(raw, content_type, strict=False),
-                                 timestamp=time.time())
+                                 timestamp=time.time(),
+                                 user_agent=request.headers.get("User-Agent", ""))
         self.requests.append(record)
         try:
             attrs = self._authorize(request, record)
@@ -1018,7 +1021,7 @@ def _delete_options(raw: bytes, content_type: str, query: Any) -> dict:
 
 
 @contextlib.contextmanager
-def running_api(**options: Any) -> Iterator[StrictKubernetesAPI]:
+def running_api(*, host: str = "127.0.0.1", port: int = 0, **options: Any) -> Iterator[StrictKubernetesAPI]:
     """Runs a StrictKubernetesAPI in a daemon thread with its own event loop.
 
     The caller's event loop (if any) is not touched; use the in-process methods (they
@@ -1033,7 +1036,7 @@ def running_api(**options: Any) -> Iterator[StrictKubernetesAPI]:
     def run() -> None:
         asyncio.set_event_loop(loop)
         try:
-            loop.run_until_complete(api.start())
+            loop.run_until_complete(api.start(host, port))
         except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
             failure.append(exc)
             ready.set()

@@ -141,7 +141,12 @@ class Reconciler:
         status = _parse_status(raw_status, meta)
         resolved, problems = self._resolve(body, templates)
         provider_type = _provider_type(resolved, status)
-        provider = self.providers(provider_type) if provider_type else None
+        provider = None
+        if provider_type:
+            try:
+                provider = self.providers(provider_type)
+            except InvalidConfiguration as unavailable:  # e.g. a provider this operator lacks
+                problems = [*problems, *(unavailable.problems or [str(unavailable)])]
         if provider is not None and resolved is not None:
             problems = [*problems, *provider.validate(resolved.config)]
         settings = _settings(resolved) if resolved is not None and not problems else None
