@@ -32,6 +32,17 @@ MANAGED_BY: Final = "agent-session-operator"
 ANNOTATION_RESTART: Final = f"{PREFIX}restart"
 """Changing its value asks the operator to restart the session (also lifts it out of Failed)."""
 
+ANNOTATION_WAKE: Final = f"{PREFIX}wake"
+"""Set (to a new value, e.g. a timestamp) by the gateway when a message arrives for a session
+stopped for idleness: the operator resumes it if `lifecycle.wakeOnMessage`. Metadata, not spec:
+no GitOps drift."""
+
+# Runtime bridge environment
+ENV_RUNTIME_HOST: Final = "AGENT_SESSIONS_RUNTIME_HOST"
+"""Address the runtime bridge listens on (default 0.0.0.0); the local pod runner gives each pod
+its own loopback address through it."""
+RUNTIME_PORT: Final = 8080
+
 # Finalizers
 FINALIZER: Final = f"{PREFIX}cleanup"
 """Held by the operator until a deleted session's backing (pod, PVC, external session) is gone."""

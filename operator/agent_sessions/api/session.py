@@ -217,6 +217,8 @@ class AgentSessionStatus(APIModel):
     """What the provider supports."""
     restart_request: Annotated[str, Field(max_length=256)] | None = None
     """Value of the `agentsession.dev/restart` annotation last acted upon."""
+    wake_request: Annotated[str, Field(max_length=256)] | None = None
+    """Value of the `agentsession.dev/wake` annotation last acted upon."""
 
 
 AgentSession.model_rebuild()
