@@ -222,3 +222,36 @@ def test_session_for_a_provider_this_operator_lacks_fails_with_a_clear_condition
     cond = condition(obj, c.COND_CONFIG_VALID)
     assert cond["status"] == "False"
     assert cond["message"] == "spec.provider: provider 'http' is not available in this operator"
+
+
+def test_oom_killed_agent_is_restarted_and_the_reason_surfaced(api, operator, kubelet):
+    api.create(c.SESSION_PLURAL, session("hungry", lifecycle={"restartPolicy": "OnFailure", "backoffLimit": 3}))
+    wait_session(api, "hungry", ready)
+    kubelet.oom_kill("default", pods_of(api, "hungry")[0]["metadata"]["name"])
+    obj = wait_session(api, "hungry", lambda o: o["status"].get("crashCount") == 1)
+    assert obj["status"]["restartCount"] == 1
+    wait_event(api, "hungry", c.EVENT_RESTARTED)
+    restarted = [e for e in api.list("events", "default") if e["involvedObject"]["name"] == "hungry" and e["reason"] == c.EVENT_RESTARTED]
+    assert "OOMKilled" in restarted[0]["message"]
+
+
+def test_crash_loop_back_off_shows_in_health_and_ready(api, operator, kubelet):
+    api.create(c.SESSION_PLURAL, session("looping", lifecycle={"restartPolicy": "OnFailure", "backoffLimit": 5}))
+    wait_session(api, "looping", ready)
+    kubelet.crash_loop("default", pods_of(api, "looping")[0]["metadata"]["name"])
+    obj = wait_session(api, "looping", lambda o: (o["status"].get("health") or {}).get("state") == c.HEALTH_UNHEALTHY)
+    assert "CrashLoopBackOff" in obj["status"]["health"]["message"]
+    assert condition(obj, c.COND_READY)["status"] == "False"
+
+
+def test_evicted_pod_is_replaced_and_the_session_runs_again(api, operator, kubelet):
+    api.create(c.SESSION_PLURAL, session("evictee", lifecycle={"restartPolicy": "OnFailure", "backoffLimit": 3}))
+    wait_session(api, "evictee", ready)
+    first = pods_of(api, "evictee")[0]["metadata"]
+    kubelet.evict("default", first["name"])
+    wait_session(api, "evictee", lambda o: ready(o) and o["status"].get("restartCount") == 1)
+    assert pods_of(api, "evictee")[0]["metadata"]["uid"] != first["uid"]
+    wait_event(api, "evictee", c.EVENT_RESTARTED)
+    restarted = [e["message"] for e in api.list("events", "default")
+                 if e["involvedObject"]["name"] == "evictee" and e["reason"] == c.EVENT_RESTARTED]
+    assert "Evicted" in restarted[0]

@@ -133,7 +133,7 @@ SECRET_MESSAGE = 'couldn\'t find key token in Secret team-a/creds'
                         reason="CrashLoopBackOff",
                         message="back-off 40s restarting failed container; last exit: code 1 (Error)",
                         health=HealthProbe("Unhealthy",
-                                           "back-off 40s restarting failed container; last exit: code 1 (Error)")),
+                                           "CrashLoopBackOff: back-off 40s restarting failed container; last exit: code 1 (Error)")),
             id="crash-loop-stays-running-and-counts-restarts",
         ),
         pytest.param(
@@ -142,7 +142,7 @@ SECRET_MESSAGE = 'couldn\'t find key token in Secret team-a/creds'
                 conditions=NOT_READY, pod_ip="10.1.2.3"),
             Observation(BackingState.RUNNING, id=NAME, endpoint="http://10.1.2.3:8080", restarts=1,
                         reason="OOMKilled", message="back-off 10s; last exit: code 137 (OOMKilled)",
-                        health=HealthProbe("Unhealthy", "back-off 10s; last exit: code 137 (OOMKilled)")),
+                        health=HealthProbe("Unhealthy", "CrashLoopBackOff: back-off 10s; last exit: code 137 (OOMKilled)")),
             id="crash-loop-after-oom-reports-oom-killed",
         ),
         pytest.param(

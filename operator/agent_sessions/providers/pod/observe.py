@@ -132,7 +132,7 @@ def _running(
             reason=OOM_KILLED if crash_loop and last_oom else reason,
             message=message,
             permanent=reason in PERMANENT_WAITING_REASONS,
-            health=HealthProbe(c.HEALTH_UNHEALTHY, message or reason) if crash_loop else None,
+            health=HealthProbe(c.HEALTH_UNHEALTHY, _join(reason, message, ": ")) if crash_loop else None,
             **base,
         )
     terminated = state.get("terminated")
@@ -149,8 +149,16 @@ def _running(
     ready_condition = _condition(status, "Ready")
     ready = bool(container.get("ready", True)) and (ready_condition or {}).get("status") == "True"
     if ready:
+        # After a restart, say why the container last ended (e.g. OOMKilled): the lifecycle puts
+        # it in the Restarted event.
         return Observation(
-            BackingState.RUNNING, ready=True, endpoint=endpoint, health=HealthProbe(c.HEALTH_HEALTHY), **base
+            BackingState.RUNNING,
+            ready=True,
+            endpoint=endpoint,
+            reason=(last.get("reason") or c.REASON_AGENT_EXITED) if last else None,
+            message=f"last exit: {_describe_exit(last)}" if last else "",
+            health=HealthProbe(c.HEALTH_HEALTHY),
+            **base,
         )
     return Observation(
         BackingState.RUNNING,
@@ -227,5 +235,5 @@ def _text(value: Any) -> str:
     return redact(str(value).strip()) if value else ""
 
 
-def _join(first: str, second: str) -> str:
-    return f"{first}; {second}" if first and second else first or second
+def _join(first: str, second: str, separator: str = "; ") -> str:
+    return f"{first}{separator}{second}" if first and second else first or second
