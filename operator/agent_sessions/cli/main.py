@@ -142,6 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--samples", default="manifests/samples",
                      help="directory of manifests to apply at start; '' for none (default: %(default)s)")
     dev.set_defaults(func=_cmd_dev)
+
+    from agent_sessions.cli.session_commands import add_session_commands
+
+    add_session_commands(commands)
     return parser
 
 

@@ -30,7 +30,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from agent_sessions.api import constants as c
-from agent_sessions.api.session import AgentSessionStatus, LogsStatus
+from agent_sessions.api.session import AgentSessionStatus, LogsStatus, PromptStatus, SessionInfoStatus
 from agent_sessions.config import ConfigInvalid, ResolvedConfig, parse_duration, resolve_config
 from agent_sessions.k8s.events import build_event, post_event
 from agent_sessions.k8s.finalizers import set_finalizers, with_finalizer, without_finalizer
@@ -42,6 +42,7 @@ from agent_sessions.lifecycle import (
     DeliverPrompt,
     Emit,
     Ensure,
+    HealthProbe,
     LifecycleSettings,
     Observation,
     RemoveFinalizer,
@@ -53,16 +54,24 @@ from agent_sessions.lifecycle.timestamps import format_timestamp, parse_timestam
 from agent_sessions.providers.base import Provider, SessionRef
 from agent_sessions.providers.errors import InvalidConfiguration, ProviderUnavailable
 from agent_sessions.providers.logs import tail as bound_tail
+from agent_sessions.providers.runtime_client import RuntimeClient
 
 from . import metrics
 
 logger = logging.getLogger(__name__)
 
+PROMPT_PENDING = "Pending"
+PROMPT_DELIVERING = "Delivering"
+PROMPT_DELIVERED = "Delivered"
+
 RESYNC_SECONDS = 300.0
 """The slow timer: how often a session is reconciled with no trigger at all."""
 LOG_REFRESH_SECONDS = 30.0
 """At most one log read (and one log status write) per session in this interval."""
+INFO_REFRESH_SECONDS = 10.0
+"""At most one read of a running session's runtime info (title, activity, health) per interval."""
 DELETE_RETRY_SECONDS = 2.0
+PROMPT_RETRY_SECONDS = 2.0
 
 
 @dataclass
@@ -86,7 +95,11 @@ class Reconciler:
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     instance: str = "agent-session-operator"
     log_refresh_seconds: float = LOG_REFRESH_SECONDS
+    info_refresh_seconds: float = INFO_REFRESH_SECONDS
+    runtime: RuntimeClient | None = None
+    """Client of the sessions' runtime bridges (session info, health detail, prompt delivery)."""
     _last_log_read: dict[str, float] = field(default_factory=dict)
+    _last_info_read: dict[str, float] = field(default_factory=dict)
     _phases: dict[str, tuple[str, str]] = field(default_factory=dict)
     """uid → (phase, provider) last counted in the sessions gauge."""
     _written: dict[str, tuple[set[str], dict]] = field(default_factory=dict)
@@ -153,9 +166,10 @@ class Reconciler:
         ref = SessionRef.from_object(
             body, resolved.config if resolved else {}, config_hash=resolved.hash if resolved else None
         )
-        session = _session_input(body, settings, problems, deleting)
+        session = _session_input(body, settings, problems, deleting, status)
 
         observation, provider_error = await self._observe(provider, ref, status, deleting)
+        observation, status = await self._read_runtime(observation, status, ref.uid)
         decision = decide(session, status, observation, provider_error, self.clock())
         decision, removed = await self._execute(decision, provider, ref, session, status, observation)
         if removed:
@@ -165,9 +179,14 @@ class Reconciler:
         new_status = decision.status
         if provider is not None and new_status.phase in (c.PHASE_CREATING, c.PHASE_RUNNING):
             new_status.capabilities = provider.capabilities().to_status()
+        if session.wake_requested:
+            new_status.wake_request = (meta.get("annotations") or {}).get(c.ANNOTATION_WAKE)
         await self._refresh_logs(provider, ref, new_status)
+        body, raw_status, prompt_retry = await self._deliver_prompt(
+            body, raw_status, status, new_status, decision, observation
+        )
 
-        wrote = await self._write_status(body, raw_status, new_status)
+        wrote = await self._write_status(body, raw_status, new_status) is not None
         await self._emit(body, [a for a in decision.actions if isinstance(a, Emit)])
         if wrote and status is not None and status.phase != new_status.phase:
             metrics.TRANSITIONS.labels(from_phase=status.phase or "", to_phase=new_status.phase or "").inc()
@@ -177,6 +196,10 @@ class Reconciler:
         requeue = decision.requeue_after
         if new_status.phase == c.PHASE_RUNNING and provider is not None and provider.capabilities().logs:
             requeue = min(requeue or self.log_refresh_seconds, self.log_refresh_seconds)
+        if new_status.phase == c.PHASE_RUNNING and self.runtime is not None:
+            requeue = min(requeue or self.info_refresh_seconds, self.info_refresh_seconds)
+        if prompt_retry:
+            requeue = min(requeue or PROMPT_RETRY_SECONDS, PROMPT_RETRY_SECONDS)
         unavailable = any(
             cond.type == c.COND_PROVIDER_AVAILABLE and cond.status == "False" for cond in new_status.conditions or ()
         )
@@ -289,6 +312,87 @@ class Reconciler:
         self._written.pop(ref.uid, None)
         return True
 
+    # --- the session's runtime ------------------------------------------------------------
+
+    async def _read_runtime(
+        self, observation: Observation | None, status: AgentSessionStatus | None, uid: str
+    ) -> tuple[Observation | None, AgentSessionStatus | None]:
+        """Fold what the runtime bridge reports into the status `decide()` starts from (so idle
+        timeouts and the title use fresh data) and into the observed health (the bridge knows
+        why an agent is unhealthy: its exit code and stderr, or the error it refused a session
+        with). Read at most every `info_refresh_seconds`, and at once while not ready."""
+        if (
+            self.runtime is None
+            or observation is None
+            or observation.state != BackingState.RUNNING
+            or not observation.endpoint
+        ):
+            return observation, status
+        now = time.monotonic()
+        last = self._last_info_read.get(uid)
+        if observation.ready and last is not None and now - last < self.info_refresh_seconds:
+            return observation, status
+        try:
+            info = await self.runtime.info(observation.endpoint)
+        except ProviderUnavailable:
+            return observation, status  # the bridge may still be starting: the pod says the rest
+        self._last_info_read[uid] = now
+        if not info.healthy:
+            observation = dataclasses.replace(
+                observation, ready=False, health=HealthProbe(c.HEALTH_UNHEALTHY, info.health_message())
+            )
+        if status is None:
+            return observation, status
+        updated = status.model_copy(deep=True)
+        session_info = SessionInfoStatus.model_validate(info.session_info) if info.session_info else None
+        if session_info != updated.session_info:
+            updated.session_info = session_info
+        if info.last_activity_time and info.last_activity_time != updated.last_activity_time:
+            updated.last_activity_time = info.last_activity_time
+        if info.message_count is not None and info.message_count != updated.message_count:
+            updated.message_count = info.message_count
+        return observation, updated
+
+    async def _deliver_prompt(
+        self,
+        body: dict,
+        raw_status: dict,
+        status: AgentSessionStatus | None,
+        new_status: AgentSessionStatus,
+        decision: Decision,
+        observation: Observation | None,
+    ) -> tuple[dict, dict, bool]:
+        """Deliver `spec.prompt` exactly once: record `Delivering` first, then send it with an id
+        the bridge deduplicates, then record `Delivered`. A delivery cut short (operator restart,
+        timeout) is simply sent again with the same id. Returns the body and status as last
+        written, and whether to retry soon."""
+        asked = next((a for a in decision.actions if isinstance(a, DeliverPrompt)), None)
+        resuming = (
+            new_status.prompt is not None
+            and new_status.prompt.state == PROMPT_DELIVERING
+            and new_status.phase == c.PHASE_RUNNING
+        )
+        text = asked.text if asked is not None else (body.get("spec") or {}).get("prompt")
+        endpoint = observation.endpoint if observation is not None and observation.ready else None
+        if self.runtime is None or not text or not endpoint or not (asked or resuming):
+            return body, raw_status, False
+        if new_status.prompt is None or new_status.prompt.state == PROMPT_PENDING:
+            new_status.prompt = PromptStatus(state=PROMPT_DELIVERING, time=format_timestamp(self.clock()))
+            updated = await self._write_status(body, raw_status, new_status)
+            if updated is None:
+                return body, raw_status, False
+            body, raw_status = updated, updated.get("status") or {}
+        uid = body["metadata"].get("uid", "")
+        try:
+            delivery = await self.runtime.deliver(endpoint, text, f"prompt-{uid}")
+        except ProviderUnavailable as unavailable:
+            logger.info("prompt delivery to %s postponed: %s", body["metadata"].get("name"), unavailable)
+            return body, raw_status, True
+        if not delivery.accepted:
+            return body, raw_status, True  # a turn is running (someone messaged first): later
+        new_status.prompt = PromptStatus(state=PROMPT_DELIVERED, time=format_timestamp(self.clock()))
+        return body, raw_status, False
+
     # --- logs ----------------------------------------------------------------------------
 
     async def _refresh_logs(self, provider: Provider | None, ref: SessionRef, status: AgentSessionStatus) -> None:
@@ -313,20 +417,21 @@ class Reconciler:
 
     # --- writes --------------------------------------------------------------------------
 
-    async def _write_status(self, body: dict, raw_status: dict, status: AgentSessionStatus) -> bool:
+    async def _write_status(self, body: dict, raw_status: dict, status: AgentSessionStatus) -> dict | None:
+        """Patch what changed; the updated object, or None when nothing was written."""
         new = status.model_dump(mode="json", by_alias=True, exclude_none=True)
         patch = merge_patch(raw_status, new)
         if patch is None:
-            return False
+            return None
         meta = body["metadata"]
         try:
             updated = await patch_status(self.api, meta["namespace"], meta["name"], patch)
         except ApiException as exc:
             if exc.status == 404:
-                return False  # deleted meanwhile
+                return None  # deleted meanwhile
             raise
         self._remember(body, updated)
-        return True
+        return updated
 
     async def _emit(self, body: dict, events: list[Emit]) -> None:
         for event in events:
@@ -379,10 +484,15 @@ def _settings(resolved: ResolvedConfig) -> LifecycleSettings:
 
 
 def _session_input(
-    body: Mapping[str, Any], settings: LifecycleSettings | None, problems: list[str], deleting: bool
+    body: Mapping[str, Any],
+    settings: LifecycleSettings | None,
+    problems: list[str],
+    deleting: bool,
+    status: AgentSessionStatus | None,
 ) -> SessionInput:
     meta = body["metadata"]
     spec = body.get("spec") or {}
+    wake = (meta.get("annotations") or {}).get(c.ANNOTATION_WAKE)
     return SessionInput(
         name=meta["name"],
         namespace=meta["namespace"],
@@ -395,4 +505,5 @@ def _session_input(
         title=spec.get("title"),
         prompt=spec.get("prompt"),
         restart_request=(meta.get("annotations") or {}).get(c.ANNOTATION_RESTART),
+        wake_requested=bool(wake) and wake != (status.wake_request if status else None),
     )
