@@ -144,7 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     dev.set_defaults(func=_cmd_dev)
 
     from agent_sessions.cli.session_commands import add_session_commands
+    from agent_sessions.runtime.cli import add_runtime_commands
 
+    add_runtime_commands(commands)
     add_session_commands(commands)
     return parser
 

@@ -54,6 +54,7 @@ from agent_sessions.lifecycle.timestamps import format_timestamp, parse_timestam
 from agent_sessions.providers.base import Provider, SessionRef
 from agent_sessions.providers.errors import InvalidConfiguration, ProviderUnavailable
 from agent_sessions.providers.logs import tail as bound_tail
+from agent_sessions.providers.redaction import redact
 from agent_sessions.providers.runtime_client import RuntimeClient
 
 from . import metrics
@@ -63,6 +64,8 @@ logger = logging.getLogger(__name__)
 PROMPT_PENDING = "Pending"
 PROMPT_DELIVERING = "Delivering"
 PROMPT_DELIVERED = "Delivered"
+RUNTIME_AGENT_EXITED = "AgentExited"
+"""The bridge's health reason when its agent process has ended."""
 
 RESYNC_SECONDS = 300.0
 """The slow timer: how often a session is reconciled with no trigger at all."""
@@ -338,9 +341,23 @@ class Reconciler:
             return observation, status  # the bridge may still be starting: the pod says the rest
         self._last_info_read[uid] = now
         if not info.healthy:
-            observation = dataclasses.replace(
-                observation, ready=False, health=HealthProbe(c.HEALTH_UNHEALTHY, info.health_message())
-            )
+            # The bridge outlives its agent: an exited agent is a backing that ended (so the
+            # restart policy applies); a refused session or a failed start is just unhealthy.
+            message = redact(info.health_message())
+            exit_code = info.health.get("exitCode")
+            if info.health.get("reason") == RUNTIME_AGENT_EXITED and isinstance(exit_code, int):
+                observation = dataclasses.replace(
+                    observation,
+                    state=BackingState.SUCCEEDED if exit_code == 0 else BackingState.FAILED,
+                    ready=False,
+                    exit_code=exit_code,
+                    reason=c.REASON_AGENT_EXITED,
+                    message=message,
+                )
+            else:
+                observation = dataclasses.replace(
+                    observation, ready=False, health=HealthProbe(c.HEALTH_UNHEALTHY, message)
+                )
         if status is None:
             return observation, status
         updated = status.model_copy(deep=True)

@@ -1,0 +1,371 @@
+"""One session's runtime: the agent, its conversation, and everything the HTTP API reads.
+
+The bridge serialises the conversation: one turn at a time (a second message while a turn runs
+is refused with `session_busy` rather than queued — a queued message would be answered in a
+context its sender never saw, and the caller can retry or cancel explicitly). Every frame goes
+through `_record`, which assigns the seq, appends to history, folds session info, moves
+`lastActivityTime`, and hands the frame to the running turn's listener.
+
+A turn runs in its own task, not in the HTTP request: a client that disconnects mid-stream does
+not cancel the agent's work, and the frames it missed are in history.
+
+A message may carry a client `id`. A repeated id is the same message: it never starts another
+turn, it is answered with the turn the first one started (live if it is still running, from
+history otherwise). That makes delivery retryable — the operator delivers `spec.prompt` exactly
+once by retrying with the same id until the bridge has it.
+
+Every turn in history ends with `done` or `error`: a turn cut short by a killed bridge is closed
+with an `error` frame (`runtime_restarted`) when the next bridge loads the history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from agent_sessions.api.session import SessionInfoStatus
+from agent_sessions.lifecycle.session_info import apply_update, fold_session_info
+from agent_sessions.lifecycle.timestamps import format_timestamp
+
+from . import health as h
+from .acp_link import AcpLink
+from .agent_link import AgentLink, AgentStartFailed, OpenedSession, TurnFailed
+from .agent_process import AgentProcess
+from .frames import (
+    EVENT_DONE,
+    EVENT_ERROR,
+    EVENT_SESSION_INFO_UPDATE,
+    EVENT_USER_MESSAGE,
+    Frame,
+    done_body,
+    error_body,
+    message_id_of,
+    turn_frames,
+    turn_usage,
+    update_body,
+    update_kind,
+    user_message_update,
+)
+from .history import HistoryStore
+from .options import RuntimeOptions
+from .stdio_lines_link import StdioLinesLink
+from .workspace import WorkspaceState, history_path, load_state, save_state
+
+logger = logging.getLogger(__name__)
+
+#: Frames that count in `messageCount`: each user message, and each agent reply (a turn that
+#: ended with `done`, whatever its stop reason). A turn that failed counts its user message only.
+COUNTED_EVENTS = (EVENT_USER_MESSAGE, EVENT_DONE)
+TERMINAL_EVENTS = (EVENT_DONE, EVENT_ERROR)
+
+
+class SessionBusy(Exception):
+    """A turn is already running."""
+
+
+class AgentUnavailable(Exception):
+    """The agent cannot take a message (starting, refused, exited)."""
+
+    def __init__(self, health: h.Health) -> None:
+        super().__init__(health.message or health.reason)
+        self.health = health
+
+
+class Turn:
+    """One prompt and its reply: frames from the user message to `done`/`error`."""
+
+    def __init__(self, message_id: str | None = None) -> None:
+        self.message_id = message_id
+        self.frames: list[Frame] = []
+        self.finished = asyncio.Event()
+        self.result: Frame | None = None
+        self._listeners: list[asyncio.Queue[Frame]] = []
+
+    @classmethod
+    def recorded(cls, frames: list[Frame]) -> Turn:
+        """A turn that is over, rebuilt from history (`frames` from its user message on)."""
+        turn = cls(message_id_of(frames[0]) if frames else None)
+        for frame in frames:
+            turn.push(frame)
+        if not turn.finished.is_set():  # only a damaged history file gets here
+            last = frames[-1] if frames else {"seq": 0, "time": _now()}
+            turn.push({"seq": last["seq"], "event": EVENT_ERROR, "time": last.get("time"),
+                       "code": "turn_interrupted", "message": "the turn's end is missing from history"})
+        return turn
+
+    @property
+    def user_seq(self) -> int:
+        return int(self.frames[0]["seq"])
+
+    def push(self, frame: Frame) -> None:
+        self.frames.append(frame)
+        for listener in self._listeners:
+            listener.put_nowait(frame)
+        if frame["event"] in TERMINAL_EVENTS:
+            self.result = frame
+            self.finished.set()
+
+    def subscribe(self) -> asyncio.Queue[Frame]:
+        """A queue of the turn's frames: those so far, then each new one as it comes."""
+        queue: asyncio.Queue[Frame] = asyncio.Queue()
+        for frame in self.frames:
+            queue.put_nowait(frame)
+        self._listeners.append(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[Frame]) -> None:
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(queue)
+
+
+def _now() -> str:
+    return format_timestamp(datetime.now(UTC))
+
+
+class RuntimeBridge:
+    def __init__(self, options: RuntimeOptions) -> None:
+        self.options = options
+        self.session = options.session.to_json()
+        self.health: h.Health = h.STARTING
+        self.opened: OpenedSession | None = None
+        self.session_info = SessionInfoStatus()
+        self.message_count = 0
+        self.last_activity: str | None = None
+        self._history: HistoryStore | None = None
+        self._link: AgentLink | None = None
+        self._turn: Turn | None = None
+        self._message_ids: dict[str, int] = {}
+        self._turn_task: asyncio.Task[None] | None = None
+        self._open_task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    # -- start and stop ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load history and start opening the agent's session in the background (so that
+        `/healthz` answers `Starting` meanwhile)."""
+        workspace = self.options.workspace
+        workspace.mkdir(parents=True, exist_ok=True)
+        self._history = HistoryStore.open(history_path(workspace))
+        self._replay_history()
+        process = AgentProcess(
+            self.options.command, cwd=workspace, env=self.options.agent_env(), on_exit=self._on_agent_exit
+        )
+        if self.options.protocol == "stdio-lines":
+            self._link = StdioLinesLink(
+                process,
+                emit=self._on_update,
+                quiet=self.options.quiet_ms / 1000,
+                first_output_timeout=self.options.first_output_timeout,
+            )
+        else:
+            self._link = AcpLink(
+                process,
+                workspace=workspace,
+                emit=self._on_update,
+                permissions=self.options.permissions,
+                start_timeout=self.options.start_timeout,
+            )
+        self._open_task = asyncio.create_task(self._open(load_state(workspace)), name="runtime.open")
+
+    def _replay_history(self) -> None:
+        assert self._history is not None
+        last_user_seq: int | None = None
+        for frame in self._history:
+            if frame.get("event") == EVENT_USER_MESSAGE:
+                last_user_seq = frame["seq"]
+                message_id = message_id_of(frame)
+                if message_id is not None:
+                    self._message_ids[message_id] = frame["seq"]
+            elif frame.get("event") in TERMINAL_EVENTS:
+                last_user_seq = None
+        if last_user_seq is not None and self._history.last is not None:
+            # Dated like the last thing that happened: a restart is not activity in the session.
+            frame = self._history.append(
+                *error_body("runtime_restarted", "the runtime restarted before the turn ended"),
+                time=self._history.last.get("time") or _now(),
+            )
+            logger.warning("the turn from seq %d never ended; closed at seq %d", last_user_seq, frame["seq"])
+        updates = [frame.get("update") or {} for frame in self._history
+                   if frame.get("event") == EVENT_SESSION_INFO_UPDATE]
+        self.session_info = fold_session_info(None, updates).info
+        self.message_count = sum(1 for frame in self._history if frame.get("event") in COUNTED_EVENTS)
+        self.last_activity = self._history.last.get("time") if self._history.last else None
+        if len(self._history):
+            logger.info("history: %d frames reloaded, last seq %d", len(self._history), self._history.last_seq)
+
+    async def _open(self, previous: WorkspaceState) -> None:
+        assert self._link is not None
+        previous_id = previous.acp_session_id if previous.protocol in (None, self._link.protocol) else None
+        try:
+            opened = await self._link.open(previous_id)
+        except AgentStartFailed as exc:
+            logger.error("the agent is not available: %s", exc)
+            self.opened = exc.handshake
+            self._set_health(exc.health)
+            return
+        self.opened = opened
+        if opened.acp_session_id is not None:
+            state = WorkspaceState(acp_session_id=opened.acp_session_id, protocol=self._link.protocol)
+            save_state(self.options.workspace, state)
+            logger.info("ACP session %s opened with %s", opened.acp_session_id, opened.opened_with)
+        self._set_health(h.healthy())
+
+    def _set_health(self, health: h.Health) -> None:
+        # An exited agent stays reported as exited: nothing it said before matters more.
+        if self.health.reason == h.REASON_AGENT_EXITED and health.reason != h.REASON_STOPPING:
+            return
+        if self._closing and health.reason != h.REASON_STOPPING:
+            return
+        self.health = health
+
+    def _on_agent_exit(self, code: int | None) -> None:
+        assert self._link is not None
+        self._set_health(h.agent_exited(code, self._link.process.stderr_tail.lines()))
+
+    async def close(self) -> None:
+        """Stop: end the running turn (recorded as an error), stop the agent, close history."""
+        self._set_health(h.STOPPING)
+        self._closing = True
+        for task in (self._open_task, self._turn_task):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if self._link is not None:
+            await self._link.close()
+        if self._history is not None:
+            self._history.close()
+
+    # -- frames --------------------------------------------------------------------------------
+
+    def _record(self, event: str, body: dict[str, Any]) -> Frame:
+        assert self._history is not None
+        frame = self._history.append(event, body, time=_now())
+        self.last_activity = frame["time"]
+        if event in COUNTED_EVENTS:
+            self.message_count += 1
+        if self._turn is not None:
+            self._turn.push(frame)
+        return frame
+
+    def _on_update(self, update: Mapping[str, Any], *, replayed: bool = False) -> None:
+        if update_kind(update) == EVENT_SESSION_INFO_UPDATE:
+            try:
+                self.session_info = apply_update(self.session_info, update)
+            except ValueError as exc:
+                logger.warning("session_info_update ignored: %s", exc)
+        if replayed:
+            # session/load replays the conversation the bridge already has in history.
+            return
+        self._record(*update_body(update))
+
+    # -- turns ---------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> str:
+        if not self.health.ok:
+            return "starting" if self.health.reason == h.REASON_STARTING else "unhealthy"
+        return "busy" if self._turn is not None else "idle"
+
+    def known_turn(self, message_id: str | None) -> Turn | None:
+        """The turn a message with this id started, if one did (running or recorded)."""
+        if message_id is None or message_id not in self._message_ids:
+            return None
+        seq = self._message_ids[message_id]
+        if self._turn is not None and self._turn.user_seq == seq:
+            return self._turn
+        assert self._history is not None
+        return Turn.recorded(turn_frames(self._history.after(seq - 1)))
+
+    def begin_turn(self, blocks: list[dict[str, Any]], message_id: str | None = None) -> Turn:
+        """Record the user's message and start the turn; raises SessionBusy or AgentUnavailable.
+
+        Synchronous up to the task's creation, so two requests cannot both pass the busy check.
+        """
+        if self._turn is not None:
+            raise SessionBusy("a message is already being answered; wait for it or cancel it")
+        if not self.health.ok:
+            raise AgentUnavailable(self.health)
+        turn = Turn(message_id)
+        self._turn = turn
+        frame = self._record(*update_body(user_message_update(blocks, message_id)))
+        if message_id is not None:
+            self._message_ids[message_id] = frame["seq"]
+        self._turn_task = asyncio.create_task(self._run_turn(turn, blocks), name="runtime.turn")
+        return turn
+
+    async def _run_turn(self, turn: Turn, blocks: list[dict[str, Any]]) -> None:
+        assert self._link is not None
+        seq = turn.user_seq
+        logger.info("turn from seq %d started", seq)
+        try:
+            outcome = await self._link.prompt(blocks)
+        except TurnFailed as exc:
+            frame = self._record(*error_body(exc.code, exc.message))
+            logger.warning("turn from seq %d failed at seq %d: %s", seq, frame["seq"], exc.code)
+        except asyncio.CancelledError:
+            self._record(*error_body("runtime_stopping", "the runtime stopped during the turn"))
+            raise
+        except Exception:
+            logger.exception("turn from seq %d failed", seq)
+            self._record(*error_body("internal_error", "the runtime failed during the turn"))
+        else:
+            frame = self._record(*done_body(outcome.stop_reason, turn_usage(outcome.usage, turn.frames)))
+            logger.info("turn from seq %d done at seq %d: %s", seq, frame["seq"], outcome.stop_reason)
+        finally:
+            self._turn = None
+
+    async def cancel(self) -> bool:
+        if self._turn is None or self._link is None:
+            return False
+        return await self._link.cancel()
+
+    # -- reading -------------------------------------------------------------------------------
+
+    @property
+    def last_seq(self) -> int:
+        return self._history.last_seq if self._history is not None else 0
+
+    def history_after(self, seq: int, limit: int | None = None) -> list[Frame]:
+        return self._history.after(seq, limit) if self._history is not None else []
+
+    def health_json(self) -> dict[str, Any]:
+        body = self.health.to_json()
+        if self.health.ok:
+            body["state"] = self.state
+            body["protocol"] = self.options.protocol
+            body["acpSessionId"] = self.opened.acp_session_id if self.opened else None
+        return body
+
+    def capabilities(self) -> dict[str, Any]:
+        opened = self.opened
+        acp = self.options.protocol == "acp"
+        return {
+            "protocol": self.options.protocol,
+            "streaming": True,
+            "history": True,
+            "cancel": True,
+            "resume": bool(opened and opened.can_load) if acp else False,
+            "agent": dict(opened.agent_capabilities) if opened and acp else None,
+        }
+
+    def info(self) -> dict[str, Any]:
+        opened = self.opened
+        return {
+            "session": self.session,
+            "acpSessionId": opened.acp_session_id if opened else None,
+            "openedWith": opened.opened_with if opened else None,
+            "agent": dict(opened.agent_info) if opened and opened.agent_info else None,
+            "state": self.state,
+            "sessionInfo": self.session_info.model_dump(mode="json", by_alias=True),
+            "lastActivityTime": self.last_activity,
+            "messageCount": self.message_count,
+            "lastSeq": self.last_seq,
+            "health": self.health_json(),
+            "capabilities": self.capabilities(),
+        }

@@ -1,0 +1,115 @@
+"""The agent's health as `/healthz` reports it: one immutable value, replaced on each change.
+
+The readiness probe of the session's pod reads `/healthz`, and the operator folds its body into
+`status.health` (§3), so the body says *why* in terms a platform engineer can act on: the exit
+code and last stderr lines of a crashed agent, or the JSON-RPC error and advertised auth
+methods of an agent that refuses to open a session. The bridge itself never exits for an
+unhealthy agent: it keeps serving so that the reason stays readable (no crash loop that only
+says "Error").
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+STDERR_TAIL_LINES = 20
+MAX_STDERR_LINE = 2000
+
+REASON_STARTING = "Starting"
+REASON_AGENT_NOT_STARTED = "AgentNotStarted"
+REASON_INITIALIZE_FAILED = "InitializeFailed"
+REASON_SESSION_REFUSED = "SessionRefused"
+REASON_AGENT_EXITED = "AgentExited"
+REASON_STOPPING = "Stopping"
+
+
+@dataclass(frozen=True)
+class Health:
+    ok: bool
+    reason: str | None = None
+    message: str | None = None
+    exit_code: int | None = None
+    stderr: tuple[str, ...] = ()
+    error: Mapping[str, Any] | None = None
+    auth_methods: tuple[Mapping[str, Any], ...] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The `/healthz` body (also `health` in `/v1/info`)."""
+        body: dict[str, Any] = {"status": "ok" if self.ok else "unhealthy"}
+        if self.reason is not None:
+            body["reason"] = self.reason
+        if self.message is not None:
+            body["message"] = self.message
+        if self.reason == REASON_AGENT_EXITED:
+            body["exitCode"] = self.exit_code
+        if self.stderr:
+            body["stderr"] = list(self.stderr)
+        if self.error is not None:
+            body["error"] = dict(self.error)
+        if self.auth_methods is not None:
+            body["authMethods"] = [dict(method) for method in self.auth_methods]
+        return body
+
+
+STARTING = Health(ok=False, reason=REASON_STARTING, message="the agent is starting")
+STOPPING = Health(ok=False, reason=REASON_STOPPING, message="the runtime is shutting down")
+
+
+def healthy() -> Health:
+    return Health(ok=True)
+
+
+def agent_exited(exit_code: int | None, stderr: Iterable[str]) -> Health:
+    if exit_code is None:
+        how = "exit code unknown"
+    elif exit_code < 0:
+        how = f"killed by signal {-exit_code}"
+    else:
+        how = f"exit code {exit_code}"
+    return Health(
+        ok=False,
+        reason=REASON_AGENT_EXITED,
+        message=f"the agent exited ({how})",
+        exit_code=exit_code,
+        stderr=tuple(stderr),
+    )
+
+
+def agent_not_started(message: str) -> Health:
+    return Health(ok=False, reason=REASON_AGENT_NOT_STARTED, message=message)
+
+
+def initialize_failed(message: str, *, error: Mapping[str, Any] | None = None, stderr: Iterable[str] = ()) -> Health:
+    return Health(ok=False, reason=REASON_INITIALIZE_FAILED, message=message, error=error, stderr=tuple(stderr))
+
+
+def session_refused(
+    error: Mapping[str, Any], auth_methods: Iterable[Mapping[str, Any]], *, stderr: Iterable[str] = ()
+) -> Health:
+    return Health(
+        ok=False,
+        reason=REASON_SESSION_REFUSED,
+        message=f"the agent refused to open a session: {error.get('message')} ({error.get('code')})",
+        error=error,
+        auth_methods=tuple(auth_methods),
+        stderr=tuple(stderr),
+    )
+
+
+class StderrTail:
+    """The last lines the agent wrote to stderr (bounded in count and line length)."""
+
+    def __init__(self, lines: int = STDERR_TAIL_LINES) -> None:
+        self._lines: deque[str] = deque(maxlen=lines)
+
+    def add(self, raw: bytes) -> None:
+        line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        if len(line) > MAX_STDERR_LINE:
+            line = line[:MAX_STDERR_LINE] + "…"
+        self._lines.append(line)
+
+    def lines(self) -> tuple[str, ...]:
+        return tuple(self._lines)

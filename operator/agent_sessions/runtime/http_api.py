@@ -1,0 +1,209 @@
+"""The runtime's HTTP API, served on the session's endpoint (§7).
+
+* `GET /healthz` — 200 while the agent is up and its session open, else 503 with the reason.
+* `GET /v1/info` — identity, state, session info, activity, counters, health, capabilities.
+* `POST /v1/messages` — one turn: a JSON reply, or SSE with `?stream=true` or
+  `Accept: text/event-stream`, or with `?wait=false` just 202 once the turn has started. An
+  optional `"id"` in the body makes the message idempotent: a repeated id is answered with the
+  turn the first one started, never a new one.
+* `GET /v1/history?after_seq=N[&limit=M]` — recorded frames after `N`.
+* `POST /v1/cancel` — ask the agent to stop the running turn.
+
+Errors are `{"code", "message", "session"}`: `invalid_request` 422, `message_too_large` 413,
+`session_busy` 409, `agent_unavailable` 503, and for a turn that failed `agent_error` /
+`agent_exited` 502. Message contents are never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any
+
+from aiohttp import web
+
+from .bridge import TERMINAL_EVENTS, AgentUnavailable, RuntimeBridge, SessionBusy, Turn
+from .frames import EVENT_ERROR, SSE_KEEPALIVE, reply_content, reply_text, sse_message, with_session
+from .message_request import MAX_MESSAGE_BYTES, InvalidMessage, message_id_from_body, prompt_from_body, too_large
+
+logger = logging.getLogger(__name__)
+
+BRIDGE: web.AppKey[RuntimeBridge] = web.AppKey("bridge", RuntimeBridge)
+KEEPALIVE_SECONDS = 15.0
+TURN_ERROR_STATUS = {"agent_error": 502, "agent_exited": 502, "runtime_stopping": 503}
+
+_dumps = partial(json.dumps, ensure_ascii=False)
+
+
+def _bridge(request: web.Request) -> RuntimeBridge:
+    return request.app[BRIDGE]
+
+
+def error_response(request: web.Request, status: int, code: str, message: str, **extra: Any) -> web.Response:
+    body = {"code": code, "message": message, "session": _bridge(request).session, **extra}
+    return web.json_response(body, status=status, dumps=_dumps)
+
+
+@web.middleware
+async def json_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Routing errors (404, 405) in the same JSON shape as every other error."""
+    try:
+        return await handler(request)
+    except web.HTTPNotFound:
+        return error_response(request, 404, "not_found", f"no such endpoint: {request.path}")
+    except web.HTTPMethodNotAllowed as exc:
+        return error_response(request, 405, "method_not_allowed", f"{request.method} is not allowed on {request.path}",
+                              allowed=sorted(exc.allowed_methods))
+
+
+async def healthz(request: web.Request) -> web.Response:
+    bridge = _bridge(request)
+    return web.json_response(bridge.health_json(), status=200 if bridge.health.ok else 503, dumps=_dumps)
+
+
+async def info(request: web.Request) -> web.Response:
+    return web.json_response(_bridge(request).info(), dumps=_dumps)
+
+
+def _wants_stream(request: web.Request) -> bool:
+    if request.query.get("stream", "").lower() in ("true", "1", "yes"):
+        return True
+    return "text/event-stream" in request.headers.get("Accept", "")
+
+
+async def post_message(request: web.Request) -> web.StreamResponse:
+    bridge = _bridge(request)
+    try:
+        if request.content_length is not None and request.content_length > MAX_MESSAGE_BYTES:
+            raise too_large(request.content_length)
+        try:
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise too_large() from None
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            raise InvalidMessage("the body is not valid JSON") from None
+        blocks = prompt_from_body(body)
+        message_id = message_id_from_body(body)
+        if bridge.options.protocol == "stdio-lines" and any(block.get("type") != "text" for block in blocks):
+            raise InvalidMessage("this agent speaks stdio-lines: only text content is accepted")
+    except InvalidMessage as exc:
+        return error_response(request, exc.status, exc.code, str(exc))
+    turn = bridge.known_turn(message_id)
+    duplicate = turn is not None
+    if turn is None:
+        try:
+            turn = bridge.begin_turn(blocks, message_id)
+        except SessionBusy as exc:
+            return error_response(request, 409, "session_busy", str(exc))
+        except AgentUnavailable as exc:
+            return error_response(request, 503, "agent_unavailable", str(exc), health=bridge.health_json())
+    else:
+        logger.info("message id seen before (turn from seq %d): answering with that turn", turn.user_seq)
+    if request.query.get("wait", "").lower() in ("false", "0", "no"):
+        accepted = {
+            "session": bridge.session,
+            "id": message_id,
+            "seq": turn.user_seq,
+            "accepted": True,
+            "duplicate": duplicate,
+        }
+        return web.json_response(accepted, status=200 if duplicate else 202, dumps=_dumps)
+    if _wants_stream(request):
+        return await _stream_turn(request, bridge, turn)
+    await turn.finished.wait()
+    return _turn_reply(request, bridge, turn)
+
+
+def _turn_reply(request: web.Request, bridge: RuntimeBridge, turn: Turn) -> web.Response:
+    result = turn.result
+    assert result is not None
+    if result["event"] == EVENT_ERROR:
+        return error_response(request, TURN_ERROR_STATUS.get(result["code"], 500), result["code"], result["message"],
+                              seq=result["seq"])
+    content = reply_content(turn.frames)
+    body = {
+        "session": bridge.session,
+        "seq": result["seq"],
+        "stopReason": result["stopReason"],
+        "text": reply_text(content),
+        "content": content,
+        "usage": result["usage"],
+    }
+    return web.json_response(body, dumps=_dumps)
+
+
+async def _stream_turn(request: web.Request, bridge: RuntimeBridge, turn: Turn) -> web.StreamResponse:
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
+    frames = turn.subscribe()
+    try:
+        await response.prepare(request)
+        while True:
+            try:
+                frame = await asyncio.wait_for(frames.get(), timeout=KEEPALIVE_SECONDS)
+            except asyncio.TimeoutError:
+                await response.write(SSE_KEEPALIVE)
+                continue
+            await response.write(sse_message(frame, bridge.session))
+            if frame["event"] in TERMINAL_EVENTS:
+                break
+        await response.write_eof()
+    except ConnectionError:
+        logger.info("a stream client went away; the turn goes on and its frames stay in history")
+    finally:
+        turn.unsubscribe(frames)
+    return response
+
+
+def _non_negative_int(request: web.Request, name: str) -> int | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidMessage(f"{name} must be an integer, got {raw!r}") from None
+    if value < 0:
+        raise InvalidMessage(f"{name} must not be negative")
+    return value
+
+
+async def history(request: web.Request) -> web.Response:
+    bridge = _bridge(request)
+    try:
+        after_seq = _non_negative_int(request, "after_seq") or 0
+        limit = _non_negative_int(request, "limit")
+    except InvalidMessage as exc:
+        return error_response(request, exc.status, exc.code, str(exc))
+    frames = bridge.history_after(after_seq, limit)
+    body = {
+        "session": bridge.session,
+        "items": [with_session(frame, bridge.session) for frame in frames],
+        "lastSeq": bridge.last_seq,
+    }
+    return web.json_response(body, dumps=_dumps)
+
+
+async def cancel(request: web.Request) -> web.Response:
+    bridge = _bridge(request)
+    cancelled = await bridge.cancel()
+    return web.json_response({"session": bridge.session, "cancelled": cancelled}, dumps=_dumps)
+
+
+def build_app(bridge: RuntimeBridge) -> web.Application:
+    app = web.Application(client_max_size=MAX_MESSAGE_BYTES, middlewares=[json_errors])
+    app[BRIDGE] = bridge
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/v1/info", info)
+    app.router.add_post("/v1/messages", post_message)
+    app.router.add_get("/v1/history", history)
+    app.router.add_post("/v1/cancel", cancel)
+    return app

@@ -1,0 +1,134 @@
+"""Runtime frames (§7): one shape for SSE data and history items; replies assembled from chunks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from agent_sessions.runtime.frames import (
+    done_body,
+    error_body,
+    message_id_of,
+    reply_content,
+    reply_text,
+    sse_message,
+    turn_frames,
+    turn_usage,
+    update_body,
+    update_kind,
+    user_message_update,
+    with_session,
+)
+
+SESSION = {"namespace": "ns", "name": "s", "uid": "u"}
+
+
+def chunk(seq: int, block: dict) -> dict:
+    return {"seq": seq, "event": "agent_message_chunk", "update": {"sessionUpdate": "agent_message_chunk", "content": block}}
+
+
+def text(value: str) -> dict:
+    return {"type": "text", "text": value}
+
+
+@pytest.mark.parametrize(
+    ("update", "kind"),
+    [
+        ({"sessionUpdate": "tool_call"}, "tool_call"),
+        ({"sessionUpdate": "usage_update", "used": 1}, "usage_update"),
+        ({}, "unknown"),
+        ({"sessionUpdate": ""}, "unknown"),
+        ({"sessionUpdate": 7}, "unknown"),
+    ],
+)
+def test_the_event_name_is_the_acp_session_update_kind(update, kind):
+    assert update_kind(update) == kind
+    assert update_body(update) == (kind, {"update": update})
+
+
+def test_user_message_is_recorded_in_the_shape_of_an_acp_update():
+    assert update_body(user_message_update([text("hi")])) == (
+        "user_message",
+        {"update": {"sessionUpdate": "user_message", "content": [text("hi")]}},
+    )
+
+
+def test_done_and_error_bodies():
+    assert done_body("end_turn", {"totalTokens": 3}) == ("done", {"stopReason": "end_turn", "usage": {"totalTokens": 3}})
+    assert done_body("cancelled", None) == ("done", {"stopReason": "cancelled", "usage": None})
+    assert error_body("agent_exited", "gone") == ("error", {"code": "agent_exited", "message": "gone"})
+
+
+def test_sse_message_carries_the_session_and_the_same_object_as_history():
+    frame = {"seq": 4, "event": "tool_call", "time": "2026-01-01T00:00:00Z", "update": {"sessionUpdate": "tool_call"}}
+    message = sse_message(frame, SESSION).decode()
+    assert message.endswith("\n\n")
+    lines = message.strip("\n").split("\n")
+    assert lines[0] == "id: 4"
+    assert lines[1] == "event: tool_call"
+    assert json.loads(lines[2].removeprefix("data: ")) == with_session(frame, SESSION)
+    assert with_session(frame, SESSION)["session"] == SESSION
+
+
+def test_sse_data_stays_on_one_line_whatever_the_text():
+    frame = chunk(1, text("line one\nline two\r\n"))
+    message = sse_message(frame, SESSION).decode()
+    assert message.count("\n") == 4  # id, event, data, blank line
+
+
+def test_reply_content_joins_adjacent_text_chunks_and_keeps_other_blocks():
+    image = {"type": "image", "data": "AAAA", "mimeType": "image/png"}
+    frames = [
+        {"seq": 1, "event": "user_message", "update": {"sessionUpdate": "user_message", "content": [text("q")]}},
+        chunk(2, text("You ")),
+        {"seq": 3, "event": "tool_call", "update": {"sessionUpdate": "tool_call"}},
+        chunk(4, {"type": "text", "text": "said", "annotations": {"priority": 1}}),
+        chunk(5, image),
+        chunk(6, text(": hi")),
+        {"seq": 7, "event": "agent_thought_chunk", "update": {"sessionUpdate": "agent_thought_chunk", "content": text("hmm")}},
+    ]
+    content = reply_content(frames)
+    assert content == [text("You said"), image, text(": hi")]
+    assert reply_text(content) == "You said: hi"
+
+
+def test_reply_of_a_turn_without_chunks_is_empty():
+    assert reply_content([]) == []
+    assert reply_text([]) == ""
+
+
+@pytest.mark.parametrize(
+    ("prompt_usage", "frames", "expected"),
+    [
+        pytest.param({"totalTokens": 5}, [], {"totalTokens": 5}, id="prompt-response-usage-wins"),
+        pytest.param(
+            None,
+            [
+                {"event": "usage_update", "update": {"sessionUpdate": "usage_update", "used": 1, "size": 10}},
+                {"event": "usage_update", "update": {"sessionUpdate": "usage_update", "used": 2, "size": 10}},
+            ],
+            {"used": 2, "size": 10},
+            id="else-the-last-usage-update",
+        ),
+        pytest.param(None, [chunk(1, text("x"))], None, id="else-none"),
+    ],
+)
+def test_turn_usage(prompt_usage, frames, expected):
+    assert turn_usage(prompt_usage, frames) == expected
+
+
+def test_a_client_message_id_travels_on_the_user_message():
+    update = user_message_update([text("hi")], "m-1")
+    assert update == {"sessionUpdate": "user_message", "content": [text("hi")], "messageId": "m-1"}
+    assert message_id_of({"event": "user_message", "update": update}) == "m-1"
+    assert message_id_of({"event": "user_message", "update": user_message_update([text("hi")])}) is None
+    assert message_id_of({"event": "agent_message_chunk", "update": {"messageId": "m-1"}}) is None
+
+
+def test_turn_frames_run_from_the_user_message_to_the_end_of_its_turn():
+    user = {"seq": 1, "event": "user_message", "update": {}}
+    frames = [user, chunk(2, text("a")), {"seq": 3, "event": "done"}, {"seq": 4, "event": "user_message"}]
+    assert [f["seq"] for f in turn_frames(frames)] == [1, 2, 3]
+    unfinished = [user, chunk(2, text("a")), {"seq": 3, "event": "user_message"}]
+    assert [f["seq"] for f in turn_frames(unfinished)] == [1, 2]
