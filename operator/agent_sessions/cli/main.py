@@ -144,8 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
     dev.set_defaults(func=_cmd_dev)
 
     from agent_sessions.cli.session_commands import add_session_commands
+    from agent_sessions.gateway.cli import add_gateway_command
     from agent_sessions.runtime.cli import add_runtime_commands
 
+    add_gateway_command(commands)
     add_runtime_commands(commands)
     add_session_commands(commands)
     return parser

@@ -1,0 +1,49 @@
+"""The session gateway (`agent-sessions gateway`, §7): how users talk to running sessions.
+
+Stateless and horizontally scalable: every request reads the AgentSession it names from the
+Kubernetes API and talks to that session's runtime at `status.provider.endpoint`; nothing a request
+needs lives in a replica (caches of auth answers and history pollers are per replica and only save
+work). Sessions are addressed by their Kubernetes names, and everything the gateway sends about a
+session carries `session: {"namespace", "name", "uid"}` from the AgentSession — never what the
+runtime says about itself — and the runtime's per-session monotonic `seq`.
+
+| endpoint | needs | answer |
+|---|---|---|
+| `GET /v1/namespaces/{ns}/sessions` | `list agentsessions` | `{"namespace", "items": [summary]}` |
+| `GET …/sessions/{name}[?after_seq=N&limit=M]` | `get agentsessions` | `{"session", "info": summary, "runtime": /v1/info, "items": [frames], "lastSeq"}` (`runtime` null and no items unless Running) |
+| `POST …/{name}/messages` `{"text"}` or `{"prompt": [blocks]}` | `create agentsessions/messages` | the runtime's reply `{"session", "seq", "stopReason", "text", "content", "usage"}` |
+| `POST …/{name}/messages?stream=true` (or `Accept: text/event-stream`) | same | SSE: `id: <seq>`, `event: <kind>`, `data: {"session", "seq", "event", "update"…}`, closed by `done` or `error` |
+| `GET …/{name}/events[?after_seq=N]` (or `Last-Event-ID`) | `get agentsessions` | SSE: history after N, then live frames; `: keep-alive` every 15 s |
+| `POST …/{name}/cancel` | `create agentsessions/messages` | `{"session", "cancelled": bool}` |
+| `GET /v1/ws` | a token at the upgrade; per frame as above | one WebSocket for many sessions (`ws_protocol`) |
+| `GET /healthz`, `/readyz`, `/metrics` | nothing | liveness, readiness (the Kubernetes API answers), Prometheus |
+
+Errors are `{"code", "message", "session"}` (`errors`). Checks run in an order that tells a caller
+nothing about sessions it may not see (`service`). Messages to a session stopped for idleness wake
+it (`wake`). Tailing is a shared history poller per session (`feed`). Message calls to the runtime
+have no total or read timeout (`runtime_client`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["GatewayOptions", "GatewayService", "build_app", "run_gateway", "serve_gateway"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so that `agent_sessions.gateway.cli` (imported by the CLI to build its parser) does not
+    # import aiohttp and the Kubernetes client before a command needs them.
+    if name == "GatewayOptions":
+        from .options import GatewayOptions
+
+        return GatewayOptions
+    if name == "GatewayService":
+        from .service import GatewayService
+
+        return GatewayService
+    if name in ("build_app", "run_gateway", "serve_gateway"):
+        from . import server
+
+        return getattr(server, name)
+    raise AttributeError(name)

@@ -1,0 +1,101 @@
+"""The `agent-sessions gateway` subcommand; `agent_sessions.cli.main` wires it in with
+`add_gateway_command(commands)`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from .options import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_PORT, GatewayOptions
+
+DESCRIPTION = (
+    "Serve the session gateway: HTTP, SSE and WebSocket access to running AgentSessions for users "
+    "authenticated by Kubernetes TokenReview and authorized by SubjectAccessReview (`get agentsessions` "
+    "to read, `create agentsessions/messages` to send). Stateless: run as many replicas as needed. "
+    "Endpoints: GET /v1/namespaces/{ns}/sessions[/{name}], POST .../{name}/messages[?stream=true], "
+    "GET .../{name}/events, POST .../{name}/cancel, GET /v1/ws, /healthz, /readyz, /metrics."
+)
+
+
+def _positive(kind: type) -> Any:
+    def parse(text: str) -> Any:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return value
+
+    return parse
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
+    return value
+
+
+def add_gateway_command(commands: Any) -> None:
+    """Register `gateway` on the `agent-sessions` subcommands (an argparse subparsers object)."""
+    parser = commands.add_parser("gateway", help="serve HTTP/SSE/WebSocket access to sessions (stateless)",
+                                 description=DESCRIPTION)
+    parser.add_argument("--host", default="0.0.0.0", help="address to serve on (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to serve on (default: %(default)s)")
+    parser.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config or in-cluster)")
+    parser.add_argument("--max-message-bytes", type=_positive(int), default=DEFAULT_MAX_MESSAGE_BYTES, metavar="N",
+                        help="largest message body accepted; larger ones get 413 message_too_large "
+                        "(default: %(default)s)")
+    parser.add_argument("--auth-cache-seconds", type=_non_negative, default=10.0, metavar="SECONDS",
+                        help="how long TokenReview and SubjectAccessReview answers are reused; 0 disables "
+                        "(default: %(default)s)")
+    parser.add_argument("--keepalive-seconds", type=_positive(float), default=15.0, metavar="SECONDS",
+                        help="SSE keep-alive comment / WebSocket ping interval (default: %(default)s)")
+    parser.add_argument("--history-poll-seconds", type=_positive(float), default=1.0, metavar="SECONDS",
+                        help="how often a tailed session's runtime history is polled (default: %(default)s)")
+    parser.add_argument("--wake-timeout-seconds", type=_positive(float), default=120.0, metavar="SECONDS",
+                        help="how long a message waits for a session woken from an idle stop (default: %(default)s)")
+    parser.add_argument("--rate-limit", type=_non_negative, default=0.0, metavar="PER_SECOND",
+                        help="requests per second per caller on this replica; 0 disables (default: %(default)s)")
+    parser.add_argument("--rate-burst", type=_positive(int), default=20, metavar="N",
+                        help="requests a caller may make at once before --rate-limit applies (default: %(default)s)")
+    parser.add_argument("--operator-defaults", metavar="FILE",
+                        help="the operator's --defaults YAML, to resolve lifecycle.wakeOnMessage as it does")
+    parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+                        help="log level (default: %(default)s); tokens and message contents are never logged")
+    parser.set_defaults(func=run_from_args)
+
+
+def options_from_args(args: argparse.Namespace) -> GatewayOptions:
+    defaults: dict[str, Any] = {}
+    if args.operator_defaults:
+        import yaml
+
+        defaults = yaml.safe_load(Path(args.operator_defaults).read_text(encoding="utf-8")) or {}
+        if not isinstance(defaults, dict):
+            raise SystemExit(f"{args.operator_defaults}: operator defaults must be a mapping of config blocks")
+    return GatewayOptions(
+        host=args.host,
+        port=args.port,
+        max_message_bytes=args.max_message_bytes,
+        auth_cache_seconds=args.auth_cache_seconds,
+        keepalive_seconds=args.keepalive_seconds,
+        history_poll_seconds=args.history_poll_seconds,
+        wake_timeout_seconds=args.wake_timeout_seconds,
+        rate_limit_per_second=args.rate_limit,
+        rate_limit_burst=args.rate_burst,
+        operator_defaults=defaults,
+    )
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    from .server import run_gateway
+
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    try:
+        asyncio.run(run_gateway(options_from_args(args), kubeconfig=args.kubeconfig))
+    except KeyboardInterrupt:
+        pass
+    return 0

@@ -1,0 +1,265 @@
+"""Tailing a session: one history poller per session per replica, shared by all its subscribers.
+
+Why polling: the runtime bridge streams a turn only to the request that started it; what anyone
+else learns about the session, they learn from `GET /v1/history?after_seq=N`. The gateway must be
+stateless (any replica serves any client), so it cannot rely on having started the turn itself.
+A `SessionFeed` therefore polls the runtime's history after the last seq it has seen, every
+`history_poll_seconds`, and fans the new frames out to every SSE `/events` client and WebSocket
+subscriber of that session on this replica — one poll per session, not per subscriber, and none
+at all for sessions nobody watches.
+
+Latency: frames of a turn that passes through this replica (a message sent through it) are
+published into the feed as they stream by, so subscribers on the same replica see them at once;
+others see them within one poll interval.
+
+Order and gaps: a feed delivers frames in seq order, each once. A subscriber first attaches (its
+queue gets everything after the feed's cursor), then replays history from its own `after_seq` up
+to the runtime's lastSeq, then drains its queue skipping what the replay covered: no frame is lost
+between the replay and the tail, none is seen twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from . import metrics
+from .errors import PROVIDER_UNAVAILABLE, GatewayError
+from .frames import Frame, frame_seq
+from .runtime_client import RuntimeClient
+from .session_ref import SessionRef
+
+logger = logging.getLogger(__name__)
+
+MAX_BACKLOG = 10_000
+"""Frames a subscriber may fall behind by before it is dropped (it can resume with after_seq)."""
+
+FeedKey = tuple[str, str, str | None, str]
+
+
+@dataclass(eq=False)
+class Subscription:
+    start: int
+    """The feed's cursor when this subscription began: it receives every frame after it."""
+    backlog: deque[Frame] = field(default_factory=deque)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    failure: GatewayError | None = None
+
+    def push(self, frame: Frame) -> None:
+        if self.failure is not None:
+            return
+        if len(self.backlog) >= MAX_BACKLOG:
+            self.fail(GatewayError(PROVIDER_UNAVAILABLE, "the subscriber fell too far behind; resume with after_seq"))
+            return
+        self.backlog.append(frame)
+        self.ready.set()
+
+    def fail(self, error: GatewayError) -> None:
+        if self.failure is None:
+            self.failure = error
+            self.backlog.clear()
+            self.ready.set()
+
+    async def next(self) -> Frame:
+        """The next frame; raises the feed's failure once the backlog is drained."""
+        while not self.backlog:
+            if self.failure is not None:
+                raise self.failure
+            self.ready.clear()
+            await self.ready.wait()
+        return self.backlog.popleft()
+
+
+class SessionFeed:
+    def __init__(self, key: FeedKey, session: SessionRef, endpoint: str, runtime: RuntimeClient,
+                 poll_seconds: float, page_size: int) -> None:
+        self.key = key
+        self.session = session
+        self.endpoint = endpoint
+        self.runtime = runtime
+        self.poll_seconds = poll_seconds
+        self.page_size = page_size
+        self.cursor = 0
+        self.subscribers: set[Subscription] = set()
+        self.failure: GatewayError | None = None
+        self._poke = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Begin at the runtime's current lastSeq (subscribers replay older frames themselves)."""
+        info = await self.runtime.info(self.endpoint, self.session)
+        last = info.get("lastSeq")
+        self.cursor = last if isinstance(last, int) else 0
+        self._task = asyncio.create_task(self._poll(), name=f"gateway.feed {self.session}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def subscribe(self) -> Subscription:
+        subscription = Subscription(start=self.cursor)
+        if self.failure is not None:
+            subscription.fail(self.failure)
+        self.subscribers.add(subscription)
+        return subscription
+
+    def publish(self, frame: Frame) -> None:
+        """A frame seen on a stream through this replica: delivered now if it is the next one, else
+        the poller is asked to catch up at once."""
+        seq = frame_seq(frame)
+        if seq is None or seq <= self.cursor:
+            return
+        if seq == self.cursor + 1:
+            self._deliver(frame)
+        else:
+            self._poke.set()
+
+    def _deliver(self, frame: Frame) -> None:
+        seq = frame_seq(frame)
+        if seq is None or seq <= self.cursor:
+            return
+        self.cursor = seq
+        for subscription in list(self.subscribers):
+            subscription.push(frame)
+
+    async def _poll(self) -> None:
+        try:
+            while True:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._poke.wait(), timeout=self.poll_seconds)
+                self._poke.clear()
+                while True:
+                    items, last = await self.runtime.history(self.endpoint, self.session, self.cursor, self.page_size)
+                    for item in items:
+                        self._deliver(item)
+                    if not items or self.cursor >= last:
+                        break
+        except GatewayError as exc:
+            logger.info("tailing %s stopped: %s", self.session, exc.message)
+            self.failure = exc
+            for subscription in list(self.subscribers):
+                subscription.fail(exc)
+
+
+class FeedRegistry:
+    """The feeds of this replica, by session (namespace, name, uid) and endpoint; a feed lives while
+    it has subscribers."""
+
+    def __init__(self, runtime: RuntimeClient, poll_seconds: float, page_size: int) -> None:
+        self.runtime = runtime
+        self.poll_seconds = poll_seconds
+        self.page_size = page_size
+        self.feeds: dict[FeedKey, SessionFeed] = {}
+        self._starting: dict[FeedKey, asyncio.Future[SessionFeed]] = {}
+
+    @staticmethod
+    def key(session: SessionRef, endpoint: str) -> FeedKey:
+        return (session.namespace, session.name, session.uid, endpoint)
+
+    async def attach(self, session: SessionRef, endpoint: str) -> tuple[SessionFeed, Subscription]:
+        key = self.key(session, endpoint)
+        while True:
+            feed = self.feeds.get(key)
+            if feed is not None and feed.failure is None:
+                return feed, feed.subscribe()
+            starting = self._starting.get(key)
+            if starting is None:
+                starting = asyncio.ensure_future(self._start(key, session, endpoint))
+                starting.add_done_callback(_retrieve)
+                self._starting[key] = starting
+            feed = await asyncio.shield(starting)
+            if self.feeds.get(key) is feed:  # else it was started and dropped meanwhile: again
+                return feed, feed.subscribe()
+
+    async def _start(self, key: FeedKey, session: SessionRef, endpoint: str) -> SessionFeed:
+        try:
+            feed = SessionFeed(key, session, endpoint, self.runtime, self.poll_seconds, self.page_size)
+            await feed.start()
+            self.feeds[key] = feed
+            metrics.TAILED_SESSIONS.set(len(self.feeds))
+            return feed
+        finally:
+            self._starting.pop(key, None)
+
+    async def detach(self, feed: SessionFeed, subscription: Subscription) -> None:
+        feed.subscribers.discard(subscription)
+        if not feed.subscribers and self.feeds.get(feed.key) is feed:
+            del self.feeds[feed.key]
+            metrics.TAILED_SESSIONS.set(len(self.feeds))
+            await feed.stop()
+        elif not feed.subscribers:
+            await feed.stop()
+
+    def publish(self, session: SessionRef, endpoint: str, frame: Frame) -> None:
+        feed = self.feeds.get(self.key(session, endpoint))
+        if feed is not None:
+            feed.publish(frame)
+
+    async def close(self) -> None:
+        """At shutdown: end every subscription (its client reconnects, to another replica)."""
+        feeds = list(self.feeds.values())
+        self.feeds.clear()
+        metrics.TAILED_SESSIONS.set(0)
+        going = GatewayError(PROVIDER_UNAVAILABLE, "the gateway is shutting down; reconnect to resume", retry_after=1)
+        for feed in feeds:
+            await feed.stop()
+            feed.failure = going
+            for subscription in list(feed.subscribers):
+                subscription.fail(going)
+
+
+class SessionTail:
+    """One subscriber's view of a session: history after `after_seq`, then every new frame, in seq
+    order, each once. `await open()` (errors: runtime unreachable), iterate, `await close()`."""
+
+    def __init__(self, registry: FeedRegistry, session: SessionRef, endpoint: str, after_seq: int | None) -> None:
+        self.registry = registry
+        self.session = session
+        self.endpoint = endpoint
+        self.after_seq = after_seq
+        self.position = 0
+        """The last seq delivered (or replayed past)."""
+        self._feed: SessionFeed | None = None
+        self._subscription: Subscription | None = None
+
+    async def open(self) -> int:
+        """Attach; returns the seq the tail starts after (after_seq, or the feed's cursor if none)."""
+        self._feed, self._subscription = await self.registry.attach(self.session, self.endpoint)
+        self.position = self.after_seq if self.after_seq is not None else self._subscription.start
+        return self.position
+
+    async def close(self) -> None:
+        if self._feed is not None and self._subscription is not None:
+            await self.registry.detach(self._feed, self._subscription)
+        self._feed = self._subscription = None
+
+    async def frames(self) -> AsyncIterator[Frame]:
+        assert self._feed is not None and self._subscription is not None, "open() first"
+        runtime, page = self.registry.runtime, self.registry.page_size
+        if self.position < self._subscription.start:
+            while True:
+                items, last = await runtime.history(self.endpoint, self.session, self.position, page)
+                for item in items:
+                    seq = frame_seq(item)
+                    if seq is not None and seq > self.position:
+                        self.position = seq
+                        yield item
+                if not items or self.position >= last:
+                    break
+        while True:
+            frame = await self._subscription.next()
+            seq = frame_seq(frame)
+            if seq is not None and seq > self.position:
+                self.position = seq
+                yield frame
+
+
+def _retrieve(future: asyncio.Future) -> None:
+    if not future.cancelled():
+        future.exception()

@@ -1,0 +1,89 @@
+"""Running the gateway: the aiohttp application, in-process (tests, `agent-sessions dev`) or as
+the `agent-sessions gateway` process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import weakref
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import web
+from kubernetes_asyncio import client
+
+from agent_sessions import __version__
+from agent_sessions.k8s.client import make_api_client
+
+from .http_api import add_routes, json_errors
+from .options import GatewayOptions
+from .service import SERVICE, GatewayService
+from .websocket import SOCKETS, close_sockets
+
+logger = logging.getLogger(__name__)
+
+SHUTDOWN_SECONDS = 10.0
+GATEWAY_USER_AGENT = f"agent-session-gateway/{__version__}"
+
+
+def build_app(service: GatewayService) -> web.Application:
+    # Message bodies are read and limited by the handlers (`message_body.read_limited`), so that
+    # 413 comes in the gateway's error shape.
+    app = web.Application(middlewares=[json_errors])
+    app[SERVICE] = service
+    app[SOCKETS] = weakref.WeakSet()
+    app.on_shutdown.append(close_sockets)
+    add_routes(app)
+    return app
+
+
+@dataclass(frozen=True)
+class RunningGateway:
+    url: str
+    """Base URL, e.g. `http://127.0.0.1:8081`."""
+    service: GatewayService
+
+
+@contextlib.asynccontextmanager
+async def serve_gateway(options: GatewayOptions, api: client.ApiClient) -> AsyncIterator[RunningGateway]:
+    """Serve the gateway in the running loop (`options.port` 0 = a free port) until exit.
+
+    `handler_cancellation` is on: when a client goes away, its handler is cancelled and so is the
+    upstream request to the runtime (the agent's turn itself goes on: only a cancel stops it).
+    """
+    connector = aiohttp.TCPConnector(limit=0, enable_cleanup_closed=True)
+    http = aiohttp.ClientSession(connector=connector, headers={"User-Agent": GATEWAY_USER_AGENT})
+    service = GatewayService(options, api, http)
+    runner = web.AppRunner(build_app(service), handle_signals=False, handler_cancellation=True,
+                           shutdown_timeout=SHUTDOWN_SECONDS)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, options.host, options.port)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        host = f"[{host}]" if ":" in host else host
+        yield RunningGateway(f"http://{host}:{port}", service)
+    finally:
+        await service.close()
+        await runner.cleanup()
+        await http.close()
+
+
+async def run_gateway(options: GatewayOptions, kubeconfig: str | None = None) -> None:
+    """The `agent-sessions gateway` process: serve until SIGTERM/SIGINT."""
+    api = await make_api_client(kubeconfig)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        async with serve_gateway(options, api) as running:
+            logger.info("gateway serving on %s", running.url)
+            await stop.wait()
+            logger.info("gateway stopping")
+    finally:
+        await api.close()

@@ -1,0 +1,36 @@
+"""The Kubernetes identity of a session, as every gateway frame carries it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SessionRef:
+    """`{"namespace", "name", "uid"}` — the AgentSession a frame belongs to.
+
+    The gateway always tags frames with this, taken from the AgentSession it read from the
+    Kubernetes API, never with what a runtime says about itself: a runtime could be misconfigured
+    (or a pod reused), and clients route frames by this tag.
+    """
+
+    namespace: str
+    name: str
+    uid: str | None = None
+
+    @classmethod
+    def of(cls, obj: Mapping[str, Any]) -> SessionRef:
+        meta = obj.get("metadata") or {}
+        return cls(namespace=meta.get("namespace", ""), name=meta.get("name", ""), uid=meta.get("uid"))
+
+    def to_json(self) -> dict[str, str | None]:
+        return {"namespace": self.namespace, "name": self.name, "uid": self.uid}
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.namespace, self.name)
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"

@@ -1,0 +1,115 @@
+"""Making a session able to take a message: deliver now, wake it, or refuse (§4 wake-on-message).
+
+The decision is `wake_decision.route` (pure). Waking is: merge-patch the `agentsession.dev/wake`
+annotation with the current time (RFC 3339, nanoseconds), watch the AgentSession until it is
+Running with an endpoint (event-driven, `wake_timeout_seconds` at most, 120 s by default), then
+poll the runtime's `/healthz` until it answers 200 (the endpoint is published when the pod is
+ready, but the agent may still be opening its session). Then the message is delivered as usual.
+
+While waiting, a session that turns Failed, Completed, Terminating or is set to `spec.state:
+Stopped` ends the wait with 409 `session_not_running`; a deleted one with 404; a deadline passed
+with 503 `provider_unavailable` (and `Retry-After`): the session may still come up.
+
+Limitation: `lifecycle.wakeOnMessage` is resolved from the session, its templates and the operator
+defaults the gateway was given (`--operator-defaults`); if the operator runs with other defaults,
+its decision wins and a refused wake ends in the 503 above.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from agent_sessions.api import constants as c
+
+from . import metrics
+from .errors import PROVIDER_UNAVAILABLE, SESSION_NOT_FOUND, SESSION_NOT_RUNNING, GatewayError
+from .runtime_client import RuntimeClient
+from .session_directory import SessionDirectory, SessionGone
+from .session_ref import SessionRef
+from .session_view import endpoint_of, is_serving, phase_of, status_of
+from .wake_decision import Route, needs_templates, route, wake_on_message, wake_timestamp
+
+logger = logging.getLogger(__name__)
+
+_GIVEN_UP = frozenset({c.PHASE_FAILED, c.PHASE_COMPLETED, c.PHASE_TERMINATING})
+
+
+def not_running(obj: Mapping[str, Any], why: str = "") -> GatewayError:
+    status = status_of(obj)
+    phase = status.get("phase") or "unknown"
+    detail = f"phase {phase}"
+    if status.get("stoppedReason"):
+        detail += f", stopped by {status['stoppedReason']}"
+    if phase == c.PHASE_RUNNING and endpoint_of(obj) is None:
+        detail += ", no runtime endpoint yet"
+    ref = SessionRef.of(obj)
+    return GatewayError(SESSION_NOT_RUNNING, f"session {ref} is not running ({detail}){why}", session=ref.to_json())
+
+
+def _check_resuming(obj: dict[str, Any]) -> bool:
+    """For the wait: True once serving; raise if the session will not come up."""
+    if is_serving(obj):
+        return True
+    spec_state = (obj.get("spec") or {}).get("state") or c.STATE_RUNNING
+    stopped_by_user = phase_of(obj) == c.PHASE_STOPPED and status_of(obj).get("stoppedReason") == c.STOPPED_USER
+    if phase_of(obj) in _GIVEN_UP or spec_state != c.STATE_RUNNING or stopped_by_user \
+            or (obj.get("metadata") or {}).get("deletionTimestamp"):
+        raise not_running(obj, ": it did not resume")
+    return False
+
+
+class SessionWaker:
+    def __init__(self, directory: SessionDirectory, runtime: RuntimeClient, *, timeout: float,
+                 operator_defaults: Mapping[str, Any] | None = None) -> None:
+        self.directory = directory
+        self.runtime = runtime
+        self.timeout = timeout
+        self.operator_defaults = dict(operator_defaults or {})
+
+    async def deliverable(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """`obj` if it can take a message now, else the session once woken; raises GatewayError."""
+        if is_serving(obj):
+            return obj
+        meta = obj.get("metadata") or {}
+        namespace, name = meta.get("namespace", ""), meta.get("name", "")
+        templates = await self.directory.templates(namespace) if needs_templates(obj) else {}
+        wakeable = wake_on_message(obj, templates, self.operator_defaults)
+        decision = route(obj, wake_on_message=wakeable, now=time.time(), window=self.timeout)
+        if decision is Route.NOT_RUNNING:
+            raise not_running(obj)
+        if decision is Route.DELIVER:
+            return obj
+        started = time.monotonic()
+        if decision is Route.WAKE:
+            value = wake_timestamp(time.time_ns())
+            await self.directory.set_annotation(namespace, name, c.ANNOTATION_WAKE, value)
+            logger.info("woke session %s/%s for a message (%s=%s)", namespace, name, c.ANNOTATION_WAKE, value)
+            metrics.WAKES.labels("requested").inc()
+        try:
+            woken = await self.directory.wait_for(namespace, name, _check_resuming, self.timeout)
+            remaining = self.timeout - (time.monotonic() - started)
+            await self._wait_healthy(woken, remaining)
+        except (TimeoutError, asyncio.TimeoutError):
+            metrics.WAKES.labels("timeout").inc()
+            ref = SessionRef(namespace, name, meta.get("uid"))
+            raise GatewayError(PROVIDER_UNAVAILABLE,
+                               f"session {ref} did not resume within {self.timeout:g}s; try again later",
+                               session=ref.to_json(), retry_after=5) from None
+        except SessionGone:
+            raise GatewayError(SESSION_NOT_FOUND, f"session {namespace}/{name} was deleted",
+                               session=SessionRef(namespace, name, meta.get("uid")).to_json()) from None
+        metrics.WAKES.labels("resumed").inc()
+        return woken
+
+    async def _wait_healthy(self, obj: Mapping[str, Any], remaining: float) -> None:
+        endpoint = endpoint_of(obj)
+        assert endpoint is not None
+        delay = 0.05
+        async with asyncio.timeout(max(remaining, 0.001)):
+            while not await self.runtime.healthy(endpoint):
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
