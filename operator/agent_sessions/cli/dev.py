@@ -1,8 +1,9 @@
 """`agent-sessions dev`: the whole system on one machine, no cluster needed (§10).
 
-The strict embedded Kubernetes API on localhost, a pod runner in place of the kubelet, and the
-operator, wired together in one process; the samples are applied and a kubeconfig is written,
-so `kubectl` works against it at once.
+The strict embedded Kubernetes API on localhost, a pod runner that runs each session pod's
+command as a local process (the runtime bridge and the agent, each pod on its own loopback
+address), and the operator, wired together in one process; the samples are applied and a
+kubeconfig is written, so `kubectl` and `agent-sessions send` work against it at once.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TextIO
 import yaml
 
 from agent_sessions.api.crd import session_crd, template_crd
-from agent_sessions.dev.fake_kubelet import FakeKubelet
+from agent_sessions.dev.pod_runner import LocalPodRunner
 from agent_sessions.dev.object_store import ApiError
 from agent_sessions.dev.strict_api import running_api
 from agent_sessions.handlers.operator import OperatorThread
@@ -44,7 +45,9 @@ def run_dev(
     with running_api(crds=[session_crd(), template_crd()], request_log_size=10_000, host=host, port=port) as api:
         kubeconfig_path.parent.mkdir(parents=True, exist_ok=True)
         api.write_kubeconfig(kubeconfig_path)
-        with FakeKubelet(api), OperatorThread(OperatorOptions(), kubeconfig=str(kubeconfig_path)):
+        pods_root = kubeconfig_path.parent / "pods"
+        options = OperatorOptions(info_refresh_seconds=2.0, log_refresh_seconds=5.0)
+        with LocalPodRunner(api, pods_root), OperatorThread(options, kubeconfig=str(kubeconfig_path)):
             applied = []
             for doc in load_manifests(samples) if samples and samples.is_dir() else []:
                 meta = doc.get("metadata") or {}
@@ -60,6 +63,7 @@ def run_dev(
             print("Try:", file=out)
             print(f"  {kubectl} get ags", file=out)
             print(f"  {kubectl} get ags demo -o yaml", file=out)
+            print(f"  agent-sessions send demo \"hello\" --kubeconfig {kubeconfig_path}", file=out)
             print(f"  {kubectl} apply -f manifests/samples/", file=out)
             print(f"  export KUBECONFIG={kubeconfig_path}", file=out)
             print("Ctrl-C stops everything.", file=out, flush=True)

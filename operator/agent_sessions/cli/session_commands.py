@@ -173,10 +173,9 @@ def render_history(items: list[dict]) -> list[str]:
         kind = item.get("event") or update.get("sessionUpdate")
         if kind in ("user_message", "user_message_chunk"):
             flush()
-            content = update.get("content") or {}
-            text = content.get("text") if isinstance(content, dict) else None
-            if text is None:
-                text = " ".join(b.get("text", "") for b in update.get("prompt") or [] if isinstance(b, dict))
+            content = update.get("content") or []
+            blocks = content if isinstance(content, list) else [content]
+            text = " ".join(b.get("text", "") for b in blocks if isinstance(b, dict) and b.get("type", "text") == "text")
             lines.append(f"user:  {text}")
         elif kind == "agent_message_chunk":
             reply.append((update.get("content") or {}).get("text", ""))

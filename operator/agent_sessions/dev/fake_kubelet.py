@@ -22,6 +22,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .object_store import ApiError, now_rfc3339
+from .pod_status import (
+    conditions,
+    container_image,
+    container_status,
+    first_container_status,
+    pending_status,
+    started_status,
+    terminated_status,
+)
 from .strict_api import StrictKubernetesAPI
 
 logger = logging.getLogger(__name__)
@@ -96,7 +105,7 @@ class FakeKubelet:
 
     def fail_image_pulls(self, image: str, reason: str = "ImagePullBackOff") -> None:
         message = f'Back-off pulling image "{image}"'
-        self.script(lambda pod: _image(pod) == image, PodScript(waiting_reason=reason, message=message))
+        self.script(lambda pod: container_image(pod) == image, PodScript(waiting_reason=reason, message=message))
 
     def _script_for(self, pod: dict) -> PodScript:
         with self._lock:
@@ -117,12 +126,12 @@ class FakeKubelet:
             phase = status.get("phase")
             script = self._script_for(pod)
             if not phase:
-                self._write(pod, _pending(pod, "ContainerCreating", ""))
+                self._write(pod, pending_status(pod, "ContainerCreating", now=now_rfc3339()))
             elif phase == "Pending" and not script.hold:
-                waiting = _container(status).get("state", {}).get("waiting", {})
+                waiting = first_container_status(status).get("state", {}).get("waiting", {})
                 if script.waiting_reason:
                     if waiting.get("reason") != script.waiting_reason:
-                        self._write(pod, _pending(pod, script.waiting_reason, script.message))
+                        self._write(pod, pending_status(pod, script.waiting_reason, script.message, now=now_rfc3339()))
                 else:
                     self._write(pod, self._running(pod, restarts=0))
 
@@ -150,29 +159,17 @@ class FakeKubelet:
         return [p for p in pods if p is not None]
 
     def _running(self, pod: dict, restarts: int, last_state: dict | None = None) -> dict:
-        ip = (pod.get("status") or {}).get("podIP") or f"10.244.0.{next(self._ips)}"
+        # Loopback addresses: nothing listens there, so an operator calling the "runtime" of a
+        # fake pod is refused at once and never reaches a real network.
+        ip = (pod.get("status") or {}).get("podIP") or _fake_ip(next(self._ips))
         now = now_rfc3339()
-        container = {
-            "name": _container_name(pod),
-            "image": _image(pod),
-            "imageID": f"{_image(pod)}@sha256:{'0' * 64}",
-            "containerID": f"containerd://{meta_uid(pod)}",
-            "ready": True,
-            "started": True,
-            "restartCount": restarts,
-            "state": {"running": {"startedAt": now}},
-        }
-        if last_state:
-            container["lastState"] = last_state
-        return {
-            "phase": "Running",
-            "podIP": ip,
-            "podIPs": [{"ip": ip}],
-            "hostIP": "10.0.0.1",
-            "startTime": (pod.get("status") or {}).get("startTime") or now,
-            "conditions": _conditions(ready=True, now=now),
-            "containerStatuses": [container],
-        }
+        container = container_status(
+            pod, state={"running": {"startedAt": now}}, restarts=restarts, ready=True, started=True,
+            last_state=last_state, container_id=f"containerd://{meta_uid(pod)}",
+            image_id=f"{container_image(pod)}@sha256:{'0' * 64}",
+        )
+        start_time = (pod.get("status") or {}).get("startTime") or now
+        return started_status(pod, container, ip=ip, host_ip="127.0.1.1", start_time=start_time, now=now)
 
     def _write(self, pod: dict, status: dict) -> None:
         meta = pod["metadata"]
@@ -199,19 +196,19 @@ class FakeKubelet:
         if pod["spec"].get("restartPolicy", "Always") == "Never":
             self._write(pod, self._terminated(pod, "Failed", terminated))
             return
-        restarts = _container(pod.get("status") or {}).get("restartCount", 0) + 1
+        restarts = first_container_status(pod.get("status") or {}).get("restartCount", 0) + 1
         self._write(pod, self._running(pod, restarts, last_state={"terminated": terminated}))
 
     def crash_loop(self, namespace: str, name: str, exit_code: int = 1, reason: str = "Error") -> None:
         """The container keeps crashing: CrashLoopBackOff, not ready, restartCount+1."""
         pod = self._get(namespace, name)
         status = pod.get("status") or {}
-        restarts = _container(status).get("restartCount", 0) + 1
+        restarts = first_container_status(status).get("restartCount", 0) + 1
         running = self._running(pod, restarts, last_state={"terminated": {"exitCode": exit_code, "reason": reason}})
         container = running["containerStatuses"][0]
         container.update(ready=False, started=False)
         container["state"] = {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off restarting failed container"}}
-        running["conditions"] = _conditions(ready=False, now=now_rfc3339())
+        running["conditions"] = conditions(ready=False, now=now_rfc3339())
         self._write(pod, running)
 
     def oom_kill(self, namespace: str, name: str) -> None:
@@ -228,17 +225,11 @@ class FakeKubelet:
 
     def evict(self, namespace: str, name: str, message: str = "The node was low on resource: memory.") -> None:
         pod = self._get(namespace, name)
-        status = {"phase": "Failed", "reason": "Evicted", "message": message, "conditions": _conditions(False, now_rfc3339())}
+        status = {"phase": "Failed", "reason": "Evicted", "message": message, "conditions": conditions(False, now_rfc3339())}
         self._write(pod, status)
 
     def _terminated(self, pod: dict, phase: str, terminated: dict) -> dict:
-        status = dict(pod.get("status") or {})
-        container = dict(_container(status)) or {
-            "name": _container_name(pod), "image": _image(pod), "imageID": "", "restartCount": 0,
-        }
-        container.update(ready=False, started=False, state={"terminated": terminated})
-        status.update(phase=phase, containerStatuses=[container], conditions=_conditions(False, now_rfc3339()))
-        return status
+        return terminated_status(pod, phase, terminated, now=now_rfc3339())
 
     def _get(self, namespace: str, name: str) -> dict:
         pod = self.api.get("pods", namespace, name)
@@ -247,50 +238,9 @@ class FakeKubelet:
         return pod
 
 
-def _container(status: dict) -> dict:
-    statuses = status.get("containerStatuses") or []
-    return statuses[0] if statuses else {}
+def _fake_ip(n: int) -> str:
+    return f"127.0.{2 + n // 250}.{2 + n % 250}"
 
 
 def meta_uid(pod: dict) -> str:
     return pod["metadata"].get("uid", "").replace("-", "")
-
-
-def _container_name(pod: dict) -> str:
-    return pod["spec"]["containers"][0]["name"]
-
-
-def _image(pod: dict) -> str:
-    return pod["spec"]["containers"][0].get("image", "")
-
-
-def _conditions(ready: bool, now: str) -> list[dict]:
-    flag = "True" if ready else "False"
-    return [
-        {"type": "PodScheduled", "status": "True", "lastTransitionTime": now},
-        {"type": "Initialized", "status": "True", "lastTransitionTime": now},
-        {"type": "ContainersReady", "status": flag, "lastTransitionTime": now},
-        {"type": "Ready", "status": flag, "lastTransitionTime": now},
-    ]
-
-
-def _pending(pod: dict, reason: str, message: str) -> dict:
-    now = now_rfc3339()
-    waiting = {"reason": reason}
-    if message:
-        waiting["message"] = message
-    return {
-        "phase": "Pending",
-        "conditions": [{"type": "PodScheduled", "status": "True", "lastTransitionTime": now}],
-        "containerStatuses": [
-            {
-                "name": _container_name(pod),
-                "image": _image(pod),
-                "imageID": "",
-                "ready": False,
-                "started": False,
-                "restartCount": 0,
-                "state": {"waiting": waiting},
-            }
-        ],
-    }

@@ -20,9 +20,10 @@ import aiohttp
 import kopf
 
 from agent_sessions.api import constants as c
-from agent_sessions.k8s.client import connection_fields, make_api_client
+from agent_sessions.k8s.client import USER_AGENT, connection_fields, make_api_client
 from agent_sessions.providers.base import Provider
 from agent_sessions.providers.errors import InvalidConfiguration
+from agent_sessions.providers.runtime_client import RuntimeClient
 
 from .reconcile import Reconciler
 from .scheduler import SessionScheduler
@@ -58,6 +59,8 @@ class OperatorRuntime:
                     providers=self.provider,
                     operator_defaults=self.options.operator_defaults,
                     log_refresh_seconds=self.options.log_refresh_seconds,
+                    info_refresh_seconds=self.options.info_refresh_seconds,
+                    runtime=RuntimeClient(USER_AGENT),
                 )
                 self.scheduler = SessionScheduler(self.reconcile, concurrency=self.options.concurrency)
             return self.reconciler
@@ -118,6 +121,8 @@ def register(registry: kopf.OperatorRegistry, runtime: OperatorRuntime) -> None:
             await runtime.scheduler.close()
         if runtime.reconciler is not None:
             await runtime.reconciler.api.close()
+            if runtime.reconciler.runtime is not None:
+                await runtime.reconciler.runtime.close()
 
     @kopf.on.login(registry=registry)
     async def login(**_: Any) -> kopf.AiohttpSession:

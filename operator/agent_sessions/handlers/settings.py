@@ -23,6 +23,8 @@ class OperatorOptions:
     """The lowest configuration layer (§5), from Helm values."""
     concurrency: int = 32
     """Sessions reconciled at once."""
+    info_refresh_seconds: float = 10.0
+    """At most one read of a running session's runtime info (title, activity, health) per interval."""
     log_refresh_seconds: float = 30.0
     """At most one log read, and one log-tail status write, per running session in this interval."""
     priority: int = 0

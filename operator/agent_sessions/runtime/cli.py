@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from agent_sessions.api.constants import ENV_RUNTIME_HOST
+
 from .options import (
     ENV_SESSION_NAME,
     ENV_SESSION_NAMESPACE,
@@ -41,7 +43,11 @@ DEMO_AGENT_DESCRIPTION = (
 
 
 def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="0.0.0.0", help="address to serve on (default: %(default)s)")
+    parser.add_argument(
+        "--host",
+        default=os.environ.get(ENV_RUNTIME_HOST) or "0.0.0.0",
+        help=f"address to serve on (default: ${ENV_RUNTIME_HOST}, else 0.0.0.0)",
+    )
     parser.add_argument("--port", type=int, default=8080, help="port to serve on (default: %(default)s)")
     parser.add_argument("--workspace", default=None, metavar="DIR",
                         help="the agent's working directory; state goes to DIR/.agent-session/ "
