@@ -39,7 +39,7 @@ def read_until(process: subprocess.Popen, marker: str, timeout: float) -> str:
     raise AssertionError(f"never printed {marker!r}; output: {''.join(seen)}; stderr: {process.stderr.read()}")
 
 
-def test_dev_serves_kubectl_runs_the_samples_and_stops_on_ctrl_c(tmp_path):
+def test_dev_serves_kubectl_runs_the_samples_answers_messages_and_stops_on_ctrl_c(tmp_path):
     kubectl = kubectl_binary()
     kubeconfig = tmp_path / "kubeconfig"
     process = subprocess.Popen(
@@ -70,6 +70,13 @@ def test_dev_serves_kubectl_runs_the_samples_and_stops_on_ctrl_c(tmp_path):
                                capture_output=True, text=True, check=True).stdout
         assert table.split("\n")[0].split() == ["NAME", "PHASE", "PROVIDER", "TITLE", "HEALTH", "AGE"]
         assert "Demo session" in table
+
+        # The sample session really answers: the pod runner runs the runtime bridge and the demo agent.
+        sent = subprocess.run(
+            [sys.executable, "-m", "agent_sessions.cli.main", "send", "demo", "hello", "--kubeconfig", str(kubeconfig)],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert (sent.returncode, sent.stdout, sent.stderr) == (0, "You said: hello\n", "")
     finally:
         process.send_signal(signal.SIGINT)
         try:

@@ -10,6 +10,7 @@ from typing import Any
 import kopf
 
 from agent_sessions.providers.base import Provider
+from agent_sessions.providers.runtime_client import RuntimeClient
 
 from .registration import OperatorRuntime, register
 from .settings import OperatorOptions, configure
@@ -29,6 +30,7 @@ async def run_operator(
     stop_flag: asyncio.Event | threading.Event | None = None,
     ready_flag: asyncio.Event | threading.Event | None = None,
     runtime_sink: Callable[[OperatorRuntime], None] | None = None,
+    runtime_client_factory: Callable[[], RuntimeClient] | None = None,
 ) -> None:
     """Run until `stop_flag` is set (or forever). A fresh kopf registry per run, so one process
     can run the operator several times (tests restart it)."""
@@ -38,6 +40,8 @@ async def run_operator(
         provider_factories=provider_factories or default_provider_factories(),
         kubeconfig=kubeconfig,
     )
+    if runtime_client_factory is not None:
+        runtime.runtime_client_factory = runtime_client_factory
     register(registry, runtime)
     if runtime_sink is not None:
         runtime_sink(runtime)

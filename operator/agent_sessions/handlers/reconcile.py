@@ -172,8 +172,15 @@ class Reconciler:
         session = _session_input(body, settings, problems, deleting, status)
 
         observation, provider_error = await self._observe(provider, ref, status, deleting)
-        observation, status = await self._read_runtime(observation, status, ref.uid)
+        observed = observation
+        observation, status, reported = await self._read_runtime(observation, status, ref.uid)
         decision = decide(session, status, observation, provider_error, self.clock())
+        if _stops_for_idleness(status, decision) and self.runtime is not None:
+            # Never stop a session for idleness on a stale reading: look again, decide again.
+            observation, status, reported = await self._read_runtime(observed, status, ref.uid, force=True)
+            decision = decide(session, status, observation, provider_error, self.clock())
+        if reported is not None and decision.status.last_activity_time != reported:
+            decision.status.last_activity_time = reported  # record the bridge's own clock, not "busy now"
         decision, removed = await self._execute(decision, provider, ref, session, status, observation)
         if removed:
             self._count(ref.uid, None, None)
@@ -318,27 +325,29 @@ class Reconciler:
     # --- the session's runtime ------------------------------------------------------------
 
     async def _read_runtime(
-        self, observation: Observation | None, status: AgentSessionStatus | None, uid: str
-    ) -> tuple[Observation | None, AgentSessionStatus | None]:
+        self, observation: Observation | None, status: AgentSessionStatus | None, uid: str, *, force: bool = False
+    ) -> tuple[Observation | None, AgentSessionStatus | None, str | None]:
         """Fold what the runtime bridge reports into the status `decide()` starts from (so idle
         timeouts and the title use fresh data) and into the observed health (the bridge knows
         why an agent is unhealthy: its exit code and stderr, or the error it refused a session
-        with). Read at most every `info_refresh_seconds`, and at once while not ready."""
+        with). Read at most every `info_refresh_seconds`, and at once while not ready or when
+        `force`d. A running turn counts as activity now; the third value is the activity time the
+        bridge reported, which is what status records."""
         if (
             self.runtime is None
             or observation is None
             or observation.state != BackingState.RUNNING
             or not observation.endpoint
         ):
-            return observation, status
+            return observation, status, None
         now = time.monotonic()
         last = self._last_info_read.get(uid)
-        if observation.ready and last is not None and now - last < self.info_refresh_seconds:
-            return observation, status
+        if not force and observation.ready and last is not None and now - last < self.info_refresh_seconds:
+            return observation, status, None
         try:
             info = await self.runtime.info(observation.endpoint)
         except ProviderUnavailable:
-            return observation, status  # the bridge may still be starting: the pod says the rest
+            return observation, status, None  # the bridge may still be starting: the pod says the rest
         self._last_info_read[uid] = now
         if not info.healthy:
             # The bridge outlives its agent: an exited agent is a backing that ended (so the
@@ -359,7 +368,7 @@ class Reconciler:
                     observation, ready=False, health=HealthProbe(c.HEALTH_UNHEALTHY, message)
                 )
         if status is None:
-            return observation, status
+            return observation, status, None
         updated = status.model_copy(deep=True)
         session_info = SessionInfoStatus.model_validate(info.session_info) if info.session_info else None
         if session_info != updated.session_info:
@@ -368,7 +377,10 @@ class Reconciler:
             updated.last_activity_time = info.last_activity_time
         if info.message_count is not None and info.message_count != updated.message_count:
             updated.message_count = info.message_count
-        return observation, updated
+        reported = updated.last_activity_time
+        if info.state == "busy":
+            updated.last_activity_time = format_timestamp(self.clock())
+        return observation, updated, reported
 
     async def _deliver_prompt(
         self,
@@ -458,6 +470,15 @@ class Reconciler:
                 )
             except ApiException as exc:  # an event is never worth failing a reconcile for
                 logger.warning("could not post event %s: %s", event.reason, exc.reason)
+
+
+def _stops_for_idleness(status: AgentSessionStatus | None, decision: Decision) -> bool:
+    return (
+        status is not None
+        and status.phase == c.PHASE_RUNNING
+        and decision.status.phase == c.PHASE_STOPPING
+        and decision.status.stopped_reason == c.STOPPED_IDLE_TIMEOUT
+    )
 
 
 def _parse_status(raw: Mapping[str, Any], meta: Mapping[str, Any]) -> AgentSessionStatus | None:

@@ -42,6 +42,8 @@ class OperatorRuntime:
     options: OperatorOptions
     provider_factories: Mapping[str, Callable[[Any], Provider]]
     kubeconfig: str | None = None
+    runtime_client_factory: Callable[[], RuntimeClient] = lambda: RuntimeClient(USER_AGENT)
+    """Builds the client of the sessions' runtimes (tests inject failures through it)."""
     reconciler: Reconciler | None = None
     scheduler: SessionScheduler | None = None
     sessions: Any = None  # kopf.Index: (namespace, name) -> [session body]
@@ -60,7 +62,7 @@ class OperatorRuntime:
                     operator_defaults=self.options.operator_defaults,
                     log_refresh_seconds=self.options.log_refresh_seconds,
                     info_refresh_seconds=self.options.info_refresh_seconds,
-                    runtime=RuntimeClient(USER_AGENT),
+                    runtime=self.runtime_client_factory(),
                 )
                 self.scheduler = SessionScheduler(self.reconcile, concurrency=self.options.concurrency)
             return self.reconciler

@@ -32,6 +32,8 @@ class RuntimeInfo:
     last_activity_time: str | None = None
     message_count: int | None = None
     health: dict[str, Any] = field(default_factory=dict)
+    state: str = "idle"
+    """`idle`, `busy` (a turn is running: the session is active right now), `starting`, `unhealthy`."""
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> RuntimeInfo:
@@ -41,6 +43,7 @@ class RuntimeInfo:
             last_activity_time=body.get("lastActivityTime"),
             message_count=body.get("messageCount"),
             health=body.get("health") or {},
+            state=body.get("state") or "idle",
         )
 
     @property
