@@ -63,3 +63,26 @@ def test_send_to_a_session_that_is_not_running_fails_clearly(api, operator, kube
 def test_commands_on_a_missing_session_say_so(api, operator, kubeconfig, capsys):
     assert run(kubeconfig, "stop", "ghost") == 1
     assert capsys.readouterr().err == 'error: agentsession "ghost" not found in namespace "default"\n'
+
+
+def test_installed_as_a_kubectl_plugin(api, operator, kubeconfig):
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bin_dir = Path(sys.executable).parent
+    kubectl = next((str(p) for p in (Path(__file__).resolve().parents[2] / ".tools/bin/kubectl", shutil.which("kubectl"))
+                    if p and Path(p).is_file()), None)
+    assert kubectl, "kubectl is missing (make tools installs it)"
+    assert (bin_dir / "kubectl-agentsession").is_file(), "the package installs the kubectl-agentsession script"
+    api.create(c.SESSION_PLURAL, session("plugged"))
+    wait_session(api, "plugged", ready)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    listed = subprocess.run([kubectl, "plugin", "list"], capture_output=True, text=True, env=env)
+    assert str(bin_dir / "kubectl-agentsession") in listed.stdout
+    stopped = subprocess.run([kubectl, "agentsession", "stop", "plugged", "--kubeconfig", kubeconfig],
+                             capture_output=True, text=True, env=env, timeout=60)
+    assert stopped.returncode == 0, stopped.stderr
+    wait_session(api, "plugged", phase_is(c.PHASE_STOPPED))
