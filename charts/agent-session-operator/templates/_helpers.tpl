@@ -29,12 +29,43 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: operator
 {{- end }}
 
-{{- define "agent-session-operator.labels" -}}
+{{- define "agent-session-operator.commonLabels" -}}
 helm.sh/chart: {{ include "agent-session-operator.chart" . }}
-{{ include "agent-session-operator.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/part-of: agent-session-operator
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "agent-session-operator.labels" -}}
+{{ include "agent-session-operator.selectorLabels" . }}
+{{ include "agent-session-operator.commonLabels" . }}
+{{- end }}
+
+{{/*
+The gateway: its own name (the release's full name + "-gateway", still at most 63 characters),
+labels (component "gateway": the NetworkPolicy tells it from the operator by them) and account.
+*/}}
+{{- define "agent-session-operator.gateway.fullname" -}}
+{{- printf "%s-gateway" (include "agent-session-operator.fullname" . | trunc 55 | trimSuffix "-") }}
+{{- end }}
+
+{{- define "agent-session-operator.gateway.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "agent-session-operator.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: gateway
+{{- end }}
+
+{{- define "agent-session-operator.gateway.labels" -}}
+{{ include "agent-session-operator.gateway.selectorLabels" . }}
+{{ include "agent-session-operator.commonLabels" . }}
+{{- end }}
+
+{{- define "agent-session-operator.gateway.serviceAccountName" -}}
+{{- if .Values.gateway.serviceAccount.create }}
+{{- default (include "agent-session-operator.gateway.fullname" .) .Values.gateway.serviceAccount.name }}
+{{- else }}
+{{- required "gateway.serviceAccount.name is required when gateway.serviceAccount.create is false" .Values.gateway.serviceAccount.name }}
+{{- end }}
 {{- end }}
 
 {{- define "agent-session-operator.serviceAccountName" -}}
@@ -56,6 +87,20 @@ operators without peering would both process every session.
 {{- define "agent-session-operator.validate" -}}
 {{- if and (gt (int .Values.replicas) 1) (not .Values.peering.enabled) }}
 {{- fail "replicas > 1 requires peering.enabled=true (kopf peering keeps one operator active)" }}
+{{- end }}
+{{- if and .Values.watchNamespaces .Values.networkPolicy.namespaces }}
+{{- fail "networkPolicy.namespaces is for cluster-wide mode only: with watchNamespaces the NetworkPolicy goes into each watched namespace" }}
+{{- end }}
+{{- if .Values.gateway.enabled }}
+{{- if eq (include "agent-session-operator.gateway.serviceAccountName" .) (include "agent-session-operator.serviceAccountName" .) }}
+{{- fail "gateway.serviceAccount must differ from serviceAccount: each would hold the other's permissions" }}
+{{- end }}
+{{- $pdb := .Values.gateway.podDisruptionBudget }}
+{{- if and $pdb.enabled (gt (int .Values.gateway.replicas) 1) (not (kindIs "string" $pdb.minAvailable)) }}
+{{- if ge (int $pdb.minAvailable) (int .Values.gateway.replicas) }}
+{{- fail "gateway.podDisruptionBudget.minAvailable must be below gateway.replicas, or no gateway pod could ever be evicted (node drains would hang)" }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- end }}
 
@@ -110,4 +155,36 @@ kopf's scanning of namespaces and CRDs is disabled (handlers/settings.py): no cl
 - apiGroups: ["kopf.dev"]
   resources: [{{ .resource | quote }}]
   verbs: ["list", "watch", "patch"]
+{{- end }}
+
+{{/*
+The gateway's RBAC: exactly what `agent-sessions gateway` calls (tests/gateway/conftest.py
+GATEWAY_RBAC is the same list; tests/gateway/test_gateway_rbac.py runs the gateway under the
+rendered rules).
+
+"agent-session-operator.gateway.rules.auth" — cluster-scoped, hence always a ClusterRole: each
+caller's bearer token is checked by a TokenReview, each request by a SubjectAccessReview (the same
+two rules as the built-in system:auth-delegator ClusterRole).
+
+"agent-session-operator.gateway.rules.sessions" — per namespace served: read a session by name,
+list a namespace's sessions, watch one session while waking it, merge-patch its
+agentsession.dev/wake annotation (never spec, never status), and list the namespace's templates to
+resolve lifecycle.wakeOnMessage as the operator does.
+*/}}
+{{- define "agent-session-operator.gateway.rules.auth" -}}
+- apiGroups: ["authentication.k8s.io"]
+  resources: ["tokenreviews"]
+  verbs: ["create"]
+- apiGroups: ["authorization.k8s.io"]
+  resources: ["subjectaccessreviews"]
+  verbs: ["create"]
+{{- end }}
+
+{{- define "agent-session-operator.gateway.rules.sessions" -}}
+- apiGroups: ["agentsession.dev"]
+  resources: ["agentsessions"]
+  verbs: ["get", "list", "watch", "patch"]
+- apiGroups: ["agentsession.dev"]
+  resources: ["sessiontemplates"]
+  verbs: ["list"]
 {{- end }}
