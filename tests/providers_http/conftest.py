@@ -1,0 +1,150 @@
+"""The http provider against real things: the reference server (its sessions are real runtime
+bridges running the demo agent), the strict embedded Kubernetes API (for the token Secret and,
+with the operator, the AgentSessions), and the real operator in its own thread."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from agent_sessions.api import constants as c
+from agent_sessions.dev.provider_server import ProviderServerThread, running_provider_server
+from agent_sessions.dev.strict_api import StrictKubernetesAPI, running_api
+from agent_sessions.handlers.operator import OperatorThread
+from agent_sessions.handlers.settings import OperatorOptions
+from agent_sessions.k8s.client import make_api_client
+from agent_sessions.providers.http import HTTPProvider
+from agent_sessions.providers.pod.provider import PodProvider
+
+ROOT = Path(__file__).resolve().parents[2]
+CRDS = [yaml.safe_load((ROOT / "crds" / n).read_text()) for n in ("agentsessions.yaml", "sessiontemplates.yaml")]
+NAMESPACE = "default"
+SECRET = "agent-platform"
+TOKEN = "token-one-7f3a9c"
+TIMEOUT = 30.0
+
+
+@pytest.fixture
+def api() -> Iterator[StrictKubernetesAPI]:
+    with running_api(crds=CRDS) as server:
+        yield server
+
+
+@pytest.fixture
+def kubeconfig(api: StrictKubernetesAPI, tmp_path: Path) -> str:
+    return str(api.write_kubeconfig(tmp_path / "kubeconfig"))
+
+
+@pytest.fixture
+def platform(tmp_path: Path) -> Iterator[ProviderServerThread]:
+    """The reference server, requiring `TOKEN`."""
+    with running_provider_server(tokens=[TOKEN], workdir=tmp_path / "platform") as server:
+        yield server
+
+
+@pytest.fixture
+def token_secret(api: StrictKubernetesAPI) -> Callable[[str], None]:
+    """Create (first call) or rotate (later calls) the platform token Secret."""
+    api.create("secrets", secret_body(TOKEN))
+
+    def rotate(token: str) -> None:
+        api.patch("secrets", NAMESPACE, SECRET, {"data": {"token": b64(token)}})
+
+    return rotate
+
+
+@pytest.fixture
+async def provider(kubeconfig: str) -> AsyncIterator[HTTPProvider]:
+    """An HTTPProvider as the operator builds it: from the API client."""
+    client = await make_api_client(kubeconfig)
+    made = HTTPProvider(client)
+    try:
+        yield made
+    finally:
+        await made.close()
+        await client.close()
+
+
+@pytest.fixture
+def start_operator(kubeconfig: str) -> Iterator[Callable[..., OperatorThread]]:
+    """Start (and at the end stop) operators with the pod and http providers registered."""
+    running: list[OperatorThread] = []
+
+    def start() -> OperatorThread:
+        options = OperatorOptions(info_refresh_seconds=0.5, log_refresh_seconds=2.0)
+        operator = OperatorThread(options, kubeconfig=kubeconfig,
+                                  provider_factories={"pod": PodProvider, "http": HTTPProvider}).start()
+        running.append(operator)
+        return operator
+
+    yield start
+    for operator in running:
+        operator.stop()
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def secret_body(token: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": SECRET, "namespace": NAMESPACE},
+            "type": "Opaque", "data": {"token": b64(token)}}
+
+
+def http_config(url: str, **http: Any) -> dict:
+    return {"url": url, "credentialsSecretRef": {"name": SECRET, "key": "token"}, **http}
+
+
+def http_session(name: str, url: str, *, http: dict | None = None, **spec: Any) -> dict:
+    spec = {"provider": "http", "http": http or http_config(url), **spec}
+    return {"apiVersion": c.API_VERSION, "kind": c.SESSION_KIND,
+            "metadata": {"name": name, "namespace": NAMESPACE}, "spec": spec}
+
+
+def condition(obj: dict | None, type_: str) -> dict | None:
+    for cond in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if cond["type"] == type_:
+            return cond
+    return None
+
+
+def ready(obj: dict) -> bool:
+    cond = condition(obj, c.COND_READY)
+    return cond is not None and cond["status"] == "True"
+
+
+def phase_is(phase: str) -> Callable[[dict], bool]:
+    return lambda obj: (obj.get("status") or {}).get("phase") == phase
+
+
+def wait_session(api: StrictKubernetesAPI, name: str, predicate: Callable[[dict], bool],
+                 timeout: float = TIMEOUT) -> dict:
+    """Wait (woken by API writes, with a deadline) until the session satisfies `predicate`."""
+
+    def check() -> dict | None:
+        obj = api.get(c.SESSION_PLURAL, NAMESPACE, name)
+        return obj if obj is not None and predicate(obj) else None
+
+    try:
+        return api.wait_for(check, timeout=timeout)
+    except TimeoutError:
+        obj = api.get(c.SESSION_PLURAL, NAMESPACE, name)
+        raise AssertionError(f"session {name} never matched; last seen: {yaml.safe_dump(obj)}") from None
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = TIMEOUT, interval: float = 0.05) -> Any:
+    """For conditions no API write signals (the reference server's request log): poll, with a deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
