@@ -219,11 +219,12 @@ def test_every_operator_request_carries_its_user_agent(api, operator):
 
 
 def test_session_for_a_provider_this_operator_lacks_fails_with_a_clear_condition(api, operator):
-    api.create(c.SESSION_PLURAL, session("remote", provider="http", agent=None, http={"url": "https://agents.example.com"}))
-    obj = wait_session(api, "remote", phase_is(c.PHASE_FAILED))
+    # tmux is only offered with --enable-tmux: this operator does not have it.
+    api.create(c.SESSION_PLURAL, session("local-only", provider="tmux", agent={"command": ["agent"]}))
+    obj = wait_session(api, "local-only", phase_is(c.PHASE_FAILED))
     cond = condition(obj, c.COND_CONFIG_VALID)
     assert cond["status"] == "False"
-    assert cond["message"] == "spec.provider: provider 'http' is not available in this operator"
+    assert cond["message"] == "spec.provider: provider 'tmux' is not available in this operator"
 
 
 def test_oom_killed_agent_is_restarted_and_the_reason_surfaced(api, operator, kubelet):

@@ -8,6 +8,7 @@ kubeconfig is written, so `kubectl` and `agent-sessions send` work against it at
 
 from __future__ import annotations
 
+import shutil
 import signal
 import sys
 import threading
@@ -46,7 +47,12 @@ def run_dev(
         kubeconfig_path.parent.mkdir(parents=True, exist_ok=True)
         api.write_kubeconfig(kubeconfig_path)
         pods_root = kubeconfig_path.parent / "pods"
-        options = OperatorOptions(info_refresh_seconds=2.0, log_refresh_seconds=5.0)
+        options = OperatorOptions(
+            info_refresh_seconds=2.0,
+            log_refresh_seconds=5.0,
+            tmux=shutil.which("tmux") is not None,
+            tmux_workspace_root=str(kubeconfig_path.parent / "tmux"),
+        )
         with LocalPodRunner(api, pods_root), OperatorThread(options, kubeconfig=str(kubeconfig_path)):
             applied = []
             for doc in load_manifests(samples) if samples and samples.is_dir() else []:

@@ -62,6 +62,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         health_endpoint=f"http://{args.health_host}:{args.health_port}/healthz" if args.health_port else None,
         operator_defaults=_load_defaults(args.defaults),
         concurrency=args.concurrency,
+        tmux=args.enable_tmux,
+        tmux_reap_orphans=args.tmux_reap_orphans,
+        tmux_workspace_root=args.tmux_workspace_root,
     )
     try:
         asyncio.run(run_operator(options, kubeconfig=args.kubeconfig))
@@ -122,6 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--priority", type=int, default=None,
                      help="peering priority; the highest is active, the others stand by (default: random, so "
                      "replicas never tie)")
+    run.add_argument("--enable-tmux", action="store_true",
+                     help="offer the tmux provider (agents run as this user on this host: development only)")
+    run.add_argument("--tmux-reap-orphans", action="store_true",
+                     help="kill tmux sessions of ours that no AgentSession owns (they are always reported)")
+    run.add_argument("--tmux-workspace-root", metavar="DIR", help="where tmux sessions keep their workspaces")
     peering = run.add_mutually_exclusive_group()
     peering.add_argument("--peering", default="agent-session-operator",
                          help="kopf peering name for HA: only one operator of the peering is active "
@@ -147,8 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
     from agent_sessions.gateway.cli import add_gateway_command
     from agent_sessions.runtime.cli import add_runtime_commands
 
+    from agent_sessions.dev.conformance import add_conformance_command
+    from agent_sessions.dev.provider_server import add_provider_server_command
+
     add_gateway_command(commands)
     add_runtime_commands(commands)
+    add_provider_server_command(commands)
+    add_conformance_command(commands)
     add_session_commands(commands)
     return parser
 

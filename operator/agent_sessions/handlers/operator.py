@@ -16,10 +16,19 @@ from .registration import OperatorRuntime, register
 from .settings import OperatorOptions, configure
 
 
-def default_provider_factories() -> dict[str, Callable[[Any], Provider]]:
+def default_provider_factories(options: OperatorOptions) -> dict[str, Callable[[Any], Provider]]:
     from agent_sessions.providers.pod.provider import PodProvider
 
-    return {"pod": PodProvider}
+    from agent_sessions.providers.http import HTTPProvider
+
+    factories: dict[str, Callable[[Any], Provider]] = {"pod": PodProvider, "http": HTTPProvider}
+    if options.tmux:
+        from agent_sessions.providers.tmux import TmuxProvider
+
+        factories["tmux"] = lambda api: TmuxProvider(
+            api, workspace_root=options.tmux_workspace_root, reap_orphans=options.tmux_reap_orphans
+        )
+    return factories
 
 
 async def run_operator(
@@ -37,7 +46,7 @@ async def run_operator(
     registry = kopf.OperatorRegistry()
     runtime = OperatorRuntime(
         options=options,
-        provider_factories=provider_factories or default_provider_factories(),
+        provider_factories=provider_factories or default_provider_factories(options),
         kubeconfig=kubeconfig,
     )
     if runtime_client_factory is not None:

@@ -52,7 +52,7 @@ from agent_sessions.lifecycle import (
 )
 from agent_sessions.lifecycle.timestamps import format_timestamp, parse_timestamp
 from agent_sessions.providers.base import Provider, SessionRef
-from agent_sessions.providers.errors import InvalidConfiguration, ProviderUnavailable
+from agent_sessions.providers.errors import InvalidConfiguration, ProviderUnavailable, SessionAlreadyExists
 from agent_sessions.providers.logs import tail as bound_tail
 from agent_sessions.providers.redaction import redact
 from agent_sessions.providers.runtime_client import RuntimeClient
@@ -103,6 +103,8 @@ class Reconciler:
     """Client of the sessions' runtime bridges (session info, health detail, prompt delivery)."""
     _last_log_read: dict[str, float] = field(default_factory=dict)
     _last_info_read: dict[str, float] = field(default_factory=dict)
+    _retry_after: dict[str, float] = field(default_factory=dict)
+    """uid → the wait a provider asked for (Retry-After) in this reconcile."""
     _phases: dict[str, tuple[str, str]] = field(default_factory=dict)
     """uid → (phase, provider) last counted in the sessions gauge."""
     _written: dict[str, tuple[set[str], dict]] = field(default_factory=dict)
@@ -210,6 +212,9 @@ class Reconciler:
             requeue = min(requeue or self.info_refresh_seconds, self.info_refresh_seconds)
         if prompt_retry:
             requeue = min(requeue or PROMPT_RETRY_SECONDS, PROMPT_RETRY_SECONDS)
+        asked = self._retry_after.pop(ref.uid, None)
+        if asked is not None:  # the provider said when to come back (Retry-After): not sooner
+            requeue = max(requeue or 0.0, asked)
         unavailable = any(
             cond.type == c.COND_PROVIDER_AVAILABLE and cond.status == "False" for cond in new_status.conditions or ()
         )
@@ -259,6 +264,7 @@ class Reconciler:
             return await provider.observe(ref), None
         except ProviderUnavailable as unavailable:
             metrics.PROVIDER_ERRORS.labels(provider=provider.type_name, operation="observe").inc()
+            self._note_retry_after(ref.uid, unavailable)
             return None, str(unavailable)
 
     # --- actions -------------------------------------------------------------------------
@@ -298,12 +304,18 @@ class Reconciler:
                     return decision, await self._remove_finalizer(ref)
             except ProviderUnavailable as unavailable:
                 metrics.PROVIDER_ERRORS.labels(provider=provider.type_name, operation=type(action).__name__).inc()
+                self._note_retry_after(ref.uid, unavailable)
                 return decide(session, status, observation, str(unavailable), self.clock()), False
-            except InvalidConfiguration as invalid:
-                problems = tuple(invalid.problems) or (str(invalid),)
+            except (InvalidConfiguration, SessionAlreadyExists) as invalid:
+                # A permanent refusal (bad config, or a backing of that name owned by another).
+                problems = tuple(getattr(invalid, "problems", None) or ()) or (str(invalid),)
                 rejected = dataclasses.replace(session, settings=None, config_problems=problems)
                 return decide(rejected, status, observation, None, self.clock()), False
         return decision, False
+
+    def _note_retry_after(self, uid: str, unavailable: ProviderUnavailable) -> None:
+        if unavailable.retry_after:
+            self._retry_after[uid] = max(self._retry_after.get(uid, 0.0), float(unavailable.retry_after))
 
     async def _remove_finalizer(self, ref: SessionRef) -> bool:
         objects = client.CustomObjectsApi(self.api)

@@ -18,6 +18,7 @@ from typing import Any
 
 import aiohttp
 import kopf
+from kubernetes_asyncio import client
 
 from agent_sessions.api import constants as c
 from agent_sessions.k8s.client import USER_AGENT, connection_fields, make_api_client
@@ -48,6 +49,7 @@ class OperatorRuntime:
     scheduler: SessionScheduler | None = None
     sessions: Any = None  # kopf.Index: (namespace, name) -> [session body]
     templates: Any = None  # kopf.Index: namespace -> [template bodies]
+    background: list[asyncio.Task] = field(default_factory=list)
     _providers: dict[str, Provider] = field(default_factory=dict)
     _connecting: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -73,7 +75,11 @@ class OperatorRuntime:
             if factory is None:
                 raise InvalidConfiguration([f"spec.provider: provider {type_name!r} is not available in this operator"])
             assert self.reconciler is not None
-            self._providers[type_name] = factory(self.reconciler.api)
+            provider = factory(self.reconciler.api)
+            if hasattr(provider, "on_change") and getattr(provider, "on_change") is None:
+                # Providers without watch events (tmux) say when a backing changed.
+                provider.on_change = lambda namespace, name: self.scheduler and self.scheduler.trigger((namespace, name))
+            self._providers[type_name] = provider
         return self._providers[type_name]
 
     def templates_of(self, namespace: str) -> dict[str, dict]:
@@ -100,6 +106,66 @@ class OperatorRuntime:
         return outcome.requeue_after, outcome.backoff
 
 
+async def _report_tmux_orphans(runtime: OperatorRuntime) -> None:
+    """Every `tmux_orphan_check_seconds`: tmux sessions of ours that no AgentSession owns get a
+    Warning event (once per name) and the `agent_session_tmux_orphans` metric; they are killed
+    only with `--tmux-reap-orphans`. Lists sessions afresh: the index is empty until an event."""
+    from agent_sessions.providers.tmux.orphans import report_orphans
+
+    reported: set[str] = set()
+    objects = client.CustomObjectsApi(runtime.reconciler.api)  # type: ignore[union-attr]
+    while True:
+        try:
+            if runtime.options.namespaces:
+                items = []
+                for namespace in runtime.options.namespaces:
+                    listed = await objects.list_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.SESSION_PLURAL)
+                    items += listed.get("items") or []
+            else:
+                listed = await objects.list_cluster_custom_object(c.GROUP, c.VERSION, c.SESSION_PLURAL)
+                items = listed.get("items") or []
+            orphans = await report_orphans(
+                runtime.provider("tmux"), items, namespaces=runtime.options.namespaces or None  # type: ignore[arg-type]
+            )
+            for name in orphans:
+                if name not in reported:
+                    reported.add(name)
+                    logger.warning("tmux session %s has no AgentSession (orphan)", name)
+                    await _orphan_event(runtime, name)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # never let the check take the operator down
+            logger.exception("tmux orphan check failed")
+        await asyncio.sleep(runtime.options.tmux_orphan_check_seconds)
+
+
+async def _orphan_event(runtime: OperatorRuntime, name: str) -> None:
+    from datetime import datetime, timezone
+
+    from agent_sessions.k8s.events import post_event
+
+    namespace = (runtime.options.namespaces or ("default",))[0]
+    now = datetime.now(timezone.utc)
+    event = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": f"tmux-orphan.{abs(hash((name, now))) % 10**12}", "namespace": namespace},
+        "involvedObject": {"apiVersion": "v1", "kind": "Namespace", "name": namespace},
+        "type": "Warning",
+        "reason": "OrphanedTmuxSession",
+        "message": f"tmux session {name} has no AgentSession"
+        + ("; killed (--tmux-reap-orphans)" if runtime.options.tmux_reap_orphans else "; left running"),
+        "source": {"component": "agent-session-operator"},
+        "firstTimestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "lastTimestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "count": 1,
+    }
+    try:
+        await post_event(runtime.reconciler.api, event)  # type: ignore[union-attr]
+    except Exception:
+        logger.warning("could not post the orphan event for %s", name)
+
+
 def _snapshot(body: kopf.Body) -> dict[str, Any]:
     return {
         "apiVersion": body.get("apiVersion"),
@@ -116,9 +182,14 @@ def register(registry: kopf.OperatorRegistry, runtime: OperatorRuntime) -> None:
     @kopf.on.startup(registry=registry)
     async def startup(**_: Any) -> None:
         await runtime.connect()
+        if "tmux" in runtime.provider_factories:
+            runtime.background.append(asyncio.create_task(_report_tmux_orphans(runtime), name="tmux orphans"))
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(**_: Any) -> None:
+        for task in runtime.background:
+            task.cancel()
+        await asyncio.gather(*runtime.background, return_exceptions=True)
         if runtime.scheduler is not None:
             await runtime.scheduler.close()
         if runtime.reconciler is not None:

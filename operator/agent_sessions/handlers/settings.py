@@ -27,6 +27,14 @@ class OperatorOptions:
     """At most one read of a running session's runtime info (title, activity, health) per interval."""
     log_refresh_seconds: float = 30.0
     """At most one log read, and one log-tail status write, per running session in this interval."""
+    tmux: bool = False
+    """Offer the tmux provider. Off by default: a tmux agent runs as the operator's own user on the
+    operator's host, which suits development (`agent-sessions dev`), not a shared cluster."""
+    tmux_reap_orphans: bool = False
+    """Kill tmux sessions of ours that no AgentSession owns (they are always reported)."""
+    tmux_workspace_root: str | None = None
+    """Where tmux sessions keep their workspaces (default: $XDG_STATE_HOME/agent-sessions/tmux)."""
+    tmux_orphan_check_seconds: float = 300.0
     priority: int = 0
     """Peering priority: of the operators of one peering, only the highest-priority one is active.
     Equal priorities would leave all of them active (kopf only warns), so replicas pick distinct,
