@@ -23,8 +23,6 @@ import contextlib
 import dataclasses
 import functools
 import itertools
-import os
-import shutil
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -45,10 +43,10 @@ from agent_sessions.k8s.client import make_api_client
 from .conftest import ALICE, CRDS, DEADLINE, TOKENS, USER_RBAC, ended, identity, make_session, read_sse
 from .test_gateway_http import session_url
 from .test_gateway_wake import eventually, resume, wake_value, watches
+from support.tools import find_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "agent-session-operator"
-TOOLS_BIN = ROOT / ".tools" / "bin"
 RELEASE, INSTALL_NAMESPACE = "agent-session-operator", "agent-sessions-system"
 GATEWAY_TOKEN = "rendered-gateway-token"
 RBAC_KINDS = ("ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
@@ -61,18 +59,6 @@ MODES = {"cluster-wide": (), "namespaced": ("watchNamespaces={team-a}",)}
 # --- the install, rendered --------------------------------------------------------------------
 
 
-def find_tool(name: str) -> str:
-    """`name` from .tools/bin or PATH; skips without it, fails in CI (like test_install.py)."""
-    local = TOOLS_BIN / name
-    if local.is_file() and os.access(local, os.X_OK):
-        return str(local)
-    on_path = shutil.which(name)
-    if on_path:
-        return on_path
-    message = f"{name} is neither in .tools/bin nor on PATH: run `make tools` (scripts/install-tools.sh)"
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
 
 
 @functools.cache

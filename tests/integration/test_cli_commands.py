@@ -67,15 +67,14 @@ def test_commands_on_a_missing_session_say_so(api, operator, kubeconfig, capsys)
 
 def test_installed_as_a_kubectl_plugin(api, operator, kubeconfig):
     import os
-    import shutil
     import subprocess
     import sys
     from pathlib import Path
 
+    from support.tools import find_tool
+
     bin_dir = Path(sys.executable).parent
-    kubectl = next((str(p) for p in (Path(__file__).resolve().parents[2] / ".tools/bin/kubectl", shutil.which("kubectl"))
-                    if p and Path(p).is_file()), None)
-    assert kubectl, "kubectl is missing (make tools installs it)"
+    kubectl = find_tool("kubectl")
     assert (bin_dir / "kubectl-agentsession").is_file(), "the package installs the kubectl-agentsession script"
     api.create(c.SESSION_PLURAL, session("plugged"))
     wait_session(api, "plugged", ready)

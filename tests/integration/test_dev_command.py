@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -11,18 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
+from support.tools import find_tool
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def kubectl_binary() -> str:
-    for candidate in (ROOT / ".tools" / "bin" / "kubectl", shutil.which("kubectl")):
-        if candidate and Path(candidate).is_file():
-            return str(candidate)
-    if os.environ.get("CI"):
-        pytest.fail("kubectl is missing: run scripts/install-tools.sh (make tools)")
-    pytest.skip("kubectl is missing (make tools installs it)")
 
 
 def read_until(process: subprocess.Popen, marker: str, timeout: float) -> str:
@@ -40,7 +30,7 @@ def read_until(process: subprocess.Popen, marker: str, timeout: float) -> str:
 
 
 def test_dev_serves_kubectl_runs_the_samples_answers_messages_and_stops_on_ctrl_c(tmp_path):
-    kubectl = kubectl_binary()
+    kubectl = find_tool("kubectl")
     kubeconfig = tmp_path / "kubeconfig"
     process = subprocess.Popen(
         [sys.executable, "-m", "agent_sessions.cli.main", "dev", "--port", "0",

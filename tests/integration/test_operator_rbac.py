@@ -23,8 +23,6 @@ import contextlib
 import copy
 import functools
 import itertools
-import os
-import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -41,13 +39,13 @@ from agent_sessions.dev.fake_kubelet import FakeKubelet
 from agent_sessions.dev.strict_api import RecordedRequest, StrictKubernetesAPI, running_api
 from agent_sessions.handlers.operator import OperatorThread
 from agent_sessions.handlers.settings import OperatorOptions
+from support.tools import find_tool, locate_tool
 
 from .conftest import CRDS, IMAGE, TIMEOUT, phase_is, pods_of, ready, session, template, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "agent-session-operator"
 BASE = ROOT / "manifests" / "base"
-TOOLS_BIN = ROOT / ".tools" / "bin"
 RELEASE, INSTALL_NAMESPACE = "agent-session-operator", "agent-sessions-system"
 PEERING_CRDS = [d for d in yaml.safe_load_all((CHART / "crds" / "kopf-peerings.yaml").read_text()) if d]
 TOKEN = "agent-session-operator-token"
@@ -60,18 +58,6 @@ REFUSAL_TIMEOUT = 5.0
 # --- the install, rendered --------------------------------------------------------------------
 
 
-def find_tool(name: str) -> str:
-    """`name` from .tools/bin or PATH; skips without it, fails in CI (like test_install.py)."""
-    local = TOOLS_BIN / name
-    if local.is_file() and os.access(local, os.X_OK):
-        return str(local)
-    on_path = shutil.which(name)
-    if on_path:
-        return on_path
-    message = f"{name} is neither in .tools/bin nor on PATH: run `make tools` (scripts/install-tools.sh)"
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
 
 
 def _output(*cmd: str) -> list[dict]:
@@ -263,7 +249,7 @@ def test_full_lifecycle_runs_with_exactly_the_installs_rbac_and_no_403(name, tmp
 def granted_verbs() -> list[Any]:
     """(install, rule index, api group, resource, verb) for every verb the chart's role grants,
     in both modes (rendered at collection: the parameters are the chart's rules)."""
-    helm = TOOLS_BIN / "helm" if (TOOLS_BIN / "helm").is_file() else shutil.which("helm")
+    helm = locate_tool("helm")
     if not helm:
         return [pytest.param(None, id="helm-missing")]
     params = []

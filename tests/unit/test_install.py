@@ -15,9 +15,7 @@ from __future__ import annotations
 import copy
 import importlib
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 import tomllib
@@ -29,11 +27,11 @@ import jsonschema
 import pytest
 import yaml
 from packaging.requirements import Requirement
+from support.tools import find_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "agent-session-operator"
 BASE = ROOT / "manifests" / "base"
-TOOLS_BIN = ROOT / ".tools" / "bin"
 
 RELEASE = "agent-session-operator"
 NAMESPACE = "agent-sessions-system"
@@ -100,17 +98,6 @@ KUBERNETES_VERSIONS = ["1.29.0", None]
 # --- tools -----------------------------------------------------------------------------------
 
 
-def find_tool(name: str) -> str:
-    local = TOOLS_BIN / name
-    if local.is_file() and os.access(local, os.X_OK):
-        return str(local)
-    on_path = shutil.which(name)
-    if on_path:
-        return on_path
-    message = f"{name} is neither in .tools/bin nor on PATH: run `make tools` (scripts/install-tools.sh)"
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")
