@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from agent_sessions.providers import ProviderUnavailable
-from agent_sessions.providers.tmux.env import ReadForbidden, expand, object_data, resolve_env, secret_values
+from agent_sessions.providers.environment import ReadForbidden, expand, object_data, resolve_env, secret_values
 
 
 def b64(value: str) -> str:

@@ -18,7 +18,7 @@ agent's environment needs); both belong in a module shared by the providers.
 from __future__ import annotations
 
 from ..errors import ProviderUnavailable
-from ..tmux.env import SECRET, ObjectReader, object_data
+from ..environment import SECRET, ObjectReader, object_data
 from .settings import SecretKey
 
 

@@ -38,8 +38,8 @@ from agent_sessions.lifecycle.observation import Observation
 from ..base import Capabilities, ProviderRef, SessionRef
 from ..errors import InvalidConfiguration, ProviderError, ProviderUnavailable, SessionNotFound
 from ..logs import LogTail, bounded_log
-from ..tmux.env import ObjectReader, resolve_env, secret_values
-from ..tmux.object_reader import KubernetesObjectReader
+from ..environment import ObjectReader, resolve_env, secret_values
+from ..object_reader import KubernetesObjectReader
 from .api_errors import answer_error
 from .client import PlatformAnswer, PlatformClient
 from .constants import (

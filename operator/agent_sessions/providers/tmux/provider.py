@@ -68,10 +68,10 @@ from .constants import (
     START_WATCH_SECONDS,
     STOP_GRACE_SECONDS,
 )
-from .env import ObjectReader, resolve_env, secret_values
+from ..environment import ObjectReader, resolve_env, secret_values
 from .metrics import ORPHANS, ORPHANS_REAPED
 from .names import tmux_session_name, workspace_path
-from .object_reader import KubernetesObjectReader
+from ..object_reader import KubernetesObjectReader
 from .observe import endpoint_of, observe_tmux
 from .state import RuntimeProbe, TmuxSessionState
 from .tmux_server import TmuxServer

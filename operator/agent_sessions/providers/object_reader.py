@@ -1,5 +1,5 @@
-"""Reading the Secrets and ConfigMaps a tmux session's environment references, with
-`kubernetes_asyncio` (never a blocking client on the event loop)."""
+"""Reading the Secrets and ConfigMaps a session's environment references (providers without a
+kubelet: tmux, http), with `kubernetes_asyncio` (never a blocking client on the event loop)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import aiohttp
 from kubernetes_asyncio.client import CoreV1Api
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from ..errors import ProviderUnavailable
-from .env import SECRET, ReadForbidden
+from .errors import ProviderUnavailable
+from .environment import SECRET, ReadForbidden
 
 
 class KubernetesObjectReader:

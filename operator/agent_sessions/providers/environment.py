@@ -1,8 +1,9 @@
 """The agent's environment on the host, computed as a kubelet would compute a container's.
 
-A pod gets its Secrets from the kubelet; a tmux session has no kubelet, so the provider reads the
-Secrets and ConfigMaps the configuration references from the API (`get secrets`/`configmaps` in
-the session's namespace; the operator's RBAC has them) when it starts the session:
+A pod gets its Secrets from the kubelet; a session without a kubelet (tmux, an external platform
+over http) does not, so its provider reads the Secrets and ConfigMaps the configuration
+references from the API (`get secrets`/`configmaps` in the session's namespace) when it starts
+the session:
 
 * `envFrom` first (each key of the ConfigMap or Secret, with the prefix; keys that are not valid
   variable names skipped), then `env` in order — later entries win, as in a pod;
@@ -25,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from ..errors import ProviderUnavailable
+from .errors import ProviderUnavailable
 
 SECRET: Final = "secret"
 WAITING: Final = "; the session starts once it exists"
