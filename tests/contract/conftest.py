@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import os
-import shutil
 import socket
 import sys
 import time
@@ -29,12 +27,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from support.embedded import CRDS, api, api_client, kubeconfig  # noqa: F401 (fixtures)
+from support.tmux import private_tmux_socket, require_tmux, socket_file  # noqa: F401
 
 from agent_sessions.api import constants as c
 from agent_sessions.dev.pod_runner import LocalPodRunner, LoopbackAddresses, claim_directory
-from agent_sessions.dev.strict_api import StrictKubernetesAPI, running_api
-from agent_sessions.k8s.client import make_api_client
+from agent_sessions.dev.strict_api import StrictKubernetesAPI
 from agent_sessions.lifecycle import BackingState, Observation
 from agent_sessions.providers import Provider, SessionRef
 from agent_sessions.providers.pod import PodProvider, pvc_name
@@ -44,7 +42,6 @@ from agent_sessions.providers.http import HTTPProvider
 from agent_sessions.providers.tmux import TmuxProvider, TmuxServer
 
 ROOT = Path(__file__).resolve().parents[2]
-CRDS = [yaml.safe_load((ROOT / "crds" / n).read_text()) for n in ("agentsessions.yaml", "sessiontemplates.yaml")]
 DEMO_AGENT = [sys.executable, "-m", "agent_sessions.runtime.demo_agent"]
 NAMESPACE = "default"
 TIMEOUT = 20.0
@@ -112,20 +109,6 @@ class ContractEnv:
                 await asyncio.sleep(0.1)
 
 
-def socket_file(name: str) -> Path:
-    """Where tmux keeps the socket `tmux -L name`."""
-    return Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}" / name
-
-
-def require_tmux() -> None:
-    """tmux tests skip where tmux is missing, and fail in CI (which installs it: `.ci/run`)."""
-    if shutil.which("tmux"):
-        return
-    if os.environ.get("CI"):
-        pytest.fail("tmux is not installed (CI installs it in .ci/run)")
-    pytest.skip("tmux is not installed")
-
-
 @pytest.fixture(params=PROVIDERS)
 def contract(request: pytest.FixtureRequest) -> ContractEnv:
     """The provider under test, once per provider in `PROVIDERS`."""
@@ -136,35 +119,8 @@ def contract(request: pytest.FixtureRequest) -> ContractEnv:
 
 
 @pytest.fixture
-def api() -> Iterator[StrictKubernetesAPI]:
-    with running_api(crds=CRDS) as server:
-        yield server
-
-
-@pytest.fixture
-def kubeconfig(api: StrictKubernetesAPI, tmp_path: Path) -> str:
-    return str(api.write_kubeconfig(tmp_path / "kubeconfig"))
-
-
-@pytest.fixture
-async def api_client(kubeconfig: str) -> AsyncIterator[Any]:
-    client = await make_api_client(kubeconfig)
-    try:
-        yield client
-    finally:
-        await client.close()
-
-
-@pytest.fixture
 def tmux_socket() -> Iterator[str]:
-    """A tmux server of the test's own (`tmux -L ags-test-<random>`), killed at the end."""
-    require_tmux()
-    name = f"ags-test-{uuid.uuid4().hex[:10]}"
-    yield name
-    TmuxServer(name).kill_server()
-    socket_file(name).unlink(missing_ok=True)  # tmux leaves it behind
-
-
+    yield from private_tmux_socket()
 # --- pod ---------------------------------------------------------------------------------------
 
 

@@ -5,17 +5,17 @@ with the operator, the AgentSessions), and the real operator in its own thread."
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from support import embedded
+from support.embedded import CRDS, api, condition, kubeconfig, phase_is, ready  # noqa: F401
 
 from agent_sessions.api import constants as c
 from agent_sessions.dev.provider_server import ProviderServerThread, running_provider_server
-from agent_sessions.dev.strict_api import StrictKubernetesAPI, running_api
+from agent_sessions.dev.strict_api import StrictKubernetesAPI
 from agent_sessions.handlers.operator import OperatorThread
 from agent_sessions.handlers.settings import OperatorOptions
 from agent_sessions.k8s.client import make_api_client
@@ -23,22 +23,10 @@ from agent_sessions.providers.http import HTTPProvider
 from agent_sessions.providers.pod.provider import PodProvider
 
 ROOT = Path(__file__).resolve().parents[2]
-CRDS = [yaml.safe_load((ROOT / "crds" / n).read_text()) for n in ("agentsessions.yaml", "sessiontemplates.yaml")]
 NAMESPACE = "default"
 SECRET = "agent-platform"
 TOKEN = "token-one-7f3a9c"
 TIMEOUT = 30.0
-
-
-@pytest.fixture
-def api() -> Iterator[StrictKubernetesAPI]:
-    with running_api(crds=CRDS) as server:
-        yield server
-
-
-@pytest.fixture
-def kubeconfig(api: StrictKubernetesAPI, tmp_path: Path) -> str:
-    return str(api.write_kubeconfig(tmp_path / "kubeconfig"))
 
 
 @pytest.fixture
@@ -107,44 +95,10 @@ def http_session(name: str, url: str, *, http: dict | None = None, **spec: Any) 
             "metadata": {"name": name, "namespace": NAMESPACE}, "spec": spec}
 
 
-def condition(obj: dict | None, type_: str) -> dict | None:
-    for cond in ((obj or {}).get("status") or {}).get("conditions") or []:
-        if cond["type"] == type_:
-            return cond
-    return None
-
-
-def ready(obj: dict) -> bool:
-    cond = condition(obj, c.COND_READY)
-    return cond is not None and cond["status"] == "True"
-
-
-def phase_is(phase: str) -> Callable[[dict], bool]:
-    return lambda obj: (obj.get("status") or {}).get("phase") == phase
-
-
 def wait_session(api: StrictKubernetesAPI, name: str, predicate: Callable[[dict], bool],
                  timeout: float = TIMEOUT) -> dict:
-    """Wait (woken by API writes, with a deadline) until the session satisfies `predicate`."""
-
-    def check() -> dict | None:
-        obj = api.get(c.SESSION_PLURAL, NAMESPACE, name)
-        return obj if obj is not None and predicate(obj) else None
-
-    try:
-        return api.wait_for(check, timeout=timeout)
-    except TimeoutError:
-        obj = api.get(c.SESSION_PLURAL, NAMESPACE, name)
-        raise AssertionError(f"session {name} never matched; last seen: {yaml.safe_dump(obj)}") from None
+    return embedded.wait_session(api, name, predicate, NAMESPACE, timeout)
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = TIMEOUT, interval: float = 0.05) -> Any:
-    """For conditions no API write signals (the reference server's request log): poll, with a deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)
+    return embedded.wait_until(predicate, timeout, interval)

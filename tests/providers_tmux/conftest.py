@@ -3,74 +3,30 @@ killed at the end, the strict embedded API, and the real operator when a test ne
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
 import time
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from support.embedded import CRDS, api, api_client, kubeconfig  # noqa: F401 (fixtures)
+from support.tmux import private_tmux_socket, require_tmux, socket_file  # noqa: F401
 
 from agent_sessions.api import constants as c
-from agent_sessions.dev.strict_api import StrictKubernetesAPI, running_api
+from agent_sessions.dev.strict_api import StrictKubernetesAPI
 from agent_sessions.handlers.operator import OperatorThread
 from agent_sessions.handlers.settings import OperatorOptions
-from agent_sessions.k8s.client import make_api_client
 from agent_sessions.providers.tmux import TmuxProvider, TmuxServer
 
 ROOT = Path(__file__).resolve().parents[2]
-CRDS = [yaml.safe_load((ROOT / "crds" / n).read_text()) for n in ("agentsessions.yaml", "sessiontemplates.yaml")]
 DEMO_AGENT = [sys.executable, "-m", "agent_sessions.runtime.demo_agent"]
 TIMEOUT = 20.0
 
 
-def socket_file(name: str) -> Path:
-    """Where tmux keeps the socket `tmux -L name`."""
-    return Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}" / name
-
-
-def require_tmux() -> None:
-    """tmux tests skip where tmux is missing, and fail in CI (which installs it: `.ci/run`)."""
-    if shutil.which("tmux"):
-        return
-    if os.environ.get("CI"):
-        pytest.fail("tmux is not installed (CI installs it in .ci/run)")
-    pytest.skip("tmux is not installed")
-
-
-@pytest.fixture
-def api() -> Iterator[StrictKubernetesAPI]:
-    with running_api(crds=CRDS) as server:
-        yield server
-
-
-@pytest.fixture
-def kubeconfig(api: StrictKubernetesAPI, tmp_path: Path) -> str:
-    return str(api.write_kubeconfig(tmp_path / "kubeconfig"))
-
-
-@pytest.fixture
-async def api_client(kubeconfig: str) -> AsyncIterator[Any]:
-    client = await make_api_client(kubeconfig)
-    try:
-        yield client
-    finally:
-        await client.close()
-
-
 @pytest.fixture
 def socket_name() -> Iterator[str]:
-    require_tmux()
-    name = f"ags-test-{uuid.uuid4().hex[:10]}"
-    yield name
-    TmuxServer(name).kill_server()
-    socket_file(name).unlink(missing_ok=True)  # tmux leaves it behind
-
-
+    yield from private_tmux_socket()
 @pytest.fixture
 def tmux(socket_name: str) -> TmuxServer:
     """The test's tmux server, to look at what the provider made."""
