@@ -4,13 +4,20 @@ There is no node behind the embedded API, so nothing would ever set a pod's stat
 the kubelet's part of the contract the operator depends on, step by step, so the operator sees
 the same sequence of watch events it would see on a cluster:
 
-    (new) → Pending/ContainerCreating → Running, Ready
+    (new) → bound to `embedded-node` → Pending/ContainerCreating → Running, Ready
+    (deleted) → Terminating (deletionTimestamp) → gone
 
 and, on demand, what goes wrong on real nodes: image pull errors, crashes (restarted per the
 pod's restartPolicy, with CrashLoopBackOff and OOMKilled), exits 0 or non-zero, eviction.
 
 It runs in its own thread, wakes on every write to the API (no polling), and writes only
-through the status subresource, as a kubelet does.
+through the status subresource, as a kubelet does — with two exceptions, both a real
+component's: it binds each new pod to `NODE_NAME` through `pods/{name}/binding` (the
+scheduler's part; nothing else sets `spec.nodeName`, and the API deletes only bound pods
+gracefully), and it finishes a graceful deletion the kubelet's way. A pod being deleted gets
+no more status: after `termination_delay` seconds (the time its "containers" take to stop after
+SIGTERM; 0 by default) the kubelet deletes it with `gracePeriodSeconds: 0` and its uid as
+precondition, so that a new pod of the same name is never touched.
 """
 
 from __future__ import annotations
@@ -18,11 +25,13 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .object_store import ApiError, now_rfc3339
 from .pod_status import (
+    NODE_NAME,
     conditions,
     container_image,
     container_status,
@@ -53,6 +62,9 @@ class PodScript:
 class FakeKubelet:
     api: StrictKubernetesAPI
     scripts: list[tuple[Callable[[dict], bool], PodScript]] = field(default_factory=list)
+    termination_delay: float = 0.0
+    """Seconds between a pod's deletion (its "SIGTERM") and the kubelet's final delete."""
+    node_name: str = NODE_NAME
     _wake: threading.Event = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -60,6 +72,8 @@ class FakeKubelet:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _seen_rv: int = 0
     _rescan: bool = True
+    _terminating: dict[str, tuple[float, str, str]] = field(default_factory=dict)
+    """uid → (when to delete it, namespace, name), for pods being deleted."""
 
     # --- running -------------------------------------------------------------------------
 
@@ -85,12 +99,13 @@ class FakeKubelet:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._wake.wait()
+            self._wake.wait(self._next_deletion_in())
             self._wake.clear()
             if self._stop.is_set():
                 return
             try:
                 self.sync()
+                self._finish_deletions()
             except Exception:  # the harness must survive whatever a test does to the API
                 logger.exception("fake kubelet step failed")
 
@@ -121,7 +136,11 @@ class FakeKubelet:
         for pod in self._changed_pods():
             meta = pod["metadata"]
             if meta.get("deletionTimestamp"):
+                self._terminate(pod)
                 continue
+            if not (pod.get("spec") or {}).get("nodeName"):
+                self._bind(pod)
+                continue  # the binding is a write: the next step sees the pod bound
             status = pod.get("status") or {}
             phase = status.get("phase")
             script = self._script_for(pod)
@@ -134,6 +153,43 @@ class FakeKubelet:
                         self._write(pod, pending_status(pod, script.waiting_reason, script.message, now=now_rfc3339()))
                 else:
                     self._write(pod, self._running(pod, restarts=0))
+
+    def _bind(self, pod: dict) -> None:
+        meta = pod["metadata"]
+        try:
+            self.api.bind(meta["namespace"], meta["name"], self.node_name, uid=meta.get("uid"))
+        except ApiError as exc:  # gone, replaced, bound meanwhile or being deleted
+            if exc.code not in (404, 409, 500):
+                raise
+
+    def _terminate(self, pod: dict) -> None:
+        """A pod being deleted: its containers "stop", then the kubelet deletes it (once)."""
+        meta = pod["metadata"]
+        if not meta.get("deletionGracePeriodSeconds"):
+            return  # grace 0: gone once its finalizers are, nothing left for a kubelet to do
+        with self._lock:
+            self._terminating.setdefault(
+                meta["uid"], (time.monotonic() + self.termination_delay, meta["namespace"], meta["name"]))
+
+    def _next_deletion_in(self) -> float | None:
+        with self._lock:
+            due = [when for when, _, _ in self._terminating.values()]
+        return max(0.0, min(due) - time.monotonic()) if due else None
+
+    def _finish_deletions(self) -> None:
+        """The kubelet's last word on each pod whose containers have stopped: DELETE with
+        `gracePeriodSeconds: 0`, guarded by the pod's uid."""
+        now = time.monotonic()
+        with self._lock:
+            due = [(uid, ns, name) for uid, (when, ns, name) in self._terminating.items() if when <= now]
+            for uid, _, _ in due:
+                del self._terminating[uid]
+        for uid, namespace, name in due:
+            try:
+                self.api.delete("pods", namespace, name, grace_period_seconds=0, preconditions={"uid": uid})
+            except ApiError as exc:  # already gone, or a new pod of the same name
+                if exc.code not in (404, 409):
+                    raise
 
     def _changed_pods(self) -> list[dict]:
         """Pods written since the last look (from the store's event history: no full scans, so a

@@ -25,7 +25,18 @@ How a write works (all under one re-entrant lock, so other threads may call in):
 7. commit: the global resourceVersion counter + 1, one watch event in the history.
 
 Deletion sets ``deletionTimestamp`` (and, as on the server, bumps ``generation``) while
-finalizers remain; the last finalizer removed deletes the object (MODIFIED, then DELETED).  Garbage collection of owner references,
+finalizers remain; the last finalizer removed deletes the object (MODIFIED, then DELETED).
+
+Pods are deleted gracefully, as the server's pod strategy does (``CheckGracefulDelete`` and
+``rest.BeforeDelete``): a pod bound to a node (``spec.nodeName``) and not Succeeded/Failed
+gets ``deletionTimestamp`` (now + the grace period) and ``deletionGracePeriodSeconds`` (from
+``DeleteOptions.gracePeriodSeconds``, else ``spec.terminationGracePeriodSeconds``, else 30:
+the server's default) and stays until its kubelet, having stopped the containers, deletes it
+again with grace 0.  A later DELETE may only shorten the period; grace 0 removes it (once no
+finalizers remain).  An unbound or terminated pod is deleted with grace 0: one MODIFIED with
+``deletionTimestamp`` set, then DELETED, as the server writes it.  Garbage collection and
+namespace termination delete pods the same way.  Pods are bound by ``POST pods/{name}/binding``
+(:meth:`ObjectStore.bind`), as the scheduler does.  Garbage collection of owner references,
 namespace termination and CRD cleanup run synchronously right after the write that
 triggered them (the server's controllers do it moments later); see ``_settle``.
 """
@@ -75,6 +86,11 @@ _CAUSE_REASONS = {
 }
 _CRD_GROUP_RESOURCE = ("apiextensions.k8s.io", "customresourcedefinitions")
 _NAMESPACES = ("", "namespaces")
+_PODS = ("", "pods")
+DEFAULT_TERMINATION_GRACE_PERIOD = 30
+"""The server's default for a pod's ``spec.terminationGracePeriodSeconds``."""
+_TERMINAL_POD_PHASES = ("Succeeded", "Failed")
+_TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 class ApiError(Exception):
@@ -139,7 +155,44 @@ def expired(requested: int, oldest: int) -> ApiError:
 
 
 def now_rfc3339() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.datetime.now(datetime.UTC).strftime(_TIMESTAMP_FORMAT)
+
+
+def _later(timestamp: str | None, seconds: int) -> str:
+    """``timestamp`` (None: now) moved by ``seconds``, in the server's format."""
+    if timestamp is None:
+        when = datetime.datetime.now(datetime.UTC)
+    else:
+        when = datetime.datetime.strptime(timestamp, _TIMESTAMP_FORMAT).replace(tzinfo=datetime.UTC)
+    return (when + datetime.timedelta(seconds=seconds)).strftime(_TIMESTAMP_FORMAT)
+
+
+def grace_period_option(value: Any) -> int | None:
+    """``DeleteOptions.gracePeriodSeconds`` as the server reads it: None when absent, an integer
+    otherwise, a negative one counting as 1 (400 for anything but an integer)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise bad_request(f"gracePeriodSeconds: Invalid value: {json.dumps(value)}: must be an integer")
+    try:
+        seconds = int(value)
+    except ValueError:
+        raise bad_request(f'gracePeriodSeconds: Invalid value: "{value}": must be an integer') from None
+    return 1 if seconds < 0 else seconds
+
+
+def pod_deletion_grace_period(pod: dict, requested: int | None) -> int:
+    """The grace period a first DELETE gives ``pod`` (the pod strategy's ``CheckGracefulDelete``):
+    the requested one, else the pod's ``terminationGracePeriodSeconds`` (30 when unset); 0 for a
+    pod no kubelet runs (unbound) or that has ended (Succeeded/Failed)."""
+    spec, status = pod.get("spec") or {}, pod.get("status") or {}
+    period = requested
+    if period is None:
+        configured = spec.get("terminationGracePeriodSeconds")
+        period = DEFAULT_TERMINATION_GRACE_PERIOD if configured is None else int(configured)
+    if not spec.get("nodeName") or status.get("phase") in _TERMINAL_POD_PHASES:
+        period = 0
+    return 1 if period < 0 else period
 
 
 @dataclass(frozen=True)
@@ -349,8 +402,12 @@ class ObjectStore:
 
     def delete(self, rtype: ResourceType, namespace: str | None, name: str, *,
                propagation_policy: str | None = None, preconditions: dict | None = None,
-               dry_run: bool = False) -> dict:
-        """DELETE: the object as it is afterwards (deletionTimestamp set) or as it was last."""
+               grace_period_seconds: int | None = None, dry_run: bool = False) -> dict:
+        """DELETE: the object as it is afterwards (deletionTimestamp set) or as it was last.
+
+        ``grace_period_seconds`` (``DeleteOptions.gracePeriodSeconds``) matters for pods only:
+        see the module docstring."""
+        grace_period_seconds = grace_period_option(grace_period_seconds)
         if propagation_policy not in (None, "Background", "Foreground", "Orphan"):
             raise bad_request(f'Unsupported value: "{propagation_policy}": supported values: '
                               '"Foreground", "Background", "Orphan"')
@@ -365,17 +422,83 @@ class ObjectStore:
                                                 f"{wanted}, {field} in object meta: {meta.get(key)}")
             if dry_run:
                 return self._present(rtype, obj)
-            result = self._delete_object(rtype, obj, propagation_policy or "Background")
+            result = self._delete_object(rtype, obj, propagation_policy or "Background",
+                                         grace_period_seconds)
             self._settle()
             return self._present(rtype, result)
 
     def delete_collection(self, rtype: ResourceType, namespace: str | None,
                           labels: LabelSelector | None = None, fields: FieldSelector | None = None,
-                          *, propagation_policy: str | None = None) -> list[dict]:
+                          *, propagation_policy: str | None = None,
+                          grace_period_seconds: int | None = None) -> list[dict]:
         with self._lock:
             items, _ = self.list(rtype, namespace, labels, fields)
             return [self.delete(rtype, item["metadata"].get("namespace"), item["metadata"]["name"],
-                                propagation_policy=propagation_policy) for item in items]
+                                propagation_policy=propagation_policy,
+                                grace_period_seconds=grace_period_seconds) for item in items]
+
+    def bind(self, rtype: ResourceType, namespace: str | None, name: str, binding: Any, *,
+             dry_run: bool = False) -> dict:
+        """``POST pods/{name}/binding`` (what the scheduler does): sets the pod's
+        ``spec.nodeName`` to ``binding.target.name``, adds the binding's annotations and the
+        PodScheduled condition; answers a success ``Status`` (201).  400 for a name that is
+        not the URL's, 422 without a target node, 409 when the uid in the binding's metadata
+        is not the pod's or the pod is bound already, 500 when it is being deleted — the
+        server's answers."""
+        if rtype.group_resource != _PODS:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if not isinstance(binding, dict):
+            raise bad_request("the body of the request must be a Binding object")
+        if binding.get("kind") not in (None, "Binding") or binding.get("apiVersion") not in (None, "v1"):
+            raise bad_request(f"the kind in the data ({binding.get('kind')}) does not match the "
+                              "expected kind (Binding)")
+        bmeta = binding.get("metadata") or {}
+        if bmeta.get("name") != name:
+            raise bad_request(f"the name of the object ({bmeta.get('name') or ''}) does not match "
+                              f"the name on the URL ({name})")
+        target = binding.get("target") or {}
+        problems = []
+        if not target.get("name"):
+            problems.append(FieldError("target.name", "Required value", "Required value"))
+        if target.get("kind") not in (None, "", "Node"):
+            problems.append(FieldError("target.kind", "Invalid value",
+                                       f'Invalid value: "{target.get("kind")}": must be empty or '
+                                       "'Node'"))
+        if problems:
+            details = {"name": name, "kind": "Binding"}
+            raise ApiError(422, "Invalid", f'Binding "{name}" is invalid: '
+                                           + ", ".join(str(p) for p in problems),
+                           details)
+        with self._lock:
+            pod = self._require(rtype, namespace, name)
+            meta = pod["metadata"]
+            if bmeta.get("uid") and bmeta["uid"] != meta["uid"]:
+                raise conflict(rtype, name, f"Precondition failed: UID in precondition: "
+                                            f"{bmeta['uid']}, UID in object meta: {meta['uid']}")
+            if meta.get("deletionTimestamp"):
+                raise ApiError(500, "InternalError", f"Internal error occurred: pod {name} is "
+                                                     "being deleted, cannot be assigned to a host")
+            bound = (pod.get("spec") or {}).get("nodeName")
+            if bound:
+                raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on binding '
+                                                f'"{name}": pod {name} is already assigned to '
+                                                f'node "{bound}"',
+                               {"name": name, "kind": "binding"})
+            success = {"kind": "Status", "apiVersion": "v1", "metadata": {},
+                       "status": "Success", "code": 201}
+            if dry_run:
+                return success
+            updated = copy.deepcopy(pod)
+            updated.setdefault("spec", {})["nodeName"] = target["name"]
+            if bmeta.get("annotations"):
+                updated["metadata"].setdefault("annotations", {}).update(bmeta["annotations"])
+            status = updated.setdefault("status", {})
+            others = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
+            status["conditions"] = [*others, {"type": "PodScheduled", "status": "True",
+                                              "lastProbeTime": None,
+                                              "lastTransitionTime": now_rfc3339()}]
+            self._commit(rtype, updated, pod)
+            return success
 
     # --- internals: reading -----------------------------------------------------------
 
@@ -529,7 +652,7 @@ class ObjectStore:
         if dry_run:
             return self._present(rtype, candidate), warnings
         stored = self._commit(rtype, candidate, old)
-        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+        if self._deletable(stored):
             stored = self._remove(rtype.group_resource, stored)
         elif rtype.group_resource == _CRD_GROUP_RESOURCE and not meta.get("deletionTimestamp"):
             self.catalogue.register_crd(stored)
@@ -589,20 +712,32 @@ class ObjectStore:
         }
         self._commit(rtype, updated, crd)
 
-    def _delete_object(self, rtype: ResourceType, obj: dict, policy: str) -> dict:
+    @staticmethod
+    def _deletable(obj: dict) -> bool:
+        """Whether a stored object being deleted is due to go: no finalizers left and no
+        grace period running (the server's ``ShouldDeleteDuringUpdate``)."""
         meta = obj["metadata"]
+        return bool(meta.get("deletionTimestamp")) and not meta.get("finalizers") \
+            and not meta.get("deletionGracePeriodSeconds")
+
+    def _delete_object(self, rtype: ResourceType, obj: dict, policy: str,
+                       grace: int | None = None) -> dict:
+        meta = obj["metadata"]
+        graceful = rtype.group_resource == _PODS
         if meta.get("deletionTimestamp"):
-            return obj
+            return self._delete_again(rtype, obj, grace) if graceful else obj
         if policy == "Orphan":
             self._orphan_dependents(meta["uid"])
         finalizers = list(meta.get("finalizers") or [])
         if policy == "Foreground" and FOREGROUND_FINALIZER not in finalizers:
             finalizers.append(FOREGROUND_FINALIZER)
         terminates = rtype.group_resource == _NAMESPACES
-        if not finalizers and not terminates:
+        if not finalizers and not terminates and not graceful:
             return self._remove(rtype.group_resource, obj)
+        period = pod_deletion_grace_period(obj, grace) if graceful else 0
         deleting = copy.deepcopy(obj)
-        deleting["metadata"].update(deletionTimestamp=now_rfc3339(), deletionGracePeriodSeconds=0)
+        deleting["metadata"].update(deletionTimestamp=_later(None, period),
+                                    deletionGracePeriodSeconds=period)
         if finalizers:
             deleting["metadata"]["finalizers"] = finalizers
         if "generation" in meta:
@@ -610,6 +745,8 @@ class ObjectStore:
         if terminates:
             deleting["status"] = {"phase": "Terminating"}
         stored = self._commit(rtype, deleting, obj)
+        if graceful and self._deletable(stored):  # grace 0: written once, then gone
+            return self._remove(rtype.group_resource, stored)
         if policy == "Foreground":
             for group_resource, dependent in list(self._dependents(meta["uid"])):
                 self._delete_object(self._type_of(group_resource), dependent, "Foreground")
@@ -623,6 +760,24 @@ class ObjectStore:
             for item in list(self._objects.get(served, {}).values()):
                 self._delete_object(self._type_of(served), item, "Background")
         return stored
+
+    def _delete_again(self, rtype: ResourceType, obj: dict, grace: int | None) -> dict:
+        """DELETE of a pod already being deleted (``rest.BeforeDelete``): a running grace
+        period may only be shortened; one of 0 (or none) removes the pod once no finalizers
+        remain."""
+        meta = obj["metadata"]
+        current = meta.get("deletionGracePeriodSeconds")
+        if current:
+            if grace is None or grace >= current:
+                return obj  # graceful deletion pending: nothing changes
+            shorter = copy.deepcopy(obj)
+            shorter["metadata"].update(
+                deletionTimestamp=_later(meta["deletionTimestamp"], grace - int(current)),
+                deletionGracePeriodSeconds=grace)
+            obj = self._commit(rtype, shorter, obj)
+        if self._deletable(obj):
+            return self._remove(rtype.group_resource, obj)
+        return obj
 
     def _orphan_dependents(self, owner_uid: str) -> None:
         for group_resource, dependent in list(self._dependents(owner_uid)):
@@ -644,7 +799,7 @@ class ObjectStore:
         if not remaining:
             updated["metadata"].pop("finalizers")
         stored = self._commit(self._type_of(group_resource), updated, obj)
-        if not remaining:
+        if self._deletable(stored):
             self._remove(group_resource, stored)
 
     def _settle(self) -> None:

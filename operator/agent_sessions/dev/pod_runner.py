@@ -36,12 +36,21 @@ How a pod becomes a process:
   host environment: the operator's credentials stay out of agents), `HOME` (the workspace),
   `HOSTNAME`, `PYTHONUNBUFFERED=1` (so logs arrive line by line), `TMPDIR` for a `/tmp` mount.
   Then `AGENT_SESSIONS_RUNTIME_HOST` is the pod's address and the venv's bin directory leads PATH.
+* **Binding.** A pod without `spec.nodeName` is first bound to `NODE_NAME` through
+  `POST pods/{name}/binding` (in-process), as the scheduler would; the API deletes only bound
+  pods gracefully.
 * **Processes.** Each container process leads its own process group. When it exits, what is
   left of its group is killed (a container's processes die with it); processes that leave the
-  group (`setsid`, daemons) are beyond reach. Deleting the pod sends SIGTERM to the group and
-  SIGKILL after the pod's grace period (capped for dev, see `max_grace_period`); `stop()` does
-  the same for every pod and waits, so nothing outlives the runner. Exits follow
-  `restartPolicy` with the kubelet's doubling back-off (shorter, for dev).
+  group (`setsid`, daemons) are beyond reach. `stop()` stops every pod (SIGTERM, SIGKILL after
+  its grace period) and waits, so nothing outlives the runner. Exits follow `restartPolicy`
+  with the kubelet's doubling back-off (shorter, for dev).
+* **Deletion.** As on a node: a deleted pod stays in the API, with `deletionTimestamp`, while
+  the runner sends SIGTERM to its process group and waits for it to end, at most the pod's
+  `deletionGracePeriodSeconds` (capped for dev, see `max_grace_period`; a later DELETE that
+  shortens it is honoured), then SIGKILL; once nothing of it runs (and its address and
+  emptyDirs are released) the runner deletes the pod with `gracePeriodSeconds: 0` and the
+  pod's uid as precondition, so it never deletes a new pod of the same name. A pod deleted
+  outright (grace 0: unbound, ended, or force-deleted) is stopped the same way, after the fact.
 * **Probes.** The readiness probe (httpGet, tcpSocket or exec) runs every `probe_interval`
   until it succeeds, then every `ready_probe_interval`; `failureThreshold` consecutive failures
   make the pod unready again (`periodSeconds` is not honoured: dev wants a quick start).
@@ -85,7 +94,7 @@ from typing import IO, Any, Final
 from agent_sessions.api.constants import ENV_RUNTIME_HOST
 
 from .object_store import ApiError, now_rfc3339
-from .pod_status import container_status, pending_status, started_status
+from .pod_status import NODE_NAME, container_status, pending_status, started_status
 from .strict_api import StrictKubernetesAPI
 
 logger = logging.getLogger(__name__)
@@ -307,12 +316,14 @@ def executable(argv: list[str], search_path: str) -> list[str]:
 
 
 def grace_period(pod: dict, cap: float) -> float:
-    """Seconds between SIGTERM and SIGKILL for `pod`, at most `cap`."""
+    """Seconds between SIGTERM and SIGKILL for `pod`, at most `cap`: its
+    `deletionGracePeriodSeconds` once it is being deleted (what the API decided, from the
+    DELETE's options or the spec), else its `terminationGracePeriodSeconds` (30 if unset)."""
     spec, meta = pod.get("spec") or {}, pod["metadata"]
-    grace = spec.get("terminationGracePeriodSeconds")
+    grace = meta.get("deletionGracePeriodSeconds")
+    if grace is None:
+        grace = spec.get("terminationGracePeriodSeconds")
     grace = DEFAULT_GRACE_PERIOD if grace is None else float(grace)
-    if meta.get("deletionGracePeriodSeconds") is not None:
-        grace = min(grace, float(meta["deletionGracePeriodSeconds"]))
     return max(0.0, min(grace, cap))
 
 
@@ -369,6 +380,7 @@ class _PodRun:
         self.halted = False
         self.deleted = False
         self.grace = 0.0
+        self.halted_at = 0.0
         self.gone = False
         """The pod is removed from the API: nothing more may be written for it."""
         self.ip: str | None = None
@@ -397,9 +409,14 @@ class _PodRun:
         self._thread.start()
 
     def halt(self, grace: float, *, deleted: bool) -> None:
-        """Stop the pod's process (SIGTERM, SIGKILL after `grace`); `deleted`: the pod is gone
-        for good, its own directories go too."""
-        self.grace, self.deleted, self.halted = grace, self.deleted or deleted, True
+        """Stop the pod's process (SIGTERM, SIGKILL `grace` seconds after the first halt; a
+        later, shorter `grace` brings SIGKILL forward); `deleted`: the pod is being deleted, its
+        own directories go too and, once nothing runs, it is deleted from the API."""
+        if not self.halted:
+            self.halted_at, self.grace = time.monotonic(), grace
+        else:
+            self.grace = min(self.grace, grace)
+        self.deleted, self.halted = self.deleted or deleted, True
         self.wake.set()
 
     def config_changed(self) -> None:
@@ -430,6 +447,8 @@ class _PodRun:
             self._release_ip()
             if self.deleted:
                 self._remove_own_volumes()
+                if not self.gone:  # the kubelet's last word: nothing of the pod runs any more
+                    self.runner._delete_stopped(self.namespace, self.name, self.uid)
             self.done.set()
             self.runner._finished(self)
 
@@ -591,7 +610,13 @@ class _PodRun:
         process = self.process
         if process is not None and not self.exited.is_set():
             _kill_group(process.pid, signal.SIGTERM)
-            if not self.exited.wait(self.grace):
+            while not self.exited.is_set():  # woken by the exit, or a shorter grace period
+                self.wake.clear()
+                remaining = self.halted_at + self.grace - time.monotonic()
+                if remaining <= 0 or self.exited.is_set():
+                    break
+                self.wake.wait(remaining)
+            if not self.exited.is_set():
                 _kill_group(process.pid, signal.SIGKILL)
                 self.exited.wait(5)
         if self._reader is not None:
@@ -911,9 +936,14 @@ class LocalPodRunner:
             run = self._runs.get(key)
         live = pod is not None and not pod["metadata"].get("deletionTimestamp")
         uid = pod["metadata"].get("uid") if pod is not None else None
-        if run is not None and not run.halted and (not live or run.uid != uid):
-            run.halt(grace_period(pod if run.uid == uid and pod is not None else run.pod,
-                                  self.max_grace_period), deleted=True)
+        if run is not None and (not live or run.uid != uid):
+            if run.uid == uid and pod is not None:  # being deleted: its grace period, maybe shortened
+                run.halt(grace_period(pod, self.max_grace_period), deleted=True)
+            elif not run.halted:  # gone outright, or replaced
+                run.halt(grace_period(run.pod, self.max_grace_period), deleted=True)
+        if pod is not None and not live and pod["metadata"].get("deletionGracePeriodSeconds") and (
+                run is None or run.uid != uid or run.done.is_set()):
+            self._delete_stopped(*key, uid or "")  # being deleted, and nothing of it runs here
         if not live or (run is not None and run.uid == uid):
             return
         assert pod is not None
@@ -921,10 +951,38 @@ class LocalPodRunner:
             return
         if (pod.get("status") or {}).get("phase") in _TERMINAL_PHASES:
             return  # it ended before this runner saw it: nothing to run
+        if not (pod.get("spec") or {}).get("nodeName"):
+            pod = self._bind(pod)
+            if pod is None:
+                return
         new = _PodRun(self, pod, predecessor=run)
         with self._lock:
             self._runs[key] = new
         new.start()
+
+    def _bind(self, pod: dict) -> dict | None:
+        """Binds `pod` to `NODE_NAME` (as the scheduler would): the pod as it is then, None when
+        it went meanwhile or is being deleted."""
+        meta = pod["metadata"]
+        try:
+            self.api.bind(meta["namespace"], meta["name"], NODE_NAME, uid=meta.get("uid"))
+        except ApiError as exc:
+            if exc.code not in (404, 409, 500):  # gone, replaced or bound meanwhile, being deleted
+                raise
+        bound = self.api.get("pods", meta["namespace"], meta["name"])
+        if bound is None or bound["metadata"].get("uid") != meta.get("uid") \
+                or bound["metadata"].get("deletionTimestamp"):
+            return None
+        return bound
+
+    def _delete_stopped(self, namespace: str, name: str, uid: str) -> None:
+        """The kubelet's final DELETE of a pod whose containers have stopped: grace 0, guarded by
+        the uid so that a new pod of the same name is never deleted."""
+        try:
+            self.api.delete("pods", namespace, name, grace_period_seconds=0, preconditions={"uid": uid})
+        except ApiError as exc:
+            if exc.code not in (404, 409):  # already gone, or a new pod of the same name
+                raise
 
     def _removed(self, group_resource: tuple[str, str], obj: dict) -> None:
         """A removal hook of the store (under its lock): only flags and events."""

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+NODE_NAME = "embedded-node"
+"""The node both stand-ins bind the pods they take to (``POST pods/{name}/binding``, as the
+scheduler would): a real server deletes only pods bound to a node gracefully."""
+
 
 def container_name(pod: dict) -> str:
     return pod["spec"]["containers"][0]["name"]

@@ -30,7 +30,9 @@ What the server does, by concern (each covered by ``tests/unit/test_strict_api.p
   410 Expired beyond it, synthetic ADDED without one, ``sendInitialEvents``,
   ``timeoutSeconds``, BOOKMARKs;
 * deletion — finalizers, ``deletionTimestamp``, owner-reference GC (Background,
-  Foreground, Orphan), namespace termination, CRD cleanup;
+  Foreground, Orphan), namespace termination, CRD cleanup, graceful deletion of pods bound
+  to a node (``deletionGracePeriodSeconds`` until the kubelet deletes them with grace 0);
+* ``pods/binding`` (POST, as the scheduler binds a pod to a node; not listed in discovery);
 * discovery — ``/api``, ``/apis`` (the aggregated-discovery Accept falls back to the
   legacy documents, which client-go accepts), ``/version``, ``/openapi/v3`` with the
   CRD schemas (for ``kubectl explain`` and server-side field validation);
@@ -55,7 +57,9 @@ Known deviations from kube-apiserver (all deliberate, to keep this small):
   and ``resourceVersionMatch=Exact`` is not honoured;
 * garbage collection, namespace termination and CRD cleanup run synchronously right
   after the triggering write; objects whose owners never existed are not collected;
-* pods are deleted at once (no graceful termination, there is no kubelet);
+* nothing binds or stops pods unless a harness kubelet runs (``fake_kubelet.py``,
+  ``pod_runner.py``): without one, a bound pod that is deleted stays Terminating, as on a
+  cluster whose node is gone;
 * core/v1 and events.k8s.io/v1 Events are stored apart (the server converts);
 * a watch ended by :meth:`StrictKubernetesAPI.drop_watches` closes like a server-side
   timeout, not with a reset connection;
@@ -361,9 +365,23 @@ class StrictKubernetesAPI:
         return self.patch(rtype, namespace, name, {"status": status}, subresource=sub)
 
     def delete(self, resource: str | ResourceType, namespace: str | None, name: str, *,
-               propagation_policy: str | None = None) -> dict:
+               propagation_policy: str | None = None, grace_period_seconds: int | None = None,
+               preconditions: dict | None = None) -> dict:
+        """DELETE with these DeleteOptions; pods bound to a node are deleted gracefully."""
         return self.store.delete(self.resource(resource), namespace, name,
-                                 propagation_policy=propagation_policy)
+                                 propagation_policy=propagation_policy,
+                                 grace_period_seconds=grace_period_seconds,
+                                 preconditions=preconditions)
+
+    def bind(self, namespace: str, name: str, node: str, *, uid: str | None = None) -> dict:
+        """``POST pods/{name}/binding`` in-process: binds the pod to ``node`` as the scheduler
+        does (409 if it is bound already; ``uid`` guards against a new pod of the same name)."""
+        meta: dict = {"name": name, "namespace": namespace}
+        if uid:
+            meta["uid"] = uid
+        binding = {"apiVersion": "v1", "kind": "Binding", "metadata": meta,
+                   "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
+        return self.store.bind(self.resource("pods"), namespace, name, binding)
 
     # --- test harness -----------------------------------------------------------------
 
@@ -607,7 +625,8 @@ class StrictKubernetesAPI:
         if rtype is None or (namespace is not None and not rtype.namespaced):
             raise _no_such_resource()
         subresource = rest[2] if len(rest) == 3 else None
-        if subresource is not None and subresource not in rtype.subresources:
+        if subresource is not None and subresource not in rtype.subresources and (
+                subresource != "binding" or rtype.group_resource != ("", "pods")):
             raise _no_such_resource()
         return _Target(rtype, namespace, rest[1] if len(rest) > 1 else None, subresource, watch)
 
@@ -675,6 +694,13 @@ class StrictKubernetesAPI:
             return self._object_response(request, rtype, self.store.get(rtype, namespace, name))
         if rtype.namespaced and namespace is None and method != "GET":
             raise _no_such_resource()
+        if sub == "binding":
+            if method != "POST":
+                raise ApiError(405, "MethodNotAllowed",
+                               "the server does not allow this method on the requested resource")
+            result = self.store.bind(rtype, namespace, name, _decode_body(raw, content_type),
+                                     dry_run=dry_run)
+            return _json_response(result, status=201)
         if method in ("POST", "PUT", "PATCH"):
             self._admit_owner_references(request, target, raw, content_type, attrs)
         if method == "POST" and name is None:
@@ -701,7 +727,8 @@ class StrictKubernetesAPI:
                 labels, fields = _selectors(query, rtype)
                 deleted = self.store.delete_collection(
                     rtype, namespace, labels, fields,
-                    propagation_policy=options.get("propagationPolicy"))
+                    propagation_policy=options.get("propagationPolicy"),
+                    grace_period_seconds=options.get("gracePeriodSeconds"))
                 return _json_response({"kind": f"{rtype.kind}List",
                                        "apiVersion": rtype.api_version,
                                        "metadata": {"resourceVersion": str(self.store.resource_version)},
@@ -709,6 +736,7 @@ class StrictKubernetesAPI:
             obj = self.store.delete(rtype, namespace, name,
                                     propagation_policy=options.get("propagationPolicy"),
                                     preconditions=options.get("preconditions"),
+                                    grace_period_seconds=options.get("gracePeriodSeconds"),
                                     dry_run=options.get("dryRun") == ["All"] or dry_run)
             return self._object_response(request, rtype, obj)
         raise ApiError(405, "MethodNotAllowed",
@@ -1012,6 +1040,8 @@ def _delete_options(raw: bytes, content_type: str, query: Any) -> dict:
         raise bad_request("DeleteOptions must be an object")
     if "propagationPolicy" in query:
         options["propagationPolicy"] = query["propagationPolicy"]
+    if "gracePeriodSeconds" in query:
+        options["gracePeriodSeconds"] = query["gracePeriodSeconds"]
     if "orphanDependents" in query or "orphanDependents" in options:
         orphan = str(query.get("orphanDependents", options.get("orphanDependents"))).lower()
         options.setdefault("propagationPolicy", "Orphan" if orphan == "true" else "Background")
