@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from agent_sessions.dev.object_store import ApiError
 from agent_sessions.dev.pod_runner import (
     LocalPodRunner,
     LoopbackAddresses,
@@ -432,6 +433,70 @@ def test_deleting_a_pod_kills_its_process_group_and_removes_its_empty_dirs(api, 
     eventually(lambda: not any(alive(pid) for pid in pids))  # SIGTERM ignored: SIGKILL after 1 s
     eventually(lambda: not workspace.exists())
     assert runner.pod_ip(NS, "doomed") is None
+
+
+GRACEFUL = textwrap.dedent(
+    """
+    import pathlib, signal, sys, time
+    def stop(*_):
+        time.sleep(0.3)  # a little cleanup before exiting
+        pathlib.Path(sys.argv[1]).write_text("terminated")
+        sys.exit(0)
+    signal.signal(signal.SIGTERM, stop)
+    print("running", flush=True)
+    time.sleep(300)
+    """
+)
+
+
+def test_a_pod_is_bound_to_the_embedded_node_before_it_runs(api, runner):
+    api.create("pods", pod("bound", python(FAMILY)))
+    running = wait_pod(api, "bound", lambda p: phase(p) == "Running")
+    assert running["spec"]["nodeName"] == "embedded-node"
+
+
+def test_a_deleted_pod_gets_sigterm_and_leaves_the_api_only_once_its_process_is_gone(api, runner, tmp_path):
+    api.create("pods", pod("graceful", python(GRACEFUL, str(tmp_path / "sigterm")), grace=5))
+    wait_pod_log(api, "graceful", "running")
+    process = runner.process(NS, "graceful")
+    assert process is not None
+    alive_at_removal: list[bool] = []
+    api.store.removal_hooks.append(
+        lambda resource, obj: resource == ("", "pods") and alive_at_removal.append(alive(process.pid)))
+
+    deleting = api.delete("pods", NS, "graceful")
+
+    assert deleting["metadata"]["deletionGracePeriodSeconds"] == 5
+    assert api.get("pods", NS, "graceful")["metadata"]["deletionTimestamp"]  # terminating, not gone
+    api.wait_for(lambda: api.get("pods", NS, "graceful") is None)
+    assert alive_at_removal == [False]
+    assert (tmp_path / "sigterm").read_text() == "terminated"  # it stopped by itself, on SIGTERM
+    assert runner.pod_ip(NS, "graceful") is None
+
+
+def test_a_shortened_grace_period_brings_the_sigkill_forward(api, make_runner):
+    runner = make_runner(max_grace_period=60)
+    api.create("pods", pod("stubborn", python(FAMILY, "--ignore-sigterm"), grace=60))
+    pids = family_pids(api, runner, "stubborn")
+    api.delete("pods", NS, "stubborn")
+    assert api.get("pods", NS, "stubborn")["metadata"]["deletionGracePeriodSeconds"] == 60
+
+    api.delete("pods", NS, "stubborn", grace_period_seconds=1)
+
+    api.wait_for(lambda: api.get("pods", NS, "stubborn") is None)  # well before the 60 s
+    assert not any(alive(pid) for pid in pids)
+
+
+def test_a_pod_of_the_same_name_waits_until_the_terminating_one_is_gone(api, runner):
+    api.create("pods", pod("again", python(FAMILY, "--ignore-sigterm"), grace=1))
+    family_pids(api, runner, "again")
+    api.delete("pods", NS, "again")
+    with pytest.raises(ApiError) as refused:
+        api.create("pods", pod("again", python(FAMILY)))
+    assert refused.value.code == 409 and refused.value.reason == "AlreadyExists"
+    api.wait_for(lambda: api.get("pods", NS, "again") is None)
+    api.create("pods", pod("again", python(FAMILY)))
+    wait_pod(api, "again", lambda p: phase(p) == "Running")
 
 
 def test_stopping_the_runner_kills_every_process_it_started(api, make_runner):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import json
 import re
 import shutil
@@ -705,6 +706,187 @@ async def test_delete_options_may_come_as_the_json_body(http):
     assert (await call(http, "GET", f"{PODS}/child")).status == 200
     stale = {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": "other"}}
     assert (await call(http, "DELETE", f"{PODS}/child", stale)).status == 409
+
+
+# --- graceful deletion of pods ----------------------------------------------------------------
+
+
+def running_pod(name: str, grace: int | None = None, **meta: Any) -> dict:
+    """A pod bound to a node (as after the scheduler's binding), optionally with a grace period."""
+    body = pod(name, node="embedded-node", **meta)
+    if grace is not None:
+        body["spec"]["terminationGracePeriodSeconds"] = grace
+    return body
+
+
+async def test_deleting_a_bound_pod_keeps_it_terminating_with_its_grace_period(http):
+    await call(http, "POST", PODS, running_pod("p", grace=20))
+    reply = await call(http, "DELETE", f"{PODS}/p")
+    kept = await call(http, "GET", f"{PODS}/p")
+    assert reply.status == 200 and reply["kind"] == "Pod"
+    assert reply["metadata"]["deletionTimestamp"] and reply["metadata"]["deletionGracePeriodSeconds"] == 20
+    assert kept.status == 200 and kept["metadata"] == reply["metadata"]
+
+
+async def test_grace_period_comes_from_delete_options_else_30_by_default(http):
+    await call(http, "POST", PODS, running_pod("by-option", grace=20))
+    await call(http, "POST", PODS, running_pod("by-default"))
+    by_option = await call(http, "DELETE", f"{PODS}/by-option", params={"gracePeriodSeconds": "7"})
+    by_default = await call(http, "DELETE", f"{PODS}/by-default")
+    assert by_option["metadata"]["deletionGracePeriodSeconds"] == 7
+    assert by_default["metadata"]["deletionGracePeriodSeconds"] == 30
+
+
+async def test_deletion_timestamp_of_a_graceful_delete_is_when_the_grace_period_ends(http):
+    await call(http, "POST", PODS, running_pod("p", grace=3600))
+    reply = await call(http, "DELETE", f"{PODS}/p")
+
+    def when(field: str) -> datetime.datetime:
+        return datetime.datetime.strptime(reply["metadata"][field], "%Y-%m-%dT%H:%M:%SZ")
+
+    assert 3598 <= (when("deletionTimestamp") - when("creationTimestamp")).total_seconds() <= 3602
+
+
+async def test_a_second_delete_does_not_extend_a_graceful_deletion(http):
+    await call(http, "POST", PODS, running_pod("p", grace=20))
+    first = await call(http, "DELETE", f"{PODS}/p")
+    again = await call(http, "DELETE", f"{PODS}/p", {"gracePeriodSeconds": 60})
+    plain = await call(http, "DELETE", f"{PODS}/p")
+    assert again.status == plain.status == 200
+    assert again["metadata"] == plain["metadata"] == first["metadata"]  # not even a new resourceVersion
+
+
+async def test_a_second_delete_may_shorten_the_grace_period(http):
+    await call(http, "POST", PODS, running_pod("p", grace=20))
+    await call(http, "DELETE", f"{PODS}/p")
+    shorter = await call(http, "DELETE", f"{PODS}/p", {"gracePeriodSeconds": 5})
+    assert shorter.status == 200 and shorter["metadata"]["deletionGracePeriodSeconds"] == 5
+    assert (await call(http, "GET", f"{PODS}/p"))["metadata"]["deletionGracePeriodSeconds"] == 5
+
+
+async def test_a_delete_with_grace_0_removes_a_terminating_pod_at_once(http):
+    await call(http, "POST", PODS, running_pod("p", grace=20))
+    await call(http, "DELETE", f"{PODS}/p")
+    final = await call(http, "DELETE", f"{PODS}/p", {"gracePeriodSeconds": 0})
+    assert final.status == 200 and final["metadata"]["deletionGracePeriodSeconds"] == 0
+    assert (await call(http, "GET", f"{PODS}/p")).status == 404
+
+
+async def test_a_delete_with_grace_0_removes_a_running_pod_at_once(http):
+    await call(http, "POST", PODS, running_pod("p", grace=20))
+    reply = await call(http, "DELETE", f"{PODS}/p", params={"gracePeriodSeconds": "0"})
+    assert reply.status == 200
+    assert (await call(http, "GET", f"{PODS}/p")).status == 404
+
+
+async def test_unbound_and_terminated_pods_are_deleted_at_once(api, http):
+    await call(http, "POST", PODS, pod("unbound"))
+    for name, phase in (("succeeded", "Succeeded"), ("failed", "Failed")):
+        await call(http, "POST", PODS, running_pod(name, grace=20))
+        api.patch_status("pods", "default", name, {"phase": phase})
+    for name in ("unbound", "succeeded", "failed"):
+        reply = await call(http, "DELETE", f"{PODS}/{name}")
+        assert reply.status == 200 and reply["metadata"]["deletionGracePeriodSeconds"] == 0
+        assert (await call(http, "GET", f"{PODS}/{name}")).status == 404
+
+
+async def test_watch_sees_a_terminating_pod_modified_then_deleted(api, http):
+    created = await call(http, "POST", PODS, running_pod("p", grace=20))
+    async with Watch(http, PODS, resourceVersion=created["metadata"]["resourceVersion"]) as watch:
+        await call(http, "DELETE", f"{PODS}/p")
+        terminating = await watch.next()
+        await call(http, "DELETE", f"{PODS}/p", {"gracePeriodSeconds": 0,
+                                                 "preconditions": {"uid": created["metadata"]["uid"]}})
+        assert await watch.events(2) == [("MODIFIED", "p"), ("DELETED", "p")]
+    assert terminating["type"] == "MODIFIED"
+    assert terminating["object"]["metadata"]["deletionGracePeriodSeconds"] == 20
+
+
+async def test_watch_sees_a_pod_deleted_at_once_modified_then_deleted(http):
+    created = await call(http, "POST", PODS, pod("unbound"))
+    async with Watch(http, PODS, resourceVersion=created["metadata"]["resourceVersion"]) as watch:
+        await call(http, "DELETE", f"{PODS}/unbound")
+        events = [await watch.next(), await watch.next()]
+    assert [e["type"] for e in events] == ["MODIFIED", "DELETED"]
+    assert all(e["object"]["metadata"]["deletionTimestamp"] for e in events)
+
+
+async def test_a_pod_of_the_same_name_cannot_be_created_while_the_old_one_terminates(http):
+    await call(http, "POST", PODS, running_pod("p", grace=20))
+    await call(http, "DELETE", f"{PODS}/p")
+    again = await call(http, "POST", PODS, running_pod("p"))
+    assert again.status == 409 and again["reason"] == "AlreadyExists"
+
+
+async def test_finalizers_hold_a_pod_after_its_grace_period(http):
+    await call(http, "POST", PODS, running_pod("p", grace=20, finalizers=["a/b"]))
+    await call(http, "DELETE", f"{PODS}/p")
+    await call(http, "DELETE", f"{PODS}/p", {"gracePeriodSeconds": 0})
+    held = await call(http, "GET", f"{PODS}/p")
+    assert held.status == 200 and held["metadata"]["deletionGracePeriodSeconds"] == 0
+    await call(http, "PATCH", f"{PODS}/p", {"metadata": {"finalizers": None}}, content_type=MERGE)
+    assert (await call(http, "GET", f"{PODS}/p")).status == 404
+
+
+async def test_removing_the_last_finalizer_during_the_grace_period_does_not_remove_the_pod(http):
+    await call(http, "POST", PODS, running_pod("p", grace=20, finalizers=["a/b"]))
+    await call(http, "DELETE", f"{PODS}/p")
+    await call(http, "PATCH", f"{PODS}/p", {"metadata": {"finalizers": None}}, content_type=MERGE)
+    assert (await call(http, "GET", f"{PODS}/p")).status == 200  # the kubelet has not finished
+    await call(http, "DELETE", f"{PODS}/p", {"gracePeriodSeconds": 0})
+    assert (await call(http, "GET", f"{PODS}/p")).status == 404
+
+
+async def test_garbage_collection_deletes_bound_pods_gracefully(http):
+    owner = (await call(http, "POST", AGS, session())).body
+    await call(http, "POST", PODS, running_pod("child", grace=20, ownerReferences=[owner_ref(owner)]))
+    await call(http, "DELETE", f"{AGS}/s1")
+    child = await call(http, "GET", f"{PODS}/child")
+    assert child.status == 200 and child["metadata"]["deletionGracePeriodSeconds"] == 20
+
+
+async def test_a_namespace_terminates_only_once_its_pods_are_gone(http):
+    await call(http, "POST", "/api/v1/namespaces", {"metadata": {"name": "doomed"}})
+    pods = "/api/v1/namespaces/doomed/pods"
+    await call(http, "POST", pods, running_pod("p", grace=20))
+    await call(http, "DELETE", "/api/v1/namespaces/doomed")
+    assert (await call(http, "GET", f"{pods}/p"))["metadata"]["deletionGracePeriodSeconds"] == 20
+    assert (await call(http, "GET", "/api/v1/namespaces/doomed")).status == 200
+    await call(http, "DELETE", f"{pods}/p", {"gracePeriodSeconds": 0})
+    assert (await call(http, "GET", "/api/v1/namespaces/doomed")).status == 404
+
+
+async def test_a_uid_precondition_never_deletes_a_new_pod_of_the_same_name(http):
+    old = (await call(http, "POST", PODS, pod("p"))).body
+    await call(http, "DELETE", f"{PODS}/p")
+    await call(http, "POST", PODS, running_pod("p"))
+    stale = await call(http, "DELETE", f"{PODS}/p", {"gracePeriodSeconds": 0,
+                                                     "preconditions": {"uid": old["metadata"]["uid"]}})
+    assert stale.status == 409
+    assert (await call(http, "GET", f"{PODS}/p")).status == 200
+
+
+async def test_binding_a_pod_sets_its_node_and_the_pod_scheduled_condition(http):
+    created = (await call(http, "POST", PODS, pod("p"))).body
+    binding = {"apiVersion": "v1", "kind": "Binding",
+               "metadata": {"name": "p", "uid": created["metadata"]["uid"]},
+               "target": {"apiVersion": "v1", "kind": "Node", "name": "embedded-node"}}
+    reply = await call(http, "POST", f"{PODS}/p/binding", binding)
+    bound = await call(http, "GET", f"{PODS}/p")
+    assert reply.status == 201 and reply["kind"] == "Status" and reply["status"] == "Success"
+    assert bound["spec"]["nodeName"] == "embedded-node"
+    assert {"type": "PodScheduled", "status": "True"}.items() <= bound["status"]["conditions"][-1].items()
+
+
+async def test_binding_a_bound_pod_is_409_and_a_mismatched_name_400(http):
+    await call(http, "POST", PODS, running_pod("p"))
+    binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p"},
+               "target": {"kind": "Node", "name": "other"}}
+    again = await call(http, "POST", f"{PODS}/p/binding", binding)
+    wrong = await call(http, "POST", f"{PODS}/p/binding", {**binding, "metadata": {"name": "q"}})
+    no_node = await call(http, "POST", f"{PODS}/p/binding", {**binding, "target": {}})
+    assert (again.status, wrong.status, no_node.status) == (409, 400, 422)
+    assert 'already assigned to node "embedded-node"' in again["message"]
 
 
 # --- namespaces -----------------------------------------------------------------------------
