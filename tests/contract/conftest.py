@@ -273,7 +273,8 @@ async def http_contract(api: StrictKubernetesAPI, api_client: Any, tmp_path: Pat
 
 async def eventually_ready(env: ContractEnv, ref: SessionRef, timeout: float = TIMEOUT) -> Observation:
     """Observe until the session runs and is ready, calling `ensure` whenever it shows no backing
-    — what the lifecycle does while Creating (a stopped backing may still be going away)."""
+    — what the lifecycle does while Creating (a terminating backing is waited for, not ensured
+    over)."""
     deadline = time.monotonic() + timeout
     while True:
         observation = await env.provider.observe(ref)

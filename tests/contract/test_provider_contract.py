@@ -14,7 +14,8 @@ from agent_sessions.providers import Capabilities, InvalidConfiguration, Provide
 
 from .conftest import ContractEnv, eventually, eventually_ready
 
-GONE = (BackingState.ABSENT, BackingState.STOPPED)
+GONE = (BackingState.ABSENT, BackingState.STOPPED, BackingState.TERMINATING)
+"""After `stop()`: gone, stopped, or on its way out (a pod within its grace period)."""
 
 
 async def healthz(endpoint: str) -> int:

@@ -69,6 +69,7 @@ READY = Observation(
 )
 NOT_READY = Observation(BackingState.RUNNING, ready=False, id="ags-demo", reason="CrashLoopBackOff", message="back-off 10s")
 STOPPED_BACKING = Observation(BackingState.STOPPED, id="ags-demo")
+TERMINATING = Observation(BackingState.TERMINATING, id="ags-demo", message="the pod is being deleted")
 EXITED_0 = Observation(BackingState.SUCCEEDED, id="ags-demo", exit_code=0)
 EXITED_1 = Observation(BackingState.FAILED, id="ags-demo", exit_code=1, message="panic: boom")
 IMAGE_PULL = Observation(
@@ -231,7 +232,7 @@ ROWS = [
         created, PULLING, c.PHASE_STOPPING, ("Stop",), session=session(desired_state=c.STATE_STOPPED, generation=2),
         expect={"stopped_reason": c.STOPPED_USER}),
     Row("creating session whose agent crashes is restarted under on failure",
-        created, EXITED_1, c.PHASE_CREATING, ("Stop", "Ensure", "Warning:Restarted"),
+        created, EXITED_1, c.PHASE_CREATING, ("Stop", "Warning:Restarted"),
         expect={"crash_count": 1, "restart_count": 1}),
     Row("creating session crash looping past its backoff limit fails",
         created, Observation(BackingState.RUNNING, id="ags-demo", reason="CrashLoopBackOff", restarts=4),
@@ -305,7 +306,7 @@ ROWS = [
         c.PHASE_FAILED, ("Warning:Failed",), session=NEVER, expect={"ready.reason": "Evicted"}),
     # — Running + crash → restart per policy / backoffLimit, else Failed
     Row("running session whose agent crashes is restarted under on failure",
-        running, EXITED_1, c.PHASE_CREATING, ("Stop", "Ensure", "Warning:Restarted"),
+        running, EXITED_1, c.PHASE_CREATING, ("Stop", "Warning:Restarted"),
         expect={"crash_count": 1, "restart_count": 1, "ready.reason": c.REASON_CREATING}),
     Row("running session crashing at its backoff limit fails",
         lambda: with_(running(), crash_count=3, restart_count=3), EXITED_1, c.PHASE_FAILED, ("Stop", "Warning:Failed"),
@@ -328,6 +329,18 @@ ROWS = [
         expect={"restart_count": 1, "crash_count": 0, "start_time": "2025-03-01T09:00:50Z"}),
     Row("running session whose backing was stopped behind its back is recreated",
         running, STOPPED_BACKING, c.PHASE_CREATING, ("Ensure", "Warning:Recreated"), expect={"restart_count": 1}),
+    Row("running session whose backing is being deleted behind its back waits for it to go before recreating",
+        running, TERMINATING, c.PHASE_CREATING, ("Warning:Recreated",), expect={"restart_count": 1}),
+    # — a backing that terminates (pod grace period) is waited for: never deleted again, never collided with
+    Row("creating session waits for its previous backing to terminate without ensuring",
+        lambda: step(running(), EXITED_1, t=20).status, TERMINATING, c.PHASE_CREATING, (), t=21),
+    Row("creating session ensures its backing once the previous one is gone",
+        lambda: step(running(), EXITED_1, t=20).status, ABSENT, c.PHASE_CREATING, ("Ensure",), t=22),
+    Row("stopping session waits for its terminating backing without stopping it again",
+        stopping_by_user, TERMINATING, c.PHASE_STOPPING, (), session=session(desired_state=c.STATE_STOPPED, generation=2),
+        t=21),
+    Row("failed session replacing a backing that still terminates ensures nothing yet",
+        failed_exited, TERMINATING, c.PHASE_CREATING, (), session=replace(NEVER, generation=2)),
     Row("running session with vanished backing and broken config fails",
         running, ABSENT, c.PHASE_FAILED, ("Warning:ConfigInvalid", "Warning:Failed"),
         session=INVALID, expect={"ready.reason": c.REASON_INVALID_CONFIGURATION}),
@@ -336,7 +349,7 @@ ROWS = [
         failed_start_timeout, ABSENT, c.PHASE_CREATING, ("Ensure",), session=session(generation=2), t=800,
         expect={"crash_count": 0, "observed_generation": 2}),
     Row("failed session replaces its kept backing when its spec changes",
-        failed_exited, EXITED_1, c.PHASE_CREATING, ("Stop", "Ensure"), session=replace(NEVER, generation=2)),
+        failed_exited, EXITED_1, c.PHASE_CREATING, ("Stop",), session=replace(NEVER, generation=2)),
     Row("failed session restarts when the restart annotation changes",
         failed_start_timeout, ABSENT, c.PHASE_CREATING, ("Ensure",), session=session(restart_request="1"), t=800,
         expect={"restart_request": "1"}),
@@ -355,14 +368,14 @@ ROWS = [
         expect={"configValid.message": "cycle: a -> b -> a", "ready.message": "cycle: a -> b -> a"}),
     # — restart requests on Running / Stopped / Completed
     Row("running session restarts on a restart request",
-        running, READY, c.PHASE_CREATING, ("Stop", "Ensure", "Normal:Restarted"), session=session(restart_request="r1"),
+        running, READY, c.PHASE_CREATING, ("Stop", "Normal:Restarted"), session=session(restart_request="r1"),
         expect={"restart_request": "r1", "restart_count": 1}),
     Row("stopped session with state stopped records but ignores a restart request",
         stopped_by_user, ABSENT, c.PHASE_STOPPED, (),
         session=session(desired_state=c.STATE_STOPPED, generation=2, restart_request="r1"),
         expect={"restart_request": "r1"}),
     Row("completed session restarts on a restart request",
-        completed, EXITED_0, c.PHASE_CREATING, ("Stop", "Ensure"), session=replace(NEVER, restart_request="r1")),
+        completed, EXITED_0, c.PHASE_CREATING, ("Stop",), session=replace(NEVER, restart_request="r1")),
     Row("completed session stays completed when its spec changes",
         completed, EXITED_0, c.PHASE_COMPLETED, (), session=replace(NEVER, generation=2)),
     # — any + deleted → Terminating → provider delete → finalizer removed
@@ -381,6 +394,15 @@ ROWS = [
     Row("terminating session whose backing is finally gone removes its finalizer",
         lambda: step(running(), READY, session(deleting=True), t=20).status, ABSENT, c.PHASE_TERMINATING,
         ("Delete", "RemoveFinalizer"), session=session(deleting=True)),
+    Row("deleted running session keeps its status during the quiet period while its backing goes",
+        running, TERMINATING, c.PHASE_RUNNING, ("Delete",), session=session(deleting=True, deletion_time=at(19)),
+        t=20, expect={"ready.status": "True"}),
+    Row("deleted running session whose backing outlives the quiet period shows terminating",
+        running, TERMINATING, c.PHASE_TERMINATING, ("Delete",), session=session(deleting=True, deletion_time=at(10)),
+        t=20, expect={"ready.reason": c.REASON_TERMINATING}),
+    Row("deleted running session whose backing went within the quiet period removes its finalizer",
+        running, ABSENT, c.PHASE_RUNNING, ("Delete", "RemoveFinalizer"),
+        session=session(deleting=True, deletion_time=at(19)), t=20),
     Row("deleted stopped session is terminated too",
         stopped_by_user, ABSENT, c.PHASE_TERMINATING, ("Delete", "RemoveFinalizer"),
         session=session(desired_state=c.STATE_STOPPED, generation=2, deleting=True)),
@@ -606,6 +628,12 @@ def test_prompt_is_not_offered_once_delivered_or_while_not_ready():
     assert names(step(running(s), NOT_READY, s, t=20)) == ()
 
 
+def test_deleted_session_in_its_quiet_period_comes_back_when_the_quiet_period_ends():
+    decision = step(running(), TERMINATING, session(deleting=True, deletion_time=at(19.5)), t=20)
+    assert decision.status == running()
+    assert decision.requeue_after == 1.5
+
+
 def test_deleted_session_with_known_backing_but_no_observation_waits_for_one():
     decision = step(running(), None, session(deleting=True), t=20)
     assert names(decision) == ("Delete",)
@@ -629,7 +657,7 @@ def test_restart_request_that_hit_a_provider_error_is_not_consumed():
     s = session(restart_request="r1")
     held = step(running(), None, s, t=20, error=DOWN)
     assert (held.status.phase, held.status.restart_request) == (c.PHASE_RUNNING, None)
-    assert names(step(held.status, READY, s, t=30)) == ("Stop", "Ensure", "Normal:Restarted")
+    assert names(step(held.status, READY, s, t=30)) == ("Stop", "Normal:Restarted")
 
 
 def test_a_lower_restart_count_means_a_new_backing_whose_restarts_are_all_new():

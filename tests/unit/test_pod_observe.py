@@ -188,13 +188,13 @@ SECRET_MESSAGE = 'couldn\'t find key token in Secret team-a/creds'
         pytest.param(
             pod("Running", containers=[agent(RUNNING_STATE, ready=True)], conditions=READY, pod_ip="10.1.2.3",
                 deleting=True),
-            Observation(BackingState.STOPPED, id=NAME, message="the pod is being deleted"),
-            id="being-deleted-is-stopped",
+            Observation(BackingState.TERMINATING, id=NAME, message="the pod is being deleted"),
+            id="being-deleted-is-terminating",
         ),
         pytest.param(
             pod("Failed", containers=[agent({"terminated": terminated(1, "Error")}, restarts=2)], deleting=True),
-            Observation(BackingState.STOPPED, id=NAME, restarts=2, message="the pod is being deleted"),
-            id="a-failed-pod-being-replaced-is-stopped-not-failed-again",
+            Observation(BackingState.TERMINATING, id=NAME, restarts=2, message="the pod is being deleted"),
+            id="a-failed-pod-being-replaced-is-terminating-not-failed-again",
         ),
         pytest.param(
             pod("Unknown", message="node ip-10-0-0-1 is not ready"),
@@ -209,7 +209,7 @@ def test_observe_pod(given, expected):
 
 def test_stopping_reports_an_existing_pod_as_stopped():
     running = pod("Running", containers=[agent(RUNNING_STATE, ready=True)], conditions=READY, pod_ip="10.1.2.3")
-    assert observe_pod(running, stopping=True).state == BackingState.STOPPED
+    assert observe_pod(running, stopping=True).state == BackingState.TERMINATING
     assert observe_pod(None, stopping=True).state == BackingState.ABSENT
 
 

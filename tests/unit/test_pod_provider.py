@@ -321,13 +321,13 @@ async def test_stop_deletes_the_pod_and_keeps_the_workspace(provider, core):
     await provider.stop(SESSION)  # not found = done
 
 
-async def test_after_a_graceful_stop_the_pod_is_observed_stopped():
+async def test_after_a_graceful_stop_the_pod_is_observed_terminating():
     core = FakeCoreV1Api(graceful=True)
     provider = PodProvider(core_api=core)
     await provider.ensure(SESSION)
     running(core, restarts=2)
     await provider.stop(SESSION)
-    assert (await provider.observe(SESSION)).state == BackingState.STOPPED
+    assert (await provider.observe(SESSION)).state == BackingState.TERMINATING
 
 
 async def test_ensure_while_the_old_pod_terminates_returns_it_and_creates_nothing():
@@ -336,7 +336,7 @@ async def test_ensure_while_the_old_pod_terminates_returns_it_and_creates_nothin
     await provider.ensure(SESSION)
     await provider.stop(SESSION)
     assert (await provider.ensure(SESSION)).id == POD
-    assert (await provider.observe(SESSION)).state == BackingState.STOPPED  # the lifecycle ensures again
+    assert (await provider.observe(SESSION)).state == BackingState.TERMINATING  # the lifecycle waits for it
 
 
 async def test_delete_removes_pod_and_workspace(provider, core):
@@ -358,7 +358,20 @@ async def test_delete_is_not_done_while_objects_terminate():
     assert await provider.delete(SESSION) is True
 
 
+async def test_objects_already_terminating_are_waited_for_not_deleted_again():
+    core = FakeCoreV1Api(graceful=True)
+    provider = PodProvider(core_api=core)
+    await provider.ensure(SESSION)
+    await provider.stop(SESSION)
+    await provider.stop(SESSION)
+    assert await provider.delete(SESSION) is False
+    assert await provider.delete(SESSION) is False
+    deletes = [(m, n) for m, n, _ in core.calls if m.startswith("delete")]
+    assert deletes == [("delete_namespaced_pod", POD), ("delete_namespaced_persistent_volume_claim", PVC)]
+
+
 async def test_delete_reports_an_unreachable_api(provider, core):
+    await provider.ensure(SESSION)
     core.fail["delete_namespaced_pod"] = api_exception(502, "bad gateway")
     with pytest.raises(ProviderUnavailable):
         await provider.delete(SESSION)

@@ -193,7 +193,8 @@ class Reconciler:
             new_status.capabilities = provider.capabilities().to_status()
         if session.wake_requested:
             new_status.wake_request = (meta.get("annotations") or {}).get(c.ANNOTATION_WAKE)
-        await self._refresh_logs(provider, ref, new_status)
+        if not session.deleting:  # a log read of a backing on its way out would only add a write
+            await self._refresh_logs(provider, ref, new_status)
         body, raw_status, prompt_retry = await self._deliver_prompt(
             body, raw_status, status, new_status, decision, observation
         )
@@ -551,6 +552,7 @@ def _session_input(
         settings=settings,
         config_problems=tuple(problems),
         deleting=deleting,
+        deletion_time=parse_timestamp(meta.get("deletionTimestamp")) if deleting else None,
         desired_state=spec.get("state") or c.STATE_RUNNING,
         title=spec.get("title"),
         prompt=spec.get("prompt"),

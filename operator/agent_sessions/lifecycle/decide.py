@@ -98,6 +98,10 @@ _MAX_CHAIN: Final = 4
 
 _RUNNING_PHASES: Final = (c.PHASE_CREATING, c.PHASE_RUNNING)
 _GONE: Final = (BackingState.ABSENT, BackingState.STOPPED)
+TERMINATING_QUIET_SECONDS: Final = 2.0
+"""A deleted session whose backing is not gone yet keeps its last status this long before
+`Terminating` is written: most backings go within a second (the agent exits on SIGTERM), and a
+status written for an object about to vanish is a wasted write. A slow teardown still shows."""
 
 
 def decide(
@@ -261,6 +265,7 @@ class _Decider:
 
         if obs is None or obs.state in _GONE:
             self.work.append(Ensure())  # idempotent repeat: the create/resume may not show yet
+        # TERMINATING: the previous backing still holds the name; its removal triggers the ensure.
         resuming = self._ready_reason() == c.REASON_RESUMING
         self._ready(compute_ready_condition(
             c.PHASE_CREATING,
@@ -275,7 +280,7 @@ class _Decider:
             return interrupted
         obs = self.observation
         if obs is not None:
-            if obs.state in _GONE:
+            if obs.state in _GONE or obs.state == BackingState.TERMINATING:
                 return self._recreate(obs)
             if obs.state == BackingState.SUCCEEDED:
                 return self._complete()
@@ -309,8 +314,9 @@ class _Decider:
             self._ready(compute_ready_condition(c.PHASE_STOPPED, message=_STOPPED_MESSAGES.get(why)))
             self._emit(Emit.normal(c.EVENT_STOPPED, f"session stopped ({why}); workspace kept"))
             return False
-        self.work.append(Stop())  # idempotent repeat until the backing has stopped
-        self._poll()
+        if obs is None or obs.state != BackingState.TERMINATING:
+            self.work.append(Stop())  # idempotent repeat until the backing has stopped
+        self._poll()  # a terminating backing is left alone: its removal wakes us (or the poll)
         return False
 
     def _stopped(self) -> bool:
@@ -357,12 +363,24 @@ class _Decider:
 
     def _terminate(self) -> None:
         st = self.status
+        deleted_for = self.session.deleting_for(self.now)
+        if self.provider_error is None and deleted_for is not None and deleted_for < TERMINATING_QUIET_SECONDS:
+            # Quiet period: act (delete, remove the finalizer once gone) but keep the status as
+            # it was; come back when the quiet period ends if the backing is still there.
+            self.status = self.before.model_copy(deep=True)
+            self._terminate_backing(self.status)
+            if not any(isinstance(a, RemoveFinalizer) for a in self.work):
+                self.requeue.append(TERMINATING_QUIET_SECONDS - deleted_for)
+            return
         st.phase = c.PHASE_TERMINATING
         self._ready(compute_ready_condition(c.PHASE_TERMINATING))
         if self.provider_error is not None:
             self.requeue.append(PROVIDER_RETRY_SECONDS)
             return
         self._mirror_backing()
+        self._terminate_backing(st)
+
+    def _terminate_backing(self, st: AgentSessionStatus) -> None:
         obs = self.observation
         ever_created = bool(st.provider and st.provider.id)
         gone = (obs.state == BackingState.ABSENT) if obs is not None else not ever_created
@@ -413,8 +431,12 @@ class _Decider:
         self._ready(compute_ready_condition(c.PHASE_CREATING, reason=reason))
         obs = self.observation
         if replace and obs is not None and obs.exists:
+            # The replacement is ensured once the old backing is gone (Creating does it): made
+            # now, it would collide with the old one still terminating under the same name.
             self.work.append(Stop())
-        self.work.append(Ensure())
+            self.requeue.append(PROVIDER_RETRY_SECONDS)
+        elif obs is None or obs.state != BackingState.TERMINATING:
+            self.work.append(Ensure())
         self._poll(start_deadline(st, settings))
         return False
 
@@ -458,7 +480,10 @@ class _Decider:
         if self.settings is None:
             return self._cannot_start("re-create the vanished backing")
         self.status.restart_count = (self.status.restart_count or 0) + 1
-        what = "vanished" if obs.state == BackingState.ABSENT else "was stopped outside the operator"
+        what = {
+            BackingState.ABSENT: "vanished",
+            BackingState.TERMINATING: "is being deleted outside the operator",
+        }.get(obs.state, "was stopped outside the operator")
         self._emit(Emit.warning(c.EVENT_RECREATED, f"the backing session {what}; re-creating it"))
         return self._start(resume=False, replace=False, reset_crashes=False)
 
@@ -489,7 +514,7 @@ class _Decider:
         """Count crashes a self-restarting backing recovered from. True when that made it fail."""
         obs, st = self.observation, self.status
         assert obs is not None
-        if obs.state in _GONE:
+        if obs.state in _GONE or obs.state == BackingState.TERMINATING:
             return False  # nothing runs, nothing crashed; a stopped backing's count is old news
         seen = (st.provider.restarts if st.provider else None) or 0
         # A lower count than last seen is a new backing (re-created): all its restarts are new.

@@ -8,6 +8,7 @@ test with tables, and keeps it independent of how configuration is resolved.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from agent_sessions.api import constants as c
 
@@ -46,6 +47,8 @@ class SessionInput:
     """Precise messages explaining why the configuration is invalid."""
     deleting: bool = False
     """`metadata.deletionTimestamp` is set."""
+    deletion_time: datetime | None = None
+    """`metadata.deletionTimestamp`, when set and readable."""
     desired_state: str = c.STATE_RUNNING
     """`spec.state` (`Running` when unset)."""
     title: str | None = None
@@ -56,3 +59,9 @@ class SessionInput:
     """Value of the `agentsession.dev/restart` annotation."""
     wake_requested: bool = False
     """A message arrived for a session stopped by its idle timeout."""
+
+    def deleting_for(self, now: datetime) -> float | None:
+        """Seconds since the deletion was requested (None when not deleting, or unknown)."""
+        if not self.deleting or self.deletion_time is None:
+            return None
+        return max(0.0, (now - self.deletion_time).total_seconds())

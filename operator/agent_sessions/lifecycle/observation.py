@@ -8,8 +8,13 @@ agent. The lifecycle never calls a provider: the reconciler observes, hands the 
 Contract for providers (the lifecycle relies on it):
 
 * `observe()` reflects actions already executed (read-after-write): after `stop()`, a backing
-  that still exists while it is torn down is reported `STOPPED`, never as its last `FAILED` or
-  `SUCCEEDED` state, otherwise a replaced backing's old crash would be counted twice.
+  that still exists while it is torn down is reported `TERMINATING` (or `STOPPED` when it is
+  stopped and kept), never as its last `FAILED` or `SUCCEEDED` state, otherwise a replaced
+  backing's old crash would be counted twice.
+* `TERMINATING` is a backing on its way out that still holds its name (a Pod with
+  `deletionTimestamp`, which a real node takes up to its grace period to finish). The lifecycle
+  neither stops it again nor creates its replacement until it is gone: a second delete would be
+  a wasted write, and a create would collide with it (409).
 * `FAILED` / `SUCCEEDED` mean the agent ended and nobody restarts it. A backing that restarts
   by itself (a container with `restartPolicy: OnFailure`) stays `RUNNING`/`PENDING` and shows
   its crashes through a growing `restarts`.
@@ -36,7 +41,9 @@ class BackingState(StrEnum):
     RUNNING = "Running"
     """The agent process runs (see `Observation.ready` for whether it serves)."""
     STOPPED = "Stopped"
-    """Exists but does not run: stopped with its workspace kept, or being torn down."""
+    """Exists but does not run: stopped with its workspace kept."""
+    TERMINATING = "Terminating"
+    """Being torn down and still there (e.g. a Pod with `deletionTimestamp`): wait for it."""
     SUCCEEDED = "Succeeded"
     """The agent exited with code 0."""
     FAILED = "Failed"
@@ -85,5 +92,5 @@ class Observation:
 
     @property
     def exists(self) -> bool:
-        """Whether there is a backing that is neither gone nor stopped."""
-        return self.state not in (BackingState.ABSENT, BackingState.STOPPED)
+        """Whether there is a backing that is neither gone, stopped nor already going."""
+        return self.state not in (BackingState.ABSENT, BackingState.STOPPED, BackingState.TERMINATING)

@@ -3,8 +3,9 @@
 A pure function of the Pod JSON, so every pod state the cluster can produce is one table row in
 the tests. The mapping, and the decisions behind it:
 
-* no pod → `ABSENT`; a pod being deleted (`deletionTimestamp`) → `STOPPED`, whatever it still
-  reports (read-after-write after `stop()`, see `Observation`).
+* no pod → `ABSENT`; a pod being deleted (`deletionTimestamp`) → `TERMINATING`, whatever it
+  still reports: on a real node it lives on for up to its grace period, holding its name, and
+  the lifecycle waits for it instead of deleting it again or creating its replacement.
 * `Pending`: unschedulable → `PENDING` with the scheduler's message (not permanent: an
   autoscaler may add a node). Image errors (`ImagePullBackOff`, `ErrImagePull`,
   `InvalidImageName`) → `PENDING`, **permanent**: the session fails at once instead of waiting
@@ -49,8 +50,8 @@ def observe_pod(
 ) -> Observation:
     """What `pod` (Pod JSON, camelCase; None when there is none) says about its session.
 
-    `stopping` reports an existing pod as STOPPED: for callers that know a stop was requested
-    before the API server shows it.
+    `stopping` reports an existing pod as TERMINATING: for callers that know a stop was
+    requested before the API server shows it.
     """
     if pod is None:
         return Observation(BackingState.ABSENT)
@@ -62,7 +63,7 @@ def observe_pod(
     base: dict[str, Any] = {"id": name, "restarts": restarts}
 
     if stopping or metadata.get("deletionTimestamp"):
-        return Observation(BackingState.STOPPED, message="the pod is being deleted", **base)
+        return Observation(BackingState.TERMINATING, message="the pod is being deleted", **base)
 
     phase = status.get("phase") or "Pending"
     if phase == "Succeeded":

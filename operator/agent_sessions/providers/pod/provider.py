@@ -10,7 +10,9 @@ construction, and two reconciles racing each other cannot create two pods — th
   we checked it is this session's. Never check-then-create. A pod that still exists while being
   deleted (a replaced backing) is returned as is: `observe` reports it STOPPED and the lifecycle
   calls `ensure` again until the new pod is created.
-* `stop` deletes the pod and keeps the PVC; `delete` deletes both. 404 is done.
+* `stop` deletes the pod and keeps the PVC; `delete` deletes both. 404 is done. An object that
+  is already being deleted (`deletionTimestamp`: a pod within its grace period, a claim held by
+  `kubernetes.io/pvc-protection`) is not deleted again: it is waited for, at the cost of a read.
 * `logs` reads `pods/log` and redacts it (values of the pod's Secrets, and patterns) before
   bounding it; see `logs` and `redaction`.
 """
@@ -101,11 +103,8 @@ class PodProvider:
         return observe_pod(self._as_dict(pod), runtime_port=self._runtime_port)
 
     async def stop(self, session: SessionRef) -> None:
-        name = self._pod_name(session)
-        try:
-            await self._call(f"delete pod {name}", self._core.delete_namespaced_pod, name, session.namespace)
-        except SessionNotFound:
-            pass
+        await self._delete(f"pod {self._pod_name(session)}", self._core.delete_namespaced_pod,
+                           self._core.read_namespaced_pod, self._pod_name(session), session.namespace)
 
     async def delete(self, session: SessionRef) -> bool:
         pod, claim = self._pod_name(session), self._pvc_name(session)
@@ -191,12 +190,19 @@ class PodProvider:
 
     async def _delete(self, what: str, delete: Callable[..., Awaitable[Any]],
                       read: Callable[..., Awaitable[Any]], name: str, namespace: str) -> bool:
-        """Delete one object; True once it is gone (a finalizer or grace period may keep it)."""
+        """Delete one object once; True when it is gone (a finalizer or grace period may keep it).
+
+        Read first: deleting an object that is already going would be a write for nothing, and
+        on a real node a pod lives on for its grace period.
+        """
         try:
-            await self._call(f"delete {what}", delete, name, namespace)
+            current = self._as_dict(await self._call(f"read {what}", read, name, namespace))
         except SessionNotFound:
             return True
+        if (current.get("metadata") or {}).get("deletionTimestamp"):
+            return False
         try:
+            await self._call(f"delete {what}", delete, name, namespace)
             await self._call(f"read {what}", read, name, namespace)
         except SessionNotFound:
             return True
