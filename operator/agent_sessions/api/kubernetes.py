@@ -2,8 +2,8 @@
 
 Users paste `env`, `resources`, `tolerations` and `affinity` blocks from their Deployments;
 they must validate exactly as they would there, and `kubectl explain` must show their fields.
-Only the `source` of a volume is left open (`x-kubernetes-preserve-unknown-fields`): it has
-thirty-odd variants that the API server validates again when the Pod is created.
+Only the sources of a volume are left open (`x-kubernetes-preserve-unknown-fields`): there are
+thirty of them, and the API server validates them again when the Pod is created.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from .base import (
     LIST_ATOMIC,
     LIST_SET,
     APIModel,
+    PRESERVE_UNKNOWN,
     LabelValue,
     Quantity,
     ResourceName,
@@ -180,16 +181,96 @@ class VolumeMount(APIModel):
     """How mounts propagate between host and container."""
 
 
+# The volume sources of `k8s.io/api/core/v1.VolumeSource`. Each is declared (as an open object)
+# because a CEL rule can only name declared fields: the API server rejects `has(self.x)` for an
+# undeclared `x`, and `size(self)` on an object, so "has a source" is spelled out over this list.
+VOLUME_SOURCES: tuple[str, ...] = (
+    "emptyDir", "persistentVolumeClaim", "configMap", "secret",
+    "projected", "downwardAPI", "ephemeral", "csi",
+    "image", "hostPath", "nfs", "iscsi",
+    "fc", "rbd", "cephfs", "glusterfs",
+    "gitRepo", "flexVolume", "awsElasticBlockStore", "gcePersistentDisk",
+    "azureDisk", "azureFile", "cinder", "vsphereVolume",
+    "portworxVolume", "flocker", "quobyte", "photonPersistentDisk",
+    "scaleIO", "storageos",
+)
+
+VolumeSource = Annotated[dict, Field(json_schema_extra=PRESERVE_UNKNOWN)]
+"""One volume source, passed to the Pod as written and validated there."""
+
+
 class Volume(APIModel):
-    """A pod volume. Only `name` is checked here; the volume source (e.g. `configMap`, `secret`,
-    `emptyDir`, `persistentVolumeClaim`) is passed to the Pod as written and validated there."""
+    """A pod volume: a name and one volume source (e.g. `configMap`, `secret`, `emptyDir`,
+    `persistentVolumeClaim`). Only `name` is checked here; the source is passed to the Pod as
+    written and validated there."""
 
     model_config = validations(
-        cel("size(self) >= 2", "a volume needs a source besides its name, e.g. emptyDir: {}"),
+        cel(" || ".join(f"has(self.{source})" for source in VOLUME_SOURCES),
+            "a volume needs a source besides its name, e.g. emptyDir: {}"),
     ) | {"extra": "allow"}
 
     name: ResourceName
     """Name of the volume, referenced by `agent.volumeMounts[].name`."""
+    emptyDir: VolumeSource | None = None
+    """A directory that lives as long as the pod, e.g. `{}` or `{medium: Memory}`."""
+    persistentVolumeClaim: VolumeSource | None = None
+    """A PersistentVolumeClaim in the session's namespace (`claimName`)."""
+    configMap: VolumeSource | None = None
+    """The keys of a ConfigMap as files."""
+    secret: VolumeSource | None = None
+    """The keys of a Secret as files."""
+    projected: VolumeSource | None = None
+    """Several configMap/secret/downwardAPI/serviceAccountToken sources in one directory."""
+    downwardAPI: VolumeSource | None = None
+    """Pod fields as files."""
+    ephemeral: VolumeSource | None = None
+    """A volume claim created and deleted with the pod."""
+    csi: VolumeSource | None = None
+    """A CSI driver's ephemeral volume."""
+    image: VolumeSource | None = None
+    """The content of an OCI image or artifact, read-only."""
+    hostPath: VolumeSource | None = None
+    """A path on the node (usually forbidden by Pod Security)."""
+    nfs: VolumeSource | None = None
+    """An NFS export."""
+    iscsi: VolumeSource | None = None
+    """An iSCSI disk."""
+    fc: VolumeSource | None = None
+    """A Fibre Channel disk."""
+    rbd: VolumeSource | None = None
+    """A Ceph RBD image (deprecated in Kubernetes)."""
+    cephfs: VolumeSource | None = None
+    """A CephFS mount (deprecated in Kubernetes)."""
+    glusterfs: VolumeSource | None = None
+    """A GlusterFS mount (removed from Kubernetes)."""
+    gitRepo: VolumeSource | None = None
+    """A git repository cloned at pod start (deprecated in Kubernetes)."""
+    flexVolume: VolumeSource | None = None
+    """A FlexVolume driver (deprecated in Kubernetes)."""
+    awsElasticBlockStore: VolumeSource | None = None
+    """An AWS EBS disk (in-tree, migrated to CSI)."""
+    gcePersistentDisk: VolumeSource | None = None
+    """A GCE persistent disk (in-tree, migrated to CSI)."""
+    azureDisk: VolumeSource | None = None
+    """An Azure data disk (in-tree, migrated to CSI)."""
+    azureFile: VolumeSource | None = None
+    """An Azure File share (in-tree, migrated to CSI)."""
+    cinder: VolumeSource | None = None
+    """An OpenStack Cinder volume (in-tree, migrated to CSI)."""
+    vsphereVolume: VolumeSource | None = None
+    """A vSphere volume (in-tree, migrated to CSI)."""
+    portworxVolume: VolumeSource | None = None
+    """A Portworx volume (in-tree, migrated to CSI)."""
+    flocker: VolumeSource | None = None
+    """A Flocker volume (removed from Kubernetes)."""
+    quobyte: VolumeSource | None = None
+    """A Quobyte volume (removed from Kubernetes)."""
+    photonPersistentDisk: VolumeSource | None = None
+    """A Photon disk (removed from Kubernetes)."""
+    scaleIO: VolumeSource | None = None
+    """A ScaleIO volume (removed from Kubernetes)."""
+    storageos: VolumeSource | None = None
+    """A StorageOS volume (removed from Kubernetes)."""
 
 
 class Toleration(APIModel):
