@@ -161,8 +161,12 @@ class RestClient:
 
         add("/api/v1", "", "v1")
         for group in self.request("GET", "/apis").get("groups", []):
+            # The preferred version first, so that it wins bare plurals.
             preferred = group["preferredVersion"]["version"]
-            add(f"/apis/{group['name']}/{preferred}", group["name"], preferred)
+            versions = [preferred] + [v["version"] for v in group["versions"]
+                                      if v["version"] != preferred]
+            for version in versions:
+                add(f"/apis/{group['name']}/{version}", group["name"], version)
         return found
 
     def resource(self, name: str | Resource) -> Resource:
@@ -177,6 +181,19 @@ class RestClient:
             except KeyError:
                 raise ApiError(404, f"the server does not serve a resource named {name!r}",
                                "NotFound") from None
+
+    def resource_for(self, api_version: str, kind: str) -> Resource:
+        """The served resource of objects with this ``apiVersion`` and ``kind`` (as in a
+        manifest), rediscovering once when it is unknown."""
+        group, _, version = api_version.rpartition("/")
+        for attempt in (1, 2):
+            with self._discovery_lock:
+                if self._resources is None or attempt == 2:
+                    self._resources = self._discover()
+                for resource in self._resources.values():
+                    if (resource.group, resource.version, resource.kind) == (group, version, kind):
+                        return resource
+        raise ApiError(404, f"the server does not serve {kind} in {api_version}", "NotFound")
 
     def forget_discovery(self) -> None:
         with self._discovery_lock:
