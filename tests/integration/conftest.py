@@ -1,4 +1,5 @@
-"""The real operator (kopf in its own thread) against the strict embedded API and a fake kubelet."""
+"""The real operator (kopf in its own thread) against both backends: the strict embedded API with
+its fake kubelet, and a real kube-apiserver with a simulated node (`support.backends`)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,14 @@ from typing import Any
 import pytest
 
 from agent_sessions.api import constants as c
-from agent_sessions.dev.fake_kubelet import FakeKubelet
 from agent_sessions.dev.strict_api import StrictKubernetesAPI
 from agent_sessions.handlers.operator import OperatorThread
 from agent_sessions.handlers.settings import OperatorOptions
+from support.backends import api, kubelet, real_cluster  # noqa: F401 (fixtures, parametrised by backend)
+from support.cluster.fixtures import control_plane  # noqa: F401
 from support.embedded import (  # noqa: F401 (fixtures and helpers the tests import from here)
     CRDS,
     TIMEOUT,
-    api,
     condition,
     kubeconfig,
     phase_is,
@@ -27,12 +28,6 @@ from support.embedded import (  # noqa: F401 (fixtures and helpers the tests imp
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "ghcr.io/agent-session-operator/agent-sessions:0.1.0"
-
-
-@pytest.fixture
-def kubelet(api: StrictKubernetesAPI) -> Iterator[FakeKubelet]:
-    with FakeKubelet(api) as fake:
-        yield fake
 
 
 @pytest.fixture
@@ -51,7 +46,7 @@ def start_operator(kubeconfig: str) -> Iterator[Callable[..., OperatorThread]]:
 
 
 @pytest.fixture
-def operator(start_operator: Callable[..., OperatorThread], kubelet: FakeKubelet) -> OperatorThread:
+def operator(start_operator: Callable[..., OperatorThread], kubelet: Any) -> OperatorThread:
     return start_operator()
 
 

@@ -258,3 +258,35 @@ def test_evicted_pod_is_replaced_and_the_session_runs_again(api, operator, kubel
     restarted = [e["message"] for e in api.list("events", "default")
                  if e["involvedObject"]["name"] == "evictee" and e["reason"] == c.EVENT_RESTARTED]
     assert "Evicted" in restarted[0]
+
+
+def test_a_lifecycle_costs_at_most_12_writes_and_never_a_conflict(api, operator):
+    """create → Running → Stopped → Running → delete: finalizer add and remove, one pod create per
+    start, one pod delete per stop or delete, one status patch per phase change (Creating,
+    Running, Stopping, Stopped, Creating, Running) and never two for the same phase; no 409."""
+    api.reset_requests()
+    api.create(c.SESSION_PLURAL, session("thrifty"))
+    wait_session(api, "thrifty", ready)
+    api.patch(c.SESSION_PLURAL, "default", "thrifty", {"spec": {"state": "Stopped"}})
+    wait_session(api, "thrifty", phase_is(c.PHASE_STOPPED))
+    api.patch(c.SESSION_PLURAL, "default", "thrifty", {"spec": {"state": "Running"}})
+    wait_session(api, "thrifty", ready)
+    api.delete(c.SESSION_PLURAL, "default", "thrifty")
+    api.wait_for(lambda: api.get(c.SESSION_PLURAL, "default", "thrifty") is None)
+
+    def writes() -> list:
+        return [r for r in api.requests if r.is_write and r.resource != "events"]
+
+    wait_until(lambda: sum(1 for r in writes() if r.resource == c.SESSION_PLURAL and not r.subresource) == 2)
+    table = "\n".join(f"{r.status} {r.method} {r.path}" for r in writes())
+    assert len(writes()) <= 12, table
+    assert [r for r in api.requests if r.status == 409] == [], table
+    counted = {(r.method, r.resource, r.subresource): 0 for r in writes()}
+    for r in writes():
+        counted[(r.method, r.resource, r.subresource)] += 1
+    assert counted == {
+        ("PATCH", c.SESSION_PLURAL, None): 2,
+        ("POST", "pods", None): 2,
+        ("DELETE", "pods", None): 2,
+        ("PATCH", c.SESSION_PLURAL, "status"): 6,
+    }, table

@@ -33,6 +33,13 @@ ADVERTISE_ADDRESS = "198.51.100.10"  # a documentation range: the apiserver refu
 SERVICE_CIDR = "10.96.0.0/16"
 NODE_NAME = "sim-node"
 START_TIMEOUT = 60.0
+DEFAULT_STORAGE_CLASS = {
+    "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+    "metadata": {"name": "standard", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+    "provisioner": "kubernetes.io/host-path", "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate",
+}
+"""Claims without a class get it (DefaultStorageClass admission) and a hostPath volume from the
+controller-manager (`--enable-hostpath-provisioner`), so pods with claims schedule, as on kind."""
 
 
 @dataclass(frozen=True)
@@ -159,6 +166,7 @@ class ControlPlane:
                 self._wait("kube-apiserver /readyz", deadline, lambda: self._ready(admin))
                 self._wait("ServiceAccount default/default", deadline,
                            lambda: admin.get("serviceaccounts", "default", "default") is not None)
+                admin.create("storageclasses", DEFAULT_STORAGE_CLASS)
             finally:
                 admin.close()
         except BaseException:
@@ -314,6 +322,9 @@ class ControlPlane:
             f"--service-account-private-key-file={self._sa.key_file}",
             f"--root-ca-file={self.ca_file}",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
+            # Claims get volumes as on kind: a default StorageClass (`standard`, created by
+            # start()) provisioned by the controller-manager's test-only hostPath provisioner.
+            "--enable-hostpath-provisioner",
             "--bind-address=127.0.0.1", "--secure-port=0",
             "--v=1",
         ])
