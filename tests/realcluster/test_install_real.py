@@ -160,9 +160,10 @@ def test_kustomize_base_applied_twice_as_documented_creates_every_object(control
         # manifests/base/README.md: on a fresh cluster the first run may refuse the peering
         # object (its CRD is in the same batch); nothing else may fail.
         if first.returncode != 0:
-            errors = [line for line in first.stderr.splitlines() if line.strip()]
-            assert errors and all("ensure CRDs are installed first" in line
-                                  and "ClusterKopfPeering" in line for line in errors), first.stderr
+            errors = [line for line in first.stderr.splitlines() if line.startswith("error:")]
+            assert errors and all('no matches for kind "ClusterKopfPeering"' in line
+                                  for line in errors), first.stderr
+            assert "ensure CRDs are installed first" in first.stderr, first.stderr
         wait = run([kubectl, "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"],
                    admin_kubeconfig)
         assert wait.returncode == 0, wait.stderr
