@@ -4,12 +4,15 @@ serves their logs through the apiserver's `pods/log` proxy, and finishes gracefu
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from agent_sessions.dev.pod_runner import LocalPodRunner
 from support.cluster.control_plane import ControlPlane
 from support.cluster.node import SimulatedNode
 from support.cluster.rest import RestClient
@@ -136,7 +139,8 @@ def test_fake_graceful_deletion_then_same_name(
     with SimulatedNode(control_plane, mode="fake", termination_delay=0.5) as node:
         created = admin.create("pods", pod("agent"), namespace)
         running_and_ready(admin, namespace, "agent")
-        admin.delete("pods", namespace, "agent")
+        deleted = admin.delete("pods", namespace, "agent")
+        assert deleted["metadata"].get("deletionTimestamp")
         terminating = admin.get("pods", namespace, "agent")
         assert terminating is not None and terminating["metadata"].get("deletionTimestamp")
         admin.wait_for(lambda: admin.get("pods", namespace, "agent") is None, timeout=TIMEOUT)
@@ -162,15 +166,69 @@ def test_process_pod_runs_its_command_and_logs(
 def test_process_graceful_deletion_sends_sigterm_first(
         process_node: SimulatedNode, admin: RestClient, namespace: str, tmp_path: Path) -> None:
     marker = tmp_path / "terminated"
-    script = f"trap 'echo bye > {marker}; exit 0' TERM; echo up; while :; do sleep 0.1; done"
+    script = (f"trap 'echo bye > {marker}; sleep 0.3; exit 0' TERM; echo up; "
+              "while :; do sleep 0.1; done")
     admin.create("pods", pod("agent", ["sh", "-c", script], terminationGracePeriodSeconds=5),
                  namespace)
     running_and_ready(admin, namespace, "agent")
     admin.wait_for(lambda: log(admin, namespace, "agent") == "up\n", timeout=TIMEOUT)
-    admin.delete("pods", namespace, "agent")
+    deleted = admin.delete("pods", namespace, "agent")
+    assert deleted["metadata"].get("deletionTimestamp")
     terminating = admin.get("pods", namespace, "agent")
     assert terminating is not None and terminating["metadata"].get("deletionTimestamp")
     admin.wait_for(lambda: admin.get("pods", namespace, "agent") is None, timeout=TIMEOUT)
     assert marker.read_text() == "bye\n"  # written on SIGTERM, before the pod went
     admin.create("pods", pod("agent", ["sleep", "30"]), namespace)
     running_and_ready(admin, namespace, "agent")
+
+
+def test_process_env_from_a_secret_and_restart_after_a_crash(
+        process_node: SimulatedNode, admin: RestClient, namespace: str) -> None:
+    admin.create("secrets", {"metadata": {"name": "creds"}, "stringData": {"token": "s3cret"}},
+                 namespace)
+    spec = pod("agent", ["sh", "-c", "echo token=$TOKEN; sleep 0.2; exit 3"],
+               restartPolicy="OnFailure")
+    spec["spec"]["containers"][0]["env"] = [
+        {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token"}}}]
+    admin.create("pods", spec, namespace)
+    current = admin.wait_for(lambda: restart_count(admin.get("pods", namespace, "agent")) >= 1
+                             and admin.get("pods", namespace, "agent"), timeout=TIMEOUT)
+    last = current["status"]["containerStatuses"][0]["lastState"]["terminated"]
+    assert last["exitCode"] == 3
+    assert log(admin, namespace, "agent", tailLines=1) == "token=s3cret\n"
+
+
+def test_follow_streams_the_log_until_the_pod_goes(
+        control_plane: ControlPlane, fake_node: SimulatedNode, admin: RestClient,
+        namespace: str) -> None:
+    admin.create("pods", pod("web"), namespace)
+    running_and_ready(admin, namespace, "web")
+    fake_node.set_pod_log(namespace, "web", "first\n")
+    received: list[str] = []
+    follower = control_plane.client("admin")
+
+    def follow() -> None:
+        received.append(log(follower, namespace, "web", follow="true"))
+
+    thread = threading.Thread(target=follow, daemon=True)
+    thread.start()
+    time.sleep(0.3)
+    fake_node.append_pod_log(namespace, "web", "second\n")
+    time.sleep(0.3)
+    admin.delete("pods", namespace, "web")
+    thread.join(TIMEOUT)
+    follower.close()
+    assert received == ["first\nsecond\n"]
+
+
+def test_stop_ends_the_processes_it_started(
+        control_plane: ControlPlane, admin: RestClient, namespace: str, tmp_path: Path) -> None:
+    with SimulatedNode(control_plane, mode="process", root=tmp_path / "pods") as node:
+        admin.create("pods", pod("sleeper", ["sleep", "30"]), namespace)
+        running_and_ready(admin, namespace, "sleeper")
+        assert isinstance(node.kubelet, LocalPodRunner)
+        process = node.kubelet.process(namespace, "sleeper")
+        assert process is not None and process.poll() is None
+    assert process.poll() is not None
+    # Nothing finishes its graceful deletion any more: the pod goes at once.
+    admin.delete("pods", namespace, "sleeper", grace_period_seconds=0)
