@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import ssl
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
@@ -57,13 +59,22 @@ class RealHistory:
     def __init__(self, api: RealAPI, name: str) -> None:
         plane = api.plane
         parsed = urllib.parse.urlsplit(plane.url)
-        self._conn = http.client.HTTPSConnection(parsed.hostname, parsed.port,
-                                                 context=ssl.create_default_context(cafile=str(plane.ca_file)))
         selector = urllib.parse.quote(f"metadata.name={name}")
-        self._conn.request("GET", f"/apis/{c.GROUP}/{c.VERSION}/namespaces/default/{c.SESSION_PLURAL}"
-                                  f"?watch=1&fieldSelector={selector}&timeoutSeconds=120",
-                           headers={"Authorization": f"Bearer {plane.tokens['admin']}"})
-        self._response = self._conn.getresponse()
+        deadline = time.monotonic() + 10
+        while True:
+            self._conn = http.client.HTTPSConnection(parsed.hostname, parsed.port,
+                                                     context=ssl.create_default_context(cafile=str(plane.ca_file)))
+            self._conn.request("GET", f"/apis/{c.GROUP}/{c.VERSION}/namespaces/default/{c.SESSION_PLURAL}"
+                                      f"?watch=1&fieldSelector={selector}&timeoutSeconds=120",
+                               headers={"Authorization": f"Bearer {plane.tokens['admin']}"})
+            self._response = self._conn.getresponse()
+            # 429 while the watch cache of a new CRD initialises: retry, as every client does.
+            if self._response.status == 200 or time.monotonic() > deadline:
+                break
+            self._response.read()
+            self._conn.close()
+            time.sleep(0.2)
+        assert self._response.status == 200, f"watch answered {self._response.status}"
         self.states: list[State] = []
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
@@ -75,12 +86,14 @@ class RealHistory:
                 if event.get("type") in ("ADDED", "MODIFIED", "DELETED"):
                     self.states.append(state_of(event["object"]))
         except (OSError, ValueError, http.client.HTTPException):
-            return
+            return  # the stream was cut by close()
 
     def close(self) -> list[State]:
-        self._conn.sock.shutdown(2) if self._conn.sock else None
-        self._conn.close()
+        """End the watch (the reader sees the stream cut) and return what it saw, folded."""
+        if self._conn.sock is not None:
+            self._conn.sock.shutdown(socket.SHUT_RDWR)
         self._thread.join(timeout=5)
+        self._conn.close()
         return folded(self.states)
 
 

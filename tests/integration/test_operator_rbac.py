@@ -2,8 +2,9 @@
 
 The install is rendered with the real tools (`helm template` of the chart, cluster-wide and
 namespaced; `kubectl kustomize manifests/base`), its Roles, ClusterRoles and bindings become the
-embedded API's RBAC authorizer, and the operator runs with the service account's token and the
-peering its Deployment is started with. Then:
+embedded API's RBAC authorizer — or are applied to a real kube-apiserver, whose RBAC then decides
+— and the operator runs with the service account's token and the peering its Deployment is
+started with. Then:
 
 * a full session lifecycle converges with not a single 401 or 403 (the rules are sufficient);
 * with any one verb taken out of the chart's ClusterRole (or, namespaced, its Role), the same
@@ -39,6 +40,8 @@ from agent_sessions.dev.fake_kubelet import FakeKubelet
 from agent_sessions.dev.strict_api import RecordedRequest, StrictKubernetesAPI, running_api
 from agent_sessions.handlers.operator import OperatorThread
 from agent_sessions.handlers.settings import OperatorOptions
+from support.backends import RealCluster
+from support.cluster.real_api import RealAPI
 from support.tools import find_tool, locate_tool
 
 from .conftest import CRDS, IMAGE, TIMEOUT, phase_is, pods_of, ready, session, template, wait_until
@@ -156,9 +159,60 @@ def cluster(install: Install) -> Iterator[StrictKubernetesAPI]:
             yield api
 
 
+RBAC_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
+
+
+def _served(admin: Any, crd: dict) -> bool:
+    version = crd["spec"]["versions"][0]["name"]
+    try:
+        admin.resource_for(f"{crd['spec']['group']}/{version}", crd["spec"]["names"]["kind"])
+    except Exception:  # noqa: BLE001 (not served yet)
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def real_cluster_of(install: Install, real: RealCluster) -> Iterator[RealAPI]:
+    """The real kube-apiserver with the install's service account, RBAC and peering applied; the
+    operator authenticates with a token the apiserver issued for that service account."""
+    admin = real.plane.client("admin")
+    namespaces = {d["metadata"]["namespace"] for d in install.of_kind(*RBAC_KINDS) if d["metadata"].get("namespace")}
+    for namespace in namespaces | {install.session_namespace}:
+        if admin.get("namespaces", None, namespace) is None:
+            admin.create("namespaces", {"metadata": {"name": namespace}})
+    for crd in PEERING_CRDS:
+        if admin.get("customresourcedefinitions", None, crd["metadata"]["name"]) is None:
+            admin.create("customresourcedefinitions", crd)
+    admin.wait_for(lambda: all(_served(admin, crd) for crd in PEERING_CRDS), timeout=30)
+    created = [(admin.resource_for(d["apiVersion"], d["kind"]), admin.create(admin.resource_for(d["apiVersion"], d["kind"]), d))
+               for d in (*install.of_kind(*RBAC_KINDS), *install.of_kind("ClusterKopfPeering", "KopfPeering"))]
+    (account,) = install.of_kind("ServiceAccount")
+    meta = account["metadata"]
+    token = admin.request("POST", f"/api/v1/namespaces/{meta['namespace']}/serviceaccounts/{meta['name']}/token",
+                          body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                                "spec": {"expirationSeconds": 3600}})["status"]["token"]
+    real.ensure_crds()
+    api = RealAPI(real.plane, real.proxy, real.node, identity=(install.user[0], token))
+    namespace = install.session_namespace
+    try:
+        api.create("secrets", {"metadata": {"name": SECRET, "namespace": namespace}, "stringData": {"token": "s3cr3t"}})
+        secret_env = {"name": "AGENT_TOKEN", "valueFrom": {"secretKeyRef": {"name": SECRET, "key": "token"}}}
+        api.create(c.TEMPLATE_PLURAL, template(TEMPLATE, namespace, agent={
+            "image": IMAGE, "command": ["agent-sessions", "demo-agent"], "env": [secret_env]}))
+        yield api
+    finally:
+        api.reset_namespace(namespace)
+        for resource, obj in reversed(created):
+            meta = obj["metadata"]
+            api._ignore_missing(lambda r=resource, m=meta: admin.delete(r, m.get("namespace"), m["name"]))
+        api.close()
+        admin.close()
+
+
 @contextlib.contextmanager
 def operator_of(install: Install, api: StrictKubernetesAPI, tmp_path: Path) -> Iterator[OperatorThread]:
-    kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig", install.session_namespace, token=TOKEN)
+    token = TOKEN if isinstance(api, StrictKubernetesAPI) else None  # the real API: the issued token
+    kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig", install.session_namespace, token=token)
     operator = OperatorThread(install.options, kubeconfig=str(kubeconfig)).start()
     try:
         yield operator
@@ -220,10 +274,21 @@ def describe(requests: list[RecordedRequest]) -> str:
 # --- sufficient: the lifecycle with the install's RBAC ----------------------------------------
 
 
+@contextlib.contextmanager
+def backend_of(backend: str, install: Install, request: pytest.FixtureRequest) -> Iterator[Any]:
+    if backend == "embedded":
+        with cluster(install) as api:
+            yield api
+    else:
+        with real_cluster_of(install, request.getfixturevalue("real_cluster")) as api:
+            yield api
+
+
+@pytest.mark.parametrize("backend", ["embedded", "real"])
 @pytest.mark.parametrize("name", list(INSTALLS))
-def test_full_lifecycle_runs_with_exactly_the_installs_rbac_and_no_403(name, tmp_path):
+def test_full_lifecycle_runs_with_exactly_the_installs_rbac_and_no_403(name, backend, tmp_path, request):
     install = INSTALLS[name]()
-    with cluster(install) as api, operator_of(install, api, tmp_path):
+    with backend_of(backend, install, request) as api, operator_of(install, api, tmp_path):
         namespace = install.session_namespace
         for step in LIFECYCLE:
             step.act(api, namespace)

@@ -634,6 +634,13 @@ def test_deleted_session_in_its_quiet_period_comes_back_when_the_quiet_period_en
     assert decision.requeue_after == 1.5
 
 
+def test_deleted_session_in_its_quiet_period_keeps_its_observed_generation_though_deletion_bumped_it():
+    # The API server bumps metadata.generation when it sets deletionTimestamp.
+    decision = step(running(), TERMINATING, session(deleting=True, deletion_time=at(19.5), generation=2), t=20)
+    assert decision.status == running()
+    assert names(decision) == ("Delete",)
+
+
 def test_deleted_session_with_known_backing_but_no_observation_waits_for_one():
     decision = step(running(), None, session(deleting=True), t=20)
     assert names(decision) == ("Delete",)

@@ -466,6 +466,7 @@ class Reconciler:
         if patch is None:
             return None
         meta = body["metadata"]
+        logger.debug("status patch of %s/%s: %s", meta["namespace"], meta["name"], patch)
         try:
             updated = await patch_status(self.api, meta["namespace"], meta["name"], patch)
         except ApiException as exc:

@@ -147,6 +147,8 @@ class _Decider:
         self.events: list[Emit] = []
         self.requeue: list[float] = []
         self.replace_backing = False
+        self.frozen = False
+        """The status is kept exactly as read (a deleted session's quiet period)."""
 
     # --- the call -------------------------------------------------------------------------
 
@@ -170,6 +172,9 @@ class _Decider:
             self._refresh_up_to_date()
             self._offer_prompt()
 
+        if self.frozen:
+            return Decision(status=self.status, actions=tuple(self.work),
+                            requeue_after=min(self.requeue) if self.requeue else None)
         st.observed_generation = self.generation
         if st.conditions and self.generation is not None:
             st.conditions = [
@@ -366,8 +371,10 @@ class _Decider:
         deleted_for = self.session.deleting_for(self.now)
         if self.provider_error is None and deleted_for is not None and deleted_for < TERMINATING_QUIET_SECONDS:
             # Quiet period: act (delete, remove the finalizer once gone) but keep the status as
-            # it was; come back when the quiet period ends if the backing is still there.
+            # it was, observedGeneration included (the API server bumps the generation when it
+            # sets deletionTimestamp); come back when the quiet period ends if still not gone.
             self.status = self.before.model_copy(deep=True)
+            self.frozen = True
             self._terminate_backing(self.status)
             if not any(isinstance(a, RemoveFinalizer) for a in self.work):
                 self.requeue.append(TERMINATING_QUIET_SECONDS - deleted_for)

@@ -12,6 +12,7 @@ import json
 import time
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Iterable, TextIO
 
@@ -35,6 +36,10 @@ class AuditRecord:
     """The request URI, query string included."""
     group: str | None = None
     audit_id: str = ""
+    decision: str = ""
+    """The authorizer's decision (``allow``/``forbid``), from the event's annotations."""
+    received: float = 0.0
+    """When the apiserver received the request (epoch seconds)."""
 
     @property
     def is_write(self) -> bool:
@@ -72,7 +77,15 @@ def parse_event(event: dict) -> AuditRecord | None:
         path=event.get("requestURI", ""),
         group=ref.get("apiGroup"),
         audit_id=event.get("auditID", ""),
+        decision=(event.get("annotations") or {}).get("authorization.k8s.io/decision", ""),
+        received=_epoch(event.get("requestReceivedTimestamp")),
     )
+
+
+def _epoch(stamp: str | None) -> float:
+    if not stamp:
+        return 0.0
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
 def offset(path: Path) -> int:

@@ -19,6 +19,7 @@ import json
 import re
 import ssl
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,17 @@ _HOP_BY_HOP = frozenset({
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
     "transfer-encoding", "upgrade", "host", "content-length",
 })
+
+
+@dataclass(frozen=True)
+class InjectedResponse:
+    """A request the proxy answered with a fault (the apiserver never saw it)."""
+
+    received: float
+    method: str
+    path: str
+    status: int
+    user_agent: str
 
 
 @dataclass
@@ -51,6 +63,8 @@ class FaultProxy:
         self._faults: list[_Fault] = []
         self._lock = threading.Lock()
         self._watches: set[asyncio.Event] = set()
+        self.injected: list[InjectedResponse] = []
+        """Every request answered with a fault, oldest first."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -160,6 +174,8 @@ class FaultProxy:
         fault = self._take_fault(request.method, request.path)
         if fault is not None:
             await request.read()
+            self.injected.append(InjectedResponse(time.time(), request.method, request.path, fault.status,
+                                                  request.headers.get("User-Agent", "")))
             return _fault_response(fault)
         assert self._session is not None
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
@@ -188,24 +204,27 @@ class FaultProxy:
     async def _relay(upstream: aiohttp.ClientResponse, response: web.StreamResponse, stop: asyncio.Event) -> None:
         """Relay a stream chunk by chunk until it ends or `drop_watches()` cuts it."""
         stopped = asyncio.ensure_future(stop.wait())
+        chunk: asyncio.Future[bytes] | None = None
         try:
             while True:
                 chunk = asyncio.ensure_future(upstream.content.readany())
                 done, _ = await asyncio.wait({chunk, stopped}, return_when=asyncio.FIRST_COMPLETED)
                 if stopped in done:
-                    chunk.cancel()
-                    upstream.close()
                     return  # the client sees the stream end (no terminating chunk needed)
                 data = chunk.result()
                 if not data:
                     await response.write_eof()
                     return
                 await response.write(data)
-        except (ConnectionResetError, aiohttp.ClientError, asyncio.CancelledError):
-            upstream.close()
-            raise
+        except (ConnectionResetError, aiohttp.ClientError):
+            return  # either side went away: the stream ends
         finally:
             stopped.cancel()
+            if chunk is not None:
+                chunk.cancel()
+                if chunk.done() and not chunk.cancelled():
+                    chunk.exception()  # retrieved: a closed upstream is the expected end here
+            upstream.close()
 
 
 def _fault_response(fault: _Fault) -> web.Response:

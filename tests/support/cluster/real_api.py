@@ -8,12 +8,14 @@ control plane, so one parametrised fixture runs each scenario on both backends:
 * reads and writes go through an admin REST client;
 * `requests` are the operator's requests as the apiserver's audit log recorded them (the
   operator authenticates as its own user, so nobody else's requests are counted);
-* faults and dropped watches come from the `FaultProxy` the operator's kubeconfig points at;
+* faults and dropped watches come from the `FaultProxy` the operator's kubeconfig points at
+  (requests it answered itself are listed among `requests`, in time order);
 * pod logs are the node simulator's (it serves `pods/log`, as a kubelet does).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +25,7 @@ import yaml
 
 from .audit import AuditLog, AuditRecord
 from .control_plane import ControlPlane
-from .fault_proxy import FaultProxy
+from .fault_proxy import FaultProxy, InjectedResponse
 from .rest import RestClient
 
 T = TypeVar("T")
@@ -44,21 +46,59 @@ class Request:
     user = property(lambda self: self.record.user)
     user_agent = property(lambda self: self.record.user_agent)
     is_write = property(lambda self: self.record.is_write)
+    authorized = property(lambda self: self.record.decision == "allow")
     path = property(lambda self: self.record.path.split("?", 1)[0])
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A request the fault proxy answered itself: it never reached the apiserver's audit log."""
+
+    injected: InjectedResponse
+    user: str
+
+    method = property(lambda self: self.injected.method)
+    path = property(lambda self: self.injected.path)
+    status = property(lambda self: self.injected.status)
+    user_agent = property(lambda self: self.injected.user_agent)
+    authorized = property(lambda self: False)
+
+    @property
+    def is_write(self) -> bool:
+        return self.method in ("POST", "PUT", "PATCH", "DELETE") and self.resource is not None
+
+    @property
+    def _parts(self) -> tuple[str | None, str | None, str | None, str | None]:
+        """(namespace, resource, name, subresource) of a resource path."""
+        parts = self.path.strip("/").split("/")
+        parts = parts[2:] if parts[0] == "api" else parts[3:]  # /api/v1/… or /apis/group/version/…
+        namespace = None
+        if len(parts) >= 2 and parts[0] == "namespaces" and len(parts) != 2:
+            namespace, parts = parts[1], parts[2:]
+        padded = [*parts, None, None, None][:3]
+        return namespace, padded[0], padded[1], padded[2]
+
+    namespace = property(lambda self: self._parts[0])
+    resource = property(lambda self: self._parts[1])
+    name = property(lambda self: self._parts[2])
+    subresource = property(lambda self: self._parts[3])
 
 
 class RealAPI:
     """The test-facing API of the embedded server, on a real one."""
 
-    def __init__(self, plane: ControlPlane, proxy: FaultProxy, node: Any, *, user: str = "operator") -> None:
+    def __init__(self, plane: ControlPlane, proxy: FaultProxy, node: Any, *, user: str = "operator",
+                 identity: tuple[str, str] | None = None) -> None:
+        """The operator is `user` (a key of the control plane's users), or `identity`:
+        (user name, token), e.g. a ServiceAccount's."""
         self.plane = plane
         self.proxy = proxy
         self.node = node
         self.client: RestClient = plane.client("admin")
-        self.operator_user = plane.users[user].name
-        self._operator_token = plane.tokens[user]
+        self.operator_user, self._operator_token = identity or (plane.users[user].name, plane.tokens[user])
         self.audit = AuditLog(plane.audit_log)
         self.audit.reset()
+        self._since = time.time()
 
     def close(self) -> None:
         self.client.close()
@@ -89,11 +129,16 @@ class RealAPI:
     # --- what the operator did ---------------------------------------------------------------
 
     @property
-    def requests(self) -> list[Request]:
-        return [Request(r) for r in self.audit.records(user=self.operator_user)]
+    def requests(self) -> list[Request | Refused]:
+        """The operator's requests, oldest first: as audited, and those the fault proxy refused."""
+        audited: list[tuple[float, Request | Refused]] = [
+            (r.received, Request(r)) for r in self.audit.records(user=self.operator_user)]
+        refused = [(i.received, Refused(i, self.operator_user)) for i in self.proxy.injected if i.received >= self._since]
+        return [r for _, r in sorted(audited + refused, key=lambda pair: pair[0])]
 
     def reset_requests(self) -> None:
         self.audit.reset()
+        self._since = time.time()
 
     def fail_next(self, method: str | None, path: str, status: int = 500, *, count: int = 1,
                   retry_after: float | None = None, message: str | None = None) -> None:
