@@ -200,13 +200,30 @@ async def test_a_second_ensure_creates_nothing_and_returns_the_same_backing(prov
     second = await provider.ensure(SESSION)
     assert second == ProviderRef(type="pod", id=first.id, endpoint="http://10.1.2.3:8080")
     assert len([key for key in core.objects if key[0] == "pod"]) == 1
+    # The claim is read first (it usually exists: no refused create); the pod is read back after its 409.
     assert [m for m, _, _ in core.calls if m.startswith("read")] == [
-        "read_namespaced_persistent_volume_claim", "read_namespaced_pod"]  # read back after each 409
+        "read_namespaced_persistent_volume_claim", "read_namespaced_persistent_volume_claim", "read_namespaced_pod"]
+    assert created(core) == [("create_namespaced_persistent_volume_claim", PVC), ("create_namespaced_pod", POD),
+                             ("create_namespaced_pod", POD)]
 
 
-async def test_ensure_never_checks_before_creating(provider, core):
+async def test_ensure_creates_the_pod_without_checking_first_and_reads_the_claim_first():
+    core = FakeCoreV1Api()
+    provider = PodProvider(core_api=core)
     await provider.ensure(SESSION)
-    assert core.calls[0][0] == "create_namespaced_persistent_volume_claim"
+    assert [m for m, _, _ in core.calls] == [
+        "read_namespaced_persistent_volume_claim",  # 404 on the first start
+        "create_namespaced_persistent_volume_claim",
+        "create_namespaced_pod",  # never checked first: the 409 decides
+    ]
+
+
+async def test_a_resume_reuses_the_claim_without_a_refused_create(provider, core):
+    await provider.ensure(SESSION)
+    core.objects = {key: obj for key, obj in core.objects.items() if key[0] != "pod"}  # stopped: the pod went
+    core.calls.clear()
+    await provider.ensure(SESSION)
+    assert created(core) == [("create_namespaced_pod", POD)]
 
 
 async def test_concurrent_ensures_create_one_pod(provider, core):

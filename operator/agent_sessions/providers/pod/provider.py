@@ -86,7 +86,7 @@ class PodProvider:
         if pvc is not None:
             await self._create_owned(session, "persistentvolumeclaim", pvc,
                                      self._core.create_namespaced_persistent_volume_claim,
-                                     self._core.read_namespaced_persistent_volume_claim)
+                                     self._core.read_namespaced_persistent_volume_claim, read_first=True)
         pod = build_pod(session, session.config, runtime_port=self._runtime_port, operator_image=self._operator_image)
         current = await self._create_owned(session, "pod", pod,
                                            self._core.create_namespaced_pod, self._core.read_namespaced_pod)
@@ -166,12 +166,24 @@ class PodProvider:
         body: dict[str, Any],
         create: Callable[..., Awaitable[Any]],
         read: Callable[..., Awaitable[Any]],
+        *,
+        read_first: bool = False,
     ) -> dict[str, Any] | None:
         """Create `body`; if it exists already, read it and make sure it is this session's.
 
         Returns the object as the API server has it (None if it vanished right after the 409).
+        `read_first` is for objects that usually exist already (a workspace claim on every
+        resume): one read instead of a create refused with 409; a create racing it is still
+        settled by the 409.
         """
         name = body["metadata"]["name"]
+        if read_first:
+            try:
+                existing = self._as_dict(await self._call(f"read {kind} {name}", read, name, session.namespace))
+            except SessionNotFound:
+                existing = None
+            if existing is not None and not (existing.get("metadata") or {}).get("deletionTimestamp"):
+                return self._check_owned(session, kind, existing)
         try:
             response = await self._call(f"create {kind} {name}", create, session.namespace, body, create=True)
             return self._as_dict(response)
@@ -181,10 +193,14 @@ class PodProvider:
             existing = self._as_dict(await self._call(f"read {kind} {name}", read, name, session.namespace))
         except SessionNotFound:
             return None  # deleted between our create and our read; the next ensure creates it
+        return self._check_owned(session, kind, existing)
+
+    @staticmethod
+    def _check_owned(session: SessionRef, kind: str, existing: dict[str, Any]) -> dict[str, Any]:
         if not _owned_by(existing, session):
             raise SessionAlreadyExists(
-                f"{kind} {session.namespace}/{name} exists and does not belong to AgentSession "
-                f"{session.name} (uid {session.uid})"
+                f"{kind} {session.namespace}/{existing['metadata']['name']} exists and does not belong to "
+                f"AgentSession {session.name} (uid {session.uid})"
             )
         return existing
 
