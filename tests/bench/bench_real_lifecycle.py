@@ -24,7 +24,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from integration.conftest import converged, phase_is, ready, session, wait_session, wait_until  # noqa: E402
+from integration.conftest import (  # noqa: E402
+    converged,
+    ready,
+    run_one_lifecycle,
+    session,
+    wait_session,
+    wait_until,
+)
 from support.backends import RealCluster, grant_operator_role  # noqa: E402
 from support.cluster.audit import AuditRecord, verb_table  # noqa: E402
 from support.cluster.control_plane import ControlPlane, missing_assets  # noqa: E402
@@ -74,14 +81,7 @@ def one_lifecycle(api: RealAPI, kubeconfig: Path) -> None:
         wait_until(lambda: operator.runtime and operator.runtime.scheduler)
         settle(api, api.operator_user)
         api.reset_requests()
-        api.create(c.SESSION_PLURAL, session("bench"))
-        wait_session(api, "bench", ready)
-        api.patch(c.SESSION_PLURAL, "default", "bench", {"spec": {"state": "Stopped"}})
-        wait_session(api, "bench", phase_is(c.PHASE_STOPPED))
-        api.patch(c.SESSION_PLURAL, "default", "bench", {"spec": {"state": "Running"}})
-        wait_session(api, "bench", ready)
-        api.delete(c.SESSION_PLURAL, "default", "bench")
-        api.wait_for(lambda: api.get(c.SESSION_PLURAL, "default", "bench") is None, timeout=30)
+        run_one_lifecycle(api, "bench", timeout=30)
         settle(api, api.operator_user)
     ours = records(api, api.operator_user)
     writes = [r for r in ours if r.is_write and r.resource != "events"]

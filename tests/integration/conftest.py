@@ -68,3 +68,16 @@ def converged(operator: OperatorThread, keys: list[tuple[str, str]]) -> bool:
 
 def pods_of(api: StrictKubernetesAPI, name: str, namespace: str = "default") -> list[dict]:
     return api.list("pods", namespace, label_selector=f"{c.LABEL_SESSION}={name}")
+
+
+def run_one_lifecycle(api: Any, name: str, timeout: float = TIMEOUT) -> None:
+    """create → Running → Stopped → Running → deleted, waiting for each step (the scenario whose
+    writes the budget test and the real-server bench count)."""
+    api.create(c.SESSION_PLURAL, session(name))
+    wait_session(api, name, ready, timeout=timeout)
+    api.patch(c.SESSION_PLURAL, "default", name, {"spec": {"state": "Stopped"}})
+    wait_session(api, name, phase_is(c.PHASE_STOPPED), timeout=timeout)
+    api.patch(c.SESSION_PLURAL, "default", name, {"spec": {"state": "Running"}})
+    wait_session(api, name, ready, timeout=timeout)
+    api.delete(c.SESSION_PLURAL, "default", name)
+    api.wait_for(lambda: api.get(c.SESSION_PLURAL, "default", name) is None, timeout=timeout)

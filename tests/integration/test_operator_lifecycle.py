@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from agent_sessions.api import constants as c
 
-from .conftest import IMAGE, condition, phase_is, pods_of, ready, session, template, wait_session, wait_until
+from .conftest import (
+    IMAGE,
+    condition,
+    phase_is,
+    pods_of,
+    ready,
+    run_one_lifecycle,
+    session,
+    template,
+    wait_session,
+    wait_until,
+)
 
 
 def test_created_session_becomes_running_with_ready_true(api, operator):
@@ -265,14 +276,7 @@ def test_a_lifecycle_costs_at_most_12_writes_and_never_a_conflict(api, operator)
     start, one pod delete per stop or delete, one status patch per phase change (Creating,
     Running, Stopping, Stopped, Creating, Running) and never two for the same phase; no 409."""
     api.reset_requests()
-    api.create(c.SESSION_PLURAL, session("thrifty"))
-    wait_session(api, "thrifty", ready)
-    api.patch(c.SESSION_PLURAL, "default", "thrifty", {"spec": {"state": "Stopped"}})
-    wait_session(api, "thrifty", phase_is(c.PHASE_STOPPED))
-    api.patch(c.SESSION_PLURAL, "default", "thrifty", {"spec": {"state": "Running"}})
-    wait_session(api, "thrifty", ready)
-    api.delete(c.SESSION_PLURAL, "default", "thrifty")
-    api.wait_for(lambda: api.get(c.SESSION_PLURAL, "default", "thrifty") is None)
+    run_one_lifecycle(api, "thrifty")
 
     def writes() -> list:
         return [r for r in api.requests if r.is_write and r.resource != "events"]

@@ -330,6 +330,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("granted", granted_verbs())
 
 
+def give_back(api: Any, install: Install) -> None:
+    """The install's full rules again (in the embedded authorizer, or on the real server)."""
+    if isinstance(api, StrictKubernetesAPI):
+        api.authorizer = RBACAuthorizer.from_manifests(install.docs)
+        return
+    role = install.role
+    meta = role["metadata"]
+    api.client.patch(api.client.resource_for(role["apiVersion"], role["kind"]), meta.get("namespace"), meta["name"],
+                     {"rules": role["rules"]})
+
+
 def run_until_refused(api: StrictKubernetesAPI, namespace: str) -> str | None:
     """Drive the lifecycle until the first refusal; what stopped it, or None if it converged."""
     for step in LIFECYCLE:
@@ -343,17 +354,18 @@ def run_until_refused(api: StrictKubernetesAPI, namespace: str) -> str | None:
     return None
 
 
-def test_every_granted_verb_is_needed_by_the_lifecycle(granted, tmp_path):
+@pytest.mark.parametrize("backend", ["embedded", "real"])
+def test_every_granted_verb_is_needed_by_the_lifecycle(granted, backend, tmp_path, request):
     if granted is None:
         find_tool("helm")  # skips, or fails in CI
     mode, index, group, resource, verb = granted
     install = INSTALLS[mode]()
     reduced = install.without(index, verb)
-    with cluster(reduced) as api, operator_of(reduced, api, tmp_path):
+    with backend_of(backend, reduced, request) as api, operator_of(reduced, api, tmp_path):
         broken = run_until_refused(api, reduced.session_namespace)
         evidence = refused(api)
         # Give the verb back before stopping: kopf would otherwise retry the refused call
         # with its backoff (up to a minute) before it stops.
-        api.authorizer = RBACAuthorizer.from_manifests(install.docs)
+        give_back(api, install)
     assert broken is not None, f"{verb} {resource} ({group or 'core'}) is granted but the lifecycle never uses it"
     assert all(r.status == 403 and r.user == install.user[0] for r in evidence), describe(evidence)

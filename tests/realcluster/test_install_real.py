@@ -16,7 +16,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from agent_sessions.dev.object_store import ApiError as EmbeddedApiError
+from agent_sessions.dev.strict_api import running_api
 from support.cluster.rest import ApiError, RestClient
+from support.embedded import CRDS
 from support.tools import ROOT, find_tool
 
 pytestmark = pytest.mark.realcluster
@@ -239,30 +242,41 @@ def test_sample_is_accepted_by_the_real_server(corpus_namespace, real_api_module
         dry_run_create(real_api_module, obj, corpus_namespace)
 
 
+@pytest.fixture(scope="module")
+def embedded():
+    with running_api(crds=CRDS) as api:
+        api.create("namespaces", {"metadata": {"name": CORPUS_NAMESPACE}})
+        yield api
+
+
+def embedded_rejection(api, obj: dict) -> EmbeddedApiError:
+    plural = {"AgentSession": "agentsessions", "SessionTemplate": "sessiontemplates"}[obj["kind"]]
+    namespace = obj["metadata"]["namespace"]
+    with pytest.raises(EmbeddedApiError) as rejected:  # the same call: strict field validation, dry run
+        api.store.create(api.resource(plural), namespace, obj, field_validation="Strict", dry_run=True)
+    return rejected.value
+
+
 @pytest.mark.parametrize("path", INVALID, ids=lambda p: p.stem)
-def test_invalid_manifest_is_rejected_by_the_real_server_at_the_same_field(corpus_namespace,
-                                                                          real_api_module, path):
-    """The corpus states the embedded admission's message. The real server must reject the
-    manifest naming the same field path and the same specific text (the last part of the
-    expectation: the rule's message, the unsupported value, `Too long`…); the middle may be
-    rendered differently (1.36 omits the `"object"` value of a CEL error on an object)."""
+def test_invalid_manifest_is_rejected_by_the_real_server_word_for_word_as_by_the_embedded_api(
+        corpus_namespace, real_api_module, embedded, path):
+    """Same verdict, same words: the real server's rejection (message and causes) equals the
+    embedded API's, and holds the corpus's expected text. Only a version nobody serves differs
+    in kind — the real server has no such endpoint (404), which is not a validation error."""
     obj = yaml.safe_load(path.read_text())
     expected = expectation(path)
     with pytest.raises(ApiError) as rejected:
         dry_run_create(real_api_module, obj, corpus_namespace)
     error = rejected.value
     if expected == "apiVersion":
-        # An unserved version is not a validation error: the server has no such endpoint.
         assert error.code == 404
         group, version = obj["apiVersion"].split("/")
         served = real_api_module.request("GET", f"/apis/{group}")["versions"]
         assert version not in [v["version"] for v in served]
         return
     assert error.code in (400, 422), error
-    match = FIELD_PATH.match(expected)
-    if match:
-        field, detail = match.group(1), match.group(2).rsplit(": ", 1)[-1]
-        assert f"{field}: " in error.message, error.message
-        assert detail in error.message, error.message
-    else:
-        assert expected in error.message, error.message
+    assert expected in error.message, error.message
+    ours = embedded_rejection(embedded, {**obj, "metadata": {**obj.get("metadata", {}), "namespace": corpus_namespace}})
+    assert (ours.code, ours.message) == (error.code, error.message)
+    causes = (error.status.get("details") or {}).get("causes")
+    assert (ours.details or {}).get("causes") == causes

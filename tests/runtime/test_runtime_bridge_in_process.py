@@ -74,6 +74,7 @@ async def test_session_info_nulls_and_unknown_updates_are_kept_as_the_agent_sent
 
 async def test_stopping_the_bridge_stops_the_agent_and_leaves_no_tasks(tmp_path):
     pids: list[int] = []
+    before = set(_children())  # e.g. a control plane another test tier keeps running
 
     async def check(http: aiohttp.ClientSession, url: str) -> None:
         status, reply = await post_json(http, f"{url}/v1/messages", {"text": "hello"})
@@ -82,7 +83,7 @@ async def test_stopping_the_bridge_stops_the_agent_and_leaves_no_tasks(tmp_path)
         assert info["state"] == "idle"
         for line in (tmp_path / "ws" / ".agent-session" / "history.jsonl").read_text().splitlines():
             assert line.startswith("{")
-        pids.extend(_children())
+        pids.extend(set(_children()) - before)
 
     await _serve(tmp_path, DEMO_AGENT, check)
     if not Path("/proc").is_dir():

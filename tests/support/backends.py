@@ -92,7 +92,7 @@ def grant_operator_role(plane: ControlPlane, user: str = "operator") -> None:
         admin.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def real_cluster(control_plane: ControlPlane) -> Iterator[RealCluster]:
     from support.cluster.node import SimulatedNode  # noqa: PLC0415 (only where the tier runs)
 

@@ -46,6 +46,12 @@ TOO_MANY = "Too many"
 DUPLICATE = "Duplicate value"
 FORBIDDEN = "Forbidden"
 UNKNOWN_FIELD = "Unknown field"
+TYPE_INVALID = "Invalid type"
+"""A value of the wrong JSON type (printed as ``Invalid value``, as the server does)."""
+_BLOCKING = frozenset({TYPE_INVALID, UNSUPPORTED, REQUIRED, TOO_LONG, TOO_MANY})
+SKIPPED_RULES = ("some validation rules were not checked because the object was invalid; "
+                 "correct the existing errors to complete validation")
+"""What the server adds when schema errors kept it from evaluating the CEL rules."""
 
 _MISSING: Any = object()  # "no correlated old value": transition rules are skipped
 _IMPLICIT_FIELDS = frozenset({"apiVersion", "kind", "metadata"})
@@ -111,7 +117,7 @@ def _render(value: Any) -> str:
     """A value the way field errors print it: strings quoted, containers as JSON."""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    return json.dumps(value, ensure_ascii=False)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _invalid(path: str, value: Any, detail: str) -> FieldError:
@@ -153,7 +159,8 @@ def _has_type(value: Any, expected: str) -> bool:
 
 def _type_mismatch(value: Any, expected: str, path: str) -> FieldError:
     actual = _json_type(value)
-    return _invalid(path, actual, f'{path} in body must be of type {expected}: "{actual}"')
+    return FieldError(path, TYPE_INVALID, f'{INVALID}: {_render(actual)}: {path} in body must be of type '
+                                          f'{expected}: "{actual}"')
 
 
 def _type_error(value: Any, schema: dict, path: str) -> FieldError | None:
@@ -207,7 +214,7 @@ def _regex(pattern: str) -> re.Pattern[str]:
 
 def _string_errors(text: str, schema: dict, path: str) -> Iterator[FieldError]:
     if "maxLength" in schema and len(text) > schema["maxLength"]:
-        yield FieldError(path, TOO_LONG, f"{TOO_LONG}: may not be longer than {schema['maxLength']}")
+        yield FieldError(path, TOO_LONG, f"{TOO_LONG}: may not be more than {schema['maxLength']} bytes")
     if "minLength" in schema and len(text) < schema["minLength"]:
         yield _invalid(path, text,
                        f"{path} in body should be at least {schema['minLength']} chars long")
@@ -271,7 +278,7 @@ def _value_errors(value: Any, schema: dict, path: str) -> Iterator[FieldError]:
 
 def _list_key(item: Any, keys: list[str]) -> str:
     if isinstance(item, dict) and keys:
-        return json.dumps({key: item.get(key) for key in keys}, ensure_ascii=False)
+        return json.dumps({key: item.get(key) for key in keys}, ensure_ascii=False, separators=(",", ":"))
     return json.dumps(item, sort_keys=True, ensure_ascii=False)
 
 
@@ -354,9 +361,10 @@ class _Walk:
     keys are simply ignored and no CEL runs, as on the server.
     """
 
-    def __init__(self, check: bool, structural: bool = True) -> None:
+    def __init__(self, check: bool, structural: bool = True, rules: bool = True) -> None:
         self.check = check
         self.structural = structural
+        self.rules = rules
         self.errors: list[FieldError] = []
         self.pruned: list[str] = []
 
@@ -365,6 +373,8 @@ class _Walk:
         if mismatch is not None or value is None:
             if mismatch is not None and self.check:
                 self.errors.append(mismatch)
+                if "anyOf" in schema:  # the server checks the combinators of a mistyped value too
+                    self.errors.extend(self._combinator_errors(value, schema, path))
             return value
         if isinstance(value, dict):
             value = self._object(value, schema, path, old, root)
@@ -373,7 +383,7 @@ class _Walk:
         if self.check:
             self.errors.extend(_value_errors(value, schema, path))
             self.errors.extend(self._combinator_errors(value, schema, path))
-            if self.structural:
+            if self.structural and self.rules:
                 self.errors.extend(_rule_errors(value, schema, path, old))
         return value
 
@@ -445,8 +455,13 @@ class _Walk:
 
         for sub in schema.get("allOf", []):
             yield from failures(sub)
-        if "anyOf" in schema and all(failures(sub) for sub in schema["anyOf"]):
-            yield _invalid(path, value, f"{path} in body must validate at least one schema (anyOf)")
+        if "anyOf" in schema:
+            branches = [failures(sub) for sub in schema["anyOf"]]
+            if all(branches):
+                # As kube-openapi words it: no field, an empty value, then the errors of the
+                # branch that came closest (the first of the fewest).
+                yield FieldError("", INVALID, f'{INVALID}: "": "{path}" must validate at least one schema (anyOf)')
+                yield from min(branches, key=len)
         if "oneOf" in schema and sum(not failures(sub) for sub in schema["oneOf"]) != 1:
             yield _invalid(path, value, f"{path} in body must validate one and only one schema (oneOf)")
         if "not" in schema and not failures(schema["not"]):
@@ -600,7 +615,8 @@ def _rule_failure(rule: dict, path: str, type_name: str, activation: dict[str, A
         return _required(path, detail)
     if reason == "FieldValueDuplicate":
         return FieldError(path, DUPLICATE, f"{DUPLICATE}: {_render(detail)}")
-    return _invalid(path, type_name, detail)
+    # The server (1.36) names no value for a failed rule: "Invalid value: <message>".
+    return FieldError(path, INVALID, f"{INVALID}: {detail}")
 
 
 # --- public API -----------------------------------------------------------------------
@@ -622,6 +638,7 @@ class CRDValidator:
         self.api_version = f"{spec['group']}/{self.version}"
         self.kind: str = spec["names"]["kind"]
         self.schema: dict = (chosen[0].get("schema") or {}).get("openAPIV3Schema") or {}
+        self.has_rules = _has_rules(self.schema)
 
     def validate(self, obj: dict, old: dict | None = None) -> list[FieldError]:
         """All errors a strict create (``old`` is None) or update would get, in document order."""
@@ -629,8 +646,17 @@ class CRDValidator:
             return [_invalid("", _json_type(obj), 'body must be of type object: '
                                                   f'"{_json_type(obj)}"')]
         errors = list(self._identity_errors(obj))
+        old_value = _MISSING if old is None else old
+        # As the server does (apiextensions' hasBlockingErr): a wrong type, an unsupported
+        # value, a missing required field or a too long/too many value keeps the CEL rules from
+        # running, and a note says so; other schema errors are reported beside the rules'.
+        schema_only = _Walk(check=True, rules=False)
+        schema_only.visit(obj, self.schema, "", old_value, root=True)
+        if any(e.type in _BLOCKING for e in schema_only.errors):
+            skipped = [FieldError("", INVALID, f"{INVALID}: null: {SKIPPED_RULES}")] if self.has_rules else []
+            return errors + schema_only.errors + skipped
         walk = _Walk(check=True)
-        walk.visit(obj, self.schema, "", _MISSING if old is None else old, root=True)
+        walk.visit(obj, self.schema, "", old_value, root=True)
         return errors + walk.errors
 
     def prune(self, obj: dict) -> tuple[dict, list[str]]:
@@ -648,6 +674,14 @@ class CRDValidator:
             elif actual != expected:
                 yield _invalid(field, actual, f"the {noun} in the data ({actual}) does not match "
                                               f"the expected {noun} ({expected})")
+
+
+def _has_rules(schema: Any) -> bool:
+    if isinstance(schema, dict):
+        return bool(schema.get("x-kubernetes-validations")) or any(_has_rules(v) for v in schema.values())
+    if isinstance(schema, list):
+        return any(_has_rules(v) for v in schema)
+    return False
 
 
 def validate_object(crd: dict, obj: dict) -> list[FieldError]:

@@ -83,6 +83,7 @@ _CAUSE_REASONS = {
     "Unsupported value": "FieldValueNotSupported", "Too long": "FieldValueTooLong",
     "Too many": "FieldValueTooMany", "Duplicate value": "FieldValueDuplicate",
     "Forbidden": "FieldValueForbidden", "Unknown field": "FieldValueTypeInvalid",
+    "Invalid type": "FieldValueTypeInvalid",
 }
 _CRD_GROUP_RESOURCE = ("apiextensions.k8s.io", "customresourcedefinitions")
 _NAMESPACES = ("", "namespaces")
@@ -141,7 +142,7 @@ def invalid(rtype: ResourceType, name: str, errors: list[FieldError]) -> ApiErro
     summary = shown[0] if len(shown) == 1 else f"[{', '.join(shown)}]"
     details = _details(rtype, name, kind=rtype.kind)
     details["causes"] = [{"reason": _CAUSE_REASONS.get(error.type, "FieldValueInvalid"),
-                          "message": error.message, "field": error.path} for error in errors]
+                          "message": error.message, "field": error.path or "<nil>"} for error in errors]
     return ApiError(422, "Invalid", f'{rtype.qualified_kind} "{name}" is invalid: {summary}',
                     details)
 

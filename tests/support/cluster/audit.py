@@ -40,6 +40,8 @@ class AuditRecord:
     """The authorizer's decision (``allow``/``forbid``), from the event's annotations."""
     received: float = 0.0
     """When the apiserver received the request (epoch seconds)."""
+    authorization_reason: str = ""
+    """Why the authorizer decided so (e.g. the RBAC binding that allowed it), if it said."""
 
     @property
     def is_write(self) -> bool:
@@ -79,6 +81,7 @@ def parse_event(event: dict) -> AuditRecord | None:
         audit_id=event.get("auditID", ""),
         decision=(event.get("annotations") or {}).get("authorization.k8s.io/decision", ""),
         received=_epoch(event.get("requestReceivedTimestamp")),
+        authorization_reason=(event.get("annotations") or {}).get("authorization.k8s.io/reason", ""),
     )
 
 

@@ -1,6 +1,7 @@
 """pytest fixtures for the real-cluster tier: import them into a conftest.py.
 
-``control_plane`` is session-scoped (~9 s to start). Without ``KUBE_ASSETS`` (or without etcd)
+``control_plane`` is package-scoped (~9 s to start): one per test package that uses it, stopped
+when that package is done, so it does not load the machine while other suites run. Without ``KUBE_ASSETS`` (or without etcd)
 the tests skip locally with the reason, and fail under CI, where the assets are always
 provided by .ci/run and their absence means that step is broken.
 """
@@ -35,14 +36,14 @@ def require_assets() -> Path:
     return assets
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
     assets = require_assets()
     with ControlPlane(assets, tmp_path_factory.mktemp("control-plane")) as plane:
         yield plane
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def admin_kubeconfig(control_plane: ControlPlane) -> Path:
     return control_plane.kubeconfig(control_plane.workdir / "admin.kubeconfig", "admin")
 

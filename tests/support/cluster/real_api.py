@@ -47,6 +47,8 @@ class Request:
     user_agent = property(lambda self: self.record.user_agent)
     is_write = property(lambda self: self.record.is_write)
     authorized = property(lambda self: self.record.decision == "allow")
+    authorization_reason = property(lambda self: self.record.authorization_reason)
+    body = property(lambda self: "")  # the audit policy records metadata only
     path = property(lambda self: self.record.path.split("?", 1)[0])
 
 
@@ -62,6 +64,8 @@ class Refused:
     status = property(lambda self: self.injected.status)
     user_agent = property(lambda self: self.injected.user_agent)
     authorized = property(lambda self: False)
+    authorization_reason = property(lambda self: "")
+    body = property(lambda self: f"injected by the fault proxy: {self.injected.status}")
 
     @property
     def is_write(self) -> bool:

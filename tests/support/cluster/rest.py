@@ -117,7 +117,7 @@ class RestClient:
                 self.last_audit_id = response.getheader("Audit-Id", "")
                 break
             except (http.client.RemoteDisconnected, http.client.CannotSendRequest,
-                    ConnectionResetError, BrokenPipeError):
+                    ConnectionResetError, BrokenPipeError, ssl.SSLEOFError):
                 # A kept-alive connection the server closed: reconnect once.
                 self.close()
                 if attempt == 2:
