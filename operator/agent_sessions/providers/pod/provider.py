@@ -6,10 +6,10 @@ computed from the session (`names`), so after an operator restart it finds every
 construction, and two reconciles racing each other cannot create two pods — the API server's
 409 decides.
 
-* `ensure` creates the PVC, then the Pod; a 409 means it already exists, which is success once
-  we checked it is this session's. Never check-then-create. A pod that still exists while being
-  deleted (a replaced backing) is returned as is: `observe` reports it STOPPED and the lifecycle
-  calls `ensure` again until the new pod is created.
+* `ensure` creates the PVC (read first: on every resume it exists already), then the Pod; a 409
+  means it already exists, which is success once we checked it is this session's. The pod is
+  never checked before its create. A pod that still exists while being deleted is returned as
+  is: `observe` reports it TERMINATING, and the lifecycle ensures again once it is gone.
 * `stop` deletes the pod and keeps the PVC; `delete` deletes both. 404 is done. An object that
   is already being deleted (`deletionTimestamp`: a pod within its grace period, a claim held by
   `kubernetes.io/pvc-protection`) is not deleted again: it is waited for, at the cost of a read.
