@@ -15,7 +15,6 @@ import json
 import socket
 import ssl
 import threading
-import time
 import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
@@ -54,46 +53,67 @@ def embedded_history(api: StrictKubernetesAPI, name: str) -> list[State]:
 
 
 class RealHistory:
-    """Every version of one session on the real server, from a watch started before it exists."""
+    """Every version of one session on the real server, as a client-go reflector would see it:
+    a list for the starting resourceVersion, then watches resumed from the last one seen (a
+    watch may end, or be refused while the watch cache of a new CRD catches up)."""
 
     def __init__(self, api: RealAPI, name: str) -> None:
         plane = api.plane
-        parsed = urllib.parse.urlsplit(plane.url)
-        selector = urllib.parse.quote(f"metadata.name={name}")
-        deadline = time.monotonic() + 10
-        while True:
-            self._conn = http.client.HTTPSConnection(parsed.hostname, parsed.port,
-                                                     context=ssl.create_default_context(cafile=str(plane.ca_file)))
-            self._conn.request("GET", f"/apis/{c.GROUP}/{c.VERSION}/namespaces/default/{c.SESSION_PLURAL}"
-                                      f"?watch=1&fieldSelector={selector}&timeoutSeconds=120",
-                               headers={"Authorization": f"Bearer {plane.tokens['admin']}"})
-            self._response = self._conn.getresponse()
-            # 429 while the watch cache of a new CRD initialises: retry, as every client does.
-            if self._response.status == 200 or time.monotonic() > deadline:
-                break
-            self._response.read()
-            self._conn.close()
-            time.sleep(0.2)
-        assert self._response.status == 200, f"watch answered {self._response.status}"
+        self._parsed = urllib.parse.urlsplit(plane.url)
+        self._ssl = ssl.create_default_context(cafile=str(plane.ca_file))
+        self._headers = {"Authorization": f"Bearer {plane.tokens['admin']}"}
+        self._path = f"/apis/{c.GROUP}/{c.VERSION}/namespaces/default/{c.SESSION_PLURAL}"
+        self._selector = urllib.parse.quote(f"metadata.name={name}")
         self.states: list[State] = []
-        self._thread = threading.Thread(target=self._read, daemon=True)
+        self.errors: list[Any] = []
+        self._conn: http.client.HTTPSConnection | None = None
+        self._closing = threading.Event()
+        listed = self._get(f"{self._path}?fieldSelector={self._selector}")
+        assert listed.status == 200, f"list answered {listed.status}"
+        body = json.loads(listed.read())
+        assert body["items"] == [], "the session must not exist before the history starts"
+        self._version = body["metadata"]["resourceVersion"]
+        self._thread = threading.Thread(target=self._follow, daemon=True)
         self._thread.start()
 
-    def _read(self) -> None:
-        try:
-            for line in self._response:
-                event = json.loads(line)
-                if event.get("type") in ("ADDED", "MODIFIED", "DELETED"):
-                    self.states.append(state_of(event["object"]))
-        except (OSError, ValueError, http.client.HTTPException):
-            return  # the stream was cut by close()
+    def _get(self, target: str) -> http.client.HTTPResponse:
+        self._conn = http.client.HTTPSConnection(self._parsed.hostname, self._parsed.port, context=self._ssl)
+        self._conn.request("GET", target, headers=self._headers)
+        return self._conn.getresponse()
+
+    def _follow(self) -> None:
+        while not self._closing.is_set():
+            try:
+                response = self._get(f"{self._path}?watch=1&fieldSelector={self._selector}"
+                                     f"&resourceVersion={self._version}&allowWatchBookmarks=true")
+                if response.status != 200:  # e.g. 429 while a new CRD's watch cache starts
+                    self.errors.append(response.status)
+                    response.read()
+                else:
+                    for line in response:
+                        event = json.loads(line)
+                        obj = event.get("object") or {}
+                        if event.get("type") == "ERROR":
+                            self.errors.append(obj)
+                            assert obj.get("code") != 410, f"history lost: {obj}"
+                            break
+                        self._version = obj["metadata"]["resourceVersion"]
+                        if event.get("type") in ("ADDED", "MODIFIED", "DELETED"):
+                            self.states.append(state_of(obj))
+            except (OSError, ValueError, http.client.HTTPException) as error:
+                if not self._closing.is_set():
+                    self.errors.append(error)
+            self._closing.wait(0.2)
 
     def close(self) -> list[State]:
-        """End the watch (the reader sees the stream cut) and return what it saw, folded."""
-        if self._conn.sock is not None:
-            self._conn.sock.shutdown(socket.SHUT_RDWR)
+        """End the watch and return what it saw, folded."""
+        self._closing.set()
+        conn = self._conn
+        if conn is not None and conn.sock is not None:
+            conn.sock.shutdown(socket.SHUT_RDWR)
         self._thread.join(timeout=5)
-        self._conn.close()
+        if conn is not None:
+            conn.close()
         return folded(self.states)
 
 

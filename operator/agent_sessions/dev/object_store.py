@@ -208,6 +208,46 @@ class WatchEvent:
     old: dict | None
 
 
+class EventLog:
+    """A store's committed changes, in order and bounded, and the listeners each one wakes.
+
+    Why: watches replay from it (410 Expired once the oldest events are compacted away), and
+    in-process components (the fake kubelet, the pod runner) follow it instead of polling. The
+    embedded store and the node simulator's mirror of a real API server both keep one. Not
+    thread-safe by itself: its owner's lock guards it.
+    """
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.resource_version = 0
+        self.listeners: set[Callable[[], None]] = set()
+        """Called after every append, under the owner's lock: they must only schedule work."""
+        self._events: deque[WatchEvent] = deque()
+        self._size = size
+        self._compacted = 0  # every event after this resourceVersion is still here
+
+    def next_version(self) -> int:
+        self.resource_version += 1
+        return self.resource_version
+
+    def append(self, event: WatchEvent) -> None:
+        self._events.append(event)
+        while len(self._events) > self._size:
+            self._compacted = self._events.popleft().resource_version
+        for listener in list(self.listeners):
+            listener()
+
+    def after(self, resource_version: int) -> list[WatchEvent]:
+        """Events newer than ``resource_version``; 410 Expired if some are gone."""
+        if resource_version < self._compacted:
+            raise expired(resource_version, self._compacted + 1)
+        newer: list[WatchEvent] = []
+        for event in reversed(self._events):
+            if event.resource_version <= resource_version:
+                break
+            newer.append(event)
+        return newer[::-1]
+
+
 def _meta(obj: dict) -> dict:
     return obj.setdefault("metadata", {})
 
@@ -230,13 +270,9 @@ class ObjectStore:
     def __init__(self, catalogue: ResourceCatalogue, *, history_size: int = 10_000) -> None:
         self.catalogue = catalogue
         self._lock = threading.RLock()
-        self._rv = 0
         self._objects: dict[tuple[str, str], dict[tuple[str, str], dict]] = {}
         self._uids: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {}
-        self._history: deque[WatchEvent] = deque()
-        self._history_size = history_size
-        self._compacted_rv = 0  # every event after this resourceVersion is still in history
-        self._listeners: set[Callable[[], None]] = set()
+        self._log = EventLog(history_size)
         self._gc_queue: list[dict] = []
         self.removal_hooks: list[Callable[[tuple[str, str], dict], None]] = []
         namespaces = self.catalogue.resolve("v1/namespaces")
@@ -248,7 +284,7 @@ class ObjectStore:
     @property
     def resource_version(self) -> int:
         with self._lock:
-            return self._rv
+            return self._log.resource_version
 
     def get(self, rtype: ResourceType, namespace: str | None, name: str) -> dict:
         with self._lock:
@@ -267,7 +303,7 @@ class ObjectStore:
             bucket = self._objects.get(rtype.group_resource, {})
             items = [self._present(rtype, obj) for key, obj in sorted(bucket.items())
                      if self.selects(rtype, obj, namespace, labels, fields)]
-            return items, self._rv
+            return items, self._log.resource_version
 
     @staticmethod
     def selects(rtype: ResourceType, obj: dict, namespace: str | None,
@@ -281,24 +317,17 @@ class ObjectStore:
     def events_after(self, resource_version: int) -> list[WatchEvent]:
         """Committed events newer than ``resource_version``; 410 Expired if some are gone."""
         with self._lock:
-            if resource_version < self._compacted_rv:
-                raise expired(resource_version, self._compacted_rv + 1)
-            newer: list[WatchEvent] = []
-            for event in reversed(self._history):
-                if event.resource_version <= resource_version:
-                    break
-                newer.append(event)
-            return newer[::-1]
+            return self._log.after(resource_version)
 
     def subscribe(self, listener: Callable[[], None]) -> None:
         """``listener()`` is called (under the store lock, from the writing thread) after
         every commit; it must only schedule work, e.g. ``loop.call_soon_threadsafe``."""
         with self._lock:
-            self._listeners.add(listener)
+            self._log.listeners.add(listener)
 
     def unsubscribe(self, listener: Callable[[], None]) -> None:
         with self._lock:
-            self._listeners.discard(listener)
+            self._log.listeners.discard(listener)
 
     def present(self, rtype: ResourceType, obj: dict) -> dict:
         return self._present(rtype, obj)
@@ -662,13 +691,12 @@ class ObjectStore:
 
     def _commit(self, rtype: ResourceType, obj: dict, old: dict | None) -> dict:
         """Stores ``obj`` (never mutated afterwards) with a new resourceVersion; one event."""
-        self._rv += 1
-        obj["metadata"]["resourceVersion"] = str(self._rv)
+        version = self._log.next_version()
+        obj["metadata"]["resourceVersion"] = str(version)
         key = (obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
         self._objects.setdefault(rtype.group_resource, {})[key] = obj
         self._uids[obj["metadata"]["uid"]] = (rtype.group_resource, key)
-        self._emit(WatchEvent(self._rv, rtype.group_resource,
-                              "ADDED" if old is None else "MODIFIED", obj, old))
+        self._log.append(WatchEvent(version, rtype.group_resource, "ADDED" if old is None else "MODIFIED", obj, old))
         return obj
 
     def _remove(self, group_resource: tuple[str, str], obj: dict) -> dict:
@@ -676,23 +704,16 @@ class ObjectStore:
         meta = obj["metadata"]
         self._objects[group_resource].pop((meta.get("namespace", ""), meta["name"]), None)
         self._uids.pop(meta["uid"], None)
-        self._rv += 1
+        version = self._log.next_version()
         final = copy.deepcopy(obj)
-        final["metadata"]["resourceVersion"] = str(self._rv)
-        self._emit(WatchEvent(self._rv, group_resource, "DELETED", final, obj))
+        final["metadata"]["resourceVersion"] = str(version)
+        self._log.append(WatchEvent(version, group_resource, "DELETED", final, obj))
         if group_resource == _CRD_GROUP_RESOURCE:
             self.catalogue.unregister_crd(meta["name"])
         for hook in self.removal_hooks:
             hook(group_resource, final)
         self._gc_queue.append(final)
         return final
-
-    def _emit(self, event: WatchEvent) -> None:
-        self._history.append(event)
-        while len(self._history) > self._history_size:
-            self._compacted_rv = self._history.popleft().resource_version
-        for listener in list(self._listeners):
-            listener()
 
     def _establish_crd(self, rtype: ResourceType, crd: dict) -> None:
         """What the CRD controllers do after a create: serve it, finalizer, Established."""

@@ -39,7 +39,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agent_sessions.dev.object_store import ApiError, WatchEvent, expired
+from agent_sessions.dev.object_store import ApiError, EventLog, WatchEvent
 
 from .rest import MERGE_PATCH, RestClient
 from .rest import ApiError as RestApiError
@@ -78,12 +78,8 @@ class MirrorStore:
 
     def __init__(self, history_size: int = 10_000) -> None:
         self._lock = threading.RLock()
-        self._rv = 0
         self._objects: dict[GroupResource, dict[tuple[str, str], dict]] = {}
-        self._history: deque[WatchEvent] = deque()
-        self._history_size = history_size
-        self._compacted_rv = 0
-        self._listeners: set[Callable[[], None]] = set()
+        self._log = EventLog(history_size)
         self._gone: deque[str] = deque(maxlen=10_000)
         """uids removed lately: a late write response must not bring one back."""
         self.removal_hooks: list[Callable[[GroupResource, dict], None]] = []
@@ -93,26 +89,19 @@ class MirrorStore:
     @property
     def resource_version(self) -> int:
         with self._lock:
-            return self._rv
+            return self._log.resource_version
 
     def events_after(self, resource_version: int) -> list[WatchEvent]:
         with self._lock:
-            if resource_version < self._compacted_rv:
-                raise expired(resource_version, self._compacted_rv + 1)
-            newer: list[WatchEvent] = []
-            for event in reversed(self._history):
-                if event.resource_version <= resource_version:
-                    break
-                newer.append(event)
-            return newer[::-1]
+            return self._log.after(resource_version)
 
     def subscribe(self, listener: Callable[[], None]) -> None:
         with self._lock:
-            self._listeners.add(listener)
+            self._log.listeners.add(listener)
 
     def unsubscribe(self, listener: Callable[[], None]) -> None:
         with self._lock:
-            self._listeners.discard(listener)
+            self._log.listeners.discard(listener)
 
     # --- reading ------------------------------------------------------------------------
 
@@ -171,12 +160,7 @@ class MirrorStore:
                 logger.exception("removal hook failed")
 
     def _emit(self, group_resource: GroupResource, kind: str, obj: dict, old: dict | None) -> None:
-        self._rv += 1
-        self._history.append(WatchEvent(self._rv, group_resource, kind, copy.deepcopy(obj), old))
-        while len(self._history) > self._history_size:
-            self._compacted_rv = self._history.popleft().resource_version
-        for listener in list(self._listeners):
-            listener()
+        self._log.append(WatchEvent(self._log.next_version(), group_resource, kind, copy.deepcopy(obj), old))
 
 
 class _Watch:
