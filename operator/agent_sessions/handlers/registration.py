@@ -23,7 +23,7 @@ from kubernetes_asyncio import client
 from agent_sessions.api import constants as c
 from agent_sessions.k8s.client import USER_AGENT, connection_fields, make_api_client
 from agent_sessions.providers.base import Provider
-from agent_sessions.providers.errors import InvalidConfiguration
+from agent_sessions.providers.registry import ProviderRegistry
 from agent_sessions.providers.runtime_client import RuntimeClient
 
 from .reconcile import Reconciler
@@ -50,7 +50,8 @@ class OperatorRuntime:
     sessions: Any = None  # kopf.Index: (namespace, name) -> [session body]
     templates: Any = None  # kopf.Index: namespace -> [template bodies]
     background: list[asyncio.Task] = field(default_factory=list)
-    _providers: dict[str, Provider] = field(default_factory=dict)
+    providers: ProviderRegistry = field(default_factory=ProviderRegistry)
+    """The providers this operator offers, built on first use (see `connect`)."""
     _connecting: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def connect(self) -> Reconciler:
@@ -58,9 +59,12 @@ class OperatorRuntime:
         async with self._connecting:
             if self.reconciler is None:
                 api = await make_api_client(self.kubeconfig)
+                for type_name, factory in self.provider_factories.items():
+                    self.providers.register(type_name, lambda factory=factory: self._build(factory, api),
+                                            replace=True)
                 self.reconciler = Reconciler(
                     api=api,
-                    providers=self.provider,
+                    providers=self.providers.get,
                     operator_defaults=self.options.operator_defaults,
                     log_refresh_seconds=self.options.log_refresh_seconds,
                     info_refresh_seconds=self.options.info_refresh_seconds,
@@ -70,17 +74,14 @@ class OperatorRuntime:
             return self.reconciler
 
     def provider(self, type_name: str) -> Provider:
-        if type_name not in self._providers:
-            factory = self.provider_factories.get(type_name)
-            if factory is None:
-                raise InvalidConfiguration([f"spec.provider: provider {type_name!r} is not available in this operator"])
-            assert self.reconciler is not None
-            provider = factory(self.reconciler.api)
-            if hasattr(provider, "on_change") and getattr(provider, "on_change") is None:
-                # Providers without watch events (tmux) say when a backing changed.
-                provider.on_change = lambda namespace, name: self.scheduler and self.scheduler.trigger((namespace, name))
-            self._providers[type_name] = provider
-        return self._providers[type_name]
+        return self.providers.get(type_name)
+
+    def _build(self, factory: Callable[[Any], Provider], api: Any) -> Provider:
+        provider = factory(api)
+        if hasattr(provider, "on_change") and getattr(provider, "on_change") is None:
+            # Providers without watch events (tmux) say when a backing changed.
+            provider.on_change = lambda namespace, name: self.scheduler and self.scheduler.trigger((namespace, name))
+        return provider
 
     def templates_of(self, namespace: str) -> dict[str, dict]:
         if self.templates is None or namespace not in self.templates:

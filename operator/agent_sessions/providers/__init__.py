@@ -18,7 +18,7 @@ from .errors import (
 )
 from .logs import LogTail, bounded_log, tail
 from .redaction import REDACTED, redact
-from .registry import ProviderRegistry, get, register, registry
+from .registry import ProviderRegistry
 
 __all__ = [
     "REDACTED",
@@ -34,9 +34,6 @@ __all__ = [
     "SessionNotFound",
     "SessionRef",
     "bounded_log",
-    "get",
     "redact",
-    "register",
-    "registry",
     "tail",
 ]

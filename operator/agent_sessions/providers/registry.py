@@ -1,8 +1,9 @@
 """The one provider registry: `config.provider` → the provider that runs the session.
 
-The reconciler never imports a provider: at startup, the operator's entry point registers a
-factory per provider type (wiring in the API client, the operator image, credentials), and the
-reconciler asks for `get(config["provider"])`. A factory is called once, on first use; the
+The reconciler never imports a provider: at startup, the operator's runtime
+(`handlers.registration.OperatorRuntime`) registers a factory per provider type it offers (wiring
+in the API client, the operator image, credentials), and the reconciler asks for
+`get(config["provider"])`. A factory is called once, on first use; the
 provider it returns is shared by every session of that type (providers hold clients, not
 sessions).
 """
@@ -40,8 +41,7 @@ class ProviderRegistry:
             return provider
         factory = self._factories.get(type_name)
         if factory is None:
-            known = ", ".join(sorted(self._factories)) or "none"
-            raise InvalidConfiguration([f"spec.provider: unknown provider {type_name!r} (registered: {known})"])
+            raise InvalidConfiguration([f"spec.provider: provider {type_name!r} is not available in this operator"])
         provider = self._providers[type_name] = factory()
         return provider
 
@@ -52,17 +52,3 @@ class ProviderRegistry:
     def clear(self) -> None:
         self._factories.clear()
         self._providers.clear()
-
-
-registry = ProviderRegistry()
-"""The operator's registry."""
-
-
-def register(type_name: str, factory: ProviderFactory, *, replace: bool = False) -> None:
-    """Register a provider factory in the operator's registry."""
-    registry.register(type_name, factory, replace=replace)
-
-
-def get(type_name: str) -> Provider:
-    """A provider from the operator's registry."""
-    return registry.get(type_name)
