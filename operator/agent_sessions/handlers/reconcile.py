@@ -58,6 +58,7 @@ from agent_sessions.providers.redaction import redact
 from agent_sessions.providers.runtime_client import RuntimeClient
 
 from . import metrics
+from .own_writes import OwnWrites
 
 logger = logging.getLogger(__name__)
 
@@ -107,32 +108,8 @@ class Reconciler:
     """uid → the wait a provider asked for (Retry-After) in this reconcile."""
     _phases: dict[str, tuple[str, str]] = field(default_factory=dict)
     """uid → (phase, provider) last counted in the sessions gauge."""
-    _written: dict[str, tuple[set[str], dict]] = field(default_factory=dict)
-    """uid → (resourceVersions our writes replaced, the object our last write returned)."""
-
-    def freshest(self, body: dict[str, Any]) -> dict[str, Any]:
-        """`body`, or the object our own last write returned if `body` predates that write.
-
-        The in-memory index lags behind our writes by one watch event; reconciling from the
-        object we overwrote would repeat the transition we just made (a second event, a second
-        create). A resourceVersion we know we replaced identifies such a stale body exactly,
-        without ever comparing resourceVersions (they are opaque).
-        """
-        uid = body["metadata"].get("uid", "")
-        known = self._written.get(uid)
-        if known is None:
-            return body
-        replaced, latest = known
-        if body["metadata"].get("resourceVersion") in replaced:
-            return latest
-        del self._written[uid]  # the index caught up, or someone else wrote since: trust it
-        return body
-
-    def _remember(self, before: dict[str, Any], after: dict[str, Any]) -> None:
-        uid = before["metadata"].get("uid", "")
-        replaced = self._written.get(uid, (set(), after))[0]
-        replaced.add(before["metadata"].get("resourceVersion", ""))
-        self._written[uid] = (replaced, after)
+    _own_writes: OwnWrites = field(default_factory=OwnWrites)
+    """What our own status and finalizer writes returned: the index lags behind them."""
 
     async def reconcile(self, body: Mapping[str, Any], templates: Mapping[str, dict]) -> ReconcileOutcome:
         started = time.monotonic()
@@ -142,16 +119,17 @@ class Reconciler:
             metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
 
     async def _reconcile(self, body: dict[str, Any], templates: Mapping[str, dict]) -> ReconcileOutcome:
-        body = self.freshest(body)
+        body = self._own_writes.freshest(body)
         meta = body["metadata"]
         deleting = bool(meta.get("deletionTimestamp"))
         if deleting and c.FINALIZER not in (meta.get("finalizers") or []):
+            self._forget(meta.get("uid", ""))
             return ReconcileOutcome(requeue_after=None, gone=True)  # not ours to clean up (any more)
         if not deleting:
             finalizers = with_finalizer(meta)
             if finalizers is not None:
                 updated = await set_finalizers(self.api, meta, finalizers)
-                self._remember(body, updated)
+                self._own_writes.remember(body, updated)
                 body = updated
                 meta = body["metadata"]
 
@@ -314,6 +292,13 @@ class Reconciler:
                 return decide(rejected, status, observation, None, self.clock()), False
         return decision, False
 
+    def _forget(self, uid: str) -> None:
+        """The session is going away: drop what was kept for it."""
+        self._last_log_read.pop(uid, None)
+        self._last_info_read.pop(uid, None)
+        self._retry_after.pop(uid, None)
+        self._own_writes.forget(uid)
+
     def _note_retry_after(self, uid: str, unavailable: ProviderUnavailable) -> None:
         if unavailable.retry_after:
             self._retry_after[uid] = max(self._retry_after.get(uid, 0.0), float(unavailable.retry_after))
@@ -331,8 +316,7 @@ class Reconciler:
         remaining = without_finalizer(current["metadata"])
         if remaining is not None:
             await set_finalizers(self.api, current["metadata"], remaining)
-        self._last_log_read.pop(ref.uid, None)
-        self._written.pop(ref.uid, None)
+        self._forget(ref.uid)
         return True
 
     # --- the session's runtime ------------------------------------------------------------
@@ -473,7 +457,7 @@ class Reconciler:
             if exc.status == 404:
                 return None  # deleted meanwhile
             raise
-        self._remember(body, updated)
+        self._own_writes.remember(body, updated)
         return updated
 
     async def _emit(self, body: dict, events: list[Emit]) -> None:

@@ -1,0 +1,53 @@
+"""The stale-read guard: a body our own write replaced is swapped for what the write returned."""
+
+from __future__ import annotations
+
+from agent_sessions.handlers.own_writes import OwnWrites
+
+
+def version(uid: str, rv: str, phase: str = "") -> dict:
+    return {"metadata": {"uid": uid, "resourceVersion": rv}, "status": {"phase": phase}}
+
+
+def test_a_body_our_write_replaced_reads_as_what_the_write_returned():
+    writes = OwnWrites()
+    writes.remember(version("a", "1"), version("a", "2", "Creating"))
+    assert writes.freshest(version("a", "1")) == version("a", "2", "Creating")
+
+
+def test_every_version_our_writes_replaced_is_stale_until_the_index_catches_up():
+    writes = OwnWrites()
+    writes.remember(version("a", "1"), version("a", "2", "Creating"))
+    writes.remember(version("a", "2", "Creating"), version("a", "3", "Running"))
+    assert writes.freshest(version("a", "1")) == version("a", "3", "Running")
+    assert writes.freshest(version("a", "2")) == version("a", "3", "Running")
+
+
+def test_a_newer_body_is_trusted_and_the_entry_dropped():
+    writes = OwnWrites()
+    writes.remember(version("a", "1"), version("a", "2"))
+    assert writes.freshest(version("a", "7", "Stopped")) == version("a", "7", "Stopped")
+    assert len(writes) == 0
+    assert writes.freshest(version("a", "1")) == version("a", "1")  # nothing remembered any more
+
+
+def test_other_sessions_are_untouched():
+    writes = OwnWrites()
+    writes.remember(version("a", "1"), version("a", "2"))
+    assert writes.freshest(version("b", "1")) == version("b", "1")
+
+
+def test_memory_is_bounded_oldest_session_first():
+    writes = OwnWrites(limit=3)
+    for uid in "abcd":
+        writes.remember(version(uid, "1"), version(uid, "2"))
+    assert len(writes) == 3
+    assert writes.freshest(version("a", "1")) == version("a", "1")  # forgotten
+    assert writes.freshest(version("d", "1")) == version("d", "2")
+
+
+def test_a_session_that_is_gone_is_forgotten():
+    writes = OwnWrites()
+    writes.remember(version("a", "1"), version("a", "2"))
+    writes.forget("a")
+    assert len(writes) == 0
