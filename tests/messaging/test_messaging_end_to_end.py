@@ -33,6 +33,21 @@ async def test_sync_message_round_trip(api, operator, gateway, http):
     assert reply["usage"] is not None
 
 
+async def test_a_message_sent_twice_with_one_id_through_the_gateway_runs_one_turn(api, operator, gateway, http):
+    await running(api, "retried")
+    body = {"text": "charge my card once", "id": "msg-7f3a"}
+    async with http.post(url(gateway, "retried", "/messages"), json=body) as response:
+        assert response.status == 200
+        first = await response.json()
+    async with http.post(url(gateway, "retried", "/messages"), json=body) as response:  # a client retry
+        assert response.status == 200
+        again = await response.json()
+    assert (again["seq"], again["text"]) == (first["seq"], first["text"])
+    async with http.get(url(gateway, "retried")) as response:
+        items = (await response.json())["items"]
+    assert sum(1 for f in items if f["event"] == "user_message") == 1
+
+
 async def test_sse_stream_is_ordered_and_every_event_names_the_session(api, operator, gateway, http):
     obj = await running(api, "streamy")
     async with http.post(url(gateway, "streamy", "/messages"), params={"stream": "true"}, json={"text": "count these words"}) as response:

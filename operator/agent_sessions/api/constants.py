@@ -162,3 +162,6 @@ MAX_META_PROPERTIES: Final = 64
 MAX_META_BYTES: Final = 16384
 MAX_LOG_TAIL_LINES: Final = 50
 MAX_LOG_TAIL_BYTES: Final = 8192
+
+MAX_MESSAGE_ID_LENGTH: Final = 256
+"""Longest client message `id` (the runtime and the gateway refuse longer ones with 422)."""

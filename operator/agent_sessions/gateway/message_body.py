@@ -2,7 +2,9 @@
 
 The gateway checks only what it must to fail early and cheaply — the size, that the body is JSON,
 and that it holds a non-empty `text` or a non-empty `prompt` list of content blocks. The runtime
-validates the blocks themselves against the ACP schema; its 422 is relayed as it is.
+validates the blocks themselves against the ACP schema; its 422 is relayed as it is. The client's
+optional message `id` is passed on: the runtime answers a repeated id with the turn it already
+ran, so a client retrying through the gateway never starts a second turn.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
+
+from agent_sessions.api.constants import MAX_MESSAGE_ID_LENGTH
 
 from .errors import INVALID_REQUEST, MESSAGE_TOO_LARGE, GatewayError
 
@@ -50,10 +54,24 @@ def parse_message(raw: bytes | str) -> dict[str, Any]:
     return message_of(body)
 
 
-def message_of(body: Any) -> dict[str, Any]:
-    """The `text`/`prompt` part of a JSON object (an HTTP body or a WebSocket `send` frame)."""
+def message_of(body: Any, *, id_field: str | None = "id") -> dict[str, Any]:
+    """The `text`/`prompt` part of a JSON object (an HTTP body or a WebSocket `send` frame), with
+    its message id when it has one (read from `id_field`: on the WebSocket, `id` correlates a
+    frame with its answers and is not the message's)."""
     if not isinstance(body, Mapping):
         raise GatewayError(INVALID_REQUEST, 'expected a JSON object: {"text": "..."} or {"prompt": [...]}')
+    message = _content_of(body)
+    if id_field is not None and body.get(id_field) is not None:
+        message_id = body[id_field]
+        if not isinstance(message_id, str) or not message_id.strip():
+            raise GatewayError(INVALID_REQUEST, f'"{id_field}" must be a non-empty string')
+        if len(message_id) > MAX_MESSAGE_ID_LENGTH:
+            raise GatewayError(INVALID_REQUEST, f'"{id_field}" is longer than {MAX_MESSAGE_ID_LENGTH} characters')
+        message["id"] = message_id
+    return message
+
+
+def _content_of(body: Mapping[str, Any]) -> dict[str, Any]:
     has_text, has_prompt = "text" in body, "prompt" in body
     if has_text and has_prompt:
         raise GatewayError(INVALID_REQUEST, 'give either "text" or "prompt", not both')

@@ -107,7 +107,7 @@ def parse_client_frame(text: str) -> ClientFrame:
     if kind == "cancel":
         return Cancel(namespace, name, request_id)
     try:
-        message = message_of(body)
+        message = message_of(body, id_field=None)  # the frame's `id` correlates, see module docstring
     except GatewayError as exc:
         raise ProtocolError(exc.message, request_id, session) from None
     return Send(namespace, name, request_id, message)

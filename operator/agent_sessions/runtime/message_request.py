@@ -19,9 +19,10 @@ from acp.schema import (
 )
 from pydantic import Field, TypeAdapter, ValidationError
 
+from agent_sessions.api.constants import MAX_MESSAGE_ID_LENGTH
+
 MAX_MESSAGE_BYTES = 1024 * 1024
 """Largest request body accepted (1 MiB); larger ones get 413 `message_too_large`."""
-MAX_MESSAGE_ID_LENGTH = 256
 
 _ContentBlock = Annotated[
     Union[TextContentBlock, ImageContentBlock, AudioContentBlock, ResourceContentBlock, EmbeddedResourceContentBlock],
