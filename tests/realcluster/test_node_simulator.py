@@ -23,10 +23,8 @@ TIMEOUT = 10.0
 # --- fixtures --------------------------------------------------------------------------------
 
 @pytest.fixture
-def admin(control_plane: ControlPlane) -> Iterator[RestClient]:
-    client = control_plane.client("admin")
-    yield client
-    client.close()
+def admin(real_api: RestClient) -> RestClient:
+    return real_api  # the cluster admin's client (support.cluster.fixtures)
 
 
 @pytest.fixture

@@ -75,7 +75,6 @@ import asyncio
 import base64
 import contextlib
 import json
-import re
 import threading
 import time
 from collections import deque
@@ -89,6 +88,7 @@ import yaml
 from aiohttp import web
 from multidict import CIMultiDict
 
+from agent_sessions.dev.api_faults import FaultPlan
 from agent_sessions.dev.authorization import (
     RBACAuthorizer,
     RequestAttributes,
@@ -117,10 +117,6 @@ from agent_sessions.dev.tables import table, wants_table
 KUBERNETES_VERSION = "v1.31.0"
 DEFAULT_WATCH_TIMEOUT = 1800.0  # the server's --min-request-timeout
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-_REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
-            405: "MethodNotAllowed", 409: "Conflict", 410: "Expired", 415: "UnsupportedMediaType",
-            422: "Invalid", 429: "TooManyRequests", 500: "InternalError",
-            503: "ServiceUnavailable", 504: "Timeout"}
 T = TypeVar("T")
 _PATCH_TYPES = ("application/merge-patch+json", "application/json-patch+json",
                 "application/strategic-merge-patch+json", "application/apply-patch+yaml")
@@ -161,16 +157,6 @@ class RecordedRequest:
     @property
     def is_write(self) -> bool:
         return self.method in WRITE_METHODS and self.resource is not None
-
-
-@dataclass
-class _Fault:
-    method: str | None
-    pattern: re.Pattern[str]
-    status: int
-    remaining: int
-    retry_after: float | None
-    message: str | None
 
 
 @dataclass(eq=False)
@@ -247,8 +233,7 @@ class StrictKubernetesAPI:
         self.bookmark_interval = bookmark_interval
         self.kubernetes_version = kubernetes_version
         self.requests: deque[RecordedRequest] = deque(maxlen=request_log_size)
-        self._faults: list[_Fault] = []
-        self._faults_lock = threading.Lock()
+        self._faults = FaultPlan()
         self._pod_logs: dict[tuple[str, str], dict[str | None, str]] = {}
         self._log_streams: dict[tuple[str, str], set[_Stream]] = {}
         self._logs_lock = threading.Lock()
@@ -446,9 +431,7 @@ class StrictKubernetesAPI:
         """Makes the next ``count`` requests whose method matches (None = any) and whose path
         matches the regular expression ``path`` (``re.search``) fail with ``status`` and a
         ``Status`` body, before they touch any state; ``retry_after`` sets ``Retry-After``."""
-        with self._faults_lock:
-            self._faults.append(_Fault(method.upper() if method else None, re.compile(path),
-                                       status, count, retry_after, message))
+        self._faults.add(method, path, status, count=count, retry_after=retry_after, message=message)
 
     def drop_watches(self) -> None:
         """Ends every open watch stream now; clients see the stream close and reconnect."""
@@ -491,7 +474,7 @@ class StrictKubernetesAPI:
                 record.resource, record.kind = target.rtype.plural, target.rtype.kind
                 record.namespace, record.name = target.namespace, target.name
                 record.subresource, record.watch = target.subresource, target.watch
-            fault = self._take_fault(request.method, request.path)
+            fault = self._faults.take(request.method, request.path)
             if fault is not None:
                 raise fault
             if unknown is not None:
@@ -586,22 +569,6 @@ class StrictKubernetesAPI:
                   "metadata": body.get("metadata") or {"creationTimestamp": None},
                   "spec": spec, "status": status}
         return _json_response(review, status=201)
-
-    def _take_fault(self, method: str, path: str) -> ApiError | None:
-        with self._faults_lock:
-            for fault in self._faults:
-                if (fault.method in (None, method) and fault.remaining > 0
-                        and fault.pattern.search(path)):
-                    fault.remaining -= 1
-                    if fault.remaining == 0:
-                        self._faults.remove(fault)
-                    headers = {}
-                    if fault.retry_after is not None:
-                        headers["Retry-After"] = str(int(fault.retry_after))
-                    return ApiError(fault.status, _REASONS.get(fault.status, "Unknown"),
-                                    fault.message or f"injected failure ({fault.status})",
-                                    headers=headers)
-        return None
 
     def _target(self, path: str, query: Any) -> _Target | None:
         """The resource a path addresses, None for non-resource paths; 404 if unknown."""

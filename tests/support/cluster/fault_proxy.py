@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import ssl
 import threading
 import time
@@ -25,6 +24,8 @@ from pathlib import Path
 
 import aiohttp
 from aiohttp import web
+
+from agent_sessions.dev.api_faults import FaultPlan
 
 _HOP_BY_HOP = frozenset({
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
@@ -43,16 +44,6 @@ class InjectedResponse:
     user_agent: str
 
 
-@dataclass
-class _Fault:
-    method: str | None
-    pattern: re.Pattern[str]
-    status: int
-    remaining: int
-    retry_after: float | None
-    message: str | None
-
-
 class FaultProxy:
     """``start()``/``stop()``; ``url`` once started; ``fail_next`` and ``drop_watches`` as on
     the embedded API (`StrictKubernetesAPI`), so the same tests run on both backends."""
@@ -60,8 +51,7 @@ class FaultProxy:
     def __init__(self, upstream: str, ca_file: str | Path) -> None:
         self.upstream = upstream.rstrip("/")
         self._ssl = ssl.create_default_context(cafile=str(ca_file))
-        self._faults: list[_Fault] = []
-        self._lock = threading.Lock()
+        self._faults = FaultPlan()
         self._watches: set[asyncio.Event] = set()
         self.injected: list[InjectedResponse] = []
         """Every request answered with a fault, oldest first."""
@@ -79,16 +69,11 @@ class FaultProxy:
 
     def fail_next(self, method: str | None, path: str, status: int = 500, *, count: int = 1,
                   retry_after: float | None = None, message: str | None = None) -> None:
-        """The next ``count`` requests whose method matches (None = any) and whose path matches
-        ``path`` (``re.search``) are answered with ``status`` and a ``Status`` body, without
-        reaching the apiserver."""
-        with self._lock:
-            self._faults.append(_Fault(method.upper() if method else None, re.compile(path),
-                                       status, count, retry_after, message))
+        """As `StrictKubernetesAPI.fail_next`: the matching requests never reach the apiserver."""
+        self._faults.add(method, path, status, count=count, retry_after=retry_after, message=message)
 
     def clear_faults(self) -> None:
-        with self._lock:
-            self._faults.clear()
+        self._faults.clear()
 
     def drop_watches(self) -> None:
         """Ends every open watch stream now; clients see the stream close and reconnect."""
@@ -97,16 +82,6 @@ class FaultProxy:
             return
         for stop in list(self._watches):
             loop.call_soon_threadsafe(stop.set)
-
-    def _take_fault(self, method: str, path: str) -> _Fault | None:
-        with self._lock:
-            for fault in self._faults:
-                if fault.method in (None, method) and fault.remaining > 0 and fault.pattern.search(path):
-                    fault.remaining -= 1
-                    if fault.remaining == 0:
-                        self._faults.remove(fault)
-                    return fault
-        return None
 
     # --- running ----------------------------------------------------------------------------
 
@@ -171,12 +146,13 @@ class FaultProxy:
     # --- proxying ---------------------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        fault = self._take_fault(request.method, request.path)
+        fault = self._faults.take(request.method, request.path)
         if fault is not None:
             await request.read()
-            self.injected.append(InjectedResponse(time.time(), request.method, request.path, fault.status,
+            self.injected.append(InjectedResponse(time.time(), request.method, request.path, fault.code,
                                                   request.headers.get("User-Agent", "")))
-            return _fault_response(fault)
+            return web.Response(status=fault.code, body=json.dumps(fault.status()).encode(),
+                                content_type="application/json", headers=fault.headers)
         assert self._session is not None
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
         body = await request.read()
@@ -225,15 +201,3 @@ class FaultProxy:
                 if chunk.done() and not chunk.cancelled():
                     chunk.exception()  # retrieved: a closed upstream is the expected end here
             upstream.close()
-
-
-def _fault_response(fault: _Fault) -> web.Response:
-    reasons = {409: "Conflict", 500: "InternalError", 503: "ServiceUnavailable", 429: "TooManyRequests",
-               404: "NotFound", 403: "Forbidden"}
-    reason = reasons.get(fault.status, "InternalError")
-    message = fault.message or f"injected fault: {fault.status} {reason}"
-    status = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-              "message": message, "reason": reason, "code": fault.status}
-    headers = {"Retry-After": str(int(fault.retry_after))} if fault.retry_after is not None else {}
-    return web.Response(status=fault.status, body=json.dumps(status).encode(), content_type="application/json",
-                        headers=headers)
