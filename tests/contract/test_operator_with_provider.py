@@ -59,7 +59,7 @@ async def test_the_operator_reports_provider_problems_and_publishes_capabilities
 
         running = await wait_session(api, "valid", lambda o: condition(o, c.COND_READY).get("status") == "True")
         assert running["status"]["phase"] == c.PHASE_RUNNING
-        published = contract.provider.capabilities().to_status().model_dump(mode="json", by_alias=True, exclude_none=True)
+        published = contract.provider.capabilities().model_dump(mode="json", by_alias=True, exclude_none=True)
         assert running["status"]["capabilities"] == published
         assert running["status"]["provider"]["type"] == contract.name
     finally:

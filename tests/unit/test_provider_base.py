@@ -109,9 +109,10 @@ def test_session_ref_is_hashable_by_identity_despite_its_config_dict():
     assert hash(ref) == hash(SessionRef(namespace="n", name="s", uid="u", config={"other": 1}))
 
 
-def test_capabilities_become_the_status_block():
-    caps = Capabilities(streaming=True, logs=True, resource_limits=True)
-    assert caps.to_status() == CapabilitiesStatus(streaming=True, logs=True, resource_limits=True)
+def test_providers_return_the_status_model_itself():
+    caps = PodProvider(core_api=object()).capabilities()
+    assert type(caps) is CapabilitiesStatus
+    assert caps.model_dump(by_alias=True)["resourceLimits"] is True
 
 
 def test_pod_provider_implements_the_protocol_and_supports_everything():

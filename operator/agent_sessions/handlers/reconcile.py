@@ -168,7 +168,7 @@ class Reconciler:
 
         new_status = decision.status
         if provider is not None and new_status.phase in (c.PHASE_CREATING, c.PHASE_RUNNING):
-            new_status.capabilities = provider.capabilities().to_status()
+            new_status.capabilities = provider.capabilities()
         if session.wake_requested:
             new_status.wake_request = (meta.get("annotations") or {}).get(c.ANNOTATION_WAKE)
         if not session.deleting:  # a log read of a backing on its way out would only add a write

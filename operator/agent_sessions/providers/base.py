@@ -91,32 +91,8 @@ class ProviderRef:
     """URL of the session's runtime, when already known (a new pod has no IP yet)."""
 
 
-@dataclass(frozen=True, kw_only=True)
-class Capabilities:
-    """What a provider supports (→ `status.capabilities`)."""
-
-    streaming: bool = False
-    """Replies can be streamed (SSE)."""
-    history: bool = False
-    """The message history can be read."""
-    logs: bool = False
-    """Logs can be read."""
-    resume: bool = False
-    """A stopped session can resume with its workspace."""
-    cancel: bool = False
-    """A running turn can be cancelled."""
-    resource_limits: bool = False
-    """CPU and memory limits are enforced."""
-
-    def to_status(self) -> CapabilitiesStatus:
-        return CapabilitiesStatus(
-            streaming=self.streaming,
-            history=self.history,
-            logs=self.logs,
-            resume=self.resume,
-            cancel=self.cancel,
-            resource_limits=self.resource_limits,
-        )
+Capabilities = CapabilitiesStatus
+"""What a provider supports: providers return the status model itself (→ `status.capabilities`)."""
 
 
 @runtime_checkable
