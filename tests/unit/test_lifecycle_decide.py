@@ -16,6 +16,7 @@ from agent_sessions.api import constants as c
 from agent_sessions.api.session import AgentSessionStatus, CapabilitiesStatus, PromptStatus, SessionInfoStatus
 from agent_sessions.lifecycle import (
     POLL_SECONDS,
+    PROMPT_RETRY_SECONDS,
     PROVIDER_RETRY_SECONDS,
     BackingState,
     Decision,
@@ -31,6 +32,7 @@ from agent_sessions.lifecycle import (
     Stop,
     decide,
     get_condition,
+    prompt_message_id,
 )
 
 T0 = datetime(2025, 3, 1, 9, 0, 0, tzinfo=UTC)
@@ -628,6 +630,40 @@ def test_prompt_is_not_offered_once_delivered_or_while_not_ready():
     assert names(step(running(s), NOT_READY, s, t=20)) == ()
 
 
+def test_prompt_accepted_by_the_runtime_is_recorded_delivered_in_the_same_decision():
+    s = session(prompt="hello")
+    decision = step(created(s), replace(READY, prompt_accepted=True), s, t=10)
+    assert decision.status.phase == c.PHASE_RUNNING
+    assert decision.status.prompt == PromptStatus(state=c.PROMPT_DELIVERED, time="2025-03-01T09:00:10Z")
+    assert names(decision) == ("Normal:Started",)  # the transition's event, no second send
+
+
+def test_prompt_the_runtime_did_not_take_is_recorded_delivering_and_retried_soon():
+    s = session(prompt="hello")
+    decision = step(created(s), replace(READY, prompt_accepted=False), s, t=10)
+    assert decision.status.prompt == PromptStatus(state=c.PROMPT_DELIVERING, time="2025-03-01T09:00:10Z")
+    assert names(decision) == ("Normal:Started",)
+    assert decision.requeue_after == PROMPT_RETRY_SECONDS
+
+
+def test_prompt_left_delivering_is_sent_again_until_the_runtime_takes_it():
+    s = session(prompt="hello")
+    delivering = step(created(s), replace(READY, prompt_accepted=False), s, t=10).status
+    assert names(step(delivering, READY, s, t=20)) == ("DeliverPrompt",)
+    assert step(delivering, replace(READY, prompt_accepted=False), s, t=20).status == delivering  # no write
+    taken = step(delivering, replace(READY, prompt_accepted=True), s, t=20).status
+    assert taken.prompt == PromptStatus(state=c.PROMPT_DELIVERED, time="2025-03-01T09:00:20Z")
+
+
+def test_prompt_is_not_offered_without_a_runtime_endpoint():
+    s = session(prompt="hello")
+    assert names(step(running(s), replace(READY, endpoint=None), s, t=20)) == ()
+
+
+def test_prompt_is_sent_under_an_id_derived_from_the_session_uid():
+    assert prompt_message_id("uid-1") == "prompt-uid-1" == prompt_message_id(SESSION.uid)
+
+
 def test_deleted_session_in_its_quiet_period_comes_back_when_the_quiet_period_ends():
     decision = step(running(), TERMINATING, session(deleting=True, deletion_time=at(19.5)), t=20)
     assert decision.status == running()
@@ -714,6 +750,9 @@ CONVERGED = [
     Converged("running with prompt delivered", lambda: delivered(session(prompt="hi")), READY, session(prompt="hi")),
     Converged("running with prompt pending repeats only DeliverPrompt", lambda: running(session(prompt="hi")), READY,
               session(prompt="hi"), repeats=("DeliverPrompt",)),
+    Converged("running with prompt delivering repeats only DeliverPrompt",
+              lambda: step(created(session(prompt="hi")), replace(READY, prompt_accepted=False), session(prompt="hi"),
+                           t=10).status, READY, session(prompt="hi"), repeats=("DeliverPrompt",)),
     Converged("creating while pulling", lambda: step(created(), PULLING, t=10).status, PULLING, times=(20, 100, 600)),
     Converged("stopping repeats only Stop", stopping_by_user, READY, session(desired_state=c.STATE_STOPPED, generation=2),
               repeats=("Stop",)),
@@ -760,3 +799,16 @@ def test_actions_are_plain_values():
     assert Ensure() == Ensure() and Stop() == Stop() and Delete() == Delete() and RemoveFinalizer() == RemoveFinalizer()
     assert DeliverPrompt("x") == DeliverPrompt("x")
     assert Emit.warning("Failed", "m") == Emit("Warning", "Failed", "m")
+
+
+def test_lifecycle_settings_read_the_builtin_defaults_from_the_resolved_configuration():
+    from agent_sessions.config import BUILTIN_DEFAULTS, resolve_config
+
+    body = {"metadata": {"name": "demo", "namespace": "team-a"},
+            "spec": {"agent": {"image": "agent:1"}, "lifecycle": {"backoffLimit": None, "idleTimeout": "1m"}}}
+    settings = LifecycleSettings.from_resolved(resolve_config(body, {}))
+    defaults = BUILTIN_DEFAULTS["lifecycle"]
+    assert (settings.provider, settings.restart_policy, settings.backoff_limit, settings.wake_on_message) == (
+        BUILTIN_DEFAULTS["provider"], defaults["restartPolicy"], defaults["backoffLimit"], defaults["wakeOnMessage"])
+    assert (settings.start_timeout, settings.idle_timeout, settings.max_duration) == (600, 60, None)
+    assert LifecycleSettings(provider=c.PROVIDER_POD) == replace(settings, idle_timeout=None, config_hash="")

@@ -69,6 +69,14 @@ PHASES: Final = (
     PHASE_TERMINATING,
 )
 
+# Delivery of spec.prompt (status.prompt.state; the lifecycle's `prompt` module decides it)
+PROMPT_PENDING: Final = "Pending"
+"""Not sent yet: the session has not been Running and Ready with a runtime endpoint."""
+PROMPT_DELIVERING: Final = "Delivering"
+"""Sent, or tried, and not acknowledged yet: sent again (same message id) until it is."""
+PROMPT_DELIVERED: Final = "Delivered"
+"""The runtime acknowledged it: never sent again."""
+
 # Desired states (spec.state)
 STATE_RUNNING: Final = "Running"
 STATE_STOPPED: Final = "Stopped"

@@ -6,7 +6,8 @@ no I/O, no clock, no memory. The reconciler gathers the inputs (the session dige
 and patches the returned status only when it differs from the one it read — which, for a
 converged session, it never does (§8).
 
-Imports only `agent_sessions.api` (enforced by the import-linter layers contract).
+Imports only `agent_sessions.api` and `agent_sessions.config` (enforced by the import-linter
+layers contract).
 """
 
 from .actions import (
@@ -36,10 +37,12 @@ from .decide import POLL_SECONDS, PROVIDER_RETRY_SECONDS, decide
 from .health import next_health, resting_health
 from .inputs import LifecycleSettings, SessionInput
 from .observation import BackingState, HealthProbe, Observation
+from .prompt import PROMPT_RETRY_SECONDS, prompt_message_id
 from .timestamps import format_timestamp, parse_timestamp
 
 __all__ = [
     "POLL_SECONDS",
+    "PROMPT_RETRY_SECONDS",
     "PROVIDER_RETRY_SECONDS",
     "Action",
     "BackingState",
@@ -69,6 +72,7 @@ __all__ = [
     "max_duration_deadline",
     "next_health",
     "parse_timestamp",
+    "prompt_message_id",
     "resting_health",
     "set_condition",
     "start_deadline",

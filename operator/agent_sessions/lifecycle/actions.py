@@ -12,6 +12,9 @@ Executor contract:
   again with the status it had *read* and `provider_error` set, and patches that result
   instead. The transition is then not recorded, and the next reconcile retries it; its Events
   were not posted either, so they are not posted twice.
+* `DeliverPrompt` is performed first and answered, not executed in order: the executor sends it
+  and calls `decide()` again with the runtime's answer, whose status records the delivery (one
+  status patch per reconcile, §8). It never comes with provider work (the session is Running).
 * Provider actions are idempotent by contract (`ensure` is keyed by the session uid, `stop`
   and `delete` treat not-found as done), which is what makes the documented repeats safe.
 """
@@ -49,12 +52,13 @@ class RemoveFinalizer:
 
 @dataclass(frozen=True)
 class DeliverPrompt:
-    """Send `spec.prompt` as the session's first message.
+    """Send `spec.prompt` as the session's first message, as message `prompt_message_id(uid)`.
 
-    `decide()` returns it on every call while the session is Running, Ready and
-    `status.prompt.state` is `Pending`. The executor makes delivery exactly-once: it records
-    `Delivering` in status before sending and `Delivered` after the runtime acknowledged, and
-    never sends when the recorded state is not `Pending`.
+    `decide()` returns it on every call while the session is Running and Ready, its runtime has
+    an endpoint and `status.prompt.state` is `Pending` or `Delivering`, and the observation holds
+    no answer yet. The executor sends it (the runtime de-duplicates by the id, which makes
+    delivery exactly-once) and calls `decide()` again with the answer in
+    `Observation.prompt_accepted`: that decision records it (see `lifecycle.prompt`).
     """
 
     text: str

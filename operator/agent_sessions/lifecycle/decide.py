@@ -17,8 +17,9 @@ way, which are harmless by contract:
   visible yet);
 * `Stop` while Stopping and the backing has not stopped yet;
 * `Delete` while Terminating (and `RemoveFinalizer` once the backing is gone);
-* `DeliverPrompt` while Running, Ready and `status.prompt.state` is `Pending` (the executor
-  records delivery, which ends the repeat; it makes delivery exactly-once).
+* `DeliverPrompt` while Running, Ready and `status.prompt.state` is `Pending` or `Delivering`,
+  until the runtime's answer is decided on (see `prompt`: the runtime de-duplicates by the
+  message id, which makes delivery exactly-once).
 
 Events are posted only for transitions (a phase change, a condition flip, a counted crash),
 never for a call that changed nothing.
@@ -55,6 +56,10 @@ Choices where §4 is silent:
   itself (Completed, or Failed with `restartPolicy: Never`), so its logs can still be read.
 * A restart or re-creation resets `startTime`, so idle, maximum-duration and start deadlines
   count from the latest start (see `deadlines`).
+
+Where the parts are: this module has the phase handlers and what is refreshed on every call;
+`transitions` the ways into each phase; `decision_state` the working state of one call;
+`prompt` the first message; `deadlines`, `health`, `conditions` the pure pieces they use.
 """
 
 from __future__ import annotations
@@ -63,41 +68,29 @@ from datetime import datetime
 from typing import Final
 
 from agent_sessions.api import constants as c
-from agent_sessions.api.session import (
-    AgentSessionStatus,
-    PromptStatus,
-    ProviderStatus,
-    ResolvedStatus,
-    TemplateChainEntry,
-)
+from agent_sessions.api.session import AgentSessionStatus, ProviderStatus
 
-from .actions import Action, Decision, Delete, DeliverPrompt, Emit, Ensure, RemoveFinalizer, Stop
+from .actions import Decision, Delete, Emit, Ensure, RemoveFinalizer, Stop
 from .conditions import (
-    UP_TO_DATE,
-    ConditionValue,
-    apply_condition,
     compute_config_valid_condition,
     compute_healthy_condition,
     compute_provider_available_condition,
     compute_ready_condition,
     compute_up_to_date_condition,
-    get_condition,
 )
 from .deadlines import idle_deadline, max_duration_deadline, seconds_until, start_deadline
+from .decision_state import GONE, POLL_SECONDS, PROVIDER_RETRY_SECONDS, RUNNING_PHASES
 from .health import next_health, resting_health
 from .inputs import SessionInput
+from .messages import STOPPED_MESSAGES, describe_observation, format_seconds
 from .observation import BackingState, Observation
-from .timestamps import format_timestamp, require_aware
+from .prompt import initial_prompt, next_prompt_step
+from .timestamps import require_aware
+from .transitions import Transitions
 
-PROVIDER_RETRY_SECONDS: Final = 1.0
-"""Base delay before retrying an unreachable provider (the reconciler adds backoff and jitter)."""
-POLL_SECONDS: Final = 5.0
-"""How soon to look again while waiting for the provider to finish something (start, stop,
-delete). Pod events usually come sooner; providers without events (http, tmux) rely on it."""
+__all__ = ["POLL_SECONDS", "PROVIDER_RETRY_SECONDS", "TERMINATING_QUIET_SECONDS", "decide"]
+
 _MAX_CHAIN: Final = 4
-
-_RUNNING_PHASES: Final = (c.PHASE_CREATING, c.PHASE_RUNNING)
-_GONE: Final = (BackingState.ABSENT, BackingState.STOPPED)
 TERMINATING_QUIET_SECONDS: Final = 2.0
 """A deleted session whose backing is not gone yet keeps its last status this long before
 `Terminating` is written: most backings go within a second (the agent exits on SIGTERM), and a
@@ -121,34 +114,12 @@ def decide(
     """
     require_aware(now)
     return _Decider(session, status, observation, provider_error, now).run()
+    return _Decider(session, status, observation, provider_error, now).run()
 
 
-class _Decider:
-    """One `decide()` call: a working copy of the status, and the actions collected so far."""
 
-    def __init__(
-        self,
-        session: SessionInput,
-        status: AgentSessionStatus | None,
-        observation: Observation | None,
-        provider_error: str | None,
-        now: datetime,
-    ) -> None:
-        self.session = session
-        self.settings = session.settings
-        self.before = status or AgentSessionStatus()
-        self.status = self.before.model_copy(deep=True)
-        self.observation = observation
-        self.provider_error = provider_error
-        self.now = now
-        self.stamp = format_timestamp(now)
-        self.generation = session.generation if provider_error is None else self.before.observed_generation
-        self.work: list[Action] = []
-        self.events: list[Emit] = []
-        self.requeue: list[float] = []
-        self.replace_backing = False
-        self.frozen = False
-        """The status is kept exactly as read (a deleted session's quiet period)."""
+class _Decider(Transitions):
+    """The phase handlers and the parts of the status refreshed on every call."""
 
     # --- the call -------------------------------------------------------------------------
 
@@ -213,8 +184,7 @@ class _Decider:
         st.restart_count = st.restart_count or 0
         st.crash_count = 0
         st.restart_request = self.session.restart_request  # recorded, not a request
-        if self.session.prompt:  # the *first* message: a prompt added later is never sent
-            st.prompt = PromptStatus(state="Pending", time=self.stamp)
+        st.prompt = initial_prompt(self.session, self.stamp)
         self._ready(compute_ready_condition(c.PHASE_PENDING))
         self._emit(Emit.normal(c.EVENT_CREATED, "session created"))
 
@@ -228,7 +198,7 @@ class _Decider:
         if self.session.desired_state == c.STATE_STOPPED:
             self.status.phase = c.PHASE_STOPPED
             self.status.stopped_reason = c.STOPPED_USER
-            self._ready(compute_ready_condition(c.PHASE_STOPPED, message=_STOPPED_MESSAGES[c.STOPPED_USER]))
+            self._ready(compute_ready_condition(c.PHASE_STOPPED, message=STOPPED_MESSAGES[c.STOPPED_USER]))
             self._emit(Emit.normal(c.EVENT_STOPPED, "session stopped (spec.state: Stopped)"))
             return False
         self._start(resume=False, replace=self.replace_backing, reset_crashes=True)
@@ -264,18 +234,18 @@ class _Decider:
         deadline = start_deadline(self.status, self.settings)
         if deadline is not None and self.now > deadline:
             timeout = self.settings.start_timeout if self.settings else None
-            detail = f": {_describe(obs)}" if obs is not None and (obs.reason or obs.message) else ""
-            message = f"the session did not become ready within {_seconds(timeout)}{detail}"
+            detail = f": {describe_observation(obs)}" if obs is not None and (obs.reason or obs.message) else ""
+            message = f"the session did not become ready within {format_seconds(timeout)}{detail}"
             return self._fail(c.REASON_START_TIMEOUT, message, stop=True)
 
-        if obs is None or obs.state in _GONE:
+        if obs is None or obs.state in GONE:
             self.work.append(Ensure())  # idempotent repeat: the create/resume may not show yet
         # TERMINATING: the previous backing still holds the name; its removal triggers the ensure.
         resuming = self._ready_reason() == c.REASON_RESUMING
         self._ready(compute_ready_condition(
             c.PHASE_CREATING,
             reason=c.REASON_RESUMING if resuming else c.REASON_CREATING,
-            message=_describe(obs) if obs is not None and (obs.reason or obs.message) else None,
+            message=describe_observation(obs) if obs is not None and (obs.reason or obs.message) else None,
         ))
         self._poll(deadline)
         return False
@@ -285,7 +255,7 @@ class _Decider:
             return interrupted
         obs = self.observation
         if obs is not None:
-            if obs.state in _GONE or obs.state == BackingState.TERMINATING:
+            if obs.state in GONE or obs.state == BackingState.TERMINATING:
                 return self._recreate(obs)
             if obs.state == BackingState.SUCCEEDED:
                 return self._complete()
@@ -302,7 +272,7 @@ class _Decider:
         idle_at = idle_deadline(self.status, self.settings)
         if idle_at is not None and idle_at <= self.now:
             idle = self.settings.idle_timeout if self.settings else None
-            self._emit(Emit.normal(c.EVENT_IDLE_STOPPED, f"no activity for {_seconds(idle)}; stopping the session"))
+            self._emit(Emit.normal(c.EVENT_IDLE_STOPPED, f"no activity for {format_seconds(idle)}; stopping the session"))
             return self._begin_stop(c.STOPPED_IDLE_TIMEOUT)
         deadlines = [d for d in (max_at, idle_at) if d is not None]
         if deadlines:
@@ -311,12 +281,12 @@ class _Decider:
 
     def _stopping(self) -> bool:
         obs = self.observation
-        if obs is not None and obs.state in _GONE:
+        if obs is not None and obs.state in GONE:
             st = self.status
             st.phase = c.PHASE_STOPPED
             st.stop_time = self.stamp
             why = st.stopped_reason or c.STOPPED_USER
-            self._ready(compute_ready_condition(c.PHASE_STOPPED, message=_STOPPED_MESSAGES.get(why)))
+            self._ready(compute_ready_condition(c.PHASE_STOPPED, message=STOPPED_MESSAGES.get(why)))
             self._emit(Emit.normal(c.EVENT_STOPPED, f"session stopped ({why}); workspace kept"))
             return False
         if obs is None or obs.state != BackingState.TERMINATING:
@@ -406,171 +376,6 @@ class _Decider:
             ))
         self.requeue.append(PROVIDER_RETRY_SECONDS)
 
-    # --- transitions ----------------------------------------------------------------------
-
-    def _start(self, *, resume: bool, replace: bool, reset_crashes: bool) -> bool:
-        """Enter Creating: Ensure the backing with the current configuration.
-
-        `replace` stops a backing that is still there first (restart, or leaving Failed/Completed
-        with the old one kept). Every start refreshes `resolved` and `startTime`.
-        """
-        st, settings = self.status, self.settings
-        if settings is None:
-            return self._cannot_start("start")
-        st.phase = c.PHASE_CREATING
-        st.start_time = self.stamp
-        st.stopped_reason = None
-        if reset_crashes:
-            st.crash_count = 0
-        previous = st.provider or ProviderStatus()
-        st.provider = ProviderStatus(
-            type=settings.provider,  # type: ignore[arg-type]
-            id=previous.id,
-            endpoint=previous.endpoint,
-            restarts=previous.restarts,
-        )
-        st.resolved = ResolvedStatus(
-            template_chain=[TemplateChainEntry(name=name, generation=gen) for name, gen in settings.template_chain],
-            hash=settings.config_hash or None,
-        )
-        self._set(UP_TO_DATE)
-        reason = c.REASON_RESUMING if resume else c.REASON_CREATING
-        self._ready(compute_ready_condition(c.PHASE_CREATING, reason=reason))
-        obs = self.observation
-        if replace and obs is not None and obs.exists:
-            # The replacement is ensured once the old backing is gone (Creating does it): made
-            # now, it would collide with the old one still terminating under the same name.
-            self.work.append(Stop())
-            self.requeue.append(PROVIDER_RETRY_SECONDS)
-        elif obs is None or obs.state != BackingState.TERMINATING:
-            self.work.append(Ensure())
-        self._poll(start_deadline(st, settings))
-        return False
-
-    def _to_pending(self, *, replace: bool) -> bool:
-        self.status.phase = c.PHASE_PENDING
-        self.status.crash_count = 0
-        self.replace_backing = replace
-        self._ready(compute_ready_condition(c.PHASE_PENDING))
-        return True
-
-    def _became_running(self) -> bool:
-        resumed = self._ready_reason() == c.REASON_RESUMING
-        self.status.phase = c.PHASE_RUNNING
-        self._ready(compute_ready_condition(c.PHASE_RUNNING, ready=True))
-        if resumed:
-            self._emit(Emit.normal(c.EVENT_RESUMED, "session resumed"))
-        else:
-            self._emit(Emit.normal(c.EVENT_STARTED, "session started"))
-        return False
-
-    def _begin_stop(self, why: str) -> bool:
-        st = self.status
-        st.phase = c.PHASE_STOPPING
-        st.stopped_reason = why  # type: ignore[assignment]
-        self._ready(compute_ready_condition(c.PHASE_STOPPING))
-        self.work.append(Stop())
-        self._poll()
-        return False
-
-    def _restart(self) -> bool:
-        """A restart request on a Creating or Running session: replace the backing."""
-        self._record_restart_request()
-        if self.settings is None:
-            return self._cannot_start("restart")
-        self.status.restart_count = (self.status.restart_count or 0) + 1
-        self._emit(Emit.normal(c.EVENT_RESTARTED, self._restart_message()))
-        return self._start(resume=False, replace=True, reset_crashes=True)
-
-    def _recreate(self, obs: Observation) -> bool:
-        """The backing vanished (or was stopped) behind the operator's back."""
-        if self.settings is None:
-            return self._cannot_start("re-create the vanished backing")
-        self.status.restart_count = (self.status.restart_count or 0) + 1
-        what = {
-            BackingState.ABSENT: "vanished",
-            BackingState.TERMINATING: "is being deleted outside the operator",
-        }.get(obs.state, "was stopped outside the operator")
-        self._emit(Emit.warning(c.EVENT_RECREATED, f"the backing session {what}; re-creating it"))
-        return self._start(resume=False, replace=False, reset_crashes=False)
-
-    def _crashed(self) -> bool:
-        """The agent exited non-zero and nothing restarts it: restart per policy, or fail."""
-        obs = self.observation
-        assert obs is not None
-        settings, st = self.settings, self.status
-        exited = _exit_message(obs)
-        if settings is None or settings.restart_policy != c.RESTART_ON_FAILURE:
-            return self._fail(obs.reason or c.REASON_AGENT_EXITED, exited, stop=False)
-        crashes = st.crash_count or 0
-        if crashes >= settings.backoff_limit:
-            st.crash_count = crashes + 1
-            return self._fail(
-                c.REASON_BACKOFF_LIMIT_EXCEEDED,
-                f"{exited}; crashed {crashes + 1} times, backoffLimit is {settings.backoff_limit}",
-                stop=True,
-            )
-        st.crash_count = crashes + 1
-        st.restart_count = (st.restart_count or 0) + 1
-        self._emit(Emit.warning(
-            c.EVENT_RESTARTED, f"{exited}; restarting (crash {crashes + 1} of at most {settings.backoff_limit})"
-        ))
-        return self._start(resume=False, replace=True, reset_crashes=False)
-
-    def _count_self_restarts(self) -> bool:
-        """Count crashes a self-restarting backing recovered from. True when that made it fail."""
-        obs, st = self.observation, self.status
-        assert obs is not None
-        if obs.state in _GONE or obs.state == BackingState.TERMINATING:
-            return False  # nothing runs, nothing crashed; a stopped backing's count is old news
-        seen = (st.provider.restarts if st.provider else None) or 0
-        # A lower count than last seen is a new backing (re-created): all its restarts are new.
-        delta = obs.restarts - seen if obs.restarts >= seen else obs.restarts
-        if st.provider is None:
-            st.provider = ProviderStatus()
-        if st.provider.restarts != obs.restarts:
-            st.provider.restarts = obs.restarts
-        if delta <= 0:
-            return False
-        st.restart_count = (st.restart_count or 0) + delta
-        st.crash_count = (st.crash_count or 0) + delta
-        limit = self.settings.backoff_limit if self.settings else None
-        cause = f" ({obs.reason})" if obs.reason else ""
-        if limit is not None and st.crash_count > limit:
-            self._fail(
-                c.REASON_BACKOFF_LIMIT_EXCEEDED,
-                f"the agent crashed {st.crash_count} times{cause}, backoffLimit is {limit}",
-                stop=True,
-            )
-            return True
-        self._emit(Emit.warning(
-            c.EVENT_RESTARTED, f"the agent crashed and was restarted by the provider{cause}; crash {st.crash_count}"
-            + (f" of at most {limit}" if limit is not None else "")
-        ))
-        return False
-
-    def _cannot_start(self, what: str) -> bool:
-        return self._fail(c.REASON_INVALID_CONFIGURATION, f"cannot {what}: {self._problems()}", stop=False)
-
-    def _fail(self, reason: str | None, message: str, *, stop: bool) -> bool:
-        st = self.status
-        st.phase = c.PHASE_FAILED
-        st.stop_time = self.stamp
-        ready = compute_ready_condition(c.PHASE_FAILED, reason=reason, message=message)
-        self._ready(ready)
-        if stop:
-            self.work.append(Stop())
-        self._emit(Emit.warning(c.EVENT_FAILED, f"{ready.reason}: {message}"))
-        return False
-
-    def _complete(self) -> bool:
-        st = self.status
-        st.phase = c.PHASE_COMPLETED
-        st.stop_time = self.stamp
-        self._ready(compute_ready_condition(c.PHASE_COMPLETED))
-        self._emit(Emit.normal(c.EVENT_COMPLETED, "the agent finished successfully"))
-        return False
-
     # --- always-refreshed parts -----------------------------------------------------------
 
     def _refresh_config_valid(self) -> None:
@@ -604,7 +409,7 @@ class _Decider:
         st = self.status
         probe = self.observation.health if self.observation is not None else None
         health = next_health(st.health, probe, self.now)
-        if probe is None and st.phase not in _RUNNING_PHASES:
+        if probe is None and st.phase not in RUNNING_PHASES:
             health = resting_health(health)
         st.health = health
         value = compute_healthy_condition(health)
@@ -620,84 +425,9 @@ class _Decider:
             self._set(value)
 
     def _offer_prompt(self) -> None:
-        st = self.status
-        ready = get_condition(st.conditions, c.COND_READY)
-        if (
-            st.phase == c.PHASE_RUNNING
-            and ready is not None and ready.status == "True"
-            and self.session.prompt
-            and st.prompt is not None and st.prompt.state == "Pending"
-        ):
-            self.work.append(DeliverPrompt(self.session.prompt))  # repeated until recorded
-
-    # --- small helpers --------------------------------------------------------------------
-
-    def _set(self, value: ConditionValue) -> bool:
-        """Set a condition; True when its status flipped (or it is new)."""
-        previous = get_condition(self.status.conditions, value.type)
-        self.status.conditions = apply_condition(self.status.conditions, value, self.generation, self.now)
-        return previous is None or previous.status != value.status
-
-    def _ready(self, value: ConditionValue) -> None:
-        self._set(value)
-
-    def _ready_reason(self) -> str | None:
-        ready = get_condition(self.status.conditions, c.COND_READY)
-        return ready.reason if ready else None
-
-    def _emit(self, event: Emit) -> None:
-        self.events.append(event)
-
-    def _poll(self, deadline: datetime | None = None) -> None:
-        wait = POLL_SECONDS
-        if deadline is not None:
-            wait = min(wait, max(seconds_until(deadline, self.now), 0.0))
-        self.requeue.append(wait)
-
-    def _problems(self) -> str:
-        return compute_config_valid_condition(False, self.session.config_problems).message
-
-    def _generation_changed(self) -> bool:
-        observed = self.before.observed_generation
-        return observed is not None and observed != self.session.generation
-
-    def _restart_requested(self) -> bool:
-        request = self.session.restart_request
-        return bool(request) and request != self.status.restart_request
-
-    def _record_restart_request(self) -> None:
-        if self._restart_requested():
-            self.status.restart_request = self.session.restart_request
-
-    def _restart_message(self) -> str:
-        return f"restart requested ({c.ANNOTATION_RESTART}={self.session.restart_request})"
-
-
-_STOPPED_MESSAGES: Final = {
-    c.STOPPED_USER: "stopped because spec.state is Stopped; its workspace is kept",
-    c.STOPPED_IDLE_TIMEOUT: "stopped after its idle timeout; a message (wakeOnMessage) or a spec change resumes it",
-    c.STOPPED_MAX_DURATION: (
-        "stopped after its maximum duration; a message (wakeOnMessage), a spec change or a restart request resumes it"
-    ),
-}
-
-
-def _describe(obs: Observation | None) -> str:
-    if obs is None:
-        return ""
-    if obs.reason and obs.message:
-        return f"{obs.reason}: {obs.message}"
-    return obs.reason or obs.message
-
-
-def _exit_message(obs: Observation) -> str:
-    code = f" with code {obs.exit_code}" if obs.exit_code is not None else ""
-    cause = f" ({obs.reason})" if obs.reason else ""
-    detail = f": {obs.message}" if obs.message else ""
-    return f"the agent exited{code}{cause}{detail}"
-
-
-def _seconds(duration: float | None) -> str:
-    if duration is None:
-        return "the configured time"
-    return f"{duration:g}s"
+        step = next_prompt_step(self.session, self.status, self.observation, self.stamp)
+        self.status.prompt = step.status
+        if step.action is not None:
+            self.work.append(step.action)
+        if step.retry_after is not None:
+            self.requeue.append(step.retry_after)

@@ -9,27 +9,53 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Final
 
 from agent_sessions.api import constants as c
+from agent_sessions.config import BUILTIN_DEFAULTS, ResolvedConfig, parse_duration
+
+_DEFAULTS: Final = BUILTIN_DEFAULTS["lifecycle"]
+"""The built-in lifecycle defaults (`config.defaults`, their only home), for settings built by hand."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class LifecycleSettings:
-    """The parts of the resolved configuration the lifecycle needs. Durations in seconds."""
+    """The parts of the resolved configuration the lifecycle needs. Durations in seconds.
+
+    Built from a resolved configuration by `from_resolved`, which always holds every defaulted
+    field; the field defaults here are the same built-in defaults, for tests and tools.
+    """
 
     provider: str
     """`pod`, `http` or `tmux`."""
-    restart_policy: str = c.RESTART_ON_FAILURE
-    backoff_limit: int = 3
+    restart_policy: str = _DEFAULTS["restartPolicy"]
+    backoff_limit: int = _DEFAULTS["backoffLimit"]
     """Crash restarts allowed before the session is Failed."""
-    start_timeout: float | None = 600
+    start_timeout: float | None = parse_duration(_DEFAULTS["startTimeout"])
     idle_timeout: float | None = None
     max_duration: float | None = None
-    wake_on_message: bool = True
+    wake_on_message: bool = _DEFAULTS["wakeOnMessage"]
     config_hash: str = ""
     """Hash of the resolved configuration; compared with `status.resolved.hash` (UpToDate)."""
     template_chain: tuple[tuple[str, int | None], ...] = ()
     """`(name, generation)` of each template applied, root first."""
+
+    @classmethod
+    def from_resolved(cls, resolved: ResolvedConfig) -> LifecycleSettings:
+        """The settings of a valid resolved configuration. Built-in defaults are already applied
+        to it (and cannot be removed by a `null`), so a defaulted field is read, never assumed."""
+        lifecycle = resolved.config["lifecycle"]
+        return cls(
+            provider=resolved.config["provider"],
+            restart_policy=lifecycle["restartPolicy"],
+            backoff_limit=lifecycle["backoffLimit"],
+            start_timeout=_seconds(lifecycle["startTimeout"]),
+            idle_timeout=_seconds(lifecycle.get("idleTimeout")),  # no default: never stopped for idleness
+            max_duration=_seconds(lifecycle.get("maxDuration")),  # no default: no maximum
+            wake_on_message=lifecycle["wakeOnMessage"],
+            config_hash=resolved.hash,
+            template_chain=tuple(resolved.template_chain),
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,3 +91,7 @@ class SessionInput:
         if not self.deleting or self.deletion_time is None:
             return None
         return max(0.0, (now - self.deletion_time).total_seconds())
+
+
+def _seconds(value: Any) -> float | None:
+    return parse_duration(value) if isinstance(value, str) else None

@@ -89,6 +89,10 @@ class Observation:
     """Exit code of the agent, when it exited."""
     health: HealthProbe | None = None
     """Health probe result, when the provider probes."""
+    prompt_accepted: bool | None = None
+    """The runtime's answer to this reconcile's `DeliverPrompt` (set by the reconciler, not by
+    providers): True it has the prompt (now, or from an earlier send of the same id), False it
+    did not take it (unreachable, a turn running); None when it was not sent."""
 
     @property
     def exists(self) -> bool:
