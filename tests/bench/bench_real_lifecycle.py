@@ -9,7 +9,10 @@ a simulated node), the operator as its own user with exactly the chart's Cluster
 1. the baseline: what a bare pod costs its creator (create + delete), from the same audit log;
 2. one lifecycle create → Running → Stopped → Running → delete: the operator's requests by verb,
    resource and response code (Events listed apart), writes in all, and responses 409;
-3. an operator restart over N converged sessions: its writes (must be 0) and its reads.
+3. an operator restart over N converged sessions: its writes (must be 0) and its reads;
+4. a session with a prompt, create → Running with the prompt Delivered (a stand-in runtime that
+   takes the prompt at once: the fake-mode node runs none): its status patches, which must be
+   those of a session without a prompt (Creating, Running).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from integration.conftest import (  # noqa: E402
+    AcceptingRuntime,
     converged,
     ready,
     run_one_lifecycle,
@@ -117,6 +121,25 @@ def restart_over_converged(api: RealAPI, kubeconfig: Path, count: int) -> None:
         print("   " + verb_table(writes).replace("\n", "\n   "))
 
 
+def prompted_session(api: RealAPI, kubeconfig: Path) -> None:
+    runtime = AcceptingRuntime()
+    with OperatorThread(OperatorOptions(), kubeconfig=str(kubeconfig), runtime_client_factory=lambda: runtime) as operator:
+        wait_until(lambda: operator.runtime and operator.runtime.scheduler)
+        settle(api, api.operator_user)
+        api.reset_requests()
+        api.create(c.SESSION_PLURAL, session("prompted", prompt="Summarise the repository."))
+        wait_session(api, "prompted", lambda o: ready(o) and (o["status"].get("prompt") or {}).get("state") == "Delivered",
+                     timeout=30)
+        settle(api, api.operator_user)
+        ours = records(api, api.operator_user)
+        api.delete(c.SESSION_PLURAL, "default", "prompted")
+        api.wait_for(lambda: api.get(c.SESSION_PLURAL, "default", "prompted") is None, timeout=30)
+    patches = [r for r in ours if r.is_write and r.resource == c.SESSION_PLURAL and r.subresource == "status"
+               and r.name == "prompted"]
+    print(f"\n4. A session with a prompt, create → Running with the prompt Delivered: status patches {len(patches)} "
+          f"(without a prompt: 2); prompts sent {len(runtime.delivered)}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", type=int, default=50)
@@ -141,6 +164,7 @@ def main() -> int:
                 bare_pod_baseline(api)
                 one_lifecycle(api, kubeconfig)
                 restart_over_converged(api, kubeconfig, args.sessions)
+                prompted_session(api, kubeconfig)
                 api.reset_namespace("default", timeout=120)
                 api.close()
     return 0

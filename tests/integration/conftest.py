@@ -13,6 +13,8 @@ from agent_sessions.api import constants as c
 from agent_sessions.dev.strict_api import StrictKubernetesAPI
 from agent_sessions.handlers.operator import OperatorThread
 from agent_sessions.handlers.settings import OperatorOptions
+from agent_sessions.wire.runtime_client import Delivery
+from agent_sessions.wire.runtime_info import RuntimeInfo
 from support.backends import api, kubelet, real_cluster  # noqa: F401 (fixtures, parametrised by backend)
 from support.cluster.fixtures import control_plane  # noqa: F401
 from support.embedded import (  # noqa: F401 (fixtures and helpers the tests import from here)
@@ -34,9 +36,14 @@ IMAGE = "ghcr.io/agent-session-operator/agent-sessions:0.1.0"
 def start_operator(kubeconfig: str) -> Iterator[Callable[..., OperatorThread]]:
     """Start (and at the end stop) operators; tests that restart the operator call it twice."""
     running: list[OperatorThread] = []
+    option_names = set(OperatorOptions.__dataclass_fields__)
 
-    def start(**options: Any) -> OperatorThread:
-        operator = OperatorThread(OperatorOptions(**options), kubeconfig=kubeconfig).start()
+    def start(**given: Any) -> OperatorThread:
+        """`OperatorOptions` fields go to the options, anything else (`runtime_client_factory`,
+        …) to `OperatorThread`."""
+        options = OperatorOptions(**{k: v for k, v in given.items() if k in option_names})
+        extra = {k: v for k, v in given.items() if k not in option_names}
+        operator = OperatorThread(options, kubeconfig=kubeconfig, **extra).start()
         running.append(operator)
         return operator
 
@@ -48,6 +55,25 @@ def start_operator(kubeconfig: str) -> Iterator[Callable[..., OperatorThread]]:
 @pytest.fixture
 def operator(start_operator: Callable[..., OperatorThread], kubelet: Any) -> OperatorThread:
     return start_operator()
+
+
+class AcceptingRuntime:
+    """Stands in for the sessions' runtime bridges, which the fake kubelet and the fake-mode node
+    do not run: the agent is healthy and idle, and every message is taken at once (as the bridge
+    takes a prompt: `wait=false`). `delivered` lists `(message id, text)` in the order received."""
+
+    def __init__(self) -> None:
+        self.delivered: list[tuple[str, str]] = []
+
+    async def info(self, endpoint: str) -> RuntimeInfo:
+        return RuntimeInfo()
+
+    async def deliver(self, endpoint: str, text: str, message_id: str) -> Delivery:
+        self.delivered.append((message_id, text))
+        return Delivery(accepted=True)
+
+    async def close(self) -> None:
+        pass
 
 
 def session(name: str, namespace: str = "default", **spec: Any) -> dict:

@@ -6,7 +6,9 @@ from agent_sessions.api import constants as c
 
 from .conftest import (
     IMAGE,
+    AcceptingRuntime,
     condition,
+    converged,
     phase_is,
     pods_of,
     ready,
@@ -56,6 +58,28 @@ def test_prompt_is_not_marked_delivered_while_the_runtime_cannot_take_it(api, op
     wait_session(api, "prompted", ready)
     obj = wait_session(api, "prompted", lambda o: (o["status"].get("prompt") or {}).get("state") == "Delivering")
     assert obj["status"]["phase"] == c.PHASE_RUNNING
+
+
+def status_writes(api, name: str) -> list:
+    return [r for r in api.requests
+            if r.is_write and r.resource == c.SESSION_PLURAL and r.subresource == "status" and r.name == name]
+
+
+def test_a_delivered_prompt_costs_no_status_write_of_its_own(api, start_operator, kubelet):
+    """The prompt is sent before the reconcile's one status patch and recorded in it: create →
+    Running with the prompt Delivered costs the two status patches (Creating, Running) of a
+    session without a prompt, and the runtime receives the prompt once, under its message id."""
+    runtime = AcceptingRuntime()
+    operator = start_operator(runtime_client_factory=lambda: runtime)
+    api.create(c.SESSION_PLURAL, session("plain"))
+    api.create(c.SESSION_PLURAL, session("prompted", prompt="Summarise the repository."))
+    wait_session(api, "plain", ready)
+    obj = wait_session(api, "prompted",
+                       lambda o: ready(o) and (o["status"].get("prompt") or {}).get("state") == "Delivered")
+    wait_until(lambda: converged(operator, [("default", "plain"), ("default", "prompted")]))
+    wait_until(lambda: len(status_writes(api, "plain")) >= 2 and len(status_writes(api, "prompted")) >= 2)
+    assert len(status_writes(api, "prompted")) == len(status_writes(api, "plain")) == 2
+    assert runtime.delivered == [(f"prompt-{obj['metadata']['uid']}", "Summarise the repository.")]
 
 
 def test_stop_deletes_pod_keeps_pvc_then_resume_runs_on_the_same_pvc(api, operator):

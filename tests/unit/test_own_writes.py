@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent_sessions.handlers.own_writes import OwnWrites
+from agent_sessions.reconciler.own_writes import OwnWrites
 
 
 def version(uid: str, rv: str, phase: str = "") -> dict:

@@ -1,1 +1,1 @@
-"""The operator: one level-based reconcile() and the thin kopf glue that calls it (§8)."""
+"""The operator's thin kopf glue: kopf events become calls to `reconciler` (§8), plus settings."""

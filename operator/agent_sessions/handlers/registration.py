@@ -25,9 +25,8 @@ from agent_sessions.k8s.client import USER_AGENT, connection_fields, make_api_cl
 from agent_sessions.providers.base import Provider
 from agent_sessions.providers.registry import ProviderRegistry
 from agent_sessions.providers.runtime_client import RuntimeClient
+from agent_sessions.reconciler import Reconciler, SessionScheduler
 
-from .reconcile import Reconciler
-from .scheduler import SessionScheduler
 from .settings import OperatorOptions
 
 logger = logging.getLogger(__name__)

@@ -7,7 +7,8 @@ what the provider observes), never on which trigger fired. The decisions are pur
 
 1. resolve the configuration (templates come from an in-memory index: no API call);
 2. ask the provider what exists (`observe`);
-3. `decide()`;
+3. `decide()`; when it asks for the prompt, send it and decide again with the runtime's answer
+   (`lifecycle.prompt`: the delivery is recorded by the same status patch as the rest);
 4. execute the actions (provider calls), stopping at the first failure and deciding again with
    that failure, so a transition is only recorded once it really happened;
 5. write status once, and only if it differs from what was read; post the transition events.
@@ -27,11 +28,10 @@ from typing import Any
 
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
-from pydantic import ValidationError
 
 from agent_sessions.api import constants as c
-from agent_sessions.api.session import AgentSessionStatus, LogsStatus, PromptStatus, SessionInfoStatus
-from agent_sessions.config import ConfigInvalid, ResolvedConfig, parse_duration, resolve_config
+from agent_sessions.api.session import AgentSessionStatus, LogsStatus, SessionInfoStatus
+from agent_sessions.config import ConfigInvalid, ResolvedConfig, resolve_config
 from agent_sessions.k8s.events import build_event, post_event
 from agent_sessions.k8s.finalizers import set_finalizers, with_finalizer, without_finalizer
 from agent_sessions.k8s.status import merge_patch, patch_status
@@ -49,6 +49,7 @@ from agent_sessions.lifecycle import (
     SessionInput,
     Stop,
     decide,
+    prompt_message_id,
 )
 from agent_sessions.lifecycle.timestamps import format_timestamp, parse_timestamp
 from agent_sessions.providers.base import Provider, SessionRef
@@ -58,13 +59,11 @@ from agent_sessions.providers.redaction import redact
 from agent_sessions.providers.runtime_client import RuntimeClient
 
 from . import metrics
+from .inputs import parse_status, provider_type_of, session_input
 from .own_writes import OwnWrites
 
 logger = logging.getLogger(__name__)
 
-PROMPT_PENDING = "Pending"
-PROMPT_DELIVERING = "Delivering"
-PROMPT_DELIVERED = "Delivered"
 RUNTIME_AGENT_EXITED = "AgentExited"
 """The bridge's health reason when its agent process has ended."""
 
@@ -75,7 +74,6 @@ LOG_REFRESH_SECONDS = 30.0
 INFO_REFRESH_SECONDS = 10.0
 """At most one read of a running session's runtime info (title, activity, health) per interval."""
 DELETE_RETRY_SECONDS = 2.0
-PROMPT_RETRY_SECONDS = 2.0
 
 
 @dataclass
@@ -134,9 +132,9 @@ class Reconciler:
                 meta = body["metadata"]
 
         raw_status = body.get("status") or {}
-        status = _parse_status(raw_status, meta)
+        status = parse_status(raw_status, meta)
         resolved, problems = self._resolve(body, templates)
-        provider_type = _provider_type(resolved, status)
+        provider_type = provider_type_of(resolved, status)
         provider = None
         if provider_type:
             try:
@@ -145,11 +143,11 @@ class Reconciler:
                 problems = [*problems, *(unavailable.problems or [str(unavailable)])]
         if provider is not None and resolved is not None:
             problems = [*problems, *provider.validate(resolved.config)]
-        settings = _settings(resolved) if resolved is not None and not problems else None
+        settings = LifecycleSettings.from_resolved(resolved) if resolved is not None and not problems else None
         ref = SessionRef.from_object(
             body, resolved.config if resolved else {}, config_hash=resolved.hash if resolved else None
         )
-        session = _session_input(body, settings, problems, deleting, status)
+        session = session_input(body, settings, problems, deleting, status)
 
         observation, provider_error = await self._observe(provider, ref, status, deleting)
         observed = observation
@@ -159,6 +157,7 @@ class Reconciler:
             # Never stop a session for idleness on a stale reading: look again, decide again.
             observation, status, reported = await self._read_runtime(observed, status, ref.uid, force=True)
             decision = decide(session, status, observation, provider_error, self.clock())
+        decision = await self._deliver_prompt(decision, session, status, observation, provider_error)
         if reported is not None and decision.status.last_activity_time != reported:
             decision.status.last_activity_time = reported  # record the bridge's own clock, not "busy now"
         decision, removed = await self._execute(decision, provider, ref, session, status, observation)
@@ -173,9 +172,6 @@ class Reconciler:
             new_status.wake_request = (meta.get("annotations") or {}).get(c.ANNOTATION_WAKE)
         if not session.deleting:  # a log read of a backing on its way out would only add a write
             await self._refresh_logs(provider, ref, new_status)
-        body, raw_status, prompt_retry = await self._deliver_prompt(
-            body, raw_status, status, new_status, decision, observation
-        )
 
         wrote = await self._write_status(body, raw_status, new_status) is not None
         await self._emit(body, [a for a in decision.actions if isinstance(a, Emit)])
@@ -189,8 +185,6 @@ class Reconciler:
             requeue = min(requeue or self.log_refresh_seconds, self.log_refresh_seconds)
         if new_status.phase == c.PHASE_RUNNING and self.runtime is not None:
             requeue = min(requeue or self.info_refresh_seconds, self.info_refresh_seconds)
-        if prompt_retry:
-            requeue = min(requeue or PROMPT_RETRY_SECONDS, PROMPT_RETRY_SECONDS)
         asked = self._retry_after.pop(ref.uid, None)
         if asked is not None:  # the provider said when to come back (Retry-After): not sooner
             requeue = max(requeue or 0.0, asked)
@@ -261,7 +255,7 @@ class Reconciler:
         whether the finalizer was removed (the object is going away)."""
         for action in decision.actions:
             if isinstance(action, (Emit, DeliverPrompt)):
-                continue  # events are posted after the status write; prompts: see DeliverPrompt
+                continue  # events are posted after the status write; a prompt was sent already
             if provider is None:
                 break
             try:
@@ -381,43 +375,26 @@ class Reconciler:
 
     async def _deliver_prompt(
         self,
-        body: dict,
-        raw_status: dict,
-        status: AgentSessionStatus | None,
-        new_status: AgentSessionStatus,
         decision: Decision,
+        session: SessionInput,
+        status: AgentSessionStatus | None,
         observation: Observation | None,
-    ) -> tuple[dict, dict, bool]:
-        """Deliver `spec.prompt` exactly once: record `Delivering` first, then send it with an id
-        the bridge deduplicates, then record `Delivered`. A delivery cut short (operator restart,
-        timeout) is simply sent again with the same id. Returns the body and status as last
-        written, and whether to retry soon."""
+        provider_error: str | None,
+    ) -> Decision:
+        """Send the prompt `decision` asks for and decide again with the runtime's answer, whose
+        status records it: the delivery goes into this reconcile's one status patch. The id makes
+        a repeated send harmless (see `lifecycle.prompt`), so nothing is written before sending."""
         asked = next((a for a in decision.actions if isinstance(a, DeliverPrompt)), None)
-        resuming = (
-            new_status.prompt is not None
-            and new_status.prompt.state == PROMPT_DELIVERING
-            and new_status.phase == c.PHASE_RUNNING
-        )
-        text = asked.text if asked is not None else (body.get("spec") or {}).get("prompt")
-        endpoint = observation.endpoint if observation is not None and observation.ready else None
-        if self.runtime is None or not text or not endpoint or not (asked or resuming):
-            return body, raw_status, False
-        if new_status.prompt is None or new_status.prompt.state == PROMPT_PENDING:
-            new_status.prompt = PromptStatus(state=PROMPT_DELIVERING, time=format_timestamp(self.clock()))
-            updated = await self._write_status(body, raw_status, new_status)
-            if updated is None:
-                return body, raw_status, False
-            body, raw_status = updated, updated.get("status") or {}
-        uid = body["metadata"].get("uid", "")
+        if asked is None or self.runtime is None or observation is None or not observation.endpoint:
+            return decision
         try:
-            delivery = await self.runtime.deliver(endpoint, text, f"prompt-{uid}")
+            delivery = await self.runtime.deliver(observation.endpoint, asked.text, prompt_message_id(session.uid))
+            accepted = delivery.accepted  # not accepted: a turn is running (someone messaged first)
         except ProviderUnavailable as unavailable:
-            logger.info("prompt delivery to %s postponed: %s", body["metadata"].get("name"), unavailable)
-            return body, raw_status, True
-        if not delivery.accepted:
-            return body, raw_status, True  # a turn is running (someone messaged first): later
-        new_status.prompt = PromptStatus(state=PROMPT_DELIVERED, time=format_timestamp(self.clock()))
-        return body, raw_status, False
+            logger.info("prompt delivery to %s postponed: %s", session.name, unavailable)
+            accepted = False
+        answered = dataclasses.replace(observation, prompt_accepted=accepted)
+        return decide(session, status, answered, provider_error, self.clock())
 
     # --- logs ----------------------------------------------------------------------------
 
@@ -476,71 +453,4 @@ def _stops_for_idleness(status: AgentSessionStatus | None, decision: Decision) -
         and status.phase == c.PHASE_RUNNING
         and decision.status.phase == c.PHASE_STOPPING
         and decision.status.stopped_reason == c.STOPPED_IDLE_TIMEOUT
-    )
-
-
-def _parse_status(raw: Mapping[str, Any], meta: Mapping[str, Any]) -> AgentSessionStatus | None:
-    if not raw:
-        return None
-    try:
-        return AgentSessionStatus.model_validate(raw)
-    except ValidationError as exc:
-        logger.warning(
-            "status of %s/%s does not parse (%s); recomputing it",
-            meta.get("namespace"), meta.get("name"), exc.error_count(),
-        )
-        return None
-
-
-def _provider_type(resolved: ResolvedConfig | None, status: AgentSessionStatus | None) -> str | None:
-    if resolved is not None:
-        return resolved.config.get("provider")
-    if status is not None and status.provider is not None:
-        return status.provider.type  # invalid config: still reach what was created, e.g. to delete it
-    return None
-
-
-def _seconds(value: Any) -> float | None:
-    return parse_duration(value) if isinstance(value, str) else None
-
-
-def _settings(resolved: ResolvedConfig) -> LifecycleSettings:
-    lifecycle = resolved.config.get("lifecycle") or {}
-    return LifecycleSettings(
-        provider=resolved.config["provider"],
-        restart_policy=lifecycle.get("restartPolicy", c.RESTART_ON_FAILURE),
-        backoff_limit=lifecycle.get("backoffLimit", 3),
-        start_timeout=_seconds(lifecycle.get("startTimeout")),
-        idle_timeout=_seconds(lifecycle.get("idleTimeout")),
-        max_duration=_seconds(lifecycle.get("maxDuration")),
-        wake_on_message=lifecycle.get("wakeOnMessage", True),
-        config_hash=resolved.hash,
-        template_chain=tuple(resolved.template_chain),
-    )
-
-
-def _session_input(
-    body: Mapping[str, Any],
-    settings: LifecycleSettings | None,
-    problems: list[str],
-    deleting: bool,
-    status: AgentSessionStatus | None,
-) -> SessionInput:
-    meta = body["metadata"]
-    spec = body.get("spec") or {}
-    wake = (meta.get("annotations") or {}).get(c.ANNOTATION_WAKE)
-    return SessionInput(
-        name=meta["name"],
-        namespace=meta["namespace"],
-        uid=meta.get("uid", ""),
-        generation=meta.get("generation") or 0,
-        settings=settings,
-        config_problems=tuple(problems),
-        deleting=deleting,
-        deletion_time=parse_timestamp(meta.get("deletionTimestamp")) if deleting else None,
-        desired_state=spec.get("state") or c.STATE_RUNNING,
-        title=spec.get("title"),
-        prompt=spec.get("prompt"),
-        restart_request=(meta.get("annotations") or {}).get(c.ANNOTATION_RESTART),
-        wake_requested=bool(wake) and wake != (status.wake_request if status else None),
     )
