@@ -8,8 +8,8 @@ import pytest
 
 from agent_sessions.gateway.errors import GatewayError
 from agent_sessions.gateway.feed import FeedRegistry, SessionTail
-from agent_sessions.gateway.keepalive import with_keepalive
-from agent_sessions.gateway.session_ref import SessionRef
+from agent_sessions.wire.runtime_info import RuntimeInfo
+from agent_sessions.wire.session_ref import SessionRef
 
 REF = SessionRef("ns", "s", "u")
 
@@ -29,7 +29,7 @@ class StubRuntime:
     async def info(self, endpoint, session):
         if self.down:
             raise GatewayError("provider_unavailable", "down")
-        return {"lastSeq": len(self.frames)}
+        return RuntimeInfo(last_seq=len(self.frames))
 
     async def history(self, endpoint, session, after_seq, limit=None):
         self.history_calls += 1
@@ -107,21 +107,3 @@ async def test_a_failing_runtime_ends_every_subscription_with_its_error():
     with pytest.raises(GatewayError):
         await take(tail.frames(), 1)
     await tail.close()
-
-
-async def test_keepalive_interleaves_nones_without_losing_items():
-    gate = asyncio.Event()
-
-    async def slow():
-        yield 1
-        await gate.wait()
-        yield 2
-
-    seen = []
-    async for item in with_keepalive(slow(), 0.01):
-        seen.append(item)
-        if seen.count(None) == 2:
-            gate.set()
-        if item == 2:
-            break
-    assert seen[0] == 1 and seen[-1] == 2 and seen.count(None) >= 2

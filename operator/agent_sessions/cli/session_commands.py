@@ -24,6 +24,8 @@ from agent_sessions.api import constants as c
 from agent_sessions.config import ConfigInvalid, explain, resolve_config
 from agent_sessions.k8s.client import USER_AGENT, connection_fields, make_api_client
 from agent_sessions.k8s.status import MERGE_PATCH
+from agent_sessions.wire.frames import EVENT_AGENT_MESSAGE_CHUNK, EVENT_DONE, EVENT_ERROR, EVENT_USER_MESSAGE
+from agent_sessions.wire.sse import SSEParser
 
 WAKE_TIMEOUT = 120.0
 
@@ -82,7 +84,7 @@ async def _gateway_headers(api: client.ApiClient) -> dict[str, str]:
 
 def _print_update(update: dict[str, Any]) -> None:
     kind = update.get("sessionUpdate")
-    if kind == "agent_message_chunk":
+    if kind == EVENT_AGENT_MESSAGE_CHUNK:
         content = update.get("content") or {}
         sys.stdout.write(content.get("text", ""))
     elif kind == "tool_call":
@@ -91,16 +93,13 @@ def _print_update(update: dict[str, Any]) -> None:
 
 
 async def _stream(response: aiohttp.ClientResponse) -> None:
-    event = ""
-    async for raw in response.content:
-        line = raw.decode().rstrip("\n")
-        if line.startswith("event:"):
-            event = line[6:].strip()
-        elif line.startswith("data:"):
-            data = json.loads(line[5:].strip())
-            if event == "error":
+    parser = SSEParser()
+    async for chunk in response.content.iter_any():
+        for message in parser.feed(chunk):
+            data = message.json()
+            if message.event == EVENT_ERROR:
                 raise CommandError(f"{data.get('code')}: {data.get('message')}")
-            if event == "done":
+            if message.event == EVENT_DONE:
                 sys.stdout.write("\n")
                 return
             _print_update(data.get("update") or {})
@@ -171,18 +170,18 @@ def render_history(items: list[dict]) -> list[str]:
     for item in items:
         update = item.get("update") or {}
         kind = item.get("event") or update.get("sessionUpdate")
-        if kind in ("user_message", "user_message_chunk"):
+        if kind in (EVENT_USER_MESSAGE, "user_message_chunk"):
             flush()
             content = update.get("content") or []
             blocks = content if isinstance(content, list) else [content]
             text = " ".join(b.get("text", "") for b in blocks if isinstance(b, dict) and b.get("type", "text") == "text")
             lines.append(f"user:  {text}")
-        elif kind == "agent_message_chunk":
+        elif kind == EVENT_AGENT_MESSAGE_CHUNK:
             reply.append((update.get("content") or {}).get("text", ""))
         elif kind == "tool_call":
             flush()
             lines.append(f"tool:  {update.get('title') or update.get('toolCallId')}")
-        elif kind == "done":
+        elif kind == EVENT_DONE:
             flush()
     flush()
     return lines

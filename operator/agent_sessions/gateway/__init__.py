@@ -21,7 +21,7 @@ runtime says about itself — and the runtime's per-session monotonic `seq`.
 Errors are `{"code", "message", "session"}` (`errors`). Checks run in an order that tells a caller
 nothing about sessions it may not see (`service`). Messages to a session stopped for idleness wake
 it (`wake`). Tailing is a shared history poller per session (`feed`). Message calls to the runtime
-have no total or read timeout (`runtime_client`).
+have no total or read timeout (`wire.runtime_client`).
 """
 
 from __future__ import annotations

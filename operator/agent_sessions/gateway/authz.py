@@ -15,11 +15,11 @@ from typing import Any
 from kubernetes_asyncio import client
 
 from agent_sessions.api import constants as c
+from agent_sessions.wire.session_ref import SessionRef
 
 from .authn import Caller
 from .errors import FORBIDDEN, GatewayError
 from .kube_errors import KUBE_FAILURES, KUBE_REQUEST_SECONDS, kube_failure
-from .session_ref import SessionRef
 from .ttl_cache import TTLCache
 
 MESSAGES_SUBRESOURCE = "messages"

@@ -11,6 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from agent_sessions.wire.frames import EVENT_ERROR, Frame
+from agent_sessions.wire.message_request import InvalidMessage
+from agent_sessions.wire.runtime_client import RuntimeCallFailed
+
 SESSION_NOT_FOUND: Final = "session_not_found"
 SESSION_NOT_RUNNING: Final = "session_not_running"
 SESSION_BUSY: Final = "session_busy"
@@ -103,3 +107,23 @@ def runtime_error(status: int, body: Any, session: Mapping[str, Any]) -> Gateway
 
 def unavailable(session: Mapping[str, Any] | None, why: str) -> GatewayError:
     return GatewayError(PROVIDER_UNAVAILABLE, f"the session's runtime is unreachable: {why}", session=session)
+
+
+def runtime_failure(failure: RuntimeCallFailed) -> GatewayError:
+    """What a failed call to a session's runtime (`wire.runtime_client`) means to the gateway's client."""
+    session = failure.session.to_json() if failure.session is not None else None
+    if failure.status is not None:
+        return runtime_error(failure.status, failure.body, session or {})
+    return unavailable(session, failure.why)
+
+
+def invalid_message(error: InvalidMessage) -> GatewayError:
+    """A message request refused by the wire's rules (`invalid_request` 422, `message_too_large` 413)."""
+    return GatewayError(error.code, str(error))
+
+
+def stream_error_frame(error: GatewayError, session: dict[str, Any] | None) -> Frame:
+    """The closing `event: error` of a stream that failed in the gateway (no seq: the runtime did
+    not record it)."""
+    return {"session": error.session or session, "seq": None, "event": EVENT_ERROR, "code": error.code,
+            "message": error.message}

@@ -27,11 +27,12 @@ from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from agent_sessions.wire.frames import Frame, frame_seq
+from agent_sessions.wire.runtime_client import RuntimeClient
+from agent_sessions.wire.session_ref import SessionRef
+
 from . import metrics
 from .errors import PROVIDER_UNAVAILABLE, GatewayError
-from .frames import Frame, frame_seq
-from .runtime_client import RuntimeClient
-from .session_ref import SessionRef
 
 logger = logging.getLogger(__name__)
 
@@ -92,8 +93,7 @@ class SessionFeed:
     async def start(self) -> None:
         """Begin at the runtime's current lastSeq (subscribers replay older frames themselves)."""
         info = await self.runtime.info(self.endpoint, self.session)
-        last = info.get("lastSeq")
-        self.cursor = last if isinstance(last, int) else 0
+        self.cursor = info.last_seq or 0
         self._task = asyncio.create_task(self._poll(), name=f"gateway.feed {self.session}")
 
     async def stop(self) -> None:

@@ -12,17 +12,26 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+from agent_sessions.wire.frames import EVENT_DONE, EVENT_ERROR, Frame
+from agent_sessions.wire.message_request import InvalidMessage, check_declared_size, parse_message, read_limited
+from agent_sessions.wire.session_ref import SessionRef
+from agent_sessions.wire.sse import open_event_stream, relay, wants_stream
+
 from . import metrics
 from .authn import bearer_token
 from .authz import LIST, READ, SEND
-from .errors import INTERNAL_ERROR, METHOD_NOT_ALLOWED, NOT_FOUND, GatewayError, error_body
+from .errors import (
+    INTERNAL_ERROR,
+    METHOD_NOT_ALLOWED,
+    NOT_FOUND,
+    GatewayError,
+    error_body,
+    invalid_message,
+    stream_error_frame,
+)
 from .feed import SessionTail
-from .frames import EVENT_DONE, EVENT_ERROR, Frame
-from .message_body import check_declared_size, parse_message, read_limited
 from .service import SERVICE, GatewayService, query_int
-from .session_ref import SessionRef
 from .session_view import endpoint_of, is_serving, summary
-from .sse import error_frame, open_event_stream, relay
 from .websocket import websocket
 
 logger = logging.getLogger(__name__)
@@ -107,29 +116,26 @@ async def get_session(request: web.Request) -> web.Response:
     body: dict[str, Any] = {"session": view["session"], "info": view, "runtime": None, "items": [], "lastSeq": None}
     if is_serving(obj):
         ref, endpoint = SessionRef.of(obj), endpoint_of(obj) or ""
-        body["runtime"] = await service.runtime.info(endpoint, ref)
+        body["runtime"] = (await service.runtime.info(endpoint, ref)).tagged(ref)
         body["items"], body["lastSeq"] = await service.runtime.history(endpoint, ref, after_seq, limit)
     return web.json_response(body, dumps=_dumps)
-
-
-def _wants_stream(request: web.Request) -> bool:
-    if request.query.get("stream", "").lower() in ("true", "1", "yes"):
-        return True
-    return "text/event-stream" in request.headers.get("Accept", "")
 
 
 async def post_message(request: web.Request) -> web.StreamResponse:
     service = _service(request)
     namespace, name = request.match_info["namespace"], request.match_info["name"]
-    stream = _wants_stream(request)
+    stream = wants_stream(request)
     started = asyncio.get_running_loop().time()
     code = "ok"
     try:
         limit = service.options.max_message_bytes
-        check_declared_size(request, limit)
-        caller = await service.caller(bearer_token(request.headers))
-        await service.authorize(caller, SEND, namespace, name)
-        message = parse_message(await read_limited(request, limit))
+        try:
+            check_declared_size(request, limit)
+            caller = await service.caller(bearer_token(request.headers))
+            await service.authorize(caller, SEND, namespace, name)
+            message = parse_message(await read_limited(request, limit))
+        except InvalidMessage as exc:
+            raise invalid_message(exc) from None
         _, ref, endpoint = await service.for_message(namespace, name)
         if not stream:
             return web.json_response(await service.runtime.send(endpoint, ref, message), dumps=_dumps)
@@ -141,7 +147,7 @@ async def post_message(request: web.Request) -> web.StreamResponse:
                 code = _outcome(last)
             except GatewayError as exc:
                 code = exc.code
-                await relay(response, _one(error_frame(exc, ref.to_json())), service.options.keepalive_seconds)
+                await relay(response, _one(stream_error_frame(exc, ref.to_json())), service.options.keepalive_seconds)
             await response.write_eof()
             return response
     except GatewayError as exc:
@@ -191,7 +197,7 @@ async def get_events(request: web.Request) -> web.StreamResponse:
         try:
             await relay(response, tail.frames(), service.options.keepalive_seconds)
         except GatewayError as exc:
-            await relay(response, _one(error_frame(exc, ref.to_json())), service.options.keepalive_seconds)
+            await relay(response, _one(stream_error_frame(exc, ref.to_json())), service.options.keepalive_seconds)
         await response.write_eof()
         return response
     finally:

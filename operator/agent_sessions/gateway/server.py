@@ -30,7 +30,7 @@ GATEWAY_USER_AGENT = f"agent-session-gateway/{__version__}"
 
 
 def build_app(service: GatewayService) -> web.Application:
-    # Message bodies are read and limited by the handlers (`message_body.read_limited`), so that
+    # Message bodies are read and limited by the handlers (`wire.message_request.read_limited`), so that
     # 413 comes in the gateway's error shape.
     app = web.Application(middlewares=[json_errors])
     app[SERVICE] = service

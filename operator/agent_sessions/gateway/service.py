@@ -17,16 +17,17 @@ import aiohttp
 from aiohttp import web
 from kubernetes_asyncio import client
 
+from agent_sessions.wire.runtime_client import RuntimeClient, RuntimeTimeouts
+from agent_sessions.wire.session_ref import SessionRef
+
 from .authn import Caller, TokenReviewer
 from .authz import AccessKey, AccessReviewer, Permission
-from .errors import INVALID_REQUEST, RATE_LIMITED, GatewayError
+from .errors import INVALID_REQUEST, RATE_LIMITED, GatewayError, runtime_failure
 from .feed import FeedRegistry
 from .kube_errors import KUBE_FAILURES
 from .options import GatewayOptions
 from .rate_limit import RateLimiter
-from .runtime_client import RuntimeClient
 from .session_directory import SessionDirectory
-from .session_ref import SessionRef
 from .session_view import endpoint_of, is_serving
 from .ttl_cache import TTLCache
 from .wake import SessionWaker, not_running
@@ -54,8 +55,9 @@ class GatewayService:
         self.authz = AccessReviewer(api, TTLCache[AccessKey, bool](ttl, size))
         self.limiter = RateLimiter(options.rate_limit_per_second, options.rate_limit_burst)
         self.directory = SessionDirectory(api)
-        self.runtime = RuntimeClient(http, connect_seconds=options.upstream_connect_seconds,
-                                     request_seconds=options.upstream_request_seconds)
+        timeouts = RuntimeTimeouts.of(connect_seconds=options.upstream_connect_seconds,
+                                      request_seconds=options.upstream_request_seconds)
+        self.runtime = RuntimeClient(http, timeouts=timeouts, failure=runtime_failure)
         self.feeds = FeedRegistry(self.runtime, options.history_poll_seconds, options.history_page_size)
         self.waker = SessionWaker(self.directory, self.runtime, timeout=options.wake_timeout_seconds,
                                   operator_defaults=options.operator_defaults)

@@ -18,10 +18,10 @@ from typing import Any
 from kubernetes_asyncio import client
 
 from agent_sessions.api import constants as c
+from agent_sessions.wire.session_ref import SessionRef
 
 from .errors import SESSION_NOT_FOUND, GatewayError
 from .kube_errors import KUBE_FAILURES, KUBE_REQUEST_SECONDS, kube_failure
-from .session_ref import SessionRef
 
 MERGE_PATCH = "application/merge-patch+json"
 WATCH_CHUNK_SECONDS = 60

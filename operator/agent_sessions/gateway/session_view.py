@@ -6,8 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from agent_sessions.api import constants as c
-
-from .session_ref import SessionRef
+from agent_sessions.wire.session_ref import SessionRef
 
 
 def status_of(obj: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -24,12 +24,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from agent_sessions.api import constants as c
+from agent_sessions.wire.runtime_client import RuntimeClient
+from agent_sessions.wire.session_ref import SessionRef
 
 from . import metrics
 from .errors import PROVIDER_UNAVAILABLE, SESSION_NOT_FOUND, SESSION_NOT_RUNNING, GatewayError
-from .runtime_client import RuntimeClient
 from .session_directory import SessionDirectory, SessionGone
-from .session_ref import SessionRef
 from .session_view import endpoint_of, is_serving, phase_of, status_of
 from .wake_decision import Route, needs_templates, route, wake_on_message, wake_timestamp
 

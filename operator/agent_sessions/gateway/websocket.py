@@ -29,15 +29,16 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from agent_sessions.wire.frames import Frame, frame_seq
+from agent_sessions.wire.message_request import too_large
+from agent_sessions.wire.session_ref import SessionRef
+
 from . import metrics
 from .authn import Caller, bearer_token
 from .authz import READ, SEND
-from .errors import INVALID_REQUEST, GatewayError
+from .errors import INVALID_REQUEST, GatewayError, invalid_message
 from .feed import SessionTail
-from .frames import Frame, frame_seq
-from .message_body import too_large
 from .service import SERVICE, GatewayService
-from .session_ref import SessionRef
 from .ws_protocol import (
     Cancel,
     ClientFrame,
@@ -184,7 +185,7 @@ class Connection:
         limit = self.service.options.max_message_bytes
         if len(text) > limit or (4 * len(text) > limit and len(text.encode()) > limit):
             request_id = _peek_id(text)
-            await self.write(error_frame(too_large(limit, len(text.encode())), request_id))
+            await self.write(error_frame(invalid_message(too_large(len(text.encode()), limit)), request_id))
             return
         try:
             frame = parse_client_frame(text)

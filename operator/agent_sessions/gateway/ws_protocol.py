@@ -27,9 +27,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from agent_sessions.wire.frames import EVENT_DONE, EVENT_ERROR, Frame
+from agent_sessions.wire.message_request import InvalidMessage, message_of
+
 from .errors import INVALID_REQUEST, GatewayError
-from .frames import EVENT_DONE, EVENT_ERROR, Frame
-from .message_body import message_of
 
 RequestId = str | int | None
 
@@ -108,8 +109,8 @@ def parse_client_frame(text: str) -> ClientFrame:
         return Cancel(namespace, name, request_id)
     try:
         message = message_of(body, id_field=None)  # the frame's `id` correlates, see module docstring
-    except GatewayError as exc:
-        raise ProtocolError(exc.message, request_id, session) from None
+    except InvalidMessage as exc:
+        raise ProtocolError(str(exc), request_id, session) from None
     return Send(namespace, name, request_id, message)
 
 

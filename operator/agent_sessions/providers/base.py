@@ -28,16 +28,15 @@ from typing import Any, Protocol, runtime_checkable
 from agent_sessions.api import constants as c
 from agent_sessions.api.session import CapabilitiesStatus
 from agent_sessions.lifecycle.observation import Observation
+from agent_sessions.wire import session_ref as wire
 
 
 @dataclass(frozen=True, kw_only=True)
-class SessionRef:
-    """The session as a provider sees it: who it is, and the configuration it runs with."""
+class SessionRef(wire.SessionRef):
+    """The session as a provider sees it: who it is (the wire's identity: `namespace`, `name`, and
+    `uid`, the key of the session's backing, distinct for a re-created session), and the
+    configuration it runs with."""
 
-    namespace: str
-    name: str
-    uid: str
-    """`metadata.uid`: the key of the session's backing (distinct for a re-created session)."""
     config: Mapping[str, Any] = field(default_factory=dict, hash=False)
     """The resolved configuration (`ResolvedConfig.config`: camelCase config blocks)."""
     generation: int | None = None
@@ -54,13 +53,13 @@ class SessionRef:
         cls, session: Mapping[str, Any], config: Mapping[str, Any], *, config_hash: str | None = None
     ) -> SessionRef:
         """A SessionRef for an AgentSession object (a dict as the API server returns it)."""
-        metadata = session.get("metadata") or {}
+        identity = wire.SessionRef.of(session)
         return cls(
-            namespace=metadata.get("namespace", ""),
-            name=metadata.get("name", ""),
-            uid=metadata.get("uid", ""),
+            namespace=identity.namespace,
+            name=identity.name,
+            uid=identity.uid or "",
             config=config,
-            generation=metadata.get("generation"),
+            generation=(session.get("metadata") or {}).get("generation"),
             config_hash=config_hash,
             api_version=session.get("apiVersion") or c.API_VERSION,
             kind=session.get("kind") or c.SESSION_KIND,

@@ -30,16 +30,12 @@ from typing import Any
 from agent_sessions.api.session import SessionInfoStatus
 from agent_sessions.lifecycle.session_info import apply_update, fold_session_info
 from agent_sessions.lifecycle.timestamps import format_timestamp
-
-from . import health as h
-from .acp_link import AcpLink
-from .agent_link import AgentLink, AgentStartFailed, OpenedSession, TurnFailed
-from .agent_process import AgentProcess
-from .frames import (
+from agent_sessions.wire.frames import (
     EVENT_DONE,
     EVENT_ERROR,
     EVENT_SESSION_INFO_UPDATE,
     EVENT_USER_MESSAGE,
+    TERMINAL_EVENTS,
     Frame,
     done_body,
     error_body,
@@ -50,6 +46,11 @@ from .frames import (
     update_kind,
     user_message_update,
 )
+
+from . import health as h
+from .acp_link import AcpLink
+from .agent_link import AgentLink, AgentStartFailed, OpenedSession, TurnFailed
+from .agent_process import AgentProcess
 from .history import HistoryStore
 from .options import RuntimeOptions
 from .stdio_lines_link import StdioLinesLink
@@ -60,7 +61,6 @@ logger = logging.getLogger(__name__)
 #: Frames that count in `messageCount`: each user message, and each agent reply (a turn that
 #: ended with `done`, whatever its stop reason). A turn that failed counts its user message only.
 COUNTED_EVENTS = (EVENT_USER_MESSAGE, EVENT_DONE)
-TERMINAL_EVENTS = (EVENT_DONE, EVENT_ERROR)
 
 
 class SessionBusy(Exception):

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from .frames import Frame
+from agent_sessions.wire.frames import Frame
 
 logger = logging.getLogger(__name__)
 

@@ -19,15 +19,24 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from typing import Any
 
 from aiohttp import web
 
-from .bridge import TERMINAL_EVENTS, AgentUnavailable, RuntimeBridge, SessionBusy, Turn
-from .frames import EVENT_ERROR, SSE_KEEPALIVE, reply_content, reply_text, sse_message, with_session
-from .message_request import MAX_MESSAGE_BYTES, InvalidMessage, message_id_from_body, prompt_from_body, too_large
+from agent_sessions.wire.frames import EVENT_ERROR, Frame, is_terminal, reply_content, reply_text, tag_frame
+from agent_sessions.wire.message_request import (
+    MAX_MESSAGE_BYTES,
+    InvalidMessage,
+    json_body,
+    message_id_from_body,
+    prompt_from_body,
+    read_limited,
+)
+from agent_sessions.wire.sse import open_event_stream, relay, wants_stream
+
+from .bridge import AgentUnavailable, RuntimeBridge, SessionBusy, Turn
 
 logger = logging.getLogger(__name__)
 
@@ -70,25 +79,10 @@ async def info(request: web.Request) -> web.Response:
     return web.json_response(_bridge(request).info(), dumps=_dumps)
 
 
-def _wants_stream(request: web.Request) -> bool:
-    if request.query.get("stream", "").lower() in ("true", "1", "yes"):
-        return True
-    return "text/event-stream" in request.headers.get("Accept", "")
-
-
 async def post_message(request: web.Request) -> web.StreamResponse:
     bridge = _bridge(request)
     try:
-        if request.content_length is not None and request.content_length > MAX_MESSAGE_BYTES:
-            raise too_large(request.content_length)
-        try:
-            raw = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            raise too_large() from None
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            raise InvalidMessage("the body is not valid JSON") from None
+        body = json_body(await read_limited(request, MAX_MESSAGE_BYTES))
         blocks = prompt_from_body(body)
         message_id = message_id_from_body(body)
         if bridge.options.protocol == "stdio-lines" and any(block.get("type") != "text" for block in blocks):
@@ -115,7 +109,7 @@ async def post_message(request: web.Request) -> web.StreamResponse:
             "duplicate": duplicate,
         }
         return web.json_response(accepted, status=200 if duplicate else 202, dumps=_dumps)
-    if _wants_stream(request):
+    if wants_stream(request):
         return await _stream_turn(request, bridge, turn)
     await turn.finished.wait()
     return _turn_reply(request, bridge, turn)
@@ -140,27 +134,26 @@ def _turn_reply(request: web.Request, bridge: RuntimeBridge, turn: Turn) -> web.
 
 
 async def _stream_turn(request: web.Request, bridge: RuntimeBridge, turn: Turn) -> web.StreamResponse:
-    response = web.StreamResponse(
-        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    )
-    frames = turn.subscribe()
+    queue = turn.subscribe()
+    response = web.StreamResponse()
     try:
-        await response.prepare(request)
-        while True:
-            try:
-                frame = await asyncio.wait_for(frames.get(), timeout=KEEPALIVE_SECONDS)
-            except asyncio.TimeoutError:
-                await response.write(SSE_KEEPALIVE)
-                continue
-            await response.write(sse_message(frame, bridge.session))
-            if frame["event"] in TERMINAL_EVENTS:
-                break
+        response = await open_event_stream(request)
+        await relay(response, _turn_frames(queue, bridge.session), KEEPALIVE_SECONDS)
         await response.write_eof()
     except ConnectionError:
         logger.info("a stream client went away; the turn goes on and its frames stay in history")
     finally:
-        turn.unsubscribe(frames)
+        turn.unsubscribe(queue)
     return response
+
+
+async def _turn_frames(queue: asyncio.Queue[Frame], session: dict[str, Any]) -> AsyncIterator[Frame]:
+    """The turn's frames as they are recorded, tagged, up to its `done` or `error`."""
+    while True:
+        frame = await queue.get()
+        yield tag_frame(frame, session)
+        if is_terminal(frame):
+            return
 
 
 def _non_negative_int(request: web.Request, name: str) -> int | None:
@@ -186,7 +179,7 @@ async def history(request: web.Request) -> web.Response:
     frames = bridge.history_after(after_seq, limit)
     body = {
         "session": bridge.session,
-        "items": [with_session(frame, bridge.session) for frame in frames],
+        "items": [tag_frame(frame, bridge.session) for frame in frames],
         "lastSeq": bridge.last_seq,
     }
     return web.json_response(body, dumps=_dumps)

@@ -18,10 +18,11 @@ import contextlib
 import logging
 from typing import Any
 
+from agent_sessions.wire.message_request import prompt_text
+
 from . import health
 from .agent_link import AgentStartFailed, Emit, OpenedSession, TurnFailed, TurnOutcome
 from .agent_process import AgentProcess
-from .message_request import prompt_text
 
 logger = logging.getLogger(__name__)
 

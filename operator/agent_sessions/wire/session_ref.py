@@ -1,4 +1,4 @@
-"""The Kubernetes identity of a session, as every gateway frame carries it."""
+"""The Kubernetes identity of a session, as every frame on the wire carries it."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ class SessionRef:
 
     The gateway always tags frames with this, taken from the AgentSession it read from the
     Kubernetes API, never with what a runtime says about itself: a runtime could be misconfigured
-    (or a pod reused), and clients route frames by this tag.
+    (or a pod reused), and clients route frames by this tag. Providers build their richer view of
+    a session (with its resolved configuration) on this one.
     """
 
     namespace: str

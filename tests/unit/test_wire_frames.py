@@ -1,26 +1,27 @@
-"""Runtime frames (§7): one shape for SSE data and history items; replies assembled from chunks."""
+"""Frames on the wire (§7): one shape for SSE data and history items, tagged with their session;
+replies assembled from chunks."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from agent_sessions.runtime.frames import (
+from agent_sessions.wire.frames import (
     done_body,
     error_body,
+    is_terminal,
     message_id_of,
     reply_content,
     reply_text,
-    sse_message,
+    tag_frame,
     turn_frames,
     turn_usage,
     update_body,
     update_kind,
     user_message_update,
-    with_session,
 )
+from agent_sessions.wire.session_ref import SessionRef
 
+REF = SessionRef("team-a", "demo", "u-1")
 SESSION = {"namespace": "ns", "name": "s", "uid": "u"}
 
 
@@ -58,23 +59,6 @@ def test_done_and_error_bodies():
     assert done_body("end_turn", {"totalTokens": 3}) == ("done", {"stopReason": "end_turn", "usage": {"totalTokens": 3}})
     assert done_body("cancelled", None) == ("done", {"stopReason": "cancelled", "usage": None})
     assert error_body("agent_exited", "gone") == ("error", {"code": "agent_exited", "message": "gone"})
-
-
-def test_sse_message_carries_the_session_and_the_same_object_as_history():
-    frame = {"seq": 4, "event": "tool_call", "time": "2026-01-01T00:00:00Z", "update": {"sessionUpdate": "tool_call"}}
-    message = sse_message(frame, SESSION).decode()
-    assert message.endswith("\n\n")
-    lines = message.strip("\n").split("\n")
-    assert lines[0] == "id: 4"
-    assert lines[1] == "event: tool_call"
-    assert json.loads(lines[2].removeprefix("data: ")) == with_session(frame, SESSION)
-    assert with_session(frame, SESSION)["session"] == SESSION
-
-
-def test_sse_data_stays_on_one_line_whatever_the_text():
-    frame = chunk(1, text("line one\nline two\r\n"))
-    message = sse_message(frame, SESSION).decode()
-    assert message.count("\n") == 4  # id, event, data, blank line
 
 
 def test_reply_content_joins_adjacent_text_chunks_and_keeps_other_blocks():
@@ -132,3 +116,23 @@ def test_turn_frames_run_from_the_user_message_to_the_end_of_its_turn():
     assert [f["seq"] for f in turn_frames(frames)] == [1, 2, 3]
     unfinished = [user, chunk(2, text("a")), {"seq": 3, "event": "user_message"}]
     assert [f["seq"] for f in turn_frames(unfinished)] == [1, 2]
+
+
+def test_tag_replaces_whatever_session_the_runtime_claimed():
+    frame = {"session": {"namespace": "x", "name": "y", "uid": "z"}, "seq": 3, "event": "agent_message_chunk",
+             "update": {"sessionUpdate": "agent_message_chunk"}}
+    tagged = tag_frame(frame, REF)
+    assert tagged["session"] == {"namespace": "team-a", "name": "demo", "uid": "u-1"}
+    assert list(tagged)[:3] == ["session", "seq", "event"]
+    assert tagged["update"] == frame["update"]
+
+
+def test_tag_fills_seq_and_event_from_the_sse_lines_when_data_lacks_them():
+    tagged = tag_frame({"update": {}}, REF, event="tool_call", seq=12)
+    assert (tagged["seq"], tagged["event"]) == (12, "tool_call")
+    assert tag_frame({"seq": 4, "event": "done"}, REF, event="ignored", seq=99)["seq"] == 4
+
+
+def test_terminal_frames():
+    assert is_terminal({"event": "done"}) and is_terminal({"event": "error"})
+    assert not is_terminal({"event": "agent_message_chunk"})

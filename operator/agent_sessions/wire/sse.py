@@ -1,52 +1,35 @@
-"""Frames on the wire: tagging them with their session, writing and reading Server-Sent Events.
+"""Server-Sent Events on the session wire: one encoder, one parser, one way to write a stream.
 
-A runtime frame is `{"seq", "event", "time", "update" | "stopReason"/"usage" | "code"/"message"}`
-(runtime history items and SSE `data:` alike, §7). The gateway relays frames unchanged except for
-`session`, which it replaces with the Kubernetes identity (see `SessionRef`), and `seq`, which it
-makes sure is present. Pure functions; the HTTP layer does the I/O.
+The runtime streams a turn, the gateway relays it (and a session's live events), the CLI and the
+gateway read the runtime's stream: all of them write and read the same `text/event-stream`. A
+message is `id: <seq>` (so a reconnecting client's `Last-Event-ID` is the `after_seq` to resume
+from), `event: <kind>`, `data: <the tagged frame as JSON>`. A stream that is silent for
+`keepalive` seconds (an agent thinking) gets a `: keep-alive` comment, so proxies keep it open.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .session_ref import SessionRef
+from aiohttp import web
 
-EVENT_DONE = "done"
-EVENT_ERROR = "error"
-TERMINAL_EVENTS = frozenset({EVENT_DONE, EVENT_ERROR})
+from .frames import Frame, frame_seq
+from .keepalive import with_keepalive
+
+SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+"""Headers of every event stream (`X-Accel-Buffering: no`: nginx must not hold frames back)."""
 SSE_KEEPALIVE = b": keep-alive\n\n"
-
-Frame = dict[str, Any]
-
-
-def tag_frame(frame: Mapping[str, Any], session: SessionRef, *, event: str | None = None,
-              seq: int | None = None) -> Frame:
-    """`frame` as the gateway's clients see it: `session` first, then `seq` and `event`, then the rest.
-
-    `event` and `seq` fill in what the frame lacks (an SSE frame names its event in the `event:`
-    line and its seq in `id:`); what the frame has wins, except `session`, which is always replaced.
-    """
-    tagged: Frame = {"session": session.to_json()}
-    tagged["seq"] = frame.get("seq", seq)
-    if "event" in frame or event is not None:
-        tagged["event"] = frame.get("event", event)
-    for key, value in frame.items():
-        if key not in tagged:
-            tagged[key] = value
-    return tagged
+STREAM_VALUES = ("true", "1", "yes")
 
 
-def frame_seq(frame: Mapping[str, Any]) -> int | None:
-    seq = frame.get("seq")
-    return seq if isinstance(seq, int) and not isinstance(seq, bool) else None
-
-
-def is_terminal(frame: Mapping[str, Any]) -> bool:
-    return frame.get("event") in TERMINAL_EVENTS
+def wants_stream(request: web.Request) -> bool:
+    """`?stream=true` or `Accept: text/event-stream`: the client asked for SSE, not one JSON reply."""
+    if request.query.get("stream", "").lower() in STREAM_VALUES:
+        return True
+    return "text/event-stream" in request.headers.get("Accept", "")
 
 
 def sse_encode(frame: Mapping[str, Any]) -> bytes:
@@ -60,6 +43,28 @@ def sse_encode(frame: Mapping[str, Any]) -> bytes:
     data = json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
     lines.append(f"data: {data}")
     return ("\n".join(lines) + "\n\n").encode()
+
+
+async def open_event_stream(request: web.Request) -> web.StreamResponse:
+    response = web.StreamResponse(headers=SSE_HEADERS)
+    await response.prepare(request)
+    return response
+
+
+async def relay(response: web.StreamResponse, frames: AsyncIterator[Frame], keepalive: float,
+                on_frame: Callable[[Frame], None] | None = None) -> Frame | None:
+    """Write `frames` (tagged) as SSE with a `: keep-alive` comment after each `keepalive` seconds
+    of silence. Returns the last frame written. What `frames` raises propagates."""
+    last = None
+    async for frame in with_keepalive(frames, keepalive):
+        if frame is None:
+            await response.write(SSE_KEEPALIVE)
+            continue
+        if on_frame is not None:
+            on_frame(frame)
+        await response.write(sse_encode(frame))
+        last = frame
+    return last
 
 
 @dataclass

@@ -1,4 +1,8 @@
-"""Interleaving keep-alives into a stream that may be silent for minutes (long agent turns)."""
+"""Interleaving keep-alives into a stream that may be silent for minutes (long agent turns).
+
+Used by every Server-Sent Events writer (the runtime's turn streams, the gateway's relays), so that
+proxies and clients never take a thinking agent for a dead connection.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Frames: the one shape of everything a session says, streamed or replayed (§7).
 
-A *frame* is what the bridge records for each thing that happens in a session, in order, with
-a per-session monotonic `seq`:
+A *frame* is what the runtime bridge records for each thing that happens in a session, in order,
+with a per-session monotonic `seq`:
 
 * an ACP `session/update` from the agent — `{"seq", "event": <sessionUpdate kind>, "time",
   "update": <the update exactly as the agent sent it>}`;
@@ -11,18 +11,20 @@ a per-session monotonic `seq`:
 * the end of a turn — `{"seq", "event": "done", "time", "stopReason", "usage"}`;
 * a turn that failed — `{"seq", "event": "error", "time", "code", "message"}`.
 
-History items and SSE `data:` are the same object: the stored frame plus the `session` it
-belongs to. A client that reads `/v1/history?after_seq=N` after a dropped stream sees exactly
-the frames it missed, and the gateway relays both without reshaping them.
+History items and SSE `data:` are the same object: the stored frame *tagged* with the `session` it
+belongs to (`tag_frame`). A client that reads `/v1/history?after_seq=N` after a dropped stream sees
+exactly the frames it missed. The gateway relays frames unchanged except for `session`, which it
+replaces with the Kubernetes identity (`SessionRef`), and `seq`, which it makes sure is present.
 
-Pure functions only: the store and the HTTP layer do the I/O.
+Pure functions only: the store and the HTTP layers do the I/O.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from .session_ref import SessionRef
 
 EVENT_USER_MESSAGE = "user_message"
 EVENT_DONE = "done"
@@ -31,6 +33,8 @@ EVENT_AGENT_MESSAGE_CHUNK = "agent_message_chunk"
 EVENT_SESSION_INFO_UPDATE = "session_info_update"
 EVENT_USAGE_UPDATE = "usage_update"
 UNKNOWN_EVENT = "unknown"
+TERMINAL_EVENTS = frozenset({EVENT_DONE, EVENT_ERROR})
+"""The events that end a turn (and a message's stream)."""
 
 Frame = dict[str, Any]
 
@@ -56,19 +60,6 @@ def message_id_of(frame: Mapping[str, Any]) -> str | None:
     return message_id if isinstance(message_id, str) else None
 
 
-def turn_frames(frames: Iterable[Mapping[str, Any]]) -> list[Frame]:
-    """The frames of the turn that starts with the first frame (a `user_message`): up to and
-    including its `done`/`error`, or up to the next user message if it never ended."""
-    taken: list[Frame] = []
-    for index, frame in enumerate(frames):
-        if index > 0 and frame.get("event") == EVENT_USER_MESSAGE:
-            break
-        taken.append(dict(frame))
-        if frame.get("event") in (EVENT_DONE, EVENT_ERROR):
-            break
-    return taken
-
-
 def update_body(update: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """(event, body) of a frame that carries one session update."""
     return update_kind(update), {"update": dict(update)}
@@ -82,18 +73,44 @@ def error_body(code: str, message: str) -> tuple[str, dict[str, Any]]:
     return EVENT_ERROR, {"code": code, "message": message}
 
 
-def with_session(frame: Mapping[str, Any], session: Mapping[str, Any]) -> Frame:
-    """The frame as clients see it: history item and SSE data alike."""
-    return {"session": dict(session), **frame}
+def tag_frame(frame: Mapping[str, Any], session: SessionRef | Mapping[str, Any], *, event: str | None = None,
+              seq: int | None = None) -> Frame:
+    """`frame` as clients see it (history item and SSE data alike): `session` first, then `seq`
+    and `event`, then the rest.
+
+    `event` and `seq` fill in what the frame lacks (an SSE frame names its event in the `event:`
+    line and its seq in `id:`); what the frame has wins, except `session`, which is always replaced.
+    """
+    tagged: Frame = {"session": session.to_json() if isinstance(session, SessionRef) else dict(session)}
+    tagged["seq"] = frame.get("seq", seq)
+    if "event" in frame or event is not None:
+        tagged["event"] = frame.get("event", event)
+    for key, value in frame.items():
+        if key not in tagged:
+            tagged[key] = value
+    return tagged
 
 
-def sse_message(frame: Mapping[str, Any], session: Mapping[str, Any]) -> bytes:
-    """One Server-Sent Events message; `id:` is the seq, so `Last-Event-ID` means `after_seq`."""
-    data = json.dumps(with_session(frame, session), separators=(",", ":"), ensure_ascii=False)
-    return f"id: {frame['seq']}\nevent: {frame['event']}\ndata: {data}\n\n".encode()
+def frame_seq(frame: Mapping[str, Any]) -> int | None:
+    seq = frame.get("seq")
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) else None
 
 
-SSE_KEEPALIVE = b": keep-alive\n\n"
+def is_terminal(frame: Mapping[str, Any]) -> bool:
+    return frame.get("event") in TERMINAL_EVENTS
+
+
+def turn_frames(frames: Iterable[Mapping[str, Any]]) -> list[Frame]:
+    """The frames of the turn that starts with the first frame (a `user_message`): up to and
+    including its `done`/`error`, or up to the next user message if it never ended."""
+    taken: list[Frame] = []
+    for index, frame in enumerate(frames):
+        if index > 0 and frame.get("event") == EVENT_USER_MESSAGE:
+            break
+        taken.append(dict(frame))
+        if is_terminal(frame):
+            break
+    return taken
 
 
 def reply_content(frames: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
