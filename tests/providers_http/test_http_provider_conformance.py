@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from agent_sessions.dev import conformance
+from agent_sessions.cli.main import main as agent_sessions
 from agent_sessions.dev.conformance import CHECKS, Row, format_table, run_checks
 
 from .broken_platform import running_broken_platform
@@ -17,7 +17,7 @@ def by_name(rows: list[Row]) -> dict[str, Row]:
 
 
 def test_the_reference_server_passes_every_check(platform, capsys):
-    exit_code = conformance.main([platform.url, "--token", TOKEN, "--timeout", "30"])
+    exit_code = agent_sessions(["provider-conformance", platform.url, "--token", TOKEN, "--timeout", "30"])
     table = capsys.readouterr().out
     assert exit_code == 0, table
     lines = table.strip().splitlines()
@@ -32,7 +32,7 @@ def test_the_reference_server_passes_every_check(platform, capsys):
 
 def test_a_broken_platform_fails_with_one_readable_row_per_broken_rule(capsys):
     with running_broken_platform() as url:
-        exit_code = conformance.main([url, "--timeout", "5"])
+        exit_code = agent_sessions(["provider-conformance", url, "--timeout", "5"])
     table = capsys.readouterr().out
     assert exit_code == 1
     rows = {line.split()[0]: line for line in table.strip().splitlines()[1:-1]}

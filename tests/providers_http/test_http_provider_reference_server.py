@@ -11,8 +11,8 @@ import uuid
 import aiohttp
 import pytest
 
-from agent_sessions.dev.conformance import add_conformance_command
-from agent_sessions.dev.provider_server import Fault, add_provider_server_command, running_provider_server
+from agent_sessions.cli.dev import add_conformance_command, add_provider_server_command
+from agent_sessions.dev.provider_server import Fault, running_provider_server
 from agent_sessions.dev.provider_server.store import SessionRecord, open_store
 
 BODY = {"session": {"namespace": "ns", "name": "persisted"}, "agent": {"protocol": "acp"}}

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 from agent_sessions import __version__
+# The dev-only commands' lines; their implementations (agent_sessions.dev) load only when they run.
+from agent_sessions.cli.dev import add_conformance_command, add_dev_command, add_provider_server_command
 
 
 def _cmd_crds(args: argparse.Namespace) -> int:
@@ -73,18 +75,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_dev(args: argparse.Namespace) -> int:
-    import logging
-
-    from agent_sessions.cli.dev import serve_until_signalled
-
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    samples = Path(args.samples) if args.samples else None
-    return serve_until_signalled(
-        host=args.host, port=args.port, kubeconfig_path=Path(args.kubeconfig_out), samples=samples
-    )
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="agent-sessions",
@@ -137,26 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
     peering.add_argument("--standalone", action="store_true", help="no peering (a single operator, or development)")
     run.set_defaults(func=_cmd_run)
 
-    dev = commands.add_parser(
-        "dev",
-        help="run everything locally: an embedded Kubernetes API, the operator and a pod runner",
-        description="Start the strict embedded Kubernetes API on localhost, a pod runner in place of "
-        "the kubelet, and the operator; apply the samples; write a kubeconfig for kubectl. Runs until "
-        "Ctrl-C. No cluster needed.",
-    )
-    dev.add_argument("--host", default="127.0.0.1", help="address of the API (default: %(default)s)")
-    dev.add_argument("--port", type=int, default=8001, help="port of the API; 0 picks a free one (default: %(default)s)")
-    dev.add_argument("--kubeconfig-out", default=".dev/kubeconfig", help="where to write the kubeconfig (default: %(default)s)")
-    dev.add_argument("--samples", default="manifests/samples",
-                     help="directory of manifests to apply at start; '' for none (default: %(default)s)")
-    dev.set_defaults(func=_cmd_dev)
+    add_dev_command(commands)
 
     from agent_sessions.cli.session_commands import add_session_commands
     from agent_sessions.gateway.cli import add_gateway_command
     from agent_sessions.runtime.cli import add_runtime_commands
-
-    from agent_sessions.dev.conformance import add_conformance_command
-    from agent_sessions.dev.provider_server import add_provider_server_command
 
     add_gateway_command(commands)
     add_runtime_commands(commands)

@@ -401,38 +401,8 @@ def format_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-DESCRIPTION = (
-    "Check that the platform at URL implements the http provider contract (docs/provider-http.md): "
-    "capabilities, authentication, 404 for unknown sessions, invalid bodies rejected, idempotent PUT, "
-    "conflicts, the session reaching Running with an endpoint that serves the runtime API, logs, "
-    "stop/start, idempotent DELETE. Creates one session with a random id and deletes it. Prints one row "
-    "per check; exits 0 iff all pass."
-)
-
-
-def add_conformance_command(commands: Any) -> None:
-    """Register `provider-conformance` on the `agent-sessions` subcommands."""
-    parser = commands.add_parser("provider-conformance", help="check a platform against the http provider contract",
-                                 description=DESCRIPTION)
-    parser.add_argument("url", metavar="URL", help="the platform's base URL, e.g. https://agents.example.com")
-    parser.add_argument("--token", default=None, help="bearer token (also enables the authentication check)")
-    parser.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
-                        help="how long a session may take to reach a state (default: %(default)s)")
-    parser.set_defaults(func=run_from_args)
-
-
 def run_from_args(args: argparse.Namespace) -> int:
     rows = asyncio.run(run_checks(args.url, args.token, timeout=args.timeout))
     sys.stdout.write(format_table(rows) + "\n")
     return 0 if all(row.ok for row in rows) else 1
 
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m agent_sessions.dev.conformance URL [--token T]`, without the top-level CLI."""
-    parser = argparse.ArgumentParser(prog="agent-sessions")
-    add_conformance_command(parser.add_subparsers(dest="command", required=True))
-    return int(run_from_args(parser.parse_args(["provider-conformance", *(sys.argv[1:] if argv is None else argv)])))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -7,7 +7,6 @@ run the runtime bridge and its agent as local processes (`processes`); `sessions
 contract's semantics, `store` their persistence, `http_api` the routes, `server` the lifecycle.
 """
 
-from .cli import add_provider_server_command
 from .faults import Fault, FaultBook
 from .http_api import RequestRecord
 from .server import ProviderServer, ProviderServerThread, running_provider_server
@@ -21,6 +20,5 @@ __all__ = [
     "ProviderServer",
     "ProviderServerThread",
     "RequestRecord",
-    "add_provider_server_command",
     "running_provider_server",
 ]
