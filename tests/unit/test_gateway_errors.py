@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from agent_sessions.gateway.errors import STATUS, GatewayError, runtime_error
+from agent_sessions.gateway.errors import STATUS, GatewayError, invalid_message, runtime_error, runtime_failure
+from agent_sessions.wire.message_request import too_large
+from agent_sessions.wire.runtime_client import RuntimeCallFailed
+from agent_sessions.wire.session_ref import SessionRef
 
 SESSION = {"namespace": "team-a", "name": "demo", "uid": "u-1"}
 
@@ -55,3 +58,18 @@ def test_runtime_failure_keeps_the_upstream_status_and_code_for_debugging():
 def test_relayed_runtime_error_names_the_kubernetes_session_not_the_runtimes():
     error = runtime_error(409, {"code": "session_busy", "message": "busy", "session": {"name": "other"}}, SESSION)
     assert error.body()["session"] == SESSION
+
+
+def test_a_failed_runtime_call_is_relayed_or_provider_unavailable_naming_the_session():
+    ref = SessionRef("team-a", "demo", "u-1")
+    busy = runtime_failure(RuntimeCallFailed(ref, "to the message", status=409,
+                                             body={"code": "session_busy", "message": "a turn is running"}))
+    assert (busy.code, busy.status, busy.session) == ("session_busy", 409, SESSION)
+    gone = runtime_failure(RuntimeCallFailed(ref, "ConnectionRefusedError"))
+    assert (gone.code, gone.status, gone.session) == ("provider_unavailable", 503, SESSION)
+    assert "ConnectionRefusedError" in gone.message
+
+
+def test_a_refused_message_keeps_its_code_and_status():
+    error = invalid_message(too_large(200, limit=100))
+    assert (error.code, error.status) == ("message_too_large", 413)

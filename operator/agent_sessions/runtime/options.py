@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from agent_sessions.api import constants as c
+from agent_sessions.wire.session_ref import SessionRef
 
 #: The variables the pod provider sets on the session's container (§6): the bridge reads its
 #: session identity from them when no flag says otherwise.
@@ -22,12 +23,12 @@ PermissionPolicy = Literal["allow", "reject"]
 
 
 @dataclass(frozen=True)
-class SessionIdentity:
-    """The AgentSession this bridge serves; carried on every reply and every streamed frame."""
+class SessionIdentity(SessionRef):
+    """The AgentSession this bridge serves; carried on every reply and every streamed frame. The
+    wire's identity, except that a bridge started by hand may not know it (null on the wire)."""
 
-    namespace: str | None = None
-    name: str | None = None
-    uid: str | None = None
+    namespace: str | None = None  # type: ignore[assignment]
+    name: str | None = None  # type: ignore[assignment]
 
     @classmethod
     def from_env(
@@ -44,9 +45,6 @@ class SessionIdentity:
             name=name or env.get(ENV_SESSION_NAME) or None,
             uid=uid or env.get(ENV_SESSION_UID) or None,
         )
-
-    def to_json(self) -> dict[str, str | None]:
-        return {"namespace": self.namespace, "name": self.name, "uid": self.uid}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,97 @@
+"""The one runtime client and what `/v1/info` says: a timeout per kind of call, answers tagged
+with the Kubernetes identity, failures handed to the caller's hook."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer, make_mocked_request
+
+from agent_sessions.wire.runtime_client import RuntimeCallFailed, RuntimeClient, RuntimeTimeouts
+from agent_sessions.wire.runtime_info import RuntimeInfo
+from agent_sessions.wire.session_ref import SessionRef
+from agent_sessions.wire.sse import sse_encode, wants_stream
+
+REF = SessionRef("team-a", "demo", "u-1")
+CLAIMED = {"namespace": "x", "name": "y", "uid": "z"}
+INFO = {"session": CLAIMED, "state": "busy", "sessionInfo": {"title": "t", "updatedAt": None}, "lastSeq": 4,
+        "messageCount": 2, "health": {"status": "unhealthy", "reason": "AgentExited", "exitCode": 1}}
+
+
+def test_info_is_read_and_relayed_with_the_kubernetes_identity():
+    info = RuntimeInfo.from_json(INFO)
+    assert (info.state, info.session_info, info.last_seq, info.message_count) == ("busy", {"title": "t"}, 4, 2)
+    assert not info.healthy and info.health_message() == "AgentExited; exit code 1"
+    assert info.tagged(REF) == {**INFO, "session": REF.to_json()}
+    assert RuntimeInfo.from_json({}).healthy and RuntimeInfo.from_json({"lastSeq": True}).last_seq is None
+
+
+@pytest.mark.parametrize(("query", "accept", "stream"), [
+    ("", "", False), ("?stream=true", "", True), ("?stream=1", "", True), ("?stream=no", "", False),
+    ("", "text/event-stream", True), ("", "application/json", False),
+])
+def test_a_client_asks_for_a_stream_by_query_or_accept_header(query, accept, stream):
+    request = make_mocked_request("POST", "/v1/messages" + query, headers={"Accept": accept} if accept else {})
+    assert wants_stream(request) is stream
+
+
+def test_the_gateway_timeouts_bound_short_calls_but_not_a_turn():
+    timeouts = RuntimeTimeouts.of(connect_seconds=2, request_seconds=7)
+    assert (timeouts.short.total, timeouts.short.sock_connect) == (7, 2)
+    assert (timeouts.message.total, timeouts.message.sock_read, timeouts.message.sock_connect) == (None, None, 2)
+
+
+@pytest.fixture
+async def runtime():
+    async def info(request: web.Request) -> web.Response:
+        return web.json_response(INFO)
+
+    async def messages(request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        if request.query.get("wait") == "false":
+            return web.json_response({"accepted": True}, status=409 if body["id"] == "busy" else 202)
+        if request.query.get("stream") == "true":
+            response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await response.prepare(request)
+            await response.write(sse_encode({"session": CLAIMED, "seq": 5, "event": "agent_message_chunk"}))
+            await response.write(sse_encode({"session": CLAIMED, "seq": 6, "event": "done"}))
+            return response
+        return web.json_response({"code": "agent_error", "message": "boom"}, status=502)
+
+    app = web.Application()
+    app.router.add_get("/v1/info", info)
+    app.router.add_post("/v1/messages", messages)
+    server = TestServer(app)
+    await server.start_server()
+    yield str(server.make_url("")).rstrip("/")
+    await server.close()
+
+
+async def test_answers_are_tagged_and_failures_go_through_the_hook(runtime):
+    seen: list[RuntimeCallFailed] = []
+
+    def hook(failure: RuntimeCallFailed) -> Exception:
+        seen.append(failure)
+        return LookupError(str(failure))
+
+    async with aiohttp.ClientSession() as http:
+        client = RuntimeClient(http, failure=hook)
+        assert (await client.info(runtime, REF)).tagged(REF)["session"] == REF.to_json()
+        async with client.stream(runtime, REF, {"text": "hi"}) as frames:
+            assert [(f["session"], f["seq"]) async for f in frames] == [(REF.to_json(), 5), (REF.to_json(), 6)]
+        with pytest.raises(LookupError):
+            await client.send(runtime, REF, {"text": "hi"})
+    assert (seen[0].session, seen[0].status, seen[0].body["code"]) == (REF, 502, "agent_error")
+
+
+async def test_a_delivery_is_accepted_or_busy_and_an_unreachable_runtime_fails(runtime):
+    client = RuntimeClient(user_agent="test")
+    try:
+        assert (await client.deliver(runtime, "hi", "m-1")).accepted
+        assert (await client.deliver(runtime, "hi", "busy")).busy
+        with pytest.raises(RuntimeCallFailed, match="unreachable") as caught:
+            await client.info("http://127.0.0.1:9")
+        assert caught.value.status is None
+    finally:
+        await client.close()
