@@ -11,7 +11,7 @@ import threading
 import aiohttp
 
 from agent_sessions.api import constants as c
-from agent_sessions.providers.runtime_client import RuntimeClient
+from agent_sessions.wire.runtime_client import RuntimeClient
 from gateway.conftest import read_sse
 
 from .conftest import INFO_AGENT, NAMESPACE, agent_session, is_ready, url, wait_session
@@ -145,7 +145,7 @@ class DyingRuntimeClient(RuntimeClient):
     """The operator 'dies' in the middle of delivering the prompt: before or after the send."""
 
     def __init__(self, user_agent: str, *, send_first: bool, reached: threading.Event) -> None:
-        super().__init__(user_agent)
+        super().__init__(user_agent=user_agent)
         self.send_first, self.reached = send_first, reached
 
     async def deliver(self, endpoint, text, message_id):

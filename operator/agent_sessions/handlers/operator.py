@@ -10,7 +10,7 @@ from typing import Any
 import kopf
 
 from agent_sessions.providers.base import Provider
-from agent_sessions.providers.runtime_client import RuntimeClient
+from agent_sessions.wire.runtime_client import RuntimeClient
 
 from .registration import OperatorRuntime, register
 from .settings import OperatorOptions, configure

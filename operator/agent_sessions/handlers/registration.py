@@ -24,7 +24,7 @@ from agent_sessions.api import constants as c
 from agent_sessions.k8s.client import USER_AGENT, connection_fields, make_api_client
 from agent_sessions.providers.base import Provider
 from agent_sessions.providers.registry import ProviderRegistry
-from agent_sessions.providers.runtime_client import RuntimeClient
+from agent_sessions.wire.runtime_client import RuntimeClient
 from agent_sessions.reconciler import Reconciler, SessionScheduler
 
 from .settings import OperatorOptions
@@ -42,7 +42,7 @@ class OperatorRuntime:
     options: OperatorOptions
     provider_factories: Mapping[str, Callable[[Any], Provider]]
     kubeconfig: str | None = None
-    runtime_client_factory: Callable[[], RuntimeClient] = lambda: RuntimeClient(USER_AGENT)
+    runtime_client_factory: Callable[[], RuntimeClient] = lambda: RuntimeClient(user_agent=USER_AGENT)
     """Builds the client of the sessions' runtimes (tests inject failures through it)."""
     reconciler: Reconciler | None = None
     scheduler: SessionScheduler | None = None

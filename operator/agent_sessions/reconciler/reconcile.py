@@ -56,7 +56,7 @@ from agent_sessions.providers.base import Provider, SessionRef
 from agent_sessions.providers.errors import InvalidConfiguration, ProviderUnavailable, SessionAlreadyExists
 from agent_sessions.providers.logs import tail as bound_tail
 from agent_sessions.providers.redaction import redact
-from agent_sessions.providers.runtime_client import RuntimeClient
+from agent_sessions.wire.runtime_client import RuntimeCallFailed, RuntimeClient
 
 from . import metrics
 from .inputs import parse_status, provider_type_of, session_input
@@ -337,7 +337,7 @@ class Reconciler:
             return observation, status, None
         try:
             info = await self.runtime.info(observation.endpoint)
-        except ProviderUnavailable:
+        except RuntimeCallFailed:
             return observation, status, None  # the bridge may still be starting: the pod says the rest
         self._last_info_read[uid] = now
         if not info.healthy:
@@ -390,8 +390,8 @@ class Reconciler:
         try:
             delivery = await self.runtime.deliver(observation.endpoint, asked.text, prompt_message_id(session.uid))
             accepted = delivery.accepted  # not accepted: a turn is running (someone messaged first)
-        except ProviderUnavailable as unavailable:
-            logger.info("prompt delivery to %s postponed: %s", session.name, unavailable)
+        except RuntimeCallFailed as failed:
+            logger.info("prompt delivery to %s postponed: %s", session.name, failed)
             accepted = False
         answered = dataclasses.replace(observation, prompt_accepted=accepted)
         return decide(session, status, answered, provider_error, self.clock())
