@@ -34,6 +34,7 @@ from agent_sessions.wire.message_request import (
     prompt_from_body,
     read_limited,
 )
+from agent_sessions.wire.paths import CANCEL_PATH, HEALTH_PATH, HISTORY_PATH, INFO_PATH, MESSAGES_PATH
 from agent_sessions.wire.sse import open_event_stream, relay, wants_stream
 
 from .bridge import AgentUnavailable, RuntimeBridge, SessionBusy, Turn
@@ -194,9 +195,9 @@ async def cancel(request: web.Request) -> web.Response:
 def build_app(bridge: RuntimeBridge) -> web.Application:
     app = web.Application(client_max_size=MAX_MESSAGE_BYTES, middlewares=[json_errors])
     app[BRIDGE] = bridge
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/v1/info", info)
-    app.router.add_post("/v1/messages", post_message)
-    app.router.add_get("/v1/history", history)
-    app.router.add_post("/v1/cancel", cancel)
+    app.router.add_get(HEALTH_PATH, healthz)
+    app.router.add_get(INFO_PATH, info)
+    app.router.add_post(MESSAGES_PATH, post_message)
+    app.router.add_get(HISTORY_PATH, history)
+    app.router.add_post(CANCEL_PATH, cancel)
     return app

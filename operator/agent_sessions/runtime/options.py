@@ -9,13 +9,8 @@ from pathlib import Path
 from typing import Literal
 
 from agent_sessions.api import constants as c
-from agent_sessions.wire.session_ref import SessionRef
+from agent_sessions.wire.session_ref import ENV_SESSION_NAME, ENV_SESSION_NAMESPACE, ENV_SESSION_UID, SessionRef
 
-#: The variables the pod provider sets on the session's container (§6): the bridge reads its
-#: session identity from them when no flag says otherwise.
-ENV_SESSION_NAME = "AGENT_SESSION_NAME"
-ENV_SESSION_NAMESPACE = "AGENT_SESSION_NAMESPACE"
-ENV_SESSION_UID = "AGENT_SESSION_UID"
 
 AgentProtocol = Literal["acp", "stdio-lines"]
 PROTOCOLS: tuple[str, ...] = (c.PROTOCOL_ACP, c.PROTOCOL_STDIO_LINES)

@@ -30,6 +30,7 @@ from typing import Any
 import aiohttp
 
 from .frames import Frame, is_terminal, tag_frame
+from .paths import CANCEL_PATH, HEALTH_PATH, HISTORY_PATH, INFO_PATH, MESSAGES_PATH
 from .runtime_info import RuntimeInfo
 from .session_ref import SessionRef
 from .sse import SSEParser
@@ -135,7 +136,7 @@ class RuntimeClient:
         return body
 
     async def info(self, endpoint: str, session: SessionRef | None = None) -> RuntimeInfo:
-        return RuntimeInfo.from_json(await self._get_json(endpoint, "/v1/info", session))
+        return RuntimeInfo.from_json(await self._get_json(endpoint, INFO_PATH, session))
 
     async def history(self, endpoint: str, session: SessionRef, after_seq: int,
                       limit: int | None = None) -> tuple[list[Frame], int]:
@@ -143,19 +144,19 @@ class RuntimeClient:
         params = {"after_seq": str(after_seq)}
         if limit:
             params["limit"] = str(limit)
-        body = await self._get_json(endpoint, "/v1/history", session, params)
+        body = await self._get_json(endpoint, HISTORY_PATH, session, params)
         items = [tag_frame(item, session) for item in body.get("items") or [] if isinstance(item, Mapping)]
         last = body.get("lastSeq")
         return items, last if isinstance(last, int) else max([after_seq, *(i["seq"] or 0 for i in items)])
 
     async def cancel(self, endpoint: str, session: SessionRef) -> dict[str, Any]:
-        body = await self._get_json(endpoint, "/v1/cancel", session, method="POST")
+        body = await self._get_json(endpoint, CANCEL_PATH, session, method="POST")
         body["session"] = session.to_json()
         return body
 
     async def healthy(self, endpoint: str) -> bool:
         try:
-            async with self.http.get(runtime_url(endpoint, "/healthz"), timeout=self.timeouts.short) as response:
+            async with self.http.get(runtime_url(endpoint, HEALTH_PATH), timeout=self.timeouts.short) as response:
                 await response.read()
                 return response.status == 200
         except UPSTREAM_FAILURES:
@@ -168,7 +169,7 @@ class RuntimeClient:
         """Hand `text` to the agent as message `message_id` without waiting for the reply."""
         body = {"text": text, "id": message_id}
         try:
-            async with self.http.post(runtime_url(endpoint, "/v1/messages"), params={"wait": "false"}, json=body,
+            async with self.http.post(runtime_url(endpoint, MESSAGES_PATH), params={"wait": "false"}, json=body,
                                       timeout=self.timeouts.delivery) as response:
                 answer = await _json_or_none(response)
                 if response.status in (200, 202):
@@ -182,7 +183,7 @@ class RuntimeClient:
     async def send(self, endpoint: str, session: SessionRef, message: Mapping[str, Any]) -> dict[str, Any]:
         """One turn, answered when it ends: `{"session", "seq", "stopReason", "text", "content", "usage"}`."""
         try:
-            async with self.http.post(runtime_url(endpoint, "/v1/messages"), json=dict(message),
+            async with self.http.post(runtime_url(endpoint, MESSAGES_PATH), json=dict(message),
                                       timeout=self.timeouts.message) as response:
                 body = await _json_or_none(response)
                 if response.status >= 300:
@@ -199,7 +200,7 @@ class RuntimeClient:
         """One turn, streamed: enters once the runtime accepted the turn (errors before that —
         busy, invalid, unreachable — raise here) and yields the turn's frames, tagged, ending with
         its `done` or `error` frame. A stream that breaks off raises from the iterator."""
-        url = runtime_url(endpoint, "/v1/messages")
+        url = runtime_url(endpoint, MESSAGES_PATH)
         try:
             response = await self.http.post(url, params={"stream": "true"}, json=dict(message),
                                              headers={"Accept": "text/event-stream"}, timeout=self.timeouts.message)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
+
+ENV_SESSION_NAME: Final = "AGENT_SESSION_NAME"
+ENV_SESSION_NAMESPACE: Final = "AGENT_SESSION_NAMESPACE"
+ENV_SESSION_UID: Final = "AGENT_SESSION_UID"
+SESSION_ENV: Final = (ENV_SESSION_NAMESPACE, ENV_SESSION_NAME, ENV_SESSION_UID)
+"""The variables every provider sets for the runtime bridge it starts (§6), from which the bridge
+learns its session's identity when no flag says otherwise. Reserved: a session may not set them."""
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Final
 
 from agent_sessions.api import constants as c
+from agent_sessions.wire.session_ref import ENV_SESSION_NAME, ENV_SESSION_NAMESPACE, ENV_SESSION_UID  # noqa: F401 (the runtime bridge reads them)
 
 CONTAINER_NAME: Final = "agent"
 RUNTIME_PORT: Final = 8080
 RUNTIME_PORT_NAME: Final = "runtime"
-HEALTH_PATH: Final = "/healthz"
 RUNTIME_EXECUTABLE: Final = "agent-sessions"
 
 WORKSPACE_PATH: Final = "/workspace"
@@ -29,9 +29,5 @@ NON_ROOT_ID: Final = 65532
 ANNOTATION_CONFIG_HASH: Final = f"{c.PREFIX}config-hash"
 """Hash of the resolved configuration the pod was created with."""
 
-ENV_SESSION_NAME: Final = "AGENT_SESSION_NAME"
-ENV_SESSION_NAMESPACE: Final = "AGENT_SESSION_NAMESPACE"
-ENV_SESSION_UID: Final = "AGENT_SESSION_UID"
-RESERVED_ENV: Final = (ENV_SESSION_NAME, ENV_SESSION_NAMESPACE, ENV_SESSION_UID)
 
 DEFAULT_ACCESS_MODES: Final = ("ReadWriteOnce",)

@@ -10,22 +10,16 @@ name (which may be up to 253 characters and contain dots).
 
 from __future__ import annotations
 
-import hashlib
 import re
 from typing import Final
 
+from ..names import PREFIX, uid_hash
+
 MAX_NAME_LENGTH: Final = 63
 """DNS-1123 label limit (pod hostnames; we hold PVC names to it too)."""
-PREFIX: Final = "ags"
-HASH_LENGTH: Final = 8
 
 _INVALID: Final = re.compile(r"[^a-z0-9-]+")
 _LABEL_VALUE_INVALID: Final = re.compile(r"[^A-Za-z0-9_.-]+")
-
-
-def uid_hash(namespace: str, name: str, uid: str) -> str:
-    """Eight hex digits identifying one session (its uid, with its namespace and name)."""
-    return hashlib.sha256(f"{namespace}/{name}/{uid}".encode()).hexdigest()[:HASH_LENGTH]
 
 
 def pod_name(namespace: str, name: str, uid: str) -> str:

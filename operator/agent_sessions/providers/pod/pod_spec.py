@@ -20,6 +20,7 @@ from typing import Any
 
 from agent_sessions.api import constants as c
 from agent_sessions.config import config_hash
+from agent_sessions.wire.paths import HEALTH_PATH
 
 from ..base import SessionRef
 from ..errors import InvalidConfiguration
@@ -29,7 +30,6 @@ from .constants import (
     ENV_SESSION_NAME,
     ENV_SESSION_NAMESPACE,
     ENV_SESSION_UID,
-    HEALTH_PATH,
     RUNTIME_EXECUTABLE,
     RUNTIME_PORT,
     RUNTIME_PORT_NAME,

@@ -14,17 +14,12 @@ from typing import Any, Final
 
 from agent_sessions.api import constants as c
 
-from .constants import RESERVED_ENV, RESERVED_VOLUMES, WORKSPACE_PATH
+from ..validation import block, protocol_problems, reserved_env_problem
+from .constants import RESERVED_VOLUMES, WORKSPACE_PATH
 from .security import container_security_context, pod_security_context, runs_as_root_against_policy
 
 _ZERO_QUANTITY: Final = re.compile(r"^[+]?0*(\.0*)?([eE][+-]?\d+|[KMGTPE]i?|[munk])?$")
 _ACCESS_MODES: Final = ("ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod")
-
-
-def block(config: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    """A config block, `{}` when absent (or not a mapping: the schema check reported that)."""
-    value = config.get(name)
-    return value if isinstance(value, Mapping) else {}
 
 
 def pod_problems(config: Mapping[str, Any], *, operator_image: str | None = None) -> list[str]:
@@ -38,9 +33,7 @@ def pod_problems(config: Mapping[str, Any], *, operator_image: str | None = None
             "spec.agent.command: required by the pod provider: the runtime bridge starts the agent"
             " (`agent-sessions runtime -- <command> <args>`) and cannot know the image's entrypoint"
         )
-    protocol = agent.get("protocol")
-    if protocol is not None and protocol not in (c.PROTOCOL_ACP, c.PROTOCOL_STDIO_LINES):
-        problems.append(f"spec.agent.protocol: unknown protocol {protocol!r} (acp or stdio-lines)")
+    problems += protocol_problems(agent)
     policy = block(config, "lifecycle").get("restartPolicy")
     if policy is not None and policy not in (c.RESTART_NEVER, c.RESTART_ON_FAILURE):
         problems.append(f"spec.lifecycle.restartPolicy: {policy!r} is not Never or OnFailure")
@@ -52,11 +45,8 @@ def pod_problems(config: Mapping[str, Any], *, operator_image: str | None = None
 
 
 def _env_problems(agent: Mapping[str, Any]) -> list[str]:
-    return [
-        f"spec.agent.env[{entry.get('name')}]: reserved: the operator sets it to identify the session"
-        for entry in agent.get("env") or ()
-        if isinstance(entry, Mapping) and entry.get("name") in RESERVED_ENV
-    ]
+    entries = (entry for entry in agent.get("env") or () if isinstance(entry, Mapping))
+    return [problem for entry in entries if (problem := reserved_env_problem(entry.get("name")))]
 
 
 def _volume_problems(agent: Mapping[str, Any], pod_template: Mapping[str, Any]) -> list[str]:

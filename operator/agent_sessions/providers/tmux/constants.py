@@ -9,15 +9,14 @@ from __future__ import annotations
 
 from typing import Final
 
-PREFIX: Final = "ags"
-"""Every tmux session the provider creates is named `ags-…`; others on the socket are not ours."""
+from agent_sessions.wire.session_ref import ENV_SESSION_NAME, ENV_SESSION_NAMESPACE, ENV_SESSION_UID  # noqa: F401 (the runtime bridge reads them)
+
 DEFAULT_SOCKET: Final = "agent-sessions"
 """`tmux -L agent-sessions`: apart from the user's own tmux server."""
 DEFAULT_SHELL: Final = "/bin/sh"
 
 RUNTIME_HOST: Final = "127.0.0.1"
 """The bridge listens on loopback only: the endpoint is reachable from this host, not the network."""
-HEALTH_PATH: Final = "/healthz"
 HEALTH_TIMEOUT_SECONDS: Final = 1.0
 STOP_GRACE_SECONDS: Final = 5.0
 """How long `stop()` lets the bridge shut down on SIGTERM (flush history, stop the agent) before
@@ -50,10 +49,6 @@ OPTION_CONFIG_HASH: Final = "@ags-config-hash"
 LAUNCH_DIRECTORY: Final = ".launch"
 """Under the workspace root: the environment files handed to `launch.py` (0600, deleted on read)."""
 
-ENV_SESSION_NAME: Final = "AGENT_SESSION_NAME"
-ENV_SESSION_NAMESPACE: Final = "AGENT_SESSION_NAMESPACE"
-ENV_SESSION_UID: Final = "AGENT_SESSION_UID"
-RESERVED_ENV: Final = (ENV_SESSION_NAME, ENV_SESSION_NAMESPACE, ENV_SESSION_UID)
 
 INHERITED_ENV: Final = (
     "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR",

@@ -11,24 +11,17 @@ and `#` specially, so only letters, digits, `_` and `-` are kept. Long names are
 
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path
 from typing import Final
 
-from .constants import PREFIX
+from ..names import PREFIX, uid_hash
 
-HASH_LENGTH: Final = 8
 MAX_NAMESPACE_PART: Final = 24
 MAX_SESSION_NAME_LENGTH: Final = 80
 
 _UNSAFE: Final = re.compile(r"[^A-Za-z0-9_-]+")
 _PATH_UNSAFE: Final = re.compile(r"[^a-z0-9.-]+")
-
-
-def uid_hash(namespace: str, name: str, uid: str) -> str:
-    """Eight hex digits identifying one session (its uid, with its namespace and name)."""
-    return hashlib.sha256(f"{namespace}/{name}/{uid}".encode()).hexdigest()[:HASH_LENGTH]
 
 
 def tmux_session_name(namespace: str, name: str, uid: str) -> str:

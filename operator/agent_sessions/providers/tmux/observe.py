@@ -21,9 +21,10 @@ from typing import Final
 
 from agent_sessions.api import constants as c
 from agent_sessions.lifecycle.observation import BackingState, HealthProbe, Observation
+from agent_sessions.wire.paths import HEALTH_PATH
 
 from ..redaction import redact
-from .constants import HEALTH_PATH, RUNTIME_HOST
+from .constants import RUNTIME_HOST
 from .state import RuntimeProbe, TmuxSessionState
 
 REASON_RUNTIME_EXITED: Final = "RuntimeExited"

@@ -44,6 +44,7 @@ import aiohttp
 
 from agent_sessions.api import constants as c
 from agent_sessions.lifecycle.observation import Observation
+from agent_sessions.wire.paths import HEALTH_PATH
 
 from ..base import Capabilities, ProviderRef, SessionRef
 from ..errors import InvalidConfiguration, ProviderUnavailable, SessionAlreadyExists, SessionNotFound
@@ -53,7 +54,6 @@ from .command import RUNTIME_COMMAND, process_env, runtime_argv, window_argv
 from .constants import (
     DEFAULT_SOCKET,
     EXIT_STATUS_GRACE_SECONDS,
-    HEALTH_PATH,
     HEALTH_TIMEOUT_SECONDS,
     LAUNCH_DIRECTORY,
     ORPHAN_MIN_AGE_SECONDS,

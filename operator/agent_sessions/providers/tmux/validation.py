@@ -21,18 +21,12 @@ from typing import Any, Final
 
 from agent_sessions.api import constants as c
 
-from .constants import RESERVED_ENV
+from ..validation import block, protocol_problems, reserved_env_problem
 
 SUPPORTED_VALUE_FROM: Final = ("secretKeyRef", "configMapKeyRef")
 UNSUPPORTED_WORKSPACE: Final = ("size", "storageClassName")
 """`accessModes` is not among them: it has a built-in default (`ReadWriteOnce`) in every resolved
 configuration, and means nothing without a size."""
-
-
-def block(config: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    """A config block, `{}` when absent (or not a mapping: the schema check reported that)."""
-    value = config.get(name)
-    return value if isinstance(value, Mapping) else {}
 
 
 def tmux_problems(config: Mapping[str, Any]) -> list[str]:
@@ -44,9 +38,7 @@ def tmux_problems(config: Mapping[str, Any]) -> list[str]:
             "spec.agent.command: required by the tmux provider: the runtime bridge starts the agent"
             " (`python -m agent_sessions.runtime -- <command> <args>`) on the operator's host"
         )
-    protocol = agent.get("protocol")
-    if protocol is not None and protocol not in (c.PROTOCOL_ACP, c.PROTOCOL_STDIO_LINES):
-        problems.append(f"spec.agent.protocol: unknown protocol {protocol!r} (acp or stdio-lines)")
+    problems += protocol_problems(agent)
     resources = block(agent, "resources")
     if any(resources.get(key) for key in ("limits", "requests", "claims")):
         problems.append("spec.agent.resources: not supported by the tmux provider (resourceLimits: false)")
@@ -79,8 +71,8 @@ def _env_problems(agent: Mapping[str, Any]) -> list[str]:
         if not isinstance(entry, Mapping):
             continue
         name = entry.get("name")
-        if name in RESERVED_ENV:
-            problems.append(f"spec.agent.env[{name}]: reserved: the operator sets it to identify the session")
+        if reserved := reserved_env_problem(name):
+            problems.append(reserved)
         source = entry.get("valueFrom")
         if isinstance(source, Mapping):
             unsupported = sorted(key for key, value in source.items() if value and key not in SUPPORTED_VALUE_FROM)
