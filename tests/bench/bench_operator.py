@@ -22,16 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from integration.conftest import (  # noqa: E402
-    CRDS,
-    condition,
-    converged,
-    phase_is,
-    ready,
-    session,
-    wait_session,
-    wait_until,
-)
+from support.embedded import CRDS  # noqa: E402
+from support.sessions import converged, session  # noqa: E402
+from support.waits import condition, phase_is, ready, wait_session, wait_until  # noqa: E402
 
 from agent_sessions.api import constants as c  # noqa: E402
 from agent_sessions.dev.fake_kubelet import FakeKubelet  # noqa: E402

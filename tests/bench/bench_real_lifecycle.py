@@ -27,15 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from integration.conftest import (  # noqa: E402
-    AcceptingRuntime,
-    converged,
-    ready,
-    run_one_lifecycle,
-    session,
-    wait_session,
-    wait_until,
-)
+from support.sessions import AcceptingRuntime, converged, run_one_lifecycle, session  # noqa: E402
+from support.waits import ready, wait_session, wait_until  # noqa: E402
 from support.backends import RealCluster, grant_operator_role  # noqa: E402
 from support.cluster.audit import AuditRecord, verb_table  # noqa: E402
 from support.cluster.control_plane import ControlPlane, missing_assets  # noqa: E402

@@ -1,0 +1,1 @@
+"""Tests of agent_sessions.gateway; messaging/ runs everything end to end."""

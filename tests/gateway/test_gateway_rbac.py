@@ -10,7 +10,7 @@ work with not one 401 or 403 for the gateway's service account, and every (group
 the rendered rules grant is used: the rules are sufficient and none of them is spare.
 
 The hand-written GATEWAY_RBAC of conftest.py, which the other gateway tests run under, is the same
-contract (tests/unit/test_install.py compares the two).
+contract (tests/deploy/test_install.py compares the two).
 
 Without helm these tests skip on a workstation and fail in CI (CI=true), like the other install
 tests.
@@ -42,8 +42,11 @@ from agent_sessions.k8s.client import make_api_client
 
 from .conftest import ALICE, CRDS, DEADLINE, TOKENS, USER_RBAC, ended, identity, make_session, read_sse
 from .test_gateway_http import session_url
-from .test_gateway_wake import eventually, resume, wake_value, watches
+from .test_gateway_wake import resume, wake_value, watches
 from support.tools import find_tool
+from support.waits import eventually
+
+TIER = "embedded"  # runs helm to render the gateway RBAC
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "agent-session-operator"

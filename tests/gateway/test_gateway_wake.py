@@ -9,6 +9,8 @@ import time
 from agent_sessions.api import constants as c
 from agent_sessions.gateway.wake_decision import parse_wake_timestamp
 
+from support.waits import eventually
+
 from .conftest import ALICE, DEADLINE, GATEWAY_USER, identity, make_session
 from .test_gateway_http import session_url
 
@@ -25,13 +27,6 @@ def resume(api, runtime, name: str, sid: str) -> None:
     api.patch_status(c.SESSION_PLURAL, "team-a", name, {
         "phase": "Running", "stoppedReason": None, "wakeRequest": wake_value(api, name),
         "provider": {"type": "pod", "id": f"{name}-pod", "endpoint": runtime.endpoint(sid)}})
-
-
-async def eventually(predicate, timeout: float = DEADLINE) -> None:
-    """For what no API write signals (requests made): poll, with a deadline."""
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
 
 
 def watches(api, name: str) -> list:

@@ -1,0 +1,1 @@
+"""Tests of agent_sessions.runtime, the bridge in every session."""

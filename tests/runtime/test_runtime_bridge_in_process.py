@@ -15,6 +15,8 @@ from agent_sessions.runtime.server import serve
 
 from .conftest import DEMO_AGENT, free_port, get_json, post_json
 
+TIER = "embedded"  # starts agent processes
+
 SCRIPTED_AGENT = (sys.executable, str(Path(__file__).with_name("scripted_agent.py")))
 
 

@@ -1,0 +1,1 @@
+"""Tests of agent_sessions.api: the models, the generated CRDs and the invalid-manifest corpus."""

@@ -1,0 +1,1 @@
+"""Tests of agent_sessions.config: template chains, precedence, locks, durations."""

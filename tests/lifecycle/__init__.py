@@ -1,0 +1,1 @@
+"""Tests of agent_sessions.lifecycle: decide(), conditions, health, session info."""

@@ -1,0 +1,1 @@
+"""One contract suite every provider passes, and the operator end to end with each provider."""

@@ -1,0 +1,1 @@
+"""Tests of the http provider, its reference platform and the conformance kit."""

@@ -1,0 +1,1 @@
+"""Tests of the tmux provider, on a private tmux server."""
