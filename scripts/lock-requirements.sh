@@ -4,7 +4,7 @@
 # Installs the package (runtime dependencies only, no extras) into a throwaway virtualenv and
 # freezes it. The Dockerfile installs exactly these pins, then the package itself with --no-deps,
 # then runs `pip check`; a dependency added to pyproject.toml without re-running this script fails
-# the image build and tests/unit/test_install.py. Run it with the image's Python minor version.
+# the image build and tests/deploy/test_install.py. Run it with the image's Python minor version.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 

@@ -2,7 +2,7 @@
 # Copy the generated CRDs (crds/, written by `make crds`) into the Helm chart and the kustomize
 # base, and the kopf peering CRDs from the chart into the base. Both must hold plain files: Helm
 # packages only what is inside the chart, kustomize loads only what is inside the base.
-# tests/unit/test_install.py fails while any copy differs from its source.
+# tests/deploy/test_install.py fails while any copy differs from its source.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 

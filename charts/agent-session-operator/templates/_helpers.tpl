@@ -106,7 +106,7 @@ operators without peering would both process every session.
 
 {{/*
 RBAC: the only place that lists what the operator may do. Exactly the calls the operator makes,
-nothing more; tests/unit/test_install.py compares these rules with its own copy of the contract
+nothing more; tests/deploy/test_install.py compares these rules with its own copy of the contract
 and with the ClusterRole of manifests/base.
 
 "agent-session-operator.rules.sessions" — everything done inside a watched namespace, call by

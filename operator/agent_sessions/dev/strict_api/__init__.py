@@ -19,7 +19,7 @@ here, and kmock contributes what it is good at: the bundled discovery snapshot o
 cluster's built-in resources (see ``resources.py``).  Admission of custom resources
 reuses :class:`~agent_sessions.dev.admission.CRDValidator`.
 
-What the server does, by concern (each covered by ``tests/unit/test_strict_api.py``):
+What the server does, by concern (each covered by ``tests/dev/test_strict_api.py``):
 
 * objects — uid, creationTimestamp, a global resourceVersion, generation, status
   subresource, 409 on stale writes, 201/200/404/409/422 with ``Status`` bodies,
