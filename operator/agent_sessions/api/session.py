@@ -169,7 +169,7 @@ class PromptStatus(APIModel):
     """Delivery of `spec.prompt` (exactly once)."""
 
     state: Literal["Pending", "Delivering", "Delivered"]
-    """Pending until the session first runs; Delivering while sent; Delivered once acknowledged."""
+    """Pending until the session first runs and its runtime is ready; Delivered once the runtime took it; Delivering when a send was tried and not acknowledged yet (it is sent again, with the same message id, so it runs once)."""
     time: Timestamp | None = None
     """When the state was last changed."""
 
