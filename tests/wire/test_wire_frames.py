@@ -3,15 +3,20 @@ replies assembled from chunks."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from agent_sessions.wire.frames import (
     done_body,
     error_body,
     is_terminal,
+    json_safe,
+    lone_surrogate_at,
     message_id_of,
     reply_content,
     reply_text,
+    safe_text,
     tag_frame,
     turn_frames,
     turn_usage,
@@ -136,3 +141,36 @@ def test_tag_fills_seq_and_event_from_the_sse_lines_when_data_lacks_them():
 def test_terminal_frames():
     assert is_terminal({"event": "done"}) and is_terminal({"event": "error"})
     assert not is_terminal({"event": "agent_message_chunk"})
+
+
+# -- whatever an agent sends, a frame is valid JSON in valid UTF-8 ----------------------------------
+
+
+@pytest.mark.parametrize(("text", "index"), [
+    ("plain", None), ("", None), ("smile \U0001F600", None), ("ctl \x00\x1b\u2028\x85", None),
+    ("\ud800", 0), ("ab\udfff", 2), ("\U0001F600 \udc00", 2),
+])
+def test_lone_surrogate_at(text, index):
+    assert lone_surrogate_at(text) == index
+
+
+def test_safe_text_replaces_lone_surrogates_only():
+    assert safe_text("a\ud800b\udc00") == "a\ufffdb\ufffd"
+    same = "ctl \x00\x1b \u2028 \U0001F600"
+    assert safe_text(same) is same, "text that encodes is returned as it is"
+
+
+def test_json_safe_makes_any_json_value_encodable_as_strict_json():
+    update = {
+        "sessionUpdate": "agent_message_chunk",
+        "content": {"type": "text", "text": "x\ud800"},
+        "_meta": {"k\udfff": [float("nan"), float("inf"), 1.5, True, None, 3, ("t\ud801",)]},
+    }
+    safe = json_safe(update)
+    assert safe == {
+        "sessionUpdate": "agent_message_chunk",
+        "content": {"type": "text", "text": "x\ufffd"},
+        "_meta": {"k\ufffd": [None, None, 1.5, True, None, 3, ["t\ufffd"]]},
+    }
+    json.dumps(safe, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    assert json_safe({"a": [1, "b"]}) == {"a": [1, "b"]}

@@ -16,11 +16,18 @@ belongs to (`tag_frame`). A client that reads `/v1/history?after_seq=N` after a 
 exactly the frames it missed. The gateway relays frames unchanged except for `session`, which it
 replaces with the Kubernetes identity (`SessionRef`), and `seq`, which it makes sure is present.
 
+Every frame is valid JSON in valid UTF-8, whatever an agent sent: `json_safe` replaces what
+cannot be encoded (lone UTF-16 surrogates, which `\\ud800` escapes in JSON decode to, by U+FFFD;
+NaN and infinities by null) before a frame is stored, served or streamed. Control characters need
+nothing: JSON escapes them, and frames are split on `\\n` only.
+
 Pure functions only: the store and the HTTP layers do the I/O.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -37,6 +44,42 @@ TERMINAL_EVENTS = frozenset({EVENT_DONE, EVENT_ERROR})
 """The events that end a turn (and a message's stream)."""
 
 Frame = dict[str, Any]
+
+REPLACEMENT_CHARACTER = "\ufffd"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def lone_surrogate_at(text: str) -> int | None:
+    """The index of the first lone surrogate in `text` (a code point UTF-8 cannot encode), or None.
+
+    `json.loads` pairs `\\ud83d\\ude00` into one character, so any surrogate left is a lone one."""
+    if text.isascii():
+        return None
+    found = _SURROGATE.search(text)
+    return found.start() if found else None
+
+
+def safe_text(text: str) -> str:
+    """`text` with each lone surrogate replaced by U+FFFD (the same object when there is none)."""
+    if lone_surrogate_at(text) is None:
+        return text
+    return _SURROGATE.sub(REPLACEMENT_CHARACTER, text)
+
+
+def json_safe(value: Any) -> Any:
+    """`value` (JSON as Python) made encodable as strict JSON in UTF-8: strings and keys through
+    `safe_text`, non-finite numbers as None, anything that is not JSON as its `str`."""
+    if isinstance(value, str):
+        return safe_text(value)
+    if value is None or isinstance(value, (bool, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {safe_text(str(key)): json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return safe_text(str(value))
 
 
 def update_kind(update: Mapping[str, Any]) -> str:
