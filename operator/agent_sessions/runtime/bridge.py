@@ -16,6 +16,18 @@ once by retrying with the same id until the bridge has it.
 
 Every turn in history ends with `done` or `error`: a turn cut short by a killed bridge is closed
 with an `error` frame (`runtime_restarted`) when the next bridge loads the history.
+
+No input can wedge a session. Nothing on a turn's path raises into the HTTP layer or leaves
+`_turn` set: history writes never raise (a failed one keeps the frame in memory), what the agent
+sends is made JSON-safe before it is folded or recorded, and the runtime can end a turn itself
+(`Turn.abort`), whatever the agent is doing — when history cannot be written (`history_unwritable`),
+when the agent exited but its pipes stay open (`agent_exited`), when cancel could not reach the
+agent (`cancel_failed`) or the agent ignored it for `cancel_grace` seconds (`cancel_timeout`).
+An aborted turn ends with an `error` frame like any failed one, and the next message is accepted.
+
+`/healthz` is the agent's health, unless the agent is fine and the runtime is not: history that
+cannot be written (`HistoryUnwritable`, until a write succeeds again) or a turn the machinery
+could not close properly (`TurnMachineryFailed`, until a turn ends normally again).
 """
 
 from __future__ import annotations
@@ -39,6 +51,7 @@ from agent_sessions.wire.frames import (
     Frame,
     done_body,
     error_body,
+    json_safe,
     message_id_of,
     turn_frames,
     turn_usage,
@@ -49,7 +62,7 @@ from agent_sessions.wire.frames import (
 
 from . import health as h
 from .acp_link import AcpLink
-from .agent_link import AgentLink, AgentStartFailed, OpenedSession, TurnFailed
+from .agent_link import AgentLink, AgentStartFailed, OpenedSession, TurnFailed, TurnOutcome
 from .agent_process import AgentProcess
 from .history import HistoryStore
 from .options import RuntimeOptions
@@ -61,6 +74,11 @@ logger = logging.getLogger(__name__)
 #: Frames that count in `messageCount`: each user message, and each agent reply (a turn that
 #: ended with `done`, whatever its stop reason). A turn that failed counts its user message only.
 COUNTED_EVENTS = (EVENT_USER_MESSAGE, EVENT_DONE)
+#: How long an agent that exited mid-turn has for its link to report it before the runtime ends
+#: the turn itself (a child that outlives it may keep the agent's stdout open).
+AGENT_EXIT_GRACE = 3.0
+#: How long a prompt the runtime abandoned has to unwind before the link counts as broken.
+PROMPT_STOP_TIMEOUT = 2.0
 
 
 class SessionBusy(Exception):
@@ -75,6 +93,15 @@ class AgentUnavailable(Exception):
         self.health = health
 
 
+class TurnAborted(Exception):
+    """The runtime ended the turn (see `Turn.abort`)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
 class Turn:
     """One prompt and its reply: frames from the user message to `done`/`error`."""
 
@@ -83,7 +110,24 @@ class Turn:
         self.frames: list[Frame] = []
         self.finished = asyncio.Event()
         self.result: Frame | None = None
+        self.abort_reason: tuple[str, str] | None = None
+        self.abort_requested = asyncio.Event()
+        self._abort_timer: asyncio.TimerHandle | None = None
         self._listeners: list[asyncio.Queue[Frame]] = []
+
+    def abort(self, code: str, message: str) -> None:
+        """End the turn from the runtime's side with an `error` frame (`code`), whatever the
+        agent is doing. The first reason wins; a finished turn is left alone."""
+        if self.finished.is_set() or self.abort_reason is not None:
+            return
+        self.abort_reason = (code, message)
+        self.abort_requested.set()
+
+    def abort_later(self, delay: float, code: str, message: str) -> None:
+        """`abort` in `delay` seconds unless the turn has ended by then."""
+        if self.finished.is_set() or self.abort_reason is not None or self._abort_timer is not None:
+            return
+        self._abort_timer = asyncio.get_running_loop().call_later(delay, self.abort, code, message)
 
     @classmethod
     def recorded(cls, frames: list[Frame]) -> Turn:
@@ -108,6 +152,8 @@ class Turn:
         if frame["event"] in TERMINAL_EVENTS:
             self.result = frame
             self.finished.set()
+            if self._abort_timer is not None:
+                self._abort_timer.cancel()
 
     def subscribe(self) -> asyncio.Queue[Frame]:
         """A queue of the turn's frames: those so far, then each new one as it comes."""
@@ -129,7 +175,7 @@ def _now() -> str:
 class RuntimeBridge:
     def __init__(self, options: RuntimeOptions) -> None:
         self.options = options
-        self.session = options.session.to_json()
+        self.session = json_safe(options.session.to_json())
         self.health: h.Health = h.STARTING
         self.opened: OpenedSession | None = None
         self.session_info = SessionInfoStatus()
@@ -142,6 +188,7 @@ class RuntimeBridge:
         self._turn_task: asyncio.Task[None] | None = None
         self._open_task: asyncio.Task[None] | None = None
         self._closing = False
+        self._turn_fault: str | None = None
 
     # -- start and stop ------------------------------------------------------------------------
 
@@ -225,7 +272,12 @@ class RuntimeBridge:
 
     def _on_agent_exit(self, code: int | None) -> None:
         assert self._link is not None
-        self._set_health(h.agent_exited(code, self._link.process.stderr_tail.lines()))
+        exited = h.agent_exited(code, self._link.process.stderr_tail.lines())
+        self._set_health(exited)
+        if self._turn is not None:
+            # The link reports the exit when the agent's stdout closes; a child that outlives the
+            # agent may hold it open, so the turn ends here if the link has not said so by then.
+            self._turn.abort_later(AGENT_EXIT_GRACE, "agent_exited", f"{exited.message} during the turn")
 
     async def close(self) -> None:
         """Stop: end the running turn (recorded as an error), stop the agent, close history."""
@@ -244,6 +296,9 @@ class RuntimeBridge:
     # -- frames --------------------------------------------------------------------------------
 
     def _record(self, event: str, body: dict[str, Any]) -> Frame:
+        """Record a frame; never raises for the disk (see `HistoryStore.append`). A frame of a
+        running turn that could not be written ends the turn: a conversation the runtime cannot
+        keep is not carried on."""
         assert self._history is not None
         frame = self._history.append(event, body, time=_now())
         self.last_activity = frame["time"]
@@ -251,20 +306,42 @@ class RuntimeBridge:
             self.message_count += 1
         if self._turn is not None:
             self._turn.push(frame)
+            if self._history.write_error is not None and event not in TERMINAL_EVENTS:
+                self._turn.abort(
+                    "history_unwritable",
+                    f"the runtime cannot record the conversation ({self._history.write_error}); the turn was ended",
+                )
         return frame
 
     def _on_update(self, update: Mapping[str, Any], *, replayed: bool = False) -> None:
-        if update_kind(update) == EVENT_SESSION_INFO_UPDATE:
-            try:
-                self.session_info = apply_update(self.session_info, update)
-            except ValueError as exc:
-                logger.warning("session_info_update ignored: %s", exc)
-        if replayed:
-            # session/load replays the conversation the bridge already has in history.
-            return
-        self._record(*update_body(update))
+        # Called from the link's receive loop: whatever the agent sent, nothing may raise here.
+        try:
+            safe = json_safe(update)
+            if update_kind(safe) == EVENT_SESSION_INFO_UPDATE:
+                try:
+                    self.session_info = apply_update(self.session_info, safe)
+                except ValueError as exc:
+                    logger.warning("session_info_update ignored: %s", exc)
+            if replayed:
+                # session/load replays the conversation the bridge already has in history.
+                return
+            self._record(*update_body(safe))
+        except Exception:  # noqa: BLE001 - a bug here must not cost the agent's link its reader
+            logger.exception("an update from the agent could not be handled")
 
     # -- turns ---------------------------------------------------------------------------------
+
+    @property
+    def runtime_health(self) -> h.Health:
+        """What `/healthz` reports: the agent's health, unless the agent is fine and the runtime
+        is not (history that cannot be written, a turn the machinery could not close)."""
+        if not self.health.ok:
+            return self.health
+        if self._history is not None and self._history.write_error is not None:
+            return h.history_unwritable(self._history.write_error)
+        if self._turn_fault is not None:
+            return h.turn_machinery_failed(self._turn_fault)
+        return self.health
 
     @property
     def state(self) -> str:
@@ -287,6 +364,8 @@ class RuntimeBridge:
 
         Synchronous up to the task's creation, so two requests cannot both pass the busy check.
         """
+        if self._turn is not None and self._turn_task is not None and self._turn_task.done():
+            self._close_orphaned_turn(self._turn, self._turn_task)  # the safety net has not run yet
         if self._turn is not None:
             raise SessionBusy("a message is already being answered; wait for it or cancel it")
         if not self.health.ok:
@@ -296,16 +375,17 @@ class RuntimeBridge:
         frame = self._record(*update_body(user_message_update(blocks, message_id)))
         if message_id is not None:
             self._message_ids[message_id] = frame["seq"]
-        self._turn_task = asyncio.create_task(self._run_turn(turn, blocks), name="runtime.turn")
+        task = asyncio.create_task(self._run_turn(turn, blocks), name="runtime.turn")
+        task.add_done_callback(lambda done: self._close_orphaned_turn(turn, done))
+        self._turn_task = task
         return turn
 
     async def _run_turn(self, turn: Turn, blocks: list[dict[str, Any]]) -> None:
-        assert self._link is not None
         seq = turn.user_seq
         logger.info("turn from seq %d started", seq)
         try:
-            outcome = await self._link.prompt(blocks)
-        except TurnFailed as exc:
+            outcome = await self._prompt(turn, blocks)
+        except (TurnFailed, TurnAborted) as exc:
             frame = self._record(*error_body(exc.code, exc.message))
             logger.warning("turn from seq %d failed at seq %d: %s", seq, frame["seq"], exc.code)
         except asyncio.CancelledError:
@@ -317,13 +397,96 @@ class RuntimeBridge:
         else:
             frame = self._record(*done_body(outcome.stop_reason, turn_usage(outcome.usage, turn.frames)))
             logger.info("turn from seq %d done at seq %d: %s", seq, frame["seq"], outcome.stop_reason)
+            self._turn_fault = None
         finally:
+            if self._turn is turn:
+                self._turn = None
+
+    async def _prompt(self, turn: Turn, blocks: list[dict[str, Any]]) -> TurnOutcome:
+        """The agent's answer, unless the turn is aborted first (then TurnAborted, once the
+        prompt has been abandoned and the agent asked to stop)."""
+        assert self._link is not None
+        if turn.abort_reason is not None:
+            raise TurnAborted(*turn.abort_reason)
+        prompt = asyncio.ensure_future(self._link.prompt(blocks))
+        aborted = asyncio.ensure_future(turn.abort_requested.wait())
+        try:
+            await asyncio.wait((prompt, aborted), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            aborted.cancel()
+            if not prompt.done():
+                await self._abandon(prompt)
+        if turn.abort_reason is None:
+            return prompt.result()
+        if prompt.done() and not prompt.cancelled() and prompt.exception() is not None:
+            logger.info("the abandoned prompt ended with %s", type(prompt.exception()).__name__)
+        raise TurnAborted(*turn.abort_reason)
+
+    async def _abandon(self, prompt: asyncio.Future[TurnOutcome]) -> None:
+        """Stop waiting for a prompt: ask the agent to stop (bounded), cancel the link's call and
+        give it PROMPT_STOP_TIMEOUT to unwind; one that does not is a broken link (health)."""
+        assert self._link is not None
+        if not self._closing:
+            with contextlib.suppress(Exception, asyncio.TimeoutError):
+                await asyncio.wait_for(self._link.cancel(), timeout=PROMPT_STOP_TIMEOUT)
+        prompt.cancel()
+        done, _ = await asyncio.wait((prompt,), timeout=PROMPT_STOP_TIMEOUT)
+        if done:
+            return
+        self._turn_fault = f"the agent link did not let go of an ended turn's prompt within {PROMPT_STOP_TIMEOUT:g}s"
+        logger.error("%s", self._turn_fault)
+        prompt.add_done_callback(self._abandoned_prompt_ended)
+
+    def _abandoned_prompt_ended(self, prompt: asyncio.Future[TurnOutcome]) -> None:
+        if not prompt.cancelled():
+            prompt.exception()  # retrieved: it was abandoned, its outcome is of no interest
+        logger.warning("an abandoned prompt has ended at last")
+        self._turn_fault = None
+
+    def _close_orphaned_turn(self, turn: Turn, task: asyncio.Future[None]) -> None:
+        """The safety net: a turn task that ended without closing its turn (a bug, or a task
+        cancelled before it ran) must not leave the session busy. Reported in health."""
+        if turn.finished.is_set() and self._turn is not turn:
+            return
+        if task.cancelled():
+            why = "it was cancelled"
+        elif task.exception() is not None:
+            why = f"{type(task.exception()).__name__}: {task.exception()}"
+        else:
+            why = "it returned"
+        if not self._closing:
+            self._turn_fault = f"a turn task ended without ending its turn ({why})"
+            logger.error("%s", self._turn_fault)
+        if not turn.finished.is_set():
+            code, message = (("runtime_stopping", "the runtime stopped during the turn") if self._closing
+                             else ("internal_error", "the runtime failed during the turn"))
+            if self._turn is turn:
+                self._record(*error_body(code, message))
+            else:
+                turn.push({"seq": self.last_seq, "event": EVENT_ERROR, "time": _now(), "code": code, "message": message})
+        if self._turn is turn:
             self._turn = None
 
     async def cancel(self) -> bool:
-        if self._turn is None or self._link is None:
+        """Ask the agent to stop the running turn. The turn ends in any case: at once when the
+        agent cannot be asked, after `cancel_grace` seconds when it does not stop."""
+        turn = self._turn
+        if turn is None or self._link is None:
             return False
-        return await self._link.cancel()
+        grace = self.options.cancel_grace
+        try:
+            asked = await asyncio.wait_for(self._link.cancel(), timeout=grace)
+            why = "the link to the agent is closed"
+        except asyncio.TimeoutError:
+            asked, why = False, f"asking the agent took over {grace:g}s"
+        except Exception as exc:  # noqa: BLE001 - a link that cannot cancel must not keep the turn
+            asked, why = False, f"{type(exc).__name__}: {exc}"
+        if not asked:
+            turn.abort("cancel_failed", f"the agent could not be asked to stop ({why}); the runtime ended the turn")
+        else:
+            turn.abort_later(grace, "cancel_timeout",
+                             f"the agent did not end the turn within {grace:g}s of cancel; the runtime ended it")
+        return True
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -335,7 +498,7 @@ class RuntimeBridge:
         return self._history.after(seq, limit) if self._history is not None else []
 
     def health_json(self) -> dict[str, Any]:
-        body = self.health.to_json()
+        body = self.runtime_health.to_json()
         if self.health.ok:
             body["state"] = self.state
             body["protocol"] = self.options.protocol

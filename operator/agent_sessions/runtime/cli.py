@@ -65,6 +65,9 @@ def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stdio-lines: end a reply that has not started after this long (default: %(default)s)")
     parser.add_argument("--start-timeout", type=float, default=60.0, metavar="SECONDS",
                         help="acp: time allowed for initialize and opening the session (default: %(default)s)")
+    parser.add_argument("--cancel-grace", type=float, default=10.0, metavar="SECONDS",
+                        help="how long the agent has to end a turn after cancel before the runtime ends it "
+                        "(default: %(default)s)")
     parser.add_argument("--permissions", choices=("allow", "reject"), default="allow",
                         help="acp: how to answer the agent's permission requests; nobody is there to ask "
                         "(default: %(default)s)")
@@ -82,6 +85,8 @@ def options_from_args(args: argparse.Namespace) -> RuntimeOptions:
         command = command[1:]
     if not command:
         raise SystemExit("agent-sessions runtime: give the agent's command after `--`")
+    if not args.cancel_grace > 0:
+        raise SystemExit(f"agent-sessions runtime: --cancel-grace must be a positive number of seconds, got {args.cancel_grace}")
     return RuntimeOptions(
         command=tuple(command),
         workspace=Path(args.workspace) if args.workspace else Path.cwd(),
@@ -94,6 +99,7 @@ def options_from_args(args: argparse.Namespace) -> RuntimeOptions:
         quiet_ms=args.quiet_ms,
         first_output_timeout=args.first_output_timeout,
         start_timeout=args.start_timeout,
+        cancel_grace=args.cancel_grace,
         permissions=args.permissions,
     )
 

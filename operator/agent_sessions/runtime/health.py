@@ -24,6 +24,8 @@ REASON_INITIALIZE_FAILED = "InitializeFailed"
 REASON_SESSION_REFUSED = "SessionRefused"
 REASON_AGENT_EXITED = "AgentExited"
 REASON_STOPPING = "Stopping"
+REASON_HISTORY_UNWRITABLE = "HistoryUnwritable"
+REASON_TURN_MACHINERY_FAILED = "TurnMachineryFailed"
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,18 @@ def agent_exited(exit_code: int | None, stderr: Iterable[str]) -> Health:
         exit_code=exit_code,
         stderr=tuple(stderr),
     )
+
+
+def history_unwritable(error: str) -> Health:
+    """The agent is fine but the bridge cannot write the session's history (disk full, read-only
+    workspace): turns end with `history_unwritable` until a write succeeds again."""
+    return Health(ok=False, reason=REASON_HISTORY_UNWRITABLE, message=f"the session's history cannot be written: {error}")
+
+
+def turn_machinery_failed(error: str) -> Health:
+    """The agent is fine but the bridge could not end a turn properly (a bug, or a link that does
+    not let go of a prompt); cleared when a turn ends normally again."""
+    return Health(ok=False, reason=REASON_TURN_MACHINERY_FAILED, message=error)
 
 
 def agent_not_started(message: str) -> Health:

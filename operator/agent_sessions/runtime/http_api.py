@@ -1,6 +1,7 @@
 """The runtime's HTTP API, served on the session's endpoint (§7).
 
-* `GET /healthz` — 200 while the agent is up and its session open, else 503 with the reason.
+* `GET /healthz` — 200 while the agent is up and its session open and the runtime can keep the
+  conversation (history writable, turns ending properly), else 503 with the reason.
 * `GET /v1/info` — identity, state, session info, activity, counters, health, capabilities.
 * `POST /v1/messages` — one turn: a JSON reply, or SSE with `?stream=true` or
   `Accept: text/event-stream`, or with `?wait=false` just 202 once the turn has started. An
@@ -9,9 +10,14 @@
 * `GET /v1/history?after_seq=N[&limit=M]` — recorded frames after `N`.
 * `POST /v1/cancel` — ask the agent to stop the running turn.
 
-Errors are `{"code", "message", "session"}`: `invalid_request` 422, `message_too_large` 413,
-`session_busy` 409, `agent_unavailable` 503, and for a turn that failed `agent_error` /
-`agent_exited` 502. Message contents are never logged.
+Errors are `{"code", "message", "session"}` (and `field` when one field of the body is to blame):
+`invalid_request` 422 (also for a body that is not UTF-8 or text that is not valid Unicode),
+`message_too_large` 413, `session_busy` 409, `agent_unavailable` 503, and for a turn that failed
+`agent_error` / `agent_exited` / `cancel_timeout` / `cancel_failed` 502, `history_unwritable` /
+`runtime_stopping` 503, anything else 500. Message contents are never logged.
+
+Every body is valid UTF-8 JSON: what an agent sent (its name, an error text) is made JSON-safe
+when it would not encode.
 """
 
 from __future__ import annotations
@@ -20,12 +26,19 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from functools import partial
 from typing import Any
 
 from aiohttp import web
 
-from agent_sessions.wire.frames import EVENT_ERROR, Frame, is_terminal, reply_content, reply_text, tag_frame
+from agent_sessions.wire.frames import (
+    EVENT_ERROR,
+    Frame,
+    is_terminal,
+    json_safe,
+    reply_content,
+    reply_text,
+    tag_frame,
+)
 from agent_sessions.wire.message_request import (
     MAX_MESSAGE_BYTES,
     InvalidMessage,
@@ -43,9 +56,25 @@ logger = logging.getLogger(__name__)
 
 BRIDGE: web.AppKey[RuntimeBridge] = web.AppKey("bridge", RuntimeBridge)
 KEEPALIVE_SECONDS = 15.0
-TURN_ERROR_STATUS = {"agent_error": 502, "agent_exited": 502, "runtime_stopping": 503}
+TURN_ERROR_STATUS = {
+    "agent_error": 502,
+    "agent_exited": 502,
+    "cancel_timeout": 502,
+    "cancel_failed": 502,
+    "history_unwritable": 503,
+    "runtime_stopping": 503,
+}
 
-_dumps = partial(json.dumps, ensure_ascii=False)
+
+def _dumps(body: Any) -> str:
+    """Strict JSON that encodes as UTF-8, whatever an agent put in `body` (see `json_safe`)."""
+    try:
+        text = json.dumps(body, ensure_ascii=False, allow_nan=False)
+        if not text.isascii():
+            text.encode("utf-8")
+    except ValueError:  # NaN, or a lone surrogate (UnicodeEncodeError)
+        text = json.dumps(json_safe(body), ensure_ascii=False, allow_nan=False)
+    return text
 
 
 def _bridge(request: web.Request) -> RuntimeBridge:
@@ -73,7 +102,7 @@ async def json_errors(
 
 async def healthz(request: web.Request) -> web.Response:
     bridge = _bridge(request)
-    return web.json_response(bridge.health_json(), status=200 if bridge.health.ok else 503, dumps=_dumps)
+    return web.json_response(bridge.health_json(), status=200 if bridge.runtime_health.ok else 503, dumps=_dumps)
 
 
 async def info(request: web.Request) -> web.Response:
@@ -89,7 +118,7 @@ async def post_message(request: web.Request) -> web.StreamResponse:
         if bridge.options.protocol == "stdio-lines" and any(block.get("type") != "text" for block in blocks):
             raise InvalidMessage("this agent speaks stdio-lines: only text content is accepted")
     except InvalidMessage as exc:
-        return error_response(request, exc.status, exc.code, str(exc))
+        return error_response(request, exc.status, exc.code, str(exc), **({"field": exc.field} if exc.field else {}))
     turn = bridge.known_turn(message_id)
     duplicate = turn is not None
     if turn is None:

@@ -60,6 +60,9 @@ class RuntimeOptions:
     """stdio-lines: how long to wait for the first line of a reply before ending it empty."""
     start_timeout: float = 60.0
     """acp: how long `initialize` and opening the session may take before the agent is unhealthy."""
+    cancel_grace: float = 10.0
+    """How long the agent has to end a turn after cancel before the runtime ends it
+    (`cancel_timeout`), so that cancel always frees the session."""
     permissions: PermissionPolicy = "allow"
     """acp: how the headless bridge answers the agent's `session/request_permission`."""
     env: Mapping[str, str] | None = None
