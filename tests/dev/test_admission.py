@@ -278,7 +278,29 @@ def test_transition_rule_is_enforced_on_update() -> None:
     schema = obj(provider=with_rules(STRING, {"rule": "self == oldSelf", "message": "provider is immutable"}))
     assert errors_for(schema, {"provider": "pod"}, old_spec={"provider": "pod"}) == []
     error = only_error(errors_for(schema, {"provider": "http"}, old_spec={"provider": "pod"}))
-    assert (error.path, error.message) == ("spec.provider", 'Invalid value: provider is immutable')
+    # A rule on a scalar names its value (kube-apiserver 1.36; tests/api/invalid/77-* on both).
+    assert (error.path, error.message) == ("spec.provider", 'Invalid value: "http": provider is immutable')
+
+
+def test_a_rule_on_a_map_entry_reports_at_its_key_as_the_cel_validator_does() -> None:
+    limits = {"type": "object", "additionalProperties": with_rules(STRING, {"rule": "self != 'x'", "message": "no x"})}
+    error = only_error(errors_for(obj(limits=limits), {"limits": {"cpu": "x"}}))
+    assert str(error) == 'spec.limits[cpu]: Invalid value: "x": no x'
+
+
+def test_a_pattern_is_matched_as_re2_matches_it_so_a_trailing_newline_is_refused() -> None:
+    schema = obj(image={"type": "string", "pattern": "^[!-~]+$"})
+    assert errors_for(schema, {"image": "agent:1"}) == []
+    error = only_error(errors_for(schema, {"image": "agent:1\n"}))
+    assert error.message.startswith('Invalid value: "agent:1\\n": spec.image in body should match')
+
+
+def test_quantity_library_compares_as_the_server_parses() -> None:
+    rule = {"rule": "quantity(self).compareTo(quantity('2G')) <= 0", "message": "too big"}
+    schema = obj(size=with_rules(STRING, rule))
+    assert errors_for(schema, {"size": "2G"}) == []
+    assert errors_for(schema, {"size": "1.8626Gi"}) == []  # 1,999,994,140.672 bytes
+    assert only_error(errors_for(schema, {"size": "2Gi"})).message == 'Invalid value: "2Gi": too big'
 
 
 def test_transition_rule_correlates_map_list_items_by_key() -> None:

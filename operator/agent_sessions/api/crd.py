@@ -73,7 +73,7 @@ def _convert(node: dict[str, Any], defs: dict[str, Any], *, nullable_optionals: 
     if node.get("x-kubernetes-int-or-string"):
         out["x-kubernetes-int-or-string"] = True
         out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
-        for key in ("description", "pattern"):
+        for key in ("description", "pattern", "maxLength", "x-kubernetes-validations"):
             if key in node:
                 out[key] = node[key]
         return out

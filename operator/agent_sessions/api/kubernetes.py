@@ -27,7 +27,10 @@ from .base import (
     validations,
 )
 
-EnvVarName = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^=]+$")]
+ENV_NAME_PATTERN = r"^[ -<>-~]+$"
+"""Kubernetes' environment variable names (1.32+): printable ASCII other than `=`; so no NUL,
+newline or other control character, which would cut or forge an `env` entry."""
+EnvVarName = Annotated[str, Field(min_length=1, max_length=256, pattern=ENV_NAME_PATTERN)]
 
 
 class ObjectFieldSelector(APIModel):
@@ -136,7 +139,7 @@ class EnvFromSource(APIModel):
         )
     )
 
-    prefix: Annotated[str, Field(max_length=128)] | None = None
+    prefix: Annotated[str, Field(max_length=128, pattern=r"^[ -<>-~]*$")] | None = None
     """Prefix prepended to every key."""
     configMapRef: ConfigMapEnvSource | None = None
     """The ConfigMap to take variables from."""
@@ -156,6 +159,16 @@ class ResourceClaim(APIModel):
 class ResourceRequirements(APIModel):
     """Compute resources of the agent container, as in a Pod."""
 
+    model_config = validations(
+        cel(
+            "!has(self.requests) || !has(self.limits) || self.requests.all(k, !(k in self.limits)"
+            " || !isQuantity(string(self.requests[k])) || !isQuantity(string(self.limits[k]))"
+            " || quantity(string(self.requests[k])).compareTo(quantity(string(self.limits[k]))) <= 0)",
+            "a request must be less than or equal to the limit of the same resource",
+            field_path=".requests",
+        )
+    )
+
     limits: Annotated[dict[Annotated[str, Field(max_length=253)], Quantity], Field(max_length=32)] | None = None
     """Maximum amount of each resource, e.g. `cpu: "2"`, `memory: 4Gi`."""
     requests: Annotated[dict[Annotated[str, Field(max_length=253)], Quantity], Field(max_length=32)] | None = None
@@ -173,12 +186,19 @@ class VolumeMount(APIModel):
     """Absolute path inside the container."""
     readOnly: bool | None = None
     """Mount read-only."""
-    subPath: Annotated[str, Field(max_length=4096)] | None = None
-    """Path inside the volume to mount instead of its root."""
-    subPathExpr: Annotated[str, Field(max_length=4096)] | None = None
-    """Like subPath, with `$(VAR)` expansion."""
+    subPath: LocalPath | None = None
+    """Path inside the volume to mount instead of its root (relative, without `..`)."""
+    subPathExpr: LocalPath | None = None
+    """Like subPath, with `$(VAR)` expansion (relative, without `..`)."""
     mountPropagation: Literal["None", "HostToContainer", "Bidirectional"] | None = None
     """How mounts propagate between host and container."""
+
+
+LocalPath = Annotated[str, Field(max_length=4096, json_schema_extra={"x-kubernetes-validations": [
+    cel("!self.startsWith('/')", "must be a relative path"),
+    cel("!self.matches('(^|/)[.][.](/|$)')", "must not contain '..'"),
+]})]
+"""A path that stays inside its volume, as Kubernetes checks `subPath`: relative, no `..` element."""
 
 
 # The volume sources of `k8s.io/api/core/v1.VolumeSource`. Each is declared (as an open object)

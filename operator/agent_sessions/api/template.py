@@ -15,11 +15,11 @@ from .base import (
     FIELD_PATH_PATTERN,
     LIST_ATOMIC,
     LIST_SET,
-    NONNEGATIVE_QUANTITY_PATTERN,
     PRESERVE_UNKNOWN,
     APIModel,
     Duration,
     OverridableModel,
+    Quantity,
     ResourceName,
     StringMap,
     cel,
@@ -40,14 +40,18 @@ from .kubernetes import (
 )
 
 ProviderType = Literal["pod", "http", "tmux"]
+IMAGE_PATTERN = r"^[!-~]+$"
+"""Printable ASCII, no whitespace or control characters (a newline would end a log line, a space
+a command-line word)."""
 Argument = Annotated[str, Field(max_length=4096)]
 
 
 class AgentSpec(OverridableModel):
     """The agent process: what runs, with which environment and resources."""
 
-    image: Annotated[str, Field(min_length=1, max_length=512, pattern=r"^[^\s]+$")] | None = None
-    """Container image of the agent (pod provider), e.g. `ghcr.io/acme/agent:1.4`."""
+    image: Annotated[str, Field(min_length=1, max_length=512, pattern=IMAGE_PATTERN)] | None = None
+    """Container image of the agent (pod provider), e.g. `ghcr.io/acme/agent:1.4`: printable
+    ASCII without spaces, as every image reference is."""
     command: Annotated[list[Argument], Field(max_length=64, json_schema_extra=LIST_ATOMIC)] | None = None
     """Entrypoint; replaces the image's. The runtime bridge wraps it."""
     args: Annotated[list[Argument], Field(max_length=256, json_schema_extra=LIST_ATOMIC)] | None = None
@@ -70,10 +74,7 @@ class AgentSpec(OverridableModel):
 class WorkspaceSpec(OverridableModel):
     """A persistent volume for the agent's working files, kept across stop and resume."""
 
-    size: Annotated[
-        int | str,
-        Field(json_schema_extra={"x-kubernetes-int-or-string": True, "pattern": NONNEGATIVE_QUANTITY_PATTERN}),
-    ] | None = None
+    size: Quantity | None = None
     """Requested size, e.g. `10Gi`. Without a size, no workspace volume is created."""
     storage_class_name: ResourceName | None = None
     """StorageClass of the claim; the cluster default when unset."""

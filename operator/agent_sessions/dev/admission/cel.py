@@ -21,6 +21,7 @@ from agent_sessions.dev.admission.field_errors import (
     render_value,
     required_value,
 )
+from agent_sessions.dev.admission.quantity import quantity_functions
 from agent_sessions.dev.admission.values import json_type
 
 
@@ -71,7 +72,7 @@ def _to_cel(value: Any, schema: dict) -> Any:
 
 
 def _cel_extensions() -> dict[str, Any]:
-    """The common Kubernetes string and list library functions cel-python lacks."""
+    """The Kubernetes string, list and quantity library functions cel-python lacks."""
     from celpy import celtypes
 
     text, boolean, integer = celtypes.StringType, celtypes.BoolType, celtypes.IntType
@@ -87,6 +88,7 @@ def _cel_extensions() -> dict[str, Any]:
             target.find(item) if isinstance(target, str) else
             list(target).index(item) if item in target else -1),
         "isSorted": lambda items: boolean(list(items) == sorted(items)),
+        **quantity_functions(),
     }
 
 
@@ -159,10 +161,10 @@ def rule_errors(value: Any, schema: dict, path: str, old: Any) -> Iterator[Field
         elif not isinstance(result, BoolType):
             yield invalid_value(path, type_name, f"rule must evaluate to a bool, got {result!r}: {expression}")
         elif not result:
-            yield _rule_failure(rule, _rule_path(path, rule.get("fieldPath")), type_name, activation)
+            yield _rule_failure(rule, _rule_path(path, rule.get("fieldPath")), value, activation)
 
 
-def _rule_failure(rule: dict, path: str, type_name: str, activation: dict[str, Any]) -> FieldError:
+def _rule_failure(rule: dict, path: str, value: Any, activation: dict[str, Any]) -> FieldError:
     detail = rule.get("message") or f"failed rule: {rule['rule'].strip()}"
     if rule.get("messageExpression"):
         custom, error = _evaluate(rule["messageExpression"], activation)
@@ -175,8 +177,11 @@ def _rule_failure(rule: dict, path: str, type_name: str, activation: dict[str, A
         return required_value(path, detail)
     if reason == "FieldValueDuplicate":
         return FieldError(path, DUPLICATE, f"{DUPLICATE}: {render_value(detail)}")
-    # The server (1.36) names no value for a failed rule: "Invalid value: <message>".
-    return FieldError(path, INVALID, f"{INVALID}: {detail}")
+    # The server (1.36) names the value of a failed rule on a scalar (`Invalid value: "-1Gi":
+    # <message>`), and none on an object or a list (`Invalid value: <message>`).
+    if isinstance(value, (dict, list)) or rule.get("fieldPath"):
+        return FieldError(path, INVALID, f"{INVALID}: {detail}")
+    return invalid_value(path, value, detail)
 
 
 # --- public API -----------------------------------------------------------------------

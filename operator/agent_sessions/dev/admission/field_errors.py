@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,10 +47,33 @@ class FieldError:
 
 
 def render_value(value: Any) -> str:
-    """A value the way field errors print it: strings quoted, containers as JSON."""
+    """A value the way field errors print it: strings as Go's `%q`, containers as JSON."""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
+    if isinstance(value, str):
+        return go_quote(value)
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v",
+               '"': '\\"', "\\": "\\\\"}
+
+
+def go_quote(text: str) -> str:
+    """`strconv.Quote`: printable characters kept, the rest escaped (`\\n`, `\\x00`, `\\u00a0`)."""
+    out = []
+    for char in text:
+        if char in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[char])
+        elif char == " " or unicodedata.category(char)[0] in "LMNPS":
+            out.append(char)
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            out.append(f"\\x{ord(char):02x}")
+        elif ord(char) < 0x10000:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(f"\\U{ord(char):08x}")
+    return '"' + "".join(out) + '"'
 
 
 def invalid_value(path: str, value: Any, detail: str) -> FieldError:

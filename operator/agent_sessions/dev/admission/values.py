@@ -104,8 +104,15 @@ def _format_ok(text: str, fmt: str) -> bool:
 
 
 @functools.lru_cache(maxsize=None)
-def _regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+def _regex(pattern: str) -> Any:
+    """The server's regexp engine is RE2 (Go's `regexp`): `$` matches only at the very end and
+    `\\s` only ASCII whitespace, where Python's `re` lets `^x$` match `"x\\n"`. A pattern meant
+    to refuse a trailing newline must refuse it here too, so RE2 it is (cel-python's own)."""
+    try:
+        import re2
+    except ImportError:  # pragma: no cover - cel-python depends on it
+        return re.compile(pattern)
+    return re2.compile(pattern)
 
 
 def _string_errors(text: str, schema: dict, path: str) -> Iterator[FieldError]:
@@ -117,7 +124,7 @@ def _string_errors(text: str, schema: dict, path: str) -> Iterator[FieldError]:
     if "pattern" in schema:
         try:
             matched = _regex(schema["pattern"]).search(text) is not None
-        except re.error as exc:
+        except Exception as exc:  # noqa: BLE001 - re.error or re2's error
             yield invalid_value(path, text, f"{path} has an invalid pattern {schema['pattern']!r}: {exc}")
         else:
             if not matched:

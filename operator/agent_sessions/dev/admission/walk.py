@@ -43,7 +43,11 @@ class SchemaWalk:
         self.errors: list[FieldError] = []
         self.pruned: list[str] = []
 
-    def visit(self, value: Any, schema: dict, path: str, old: Any, root: bool = False) -> Any:
+    def visit(self, value: Any, schema: dict, path: str, old: Any, root: bool = False,
+              rule_path: str | None = None) -> Any:
+        """``rule_path``: where the CEL rules of ``value`` report, when not ``path``. The CEL
+        validator names a map entry ``limits[cpu]`` where the schema validator says ``limits.cpu``."""
+        rule_path = path if rule_path is None else rule_path
         mismatch = type_error(value, schema, path)
         if mismatch is not None or value is None:
             if mismatch is not None and self.check:
@@ -52,17 +56,17 @@ class SchemaWalk:
                     self.errors.extend(self._combinator_errors(value, schema, path))
             return value
         if isinstance(value, dict):
-            value = self._object(value, schema, path, old, root)
+            value = self._object(value, schema, path, old, root, rule_path)
         elif isinstance(value, list):
-            value = self._array(value, schema, path, old)
+            value = self._array(value, schema, path, old, rule_path)
         if self.check:
             self.errors.extend(value_errors(value, schema, path))
             self.errors.extend(self._combinator_errors(value, schema, path))
             if self.structural and self.rules:
-                self.errors.extend(rule_errors(value, schema, path, old))
+                self.errors.extend(rule_errors(value, schema, rule_path, old))
         return value
 
-    def _object(self, value: dict, schema: dict, path: str, old: Any, root: bool) -> dict:
+    def _object(self, value: dict, schema: dict, path: str, old: Any, root: bool, rule_path: str) -> dict:
         properties = schema.get("properties") or {}
         extra = schema.get("additionalProperties")
         keep_unknown = schema.get("x-kubernetes-preserve-unknown-fields") is True or extra is True
@@ -81,9 +85,10 @@ class SchemaWalk:
             elif embedded and key in IMPLICIT_FIELDS:
                 result[key] = item  # embedded apiVersion/kind/metadata are kept as they are
             elif key in properties:
-                result[key] = self.visit(item, properties[key], at, old_item)
+                result[key] = self.visit(item, properties[key], at, old_item,
+                                         rule_path=child_path(rule_path, key))
             elif isinstance(extra, dict):
-                result[key] = self.visit(item, extra, at, old_item)
+                result[key] = self.visit(item, extra, at, old_item, rule_path=f"{rule_path}[{key}]")
             elif keep_unknown or (root and key in IMPLICIT_FIELDS) or not self.structural:
                 result[key] = item
             else:
@@ -92,7 +97,7 @@ class SchemaWalk:
                     self.errors.append(unknown_field(at))
         return result
 
-    def _array(self, value: list, schema: dict, path: str, old: Any) -> list:
+    def _array(self, value: list, schema: dict, path: str, old: Any, rule_path: str) -> list:
         items = schema.get("items")
         keys = schema.get("x-kubernetes-list-map-keys", [])
         correlated = (schema.get("x-kubernetes-list-type") == "map" and isinstance(old, list))
@@ -100,7 +105,7 @@ class SchemaWalk:
         result = []
         for index, item in enumerate(value):
             old_item = old_items.get(list_key(item, keys), MISSING)
-            result.append(self.visit(item, items, f"{path}[{index}]", old_item)
+            result.append(self.visit(item, items, f"{path}[{index}]", old_item, rule_path=f"{rule_path}[{index}]")
                           if isinstance(items, dict) else item)
         if self.check:
             self.errors.extend(duplicate_errors(result, schema, path))
