@@ -53,10 +53,13 @@ class FakeSession:
             queue.put_nowait(frame)
         return frame
 
-    def start_turn(self, text: str) -> asyncio.Task:
+    def start_turn(self, text: str, message_id: str | None = None) -> asyncio.Task:
+        """Like the runtime: the user's message first, with its id (`messageId`) when it has one."""
         self.cancelled.clear()
-        self.record("user_message", {"update": {"sessionUpdate": "user_message",
-                                                "content": [{"type": "text", "text": text}]}})
+        update: dict[str, Any] = {"sessionUpdate": "user_message", "content": [{"type": "text", "text": text}]}
+        if message_id is not None:
+            update["messageId"] = message_id
+        self.record("user_message", {"update": update})
         self.turn = asyncio.create_task(self._run(text))
         return self.turn
 
@@ -161,7 +164,7 @@ class FakeRuntime:
         queue: asyncio.Queue = asyncio.Queue()
         session.queues.append(queue)
         try:
-            turn = session.start_turn(body["text"])
+            turn = session.start_turn(body["text"], body.get("id"))
             if request.query.get("stream") != "true":
                 done = await turn
                 chunks = [f["update"]["content"]["text"] for f in session.history

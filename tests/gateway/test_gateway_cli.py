@@ -18,7 +18,29 @@ def parser() -> argparse.ArgumentParser:
 def test_defaults_follow_the_design():
     options = options_from_args(parser().parse_args(["gateway"]))
     assert (options.port, options.max_message_bytes, options.auth_cache_seconds) == (8081, 1024 * 1024, 10.0)
-    assert (options.keepalive_seconds, options.wake_timeout_seconds, options.rate_limit_per_second) == (15.0, 120.0, 0)
+    assert (options.keepalive_seconds, options.wake_timeout_seconds) == (15.0, 120.0)
+
+
+def test_hardened_by_default_rate_limited_and_every_connection_bounded_in_time():
+    options = options_from_args(parser().parse_args(["gateway"]))
+    assert (options.rate_limit_per_second, options.rate_limit_burst) == (10.0, 50)
+    assert (options.header_timeout_seconds, options.body_timeout_seconds) == (10.0, 60.0)
+    assert (options.idle_timeout_seconds, options.websocket_idle_seconds) == (75.0, 300.0)
+
+
+def test_timeout_flags():
+    args = parser().parse_args(["gateway", "--header-timeout-seconds", "2", "--body-timeout-seconds", "3",
+                                "--idle-timeout-seconds", "4", "--websocket-idle-seconds", "0"])
+    options = options_from_args(args)
+    assert (options.header_timeout_seconds, options.body_timeout_seconds) == (2.0, 3.0)
+    assert (options.idle_timeout_seconds, options.websocket_idle_seconds) == (4.0, 0.0)
+
+
+@pytest.mark.parametrize("flag", ["--header-timeout-seconds", "--body-timeout-seconds", "--idle-timeout-seconds"])
+def test_timeouts_must_be_positive(flag, capsys):
+    with pytest.raises(SystemExit):
+        parser().parse_args(["gateway", flag, "0"])
+    assert "must be positive" in capsys.readouterr().err
 
 
 def test_flags(tmp_path):

@@ -14,12 +14,15 @@ runtime says about itself — and the runtime's per-session monotonic `seq`.
 | `POST …/{name}/messages` `{"text"}` or `{"prompt": [blocks]}` | `create agentsessions/messages` | the runtime's reply `{"session", "seq", "stopReason", "text", "content", "usage"}` |
 | `POST …/{name}/messages?stream=true` (or `Accept: text/event-stream`) | same | SSE: `id: <seq>`, `event: <kind>`, `data: {"session", "seq", "event", "update"…}`, closed by `done` or `error` |
 | `GET …/{name}/events[?after_seq=N]` (or `Last-Event-ID`) | `get agentsessions` | SSE: history after N, then live frames; `: keep-alive` every 15 s |
-| `POST …/{name}/cancel` | `create agentsessions/messages` | `{"session", "cancelled": bool}` |
+| `POST …/{name}/cancel` | `create agentsessions/messages` for the caller's own turn, `create agentsessions/cancel` too for anyone else's | `{"session", "cancelled": bool}` |
 | `GET /v1/ws` | a token at the upgrade; per frame as above | one WebSocket for many sessions (`ws_protocol`) |
 | `GET /healthz`, `/readyz`, `/metrics` | nothing | liveness, readiness (the Kubernetes API answers), Prometheus |
 
 Errors are `{"code", "message", "session"}` (`errors`). Checks run in an order that tells a caller
-nothing about sessions it may not see (`service`). Messages to a session stopped for idleness wake
+nothing about sessions it may not see (`service`); a sender who may not read a session cannot tell
+a missing one from a forbidden one. Every message carries who sent it in its id (`turn_owner`).
+Slow and idle clients are cut off (`slow_clients`, `options`: header, body, idle and WebSocket idle
+timeouts) and callers are rate limited by default (`rate_limit`). Messages to a session stopped for idleness wake
 it (`wake`). Tailing is a shared history poller per session (`feed`). Message calls to the runtime
 have no total or read timeout (`wire.runtime_client`).
 """

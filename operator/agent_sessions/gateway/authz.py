@@ -1,8 +1,16 @@
 """What a caller may do: SubjectAccessReview on the AgentSession the request names (§7).
 
 Reading a session is `get agentsessions` (name-scoped), listing them is `list agentsessions`,
-sending to or cancelling a session is `create agentsessions/messages` (a subresource no object
-has: it exists to be granted, e.g. `resources: ["agentsessions/messages"], verbs: ["create"]`).
+sending to a session and cancelling one's own turn is `create agentsessions/messages` (a
+subresource no object has: it exists to be granted, e.g. `resources: ["agentsessions/messages"],
+verbs: ["create"]`), cancelling a turn someone else started is `create agentsessions/cancel` too
+(`turn_owner`).
+
+Answers are cached per (user, groups, uid, extra, verb, subresource, namespace, name) for
+`auth_cache_seconds` (10 s by default; `auth_cache_size` entries at most, least recently used out
+first; concurrent misses share one review), so a WebSocket's frames for one session cost one review
+per verb and TTL, whatever their number. What bounds the reviews for many *different* sessions is
+the per-caller rate limit (`rate_limit`), on by default: every frame takes a token.
 The review is made for the caller's user, groups, uid and extra — exactly what an impersonated
 request would be authorized as — so the cluster's RBAC (or any authorizer) decides.
 """
@@ -23,6 +31,7 @@ from .kube_errors import KUBE_FAILURES, KUBE_REQUEST_SECONDS, kube_failure
 from .ttl_cache import TTLCache
 
 MESSAGES_SUBRESOURCE = "messages"
+CANCEL_SUBRESOURCE = "cancel"
 
 
 @dataclass(frozen=True)
@@ -38,6 +47,8 @@ class Permission:
 READ = Permission("get")
 LIST = Permission("list")
 SEND = Permission("create", MESSAGES_SUBRESOURCE)
+CANCEL_ANY = Permission("create", CANCEL_SUBRESOURCE)
+"""Cancel a turn the caller did not start (the caller's own need only SEND)."""
 
 AccessKey = tuple[Caller, Permission, str, str]
 
@@ -58,6 +69,15 @@ def access_review(caller: Caller, permission: Permission, namespace: str, name: 
     return {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec}
 
 
+def forbidden(caller: Caller, permission: Permission, namespace: str, name: str = "") -> GatewayError:
+    """403 `forbidden`, the same for a session that exists and one that does not (`service` answers
+    a missing session with it too when the caller may not read it)."""
+    target = SessionRef(namespace, name).to_json() if name else None
+    where = f"{c.SESSION_SINGULAR} {namespace}/{name}" if name else f"namespace {namespace}"
+    return GatewayError(FORBIDDEN, f"user {caller.user!r} may not {permission.describe()} ({where})",
+                        session=target)
+
+
 class AccessReviewer:
     def __init__(self, api: client.ApiClient, cache: TTLCache[AccessKey, bool]) -> None:
         self.api = api
@@ -73,10 +93,7 @@ class AccessReviewer:
         """403 `forbidden` unless allowed. Asked before the session is looked up, so a caller who
         may not read a session cannot learn whether it exists."""
         if not await self.allowed(caller, permission, namespace, name):
-            target = SessionRef(namespace, name).to_json() if name else None
-            where = f"{c.SESSION_SINGULAR} {namespace}/{name}" if name else f"namespace {namespace}"
-            raise GatewayError(FORBIDDEN, f"user {caller.user!r} may not {permission.describe()} ({where})",
-                               session=target)
+            raise forbidden(caller, permission, namespace, name)
 
     async def _review(self, caller: Caller, permission: Permission, namespace: str, name: str) -> bool:
         self.reviews += 1

@@ -9,7 +9,17 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from .options import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_PORT, GatewayOptions
+from .options import (
+    DEFAULT_BODY_TIMEOUT_SECONDS,
+    DEFAULT_HEADER_TIMEOUT_SECONDS,
+    DEFAULT_IDLE_TIMEOUT_SECONDS,
+    DEFAULT_MAX_MESSAGE_BYTES,
+    DEFAULT_PORT,
+    DEFAULT_RATE_LIMIT_BURST,
+    DEFAULT_RATE_LIMIT_PER_SECOND,
+    DEFAULT_WEBSOCKET_IDLE_SECONDS,
+    GatewayOptions,
+)
 
 DESCRIPTION = (
     "Serve the session gateway: HTTP, SSE and WebSocket access to running AgentSessions for users "
@@ -56,10 +66,23 @@ def add_gateway_command(commands: Any) -> None:
                         help="how often a tailed session's runtime history is polled (default: %(default)s)")
     parser.add_argument("--wake-timeout-seconds", type=_positive(float), default=120.0, metavar="SECONDS",
                         help="how long a message waits for a session woken from an idle stop (default: %(default)s)")
-    parser.add_argument("--rate-limit", type=_non_negative, default=0.0, metavar="PER_SECOND",
-                        help="requests per second per caller on this replica; 0 disables (default: %(default)s)")
-    parser.add_argument("--rate-burst", type=_positive(int), default=20, metavar="N",
+    parser.add_argument("--rate-limit", type=_non_negative, default=DEFAULT_RATE_LIMIT_PER_SECOND, metavar="PER_SECOND",
+                        help="requests (and WebSocket subscribe/send/cancel frames) per second per caller on this "
+                        "replica; over it: 429 rate_limited; 0 disables (default: %(default)s)")
+    parser.add_argument("--rate-burst", type=_positive(int), default=DEFAULT_RATE_LIMIT_BURST, metavar="N",
                         help="requests a caller may make at once before --rate-limit applies (default: %(default)s)")
+    parser.add_argument("--header-timeout-seconds", type=_positive(float), default=DEFAULT_HEADER_TIMEOUT_SECONDS,
+                        metavar="SECONDS", help="a connection that has not sent a whole request head this long "
+                        "after opening (or after the first byte of its next request) is closed (default: %(default)s)")
+    parser.add_argument("--body-timeout-seconds", type=_positive(float), default=DEFAULT_BODY_TIMEOUT_SECONDS,
+                        metavar="SECONDS", help="time to receive a whole message body; slower gets 408 "
+                        "request_timeout (default: %(default)s)")
+    parser.add_argument("--idle-timeout-seconds", type=_positive(float), default=DEFAULT_IDLE_TIMEOUT_SECONDS,
+                        metavar="SECONDS", help="a kept-alive connection with no request is closed after this long "
+                        "(default: %(default)s)")
+    parser.add_argument("--websocket-idle-seconds", type=_non_negative, default=DEFAULT_WEBSOCKET_IDLE_SECONDS,
+                        metavar="SECONDS", help="a WebSocket with no subscription, no turn in flight and no frame "
+                        "from its client for this long is closed; 0: never (default: %(default)s)")
     parser.add_argument("--operator-defaults", metavar="FILE",
                         help="the operator's --defaults YAML, to resolve lifecycle.wakeOnMessage as it does")
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
@@ -85,6 +108,10 @@ def options_from_args(args: argparse.Namespace) -> GatewayOptions:
         wake_timeout_seconds=args.wake_timeout_seconds,
         rate_limit_per_second=args.rate_limit,
         rate_limit_burst=args.rate_burst,
+        header_timeout_seconds=args.header_timeout_seconds,
+        body_timeout_seconds=args.body_timeout_seconds,
+        idle_timeout_seconds=args.idle_timeout_seconds,
+        websocket_idle_seconds=args.websocket_idle_seconds,
         operator_defaults=defaults,
     )
 

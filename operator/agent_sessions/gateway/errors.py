@@ -24,6 +24,7 @@ UNAUTHORIZED: Final = "unauthorized"
 FORBIDDEN: Final = "forbidden"
 PROVIDER_UNAVAILABLE: Final = "provider_unavailable"
 RATE_LIMITED: Final = "rate_limited"
+REQUEST_TIMEOUT: Final = "request_timeout"
 NOT_FOUND: Final = "not_found"
 METHOD_NOT_ALLOWED: Final = "method_not_allowed"
 INTERNAL_ERROR: Final = "internal_error"
@@ -38,6 +39,7 @@ STATUS: Final[Mapping[str, int]] = {
     FORBIDDEN: 403,
     PROVIDER_UNAVAILABLE: 503,
     RATE_LIMITED: 429,
+    REQUEST_TIMEOUT: 408,
     NOT_FOUND: 404,
     METHOD_NOT_ALLOWED: 405,
     INTERNAL_ERROR: 500,

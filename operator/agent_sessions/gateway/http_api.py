@@ -24,6 +24,7 @@ from .errors import (
     INTERNAL_ERROR,
     METHOD_NOT_ALLOWED,
     NOT_FOUND,
+    REQUEST_TIMEOUT,
     GatewayError,
     error_body,
     invalid_message,
@@ -59,6 +60,12 @@ async def json_errors(request: web.Request,
         response = await handler(request)
     except GatewayError as exc:
         response = error_response(exc)
+        if exc.code == REQUEST_TIMEOUT:
+            # Sent, then the connection closed: neither kept alive nor lingered on (aiohttp would
+            # go on reading the rest of the unread body for its lingering time).
+            await response.prepare(request)
+            await response.write_eof()
+            request.protocol.force_close()
     except web.HTTPNotFound:
         response = web.json_response(error_body(NOT_FOUND, f"no such endpoint: {request.path}"), status=404)
     except web.HTTPMethodNotAllowed as exc:
@@ -133,10 +140,11 @@ async def post_message(request: web.Request) -> web.StreamResponse:
             check_declared_size(request, limit)
             caller = await service.caller(bearer_token(request.headers))
             await service.authorize(caller, SEND, namespace, name)
-            message = parse_message(await read_limited(request, limit))
+            message = parse_message(await read_body(request, limit, service.options.body_timeout_seconds))
         except InvalidMessage as exc:
             raise invalid_message(exc) from None
-        _, ref, endpoint = await service.for_message(namespace, name)
+        message = service.owned_message(caller, message)
+        _, ref, endpoint = await service.for_message(caller, namespace, name)
         if not stream:
             return web.json_response(await service.runtime.send(endpoint, ref, message), dumps=_dumps)
         async with service.runtime.stream(endpoint, ref, message) as frames:
@@ -160,6 +168,17 @@ async def post_message(request: web.Request) -> web.StreamResponse:
         metrics.MESSAGES.labels(code).inc()
         metrics.MESSAGE_SECONDS.labels("stream" if stream else "sync").observe(
             asyncio.get_running_loop().time() - started)
+
+
+async def read_body(request: web.Request, limit: int, timeout: float) -> bytes:
+    """The message body (at most `limit` bytes), read within `timeout` seconds; 408
+    `request_timeout` for a client sending it slower (a slow body holds a connection as a slow
+    head would, see `slow_clients`)."""
+    try:
+        async with asyncio.timeout(timeout if timeout > 0 else None):
+            return await read_limited(request, limit)
+    except TimeoutError:
+        raise GatewayError(REQUEST_TIMEOUT, f"the message body was not received within {timeout:g}s") from None
 
 
 def _outcome(last: Frame | None) -> str:
@@ -188,7 +207,7 @@ async def get_events(request: web.Request) -> web.StreamResponse:
     await service.authorize(caller, READ, namespace, name)
     resume = _last_event_id(request)  # a reconnecting browser's position wins over the URL's
     after_seq = resume if resume is not None else query_int(request.query, "after_seq")
-    _, ref, endpoint = await service.serving(namespace, name)
+    _, ref, endpoint = await service.serving(caller, namespace, name)
     tail = SessionTail(service.feeds, ref, endpoint, after_seq)
     await tail.open()
     metrics.OPEN_STREAMS.labels("events").inc()
@@ -210,8 +229,7 @@ async def post_cancel(request: web.Request) -> web.Response:
     namespace, name = request.match_info["namespace"], request.match_info["name"]
     caller = await service.caller(bearer_token(request.headers))
     await service.authorize(caller, SEND, namespace, name)
-    _, ref, endpoint = await service.serving(namespace, name)
-    return web.json_response(await service.runtime.cancel(endpoint, ref), dumps=_dumps)
+    return web.json_response(await service.cancel(caller, namespace, name), dumps=_dumps)
 
 
 def add_routes(app: web.Application) -> None:

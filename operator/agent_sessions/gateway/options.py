@@ -8,6 +8,12 @@ from typing import Any
 
 DEFAULT_PORT = 8081
 DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024
+DEFAULT_HEADER_TIMEOUT_SECONDS = 10.0
+DEFAULT_BODY_TIMEOUT_SECONDS = 60.0
+DEFAULT_IDLE_TIMEOUT_SECONDS = 75.0
+DEFAULT_WEBSOCKET_IDLE_SECONDS = 300.0
+DEFAULT_RATE_LIMIT_PER_SECOND = 10.0
+DEFAULT_RATE_LIMIT_BURST = 50
 
 
 @dataclass(frozen=True)
@@ -38,9 +44,22 @@ class GatewayOptions:
     silent for minutes."""
     upstream_request_seconds: float = 30.0
     """Total time of the short runtime calls (info, history, cancel, healthz)."""
-    rate_limit_per_second: float = 0.0
-    """Requests per second each caller (user name) may make; 0 turns rate limiting off."""
-    rate_limit_burst: int = 20
-    """Requests a caller may make at once before the rate applies."""
+    rate_limit_per_second: float = DEFAULT_RATE_LIMIT_PER_SECOND
+    """Requests per second each caller (user name) may make on this replica; 0 turns rate limiting
+    off. Every HTTP request and every WebSocket `subscribe`/`send`/`cancel` frame takes one."""
+    rate_limit_burst: int = DEFAULT_RATE_LIMIT_BURST
+    """Requests a caller may make at once before the rate applies (a UI subscribing to its
+    sessions on page load)."""
+    header_timeout_seconds: float = DEFAULT_HEADER_TIMEOUT_SECONDS
+    """A connection that has not sent a whole request head (request line and headers) this long
+    after it opened, or after the first byte of its next request, is closed (slowloris)."""
+    body_timeout_seconds: float = DEFAULT_BODY_TIMEOUT_SECONDS
+    """Reading a message body, whole; slower gets 408 `request_timeout` and the connection closes."""
+    idle_timeout_seconds: float = DEFAULT_IDLE_TIMEOUT_SECONDS
+    """A keep-alive connection with no request in flight is closed after this long."""
+    websocket_idle_seconds: float = DEFAULT_WEBSOCKET_IDLE_SECONDS
+    """A WebSocket with no subscription and no turn in flight that sends no frame for this long is
+    closed (1000). Dead peers are found sooner by the ping every `keepalive_seconds`: without a
+    pong within half of that, the socket is closed. 0: never closed for idleness."""
     operator_defaults: Mapping[str, Any] = field(default_factory=dict)
     """The operator's defaults layer (Helm values), used only to resolve `lifecycle.wakeOnMessage`."""

@@ -3,7 +3,12 @@
 Why per replica: the gateway is stateless, so a limit shared by all replicas would need shared
 state (Redis, the API server) on every request. A bucket per replica bounds what one caller can
 make one replica do, which is what protects the runtimes and the API server behind it; with N
-replicas behind a load balancer a caller gets at most N times the rate. Off by default.
+replicas behind a load balancer a caller gets at most N times the rate.
+
+On by default (10 per second, bursts of 50: `options`): every HTTP request and every WebSocket
+frame that names a session takes a token, so one caller cannot make a replica send the API server
+thousands of SubjectAccessReviews (one per distinct session a frame names, `authz`) or open
+thousands of session feeds. Answered with 429 `rate_limited` and `Retry-After`.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from agent_sessions.k8s.client import make_api_client
 from .http_api import add_routes, json_errors
 from .options import GatewayOptions
 from .service import SERVICE, GatewayService
+from .slow_clients import GatewaySite
 from .websocket import SOCKETS, close_sockets
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,8 @@ async def serve_gateway(options: GatewayOptions, api: client.ApiClient) -> Async
 
     `handler_cancellation` is on: when a client goes away, its handler is cancelled and so is the
     upstream request to the runtime (the agent's turn itself goes on: only a cancel stops it).
+    Connections are bounded in time (`slow_clients`): a request head within `header_timeout_seconds`,
+    no longer than `idle_timeout_seconds` idle between requests.
     """
     connector = aiohttp.TCPConnector(limit=0, enable_cleanup_closed=True)
     http = aiohttp.ClientSession(connector=connector, headers={"User-Agent": GATEWAY_USER_AGENT})
@@ -61,7 +64,8 @@ async def serve_gateway(options: GatewayOptions, api: client.ApiClient) -> Async
                            shutdown_timeout=SHUTDOWN_SECONDS)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, options.host, options.port)
+        site = GatewaySite(runner, options.host, options.port, header_timeout=options.header_timeout_seconds,
+                           idle_timeout=options.idle_timeout_seconds)
         await site.start()
         host, port = runner.addresses[0][:2]
         host = f"[{host}]" if ":" in host else host

@@ -3,7 +3,12 @@
 Order of checks, for every request that names a session (so that a caller learns nothing about a
 session it may not see): authenticate (401) → rate limit (429) → check the names (422) → authorize
 on the namespace and name asked for (403) → only then read the session (404, 409, …). A 404
-therefore only ever reaches callers allowed to `get` the session.
+therefore only ever reaches callers allowed to `get` the session: a sender who may not `get` it
+(`create agentsessions/messages` alone) is answered a missing session with the very 403 a session
+it may not send to gets, and a session that is not running without its phase (`as_seen_by`).
+
+Cancel stops only a turn the caller started, unless the caller may `create agentsessions/cancel`
+(`turn_owner`).
 """
 
 from __future__ import annotations
@@ -17,12 +22,21 @@ import aiohttp
 from aiohttp import web
 from kubernetes_asyncio import client
 
+from agent_sessions.wire.frames import EVENT_USER_MESSAGE, frame_seq, message_id_of
 from agent_sessions.wire.runtime_client import RuntimeClient, RuntimeTimeouts
 from agent_sessions.wire.session_ref import SessionRef
 
 from .authn import Caller, TokenReviewer
-from .authz import AccessKey, AccessReviewer, Permission
-from .errors import INVALID_REQUEST, RATE_LIMITED, GatewayError, runtime_failure
+from .authz import CANCEL_ANY, READ, SEND, AccessKey, AccessReviewer, Permission, forbidden
+from .errors import (
+    FORBIDDEN,
+    INVALID_REQUEST,
+    RATE_LIMITED,
+    SESSION_NOT_FOUND,
+    SESSION_NOT_RUNNING,
+    GatewayError,
+    runtime_failure,
+)
 from .feed import FeedRegistry
 from .kube_errors import KUBE_FAILURES
 from .options import GatewayOptions
@@ -30,11 +44,16 @@ from .rate_limit import RateLimiter
 from .session_directory import SessionDirectory
 from .session_view import endpoint_of, is_serving
 from .ttl_cache import TTLCache
+from .turn_owner import owned, started_by
 from .wake import SessionWaker, not_running
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 READY_CACHE_SECONDS = 5.0
+TURN_SCAN_PAGE = 200
+TURN_SCAN_PAGES = 25
+"""Looking for the running turn's `user_message`, history is read backwards this many frames at a
+time, this many times at most (a turn of more frames counts as not the caller's)."""
 
 
 def check_names(namespace: str, name: str | None = None) -> None:
@@ -91,18 +110,75 @@ class GatewayService:
     async def session(self, namespace: str, name: str) -> dict[str, Any]:
         return await self.directory.get(namespace, name)
 
-    async def serving(self, namespace: str, name: str) -> tuple[dict[str, Any], SessionRef, str]:
+    async def serving(self, caller: Caller, namespace: str, name: str,
+                      permission: Permission = READ) -> tuple[dict[str, Any], SessionRef, str]:
         """The session, its identity and endpoint; 409 unless it is Running with an endpoint
-        (reads, events and cancel never wake a session)."""
-        obj = await self.directory.get(namespace, name)
-        if not is_serving(obj):
-            raise not_running(obj)
+        (reads, events and cancel never wake a session). `permission` is what the caller was
+        authorized for (what a caller who may not read the session is told it may not do)."""
+        try:
+            obj = await self.directory.get(namespace, name)
+            if not is_serving(obj):
+                raise not_running(obj)
+        except GatewayError as exc:
+            raise await self.as_seen_by(caller, permission, namespace, name, exc) from None
         return obj, SessionRef.of(obj), endpoint_of(obj) or ""
 
-    async def for_message(self, namespace: str, name: str) -> tuple[dict[str, Any], SessionRef, str]:
+    async def for_message(self, caller: Caller, namespace: str, name: str) -> tuple[dict[str, Any], SessionRef, str]:
         """Like `serving`, but a session stopped for idleness is woken first (see `wake`)."""
-        obj = await self.waker.deliverable(await self.directory.get(namespace, name))
+        try:
+            obj = await self.waker.deliverable(await self.directory.get(namespace, name))
+        except GatewayError as exc:
+            raise await self.as_seen_by(caller, SEND, namespace, name, exc) from None
         return obj, SessionRef.of(obj), endpoint_of(obj) or ""
+
+    async def as_seen_by(self, caller: Caller, permission: Permission, namespace: str, name: str,
+                         error: GatewayError) -> GatewayError:
+        """`error` as a caller who may not `get` the session may see it: a missing (or deleted)
+        session is the 403 of a session it may not use, a session not running says no more than
+        that. Callers who may read the session get `error` as it is. Costs a (cached) review only
+        when the session is missing or not running."""
+        if error.code not in (SESSION_NOT_FOUND, SESSION_NOT_RUNNING):
+            return error
+        if await self.authz.allowed(caller, READ, namespace, name):
+            return error
+        if error.code == SESSION_NOT_FOUND:
+            return forbidden(caller, permission, namespace, name)
+        return GatewayError(SESSION_NOT_RUNNING, f"session {namespace}/{name} is not running",
+                            session=error.session)
+
+    # -- turns ------------------------------------------------------------------------------
+
+    def owned_message(self, caller: Caller, message: dict[str, Any]) -> dict[str, Any]:
+        """The message as the runtime is to get it: its id says who sent it (`turn_owner`)."""
+        return owned(message, caller.user)
+
+    async def cancel(self, caller: Caller, namespace: str, name: str) -> dict[str, Any]:
+        """Stop the session's running turn: `{"session", "cancelled"}`. The caller (authorized to
+        send) may stop a turn it started; anyone else's needs `create agentsessions/cancel` (403)."""
+        _, ref, endpoint = await self.serving(caller, namespace, name, SEND)
+        info = await self.runtime.info(endpoint, ref)
+        if info.state != "busy":
+            return {"session": ref.to_json(), "cancelled": False}
+        message_id = await self.running_message_id(endpoint, ref, info.last_seq)
+        if not started_by(message_id, caller.user) and not await self.authz.allowed(caller, CANCEL_ANY, namespace, name):
+            raise GatewayError(FORBIDDEN, f"the turn running on {ref} was not started by user {caller.user!r}; "
+                               f"cancelling it needs {CANCEL_ANY.describe()}", session=ref.to_json())
+        return await self.runtime.cancel(endpoint, ref)
+
+    async def running_message_id(self, endpoint: str, ref: SessionRef, last_seq: int | None) -> str | None:
+        """The message id of the running turn: the runtime runs one turn at a time and records its
+        `user_message` first, so it is the last `user_message` up to `last_seq`."""
+        end = last_seq or 0
+        for _ in range(TURN_SCAN_PAGES):
+            if end <= 0:
+                return None
+            after = max(0, end - TURN_SCAN_PAGE)
+            items, _ = await self.runtime.history(endpoint, ref, after, end - after)
+            for frame in reversed(items):
+                if frame.get("event") == EVENT_USER_MESSAGE and (frame_seq(frame) or 0) <= end:
+                    return message_id_of(frame)
+            end = after
+        return None
 
     # -- readiness --------------------------------------------------------------------------
 

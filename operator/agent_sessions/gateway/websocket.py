@@ -5,6 +5,10 @@ Authentication happens once, at the upgrade (a 401 JSON answer instead of the up
 `create agentsessions/messages`, each when it arrives (answers cached for `auth_cache_seconds`).
 A subscription, once authorized, lasts until unsubscribed or the socket closes.
 
+Time bounds: a ping every `keepalive_seconds` (a peer that does not answer within half of that is
+gone: the socket closes), and a socket with nothing going on — no subscription, no turn in flight,
+no frame from the client for `websocket_idle_seconds` — is closed with 1000.
+
 Isolation: everything the connection sends about a session goes through that session's
 `SessionChannel`, which only ever carries frames read from that session's runtime and tags them
 with that session's Kubernetes identity; sessions share nothing but the socket.
@@ -148,12 +152,27 @@ class Connection:
                 await self.ws.send_str(_dumps(frame))
 
     async def run(self) -> None:
-        async for message in self.ws:
+        idle = self.service.options.websocket_idle_seconds
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        while True:
+            # The deadline is ours, not `receive(timeout=)`'s: that one restarts on every pong,
+            # and a browser answers pings by itself.
+            try:
+                async with asyncio.timeout_at(last + idle if idle > 0 else None):
+                    message = await self.ws.receive()
+            except TimeoutError:
+                last = loop.time()
+                if self.channels:  # subscribed or sending: a quiet client is fine
+                    continue
+                await self.ws.close(code=WSCloseCode.OK, message=f"idle for {idle:g}s".encode())
+                break
+            last = loop.time()
             if message.type == WSMsgType.TEXT:
                 await self.receive(message.data)
             elif message.type == WSMsgType.BINARY:
                 await self.write(error_frame(GatewayError(INVALID_REQUEST, "frames must be JSON text")))
-            elif message.type == WSMsgType.ERROR:
+            elif message.type in (WSMsgType.ERROR, WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
                 break
 
     async def close(self) -> None:
@@ -228,7 +247,7 @@ class Connection:
         tail: SessionTail | None = None
         try:
             await self.service.authorize(self.caller, READ, frame.namespace, frame.name)
-            _, ref, endpoint = await self.service.serving(frame.namespace, frame.name)
+            _, ref, endpoint = await self.service.serving(self.caller, frame.namespace, frame.name)
             channel.ref, channel.endpoint = ref, endpoint
             tail = SessionTail(self.service.feeds, ref, endpoint, frame.after_seq)
             start = await tail.open()
@@ -266,10 +285,11 @@ class Connection:
         code = "ok"
         try:
             await self.service.authorize(self.caller, SEND, frame.namespace, frame.name)
-            _, ref, endpoint = await self.service.for_message(frame.namespace, frame.name)
+            message = self.service.owned_message(self.caller, frame.message)
+            _, ref, endpoint = await self.service.for_message(self.caller, frame.namespace, frame.name)
             channel.ref, channel.endpoint = ref, endpoint
             first = True
-            async with self.service.runtime.stream(endpoint, ref, frame.message) as frames:
+            async with self.service.runtime.stream(endpoint, ref, message) as frames:
                 async for item in frames:
                     self.service.feeds.publish(ref, endpoint, item)
                     if first:
@@ -296,9 +316,8 @@ class Connection:
         ref = SessionRef(frame.namespace, frame.name)
         try:
             await self.service.authorize(self.caller, SEND, frame.namespace, frame.name)
-            _, ref, endpoint = await self.service.serving(frame.namespace, frame.name)
-            result = await self.service.runtime.cancel(endpoint, ref)
-            await self.write(control_frame("cancelled", ref.to_json(), frame.id,
+            result = await self.service.cancel(self.caller, frame.namespace, frame.name)
+            await self.write(control_frame("cancelled", result["session"], frame.id,
                                            cancelled=bool(result.get("cancelled"))))
         except GatewayError as exc:
             await self.write(error_frame(exc, frame.id, ref.to_json()))
