@@ -757,8 +757,12 @@ def test_default_gateway_command_line(render):
         "gateway",
         "--port=8081",
         "--max-message-bytes=1048576",
-        "--rate-limit=0",
-        "--rate-burst=20",
+        "--rate-limit=10",
+        "--rate-burst=50",
+        "--header-timeout-seconds=10",
+        "--body-timeout-seconds=60",
+        "--idle-timeout-seconds=75",
+        "--websocket-idle-seconds=300",
         "--operator-defaults=/etc/agent-sessions/defaults.yaml",
         "--log-level=INFO",
     ]
@@ -793,7 +797,9 @@ def gateway_options(docs: list[dict], tmp_path: Path):
 def test_the_gateway_cli_parses_the_rendered_command_line(render, base_docs, name, docs_of, tmp_path):
     args, options = gateway_options(docs_of(render, base_docs), tmp_path)
     assert (options.host, options.port, options.max_message_bytes) == ("0.0.0.0", 8081, 1024 * 1024)
-    assert (options.rate_limit_per_second, options.rate_limit_burst) == (0.0, 20)
+    assert (options.rate_limit_per_second, options.rate_limit_burst) == (10.0, 50)
+    assert (options.header_timeout_seconds, options.body_timeout_seconds) == (10.0, 60.0)
+    assert (options.idle_timeout_seconds, options.websocket_idle_seconds) == (75.0, 300.0)
     assert options.operator_defaults == {} and args.log_level == "INFO"
 
 
@@ -807,6 +813,24 @@ def test_gateway_values_reach_the_gateway_command_line(render, tmp_path):
     # Wake-on-message is resolved with the operator's own defaults.
     assert options.operator_defaults == {"lifecycle": {"wakeOnMessage": False}}
     assert gateway_container(docs)["image"].endswith(":dev")
+
+
+def test_gateway_timeout_values_reach_the_gateway_command_line(render, tmp_path):
+    docs = render("gateway.timeouts.headerSeconds=2.5", "gateway.timeouts.bodySeconds=30",
+                  "gateway.timeouts.idleSeconds=120", "gateway.timeouts.websocketIdleSeconds=0")
+    _, options = gateway_options(docs, tmp_path)
+    assert (options.header_timeout_seconds, options.body_timeout_seconds) == (2.5, 30.0)
+    assert (options.idle_timeout_seconds, options.websocket_idle_seconds) == (120.0, 0.0)
+
+
+@pytest.mark.parametrize("key", ["headerSeconds", "bodySeconds", "idleSeconds"])
+def test_gateway_connection_timeouts_must_be_positive(key):
+    for zero in (0, "0", "0.0", -1):
+        assert schema_errors(**{f"gateway__timeouts__{key}": zero}) != [], zero
+    for fine in (2.5, "2.5", "0.5", 10):
+        assert schema_errors(**{f"gateway__timeouts__{key}": fine}) == [], fine
+    assert schema_errors(gateway__timeouts__websocketIdleSeconds=0) == []
+    assert schema_errors(gateway__timeouts__websocketIdleSeconds=-1) != []
 
 
 @pytest.mark.parametrize("source", ["chart", "kustomize-base"])
