@@ -48,3 +48,44 @@ def test_parse_duration_rejects(text, message):
     with pytest.raises(ValueError, match="invalid duration") as raised:
         parse_duration(text)
     assert message in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("8761h", id="one_hour_over"),
+        pytest.param("525601m", id="minutes_over"),
+        pytest.param("9" * 19 + "h", id="overflows_int64_nanoseconds"),
+        pytest.param("9" * 5000 + "h", id="overflows_a_float"),
+        pytest.param("-8761h", id="negative_over"),
+        pytest.param("8760h1ns", id="a_nanosecond_over"),
+    ],
+)
+def test_parse_duration_refuses_more_than_the_maximum_with_the_maximum_named(text):
+    with pytest.raises(ValueError) as raised:
+        parse_duration(text)
+    assert "longer than the maximum of 8760h (365 days)" in str(raised.value)
+    assert len(str(raised.value)) < 200  # a 5000-digit value is not repeated in full
+
+
+def test_parse_duration_accepts_exactly_the_maximum():
+    assert parse_duration("8760h") == 8760 * 3600
+    assert parse_duration("525600m") == 8760 * 3600
+
+
+def test_parse_duration_maximum_can_be_lifted_but_never_returns_infinity():
+    assert parse_duration("100000h", maximum=None) == 100000 * 3600
+    with pytest.raises(ValueError, match="longer than"):
+        parse_duration("9" * 400 + "h", maximum=None)
+
+
+def test_a_huge_duration_in_a_session_is_a_config_problem_not_an_exception():
+    from agent_sessions.config import ConfigInvalid, resolve_config
+
+    session = {"metadata": {"name": "s", "namespace": "default"},
+               "spec": {"agent": {"image": "a"}, "lifecycle": {"maxDuration": "9" * 100 + "h"}}}
+    with pytest.raises(ConfigInvalid) as raised:
+        resolve_config(session, {})
+    [problem] = raised.value.problems
+    assert problem.field == "spec.lifecycle.maxDuration"
+    assert "longer than the maximum of 8760h (365 days)" in problem.message

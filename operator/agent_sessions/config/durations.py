@@ -1,13 +1,19 @@
 """Go-style durations (`30m`, `1h30m`, `1.5s`), as Kubernetes users write them.
 
-The CRD's pattern only checks the shape; the lifecycle needs the number of seconds, and a
-malformed value must become a precise message rather than a crash in the reconciler.
+The CRD checks the shape and the maximum (`api.base.MAX_DURATION`); the lifecycle needs the
+number of seconds, and a malformed or absurd value must become a precise message rather than a
+crash in the reconciler. Values reach this parser without the API server too (operator defaults,
+objects stored before the CRD had a maximum), so it enforces the same maximum: no duration it
+returns can overflow a `timedelta` or a `datetime` (`9999…9h` once did, every minute).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Final
+
+from agent_sessions.api.base import MAX_DURATION, MAX_DURATION_SECONDS
 
 _UNITS: Final = {
     "ns": 1e-9,
@@ -19,18 +25,26 @@ _UNITS: Final = {
     "m": 60.0,
     "h": 3600.0,
 }
-_TERM: Final = re.compile(r"(\d+\.?\d*|\.\d+)([^\d.]*)")
+_TERM: Final = re.compile(r"([0-9]+\.?[0-9]*|\.[0-9]+)([^0-9.]*)")
+_SHOWN: Final = 40
+"""Longest value quoted in a message (the rest is elided): the message names the value, it does
+not repeat a megabyte of it."""
 
 
-def parse_duration(text: str) -> float:
+def _shown(text: str) -> str:
+    return repr(text if len(text) <= _SHOWN else text[:_SHOWN] + "…")
+
+
+def parse_duration(text: str, maximum: float | None = MAX_DURATION_SECONDS) -> float:
     """Seconds in a Go duration string (`time.ParseDuration` syntax).
 
     A sequence of decimal numbers, each with an optional fraction and a unit (`ns`, `us`, `µs`,
     `ms`, `s`, `m`, `h`), optionally signed: `300ms`, `-1.5h`, `2h45m`. `0` needs no unit.
-    Raises ValueError saying what is wrong.
+    Raises ValueError saying what is wrong, also when the magnitude exceeds `maximum` seconds
+    (`8760h` unless told otherwise; None: no maximum, but never more than a finite float).
     """
     if not isinstance(text, str):
-        raise ValueError(f"invalid duration {text!r}: must be a string such as \"30m\" or \"1h30m\"")
+        raise ValueError(f"invalid duration {text!r:.{_SHOWN}}: must be a string such as \"30m\" or \"1h30m\"")
     body = text
     sign = 1.0
     if body[:1] in ("+", "-"):
@@ -39,18 +53,22 @@ def parse_duration(text: str) -> float:
     if body == "0":
         return 0.0
     if not body:
-        raise ValueError(f"invalid duration {text!r}: empty")
+        raise ValueError(f"invalid duration {_shown(text)}: empty")
     total = 0.0
     position = 0
     while position < len(body):
         match = _TERM.match(body, position)
         if not match:
-            raise ValueError(f"invalid duration {text!r}: expected a number at {body[position:]!r}")
+            raise ValueError(f"invalid duration {_shown(text)}: expected a number at {_shown(body[position:])}")
         number, unit = match.groups()
         if not unit:
-            raise ValueError(f"invalid duration {text!r}: missing unit after {number!r} (use ns, us, ms, s, m or h)")
+            raise ValueError(f"invalid duration {_shown(text)}: missing unit after {_shown(number)} (use ns, us, ms, s, m or h)")
         if unit not in _UNITS:
-            raise ValueError(f"invalid duration {text!r}: unknown unit {unit!r} (use ns, us, ms, s, m or h)")
-        total += float(number) * _UNITS[unit]
+            raise ValueError(f"invalid duration {_shown(text)}: unknown unit {_shown(unit)} (use ns, us, ms, s, m or h)")
+        total += float(number) * _UNITS[unit]  # a thousand digits make inf, never an error
         position = match.end()
+    limit = math.inf if maximum is None else maximum
+    if not total <= limit:  # also catches inf
+        most = f"the maximum of {MAX_DURATION} (365 days)" if maximum == MAX_DURATION_SECONDS else f"{limit:g}s"
+        raise ValueError(f"invalid duration {_shown(text)}: longer than {most}")
     return sign * total

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent_sessions.api.json_shape import MAX_FREE_FORM_DEPTH, nesting_depth
+
 from .chain import template_chain
 from .defaults import BUILTIN_DEFAULTS
 from .hashing import config_hash
@@ -78,6 +80,11 @@ def resolve_config(
     for template in chain:
         layers.append(_template_layer(template))
     layers.append(Layer(session_layer(name), config_blocks(spec)))
+    too_deep = [Problem(field=f"spec.{key}", layer=layer.label, message=f"nested more than {MAX_FREE_FORM_DEPTH}"
+                        f" levels deep (set by {layer.label})") for layer in layers for key, value in layer.blocks.items()
+                if nesting_depth(value) > MAX_FREE_FORM_DEPTH]
+    if too_deep:  # merging walks every level recursively: a free-form field may not go that deep
+        raise ConfigInvalid(problems + too_deep)
     problems += lock_problems(layers)
 
     merged: dict[str, Traced] = {}

@@ -9,7 +9,6 @@ session and template bodies in memory, so a reconcile reads nothing from the API
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 import ssl
 from collections.abc import Callable, Hashable, Mapping
@@ -21,6 +20,7 @@ import kopf
 from kubernetes_asyncio import client
 
 from agent_sessions.api import constants as c
+from agent_sessions.api.json_shape import copy_json
 from agent_sessions.k8s.client import USER_AGENT, connection_fields, make_api_client
 from agent_sessions.providers.base import Provider
 from agent_sessions.providers.registry import ProviderRegistry
@@ -167,12 +167,15 @@ async def _orphan_event(runtime: OperatorRuntime, name: str) -> None:
 
 
 def _snapshot(body: kopf.Body) -> dict[str, Any]:
+    # Without recursion: a free-form field (`spec.meta`) may be nested far deeper than Python's
+    # stack (`copy.deepcopy` raised RecursionError at 900 levels, and the session was never
+    # indexed, so never reconciled). Its depth is judged by the reconcile, with a message.
     return {
         "apiVersion": body.get("apiVersion"),
         "kind": body.get("kind"),
-        "metadata": copy.deepcopy(dict(body.metadata)),
-        "spec": copy.deepcopy(dict(body.spec)),
-        "status": copy.deepcopy(dict(body.status)),
+        "metadata": copy_json(dict(body.metadata)),
+        "spec": copy_json(dict(body.spec)),
+        "status": copy_json(dict(body.status)),
     }
 
 

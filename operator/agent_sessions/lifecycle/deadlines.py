@@ -6,6 +6,9 @@ memory, so they survive operator restarts and a reconcile can always tell how lo
 
 All three count from `status.startTime`, which every start resets (first start, resume,
 restart, re-creation): a resumed session gets a fresh idle and maximum-duration budget.
+
+No setting can make them raise: a deadline that a `datetime` cannot hold (an absurd duration
+that got past validation) is no deadline at all, rather than an `OverflowError` on every pass.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ def start_deadline(status: AgentSessionStatus, settings: LifecycleSettings | Non
     start = parse_timestamp(status.start_time)
     if start is None or settings is None or settings.start_timeout is None:
         return None
-    return start + timedelta(seconds=settings.start_timeout)
+    return _after(start, settings.start_timeout)
 
 
 def idle_deadline(status: AgentSessionStatus, settings: LifecycleSettings | None) -> datetime | None:
@@ -37,7 +40,7 @@ def idle_deadline(status: AgentSessionStatus, settings: LifecycleSettings | None
     moments = [m for m in (parse_timestamp(status.start_time), parse_timestamp(status.last_activity_time)) if m]
     if not moments:
         return None
-    return max(moments) + timedelta(seconds=settings.idle_timeout)
+    return _after(max(moments), settings.idle_timeout)
 
 
 def max_duration_deadline(status: AgentSessionStatus, settings: LifecycleSettings | None) -> datetime | None:
@@ -45,7 +48,15 @@ def max_duration_deadline(status: AgentSessionStatus, settings: LifecycleSetting
     start = parse_timestamp(status.start_time)
     if start is None or settings is None or settings.max_duration is None:
         return None
-    return start + timedelta(seconds=settings.max_duration)
+    return _after(start, settings.max_duration)
+
+
+def _after(moment: datetime, seconds: float) -> datetime | None:
+    """`moment` plus `seconds`; None when no datetime is that far (or `seconds` is not finite)."""
+    try:
+        return moment + timedelta(seconds=seconds)
+    except (OverflowError, ValueError):
+        return None
 
 
 def seconds_until(deadline: datetime, now: datetime) -> float:

@@ -7,7 +7,12 @@ the session:
 
 * `envFrom` first (each key of the ConfigMap or Secret, with the prefix; keys that are not valid
   variable names skipped), then `env` in order — later entries win, as in a pod;
-* `value` literals, with `$(VAR)` expanded from the variables defined before it (`$$` is a `$`);
+* `value` literals, with `$(VAR)` expanded exactly as the kubelet does (`expand`): only variables
+  defined before it are replaced, `$$` is a `$` (so `$$(VAR)` stays `$(VAR)`), an unknown or
+  unterminated reference stays as written. Expansion is bounded *while it runs*: a value may not
+  grow past `MAX_EXPANDED_VALUE_BYTES` nor the whole environment past `MAX_ENVIRONMENT_BYTES`
+  (`InvalidConfiguration` naming `spec.agent.env[NAME]`). Without the bound, 130 KB of variables
+  that each reference the previous one many times expanded to gigabytes;
 * `valueFrom.secretKeyRef` / `configMapKeyRef`: the key's value. A missing object or key is
   skipped when `optional`, otherwise the start waits: `ProviderUnavailable` with the reason, so
   the session retries (as a pod waits in `CreateContainerConfigError`) until the Secret appears —
@@ -26,14 +31,27 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from .errors import ProviderUnavailable
+from .errors import InvalidConfiguration, ProviderUnavailable
 
 SECRET: Final = "secret"
 WAITING: Final = "; the session starts once it exists"
 CONFIG_MAP: Final = "configmap"
 
+MAX_EXPANDED_VALUE_BYTES: Final = 131072
+"""Longest value of one variable after expansion (UTF-8 bytes): Linux's MAX_ARG_STRLEN, the most
+one `NAME=value` string may hold when a process starts."""
+MAX_ENVIRONMENT_BYTES: Final = 1048576
+"""Most bytes of all variables together, after expansion (half of a usual 2 MiB ARG_MAX)."""
+
 _ENV_NAME: Final = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
-_REFERENCE: Final = re.compile(r"\$\$|\$\(([-._a-zA-Z][-._a-zA-Z0-9]*)\)")
+
+
+class ExpansionTooLarge(ValueError):
+    """`$(VAR)` expansion would produce more than its bound; raised before it is produced."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"expands to more than {limit} bytes")
+        self.limit = limit
 
 
 class ReadForbidden(ProviderUnavailable):
@@ -97,7 +115,7 @@ async def resolve_env(agent: Mapping[str, Any], namespace: str, reader: ObjectRe
         name = str(entry["name"])
         source = entry.get("valueFrom")
         if not isinstance(source, Mapping):
-            env[name] = expand(str(entry.get("value") or ""), env)
+            env[name] = _expanded(name, str(entry.get("value") or ""), env)
             continue
         kind, ref = (SECRET, source.get("secretKeyRef")) if source.get("secretKeyRef") else (
             CONFIG_MAP, source.get("configMapKeyRef"))
@@ -114,7 +132,39 @@ async def resolve_env(agent: Mapping[str, Any], namespace: str, reader: ObjectRe
         env[name] = data[ref["key"]]
         if kind == SECRET:
             secrets.append(data[ref["key"]])
+    total = sum(_size(name) + _size(value) + 2 for name, value in env.items())  # NAME=value\0
+    if total > MAX_ENVIRONMENT_BYTES:
+        raise InvalidConfiguration(
+            f"spec.agent.env: the environment holds {total} bytes, more than {MAX_ENVIRONMENT_BYTES}")
     return AgentEnv(values=env, secret_values=tuple(secrets))
+
+
+def expansion_problems(agent: Mapping[str, Any]) -> list[str]:
+    """The `env` values whose expansion is too large already with what the configuration itself
+    says (Secret and ConfigMap values counted as empty): for providers whose environment the
+    kubelet expands (pods), so a bomb is refused before it reaches a node. Pure, bounded."""
+    env: dict[str, str] = {}
+    for entry in agent.get("env") or ():
+        if not isinstance(entry, Mapping) or not entry.get("name"):
+            continue
+        name = str(entry["name"])
+        if isinstance(entry.get("valueFrom"), Mapping):
+            env[name] = ""
+            continue
+        try:
+            env[name] = _expanded(name, str(entry.get("value") or ""), env)
+        except InvalidConfiguration as invalid:
+            return invalid.problems
+    return []
+
+
+def _expanded(name: str, text: str, env: Mapping[str, str]) -> str:
+    try:
+        return expand(text, env)
+    except ExpansionTooLarge as too_large:
+        raise InvalidConfiguration(
+            f"spec.agent.env[{name}].value: {too_large} once its $(VAR) references are expanded"
+            " (a variable may hold at most that much)") from None
 
 
 async def secret_values(agent: Mapping[str, Any], namespace: str, reader: ObjectReader | None) -> list[str]:
@@ -155,15 +205,48 @@ def object_data(kind: str, obj: Mapping[str, Any]) -> dict[str, str]:
     return values
 
 
-def expand(text: str, env: Mapping[str, str]) -> str:
-    """Kubernetes `$(VAR)` expansion: defined variables are replaced, others left as written."""
+def expand(text: str, env: Mapping[str, str], limit: int = MAX_EXPANDED_VALUE_BYTES) -> str:
+    """Kubernetes' `$(VAR)` expansion (`third_party/forked/golang/expansion`), bounded.
 
-    def replace(match: re.Match[str]) -> str:
-        if match.group(0) == "$$":
-            return "$"
-        return env.get(match.group(1), match.group(0))
+    `$(NAME)` becomes `env[NAME]` when defined, else stays `$(NAME)` as written; the name is
+    everything up to the first `)`. `$$` becomes `$`; a `$` before anything else, a lone `$` at
+    the end and an unterminated `$(` stay as written. Raises `ExpansionTooLarge` as soon as the
+    result would exceed `limit` UTF-8 bytes: the oversized string is never built.
+    """
+    pieces: list[str] = []
+    size = 0
 
-    return _REFERENCE.sub(replace, text)
+    def emit(piece: str) -> None:
+        nonlocal size
+        size += _size(piece)
+        if size > limit:
+            raise ExpansionTooLarge(limit)
+        pieces.append(piece)
+
+    checkpoint = cursor = 0
+    while cursor < len(text):
+        if text[cursor] == "$" and cursor + 1 < len(text):
+            emit(text[checkpoint:cursor])
+            following = text[cursor + 1]
+            close = text.find(")", cursor + 2) if following == "(" else -1
+            if following == "$":
+                emit("$")
+            elif close != -1:
+                reference = text[cursor + 2:close]
+                emit(env[reference] if reference in env else f"$({reference})")
+                cursor = close - 1
+            else:
+                emit("$" + following)  # `$(` without `)`, or `$x`
+            cursor += 1
+            checkpoint = cursor + 1
+        cursor += 1
+    emit(text[checkpoint:])
+    return "".join(pieces)
+
+
+def _size(text: str) -> int:
+    """UTF-8 bytes of `text`, without building the encoding of an ASCII string."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", errors="surrogatepass"))
 
 
 def _decoded(value: Any) -> str:

@@ -1,0 +1,57 @@
+"""JSON values of unknown shape: how deep they go and how to copy them, without recursion.
+
+Why: the free-form fields (`spec.meta`, volume sources: `x-kubernetes-preserve-unknown-fields`)
+are the one part of a session the API server cannot bound. CEL sees nothing inside them, and its
+JSON decoder accepts 10,000 levels of nesting. Python's recursion stops at 1,000 frames, and
+`copy.deepcopy` spends two per level: a 900-deep `meta` once raised `RecursionError` in the
+operator's index, and the session never got a status. Everything that walks such a value before
+its depth is known walks it here, with an explicit stack.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+MAX_FREE_FORM_DEPTH: Final = 32
+"""Deepest nesting of objects and arrays the operator accepts inside a free-form field. The
+deepest field the schema itself declares is about ten levels down."""
+
+
+def nesting_depth(value: Any, stop_after: int = MAX_FREE_FORM_DEPTH) -> int:
+    """Levels of objects and arrays in `value` (a scalar: 0, `{}`: 1, `{"a": []}`: 2). Stops
+    counting, and returns `stop_after + 1`, as soon as it is deeper than `stop_after`."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        depth += 1
+        if depth > stop_after:
+            return stop_after + 1
+        deepest = max(deepest, depth)
+        stack.extend((child, depth) for child in children)
+    return deepest
+
+
+def copy_json(value: Any) -> Any:
+    """A deep copy of a JSON-like value (dicts, lists, scalars) at any depth. Mappings and
+    sequences of other types (kopf's body views) are copied as dicts and lists."""
+    root: list[Any] = [None]
+    stack: list[tuple[Any, Any, Any]] = [(value, root, 0)]
+    while stack:
+        item, parent, key = stack.pop()
+        if isinstance(item, dict) or (hasattr(item, "items") and hasattr(item, "keys")):
+            copied: Any = {}
+            stack.extend((child, copied, name) for name, child in item.items())
+        elif isinstance(item, (list, tuple)):
+            copied = [None] * len(item)
+            stack.extend((child, copied, index) for index, child in enumerate(item))
+        else:
+            copied = item
+        parent[key] = copied
+    return root[0]
