@@ -14,7 +14,7 @@ from agent_sessions.api import constants as c
 from agent_sessions.wire.runtime_client import RuntimeClient
 from gateway.conftest import read_sse
 
-from .conftest import INFO_AGENT, NAMESPACE, agent_session, is_ready, url, wait_session
+from .conftest import DEMO, INFO_AGENT, NAMESPACE, agent_session, is_ready, url, wait_session
 
 
 async def running(api, name: str, **spec) -> dict:
@@ -196,3 +196,33 @@ async def test_idle_stopped_session_is_woken_by_a_message_which_is_then_answered
     obj = api.get(c.SESSION_PLURAL, NAMESPACE, "sleepy")
     assert obj["spec"] == stopped["spec"]  # woken without touching spec (no GitOps drift)
     assert obj["status"]["wakeRequest"] == obj["metadata"]["annotations"][c.ANNOTATION_WAKE]
+
+
+SLOW_AGENT = {"image": "local", "command": DEMO,
+              "env": [{"name": "DEMO_AGENT_CHUNK_DELAY", "value": "2"}]}
+
+
+async def test_cancel_stops_the_callers_own_turn_but_not_one_the_operator_started(api, operator, gateway, http):
+    # The real runtime records the gateway's sender-scoped message id in history: the gateway
+    # reads it back to tell whose turn is running.
+    await running(api, "mine", agent=SLOW_AGENT)
+    async with http.post(url(gateway, "mine", "/messages"), params={"stream": "true"},
+                         json={"text": "take your time"}) as stream:
+        await read_sse(stream, lambda m: any(f["event"] == "agent_message_chunk" for f in m))
+        async with http.post(url(gateway, "mine", "/cancel")) as response:
+            assert (response.status, (await response.json())["cancelled"]) == (200, True)
+        frames = await read_sse(stream, lambda m: bool(m) and m[-1]["event"] in ("done", "error"))
+    assert frames[-1]["data"]["stopReason"] == "cancelled"
+
+    # spec.prompt is the operator's turn: alice may send, not cancel others' turns.
+    await running(api, "prompted", agent=SLOW_AGENT, prompt="a long first task")
+    async with asyncio.timeout(30):
+        while True:
+            async with http.get(url(gateway, "prompted")) as response:
+                if ((await response.json())["runtime"] or {}).get("state") == "busy":
+                    break
+            await asyncio.sleep(0.1)
+    async with http.post(url(gateway, "prompted", "/cancel")) as response:
+        body = await response.json()
+    assert (response.status, body["code"]) == (403, "forbidden"), body
+    assert "agentsessions/cancel" in body["message"]
