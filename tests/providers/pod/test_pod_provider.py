@@ -134,6 +134,9 @@ class FakeCoreV1Api:
     async def read_namespaced_secret(self, name, namespace, **kwargs):
         return await self._read("secret", "read_namespaced_secret", name, namespace, kwargs)
 
+    async def read_namespace(self, name, **kwargs):
+        return await self._read("namespace", "read_namespace", name, None, kwargs)
+
     async def read_namespaced_pod_log(self, name, namespace, **kwargs):
         self._enter("read_namespaced_pod_log", name, kwargs)
         if ("pod", namespace, name) not in self.objects:
@@ -201,7 +204,9 @@ async def test_a_second_ensure_creates_nothing_and_returns_the_same_backing(prov
     assert second == ProviderRef(type="pod", id=first.id, endpoint="http://10.1.2.3:8080")
     assert len([key for key in core.objects if key[0] == "pod"]) == 1
     # The claim is read first (it usually exists: no refused create); the pod is read back after its 409.
+    # The namespace's labels are read once (cached for the TTL).
     assert [m for m, _, _ in core.calls if m.startswith("read")] == [
+        "read_namespace",
         "read_namespaced_persistent_volume_claim", "read_namespaced_persistent_volume_claim", "read_namespaced_pod"]
     assert created(core) == [("create_namespaced_persistent_volume_claim", PVC), ("create_namespaced_pod", POD),
                              ("create_namespaced_pod", POD)]
@@ -212,6 +217,7 @@ async def test_ensure_creates_the_pod_without_checking_first_and_reads_the_claim
     provider = PodProvider(core_api=core)
     await provider.ensure(SESSION)
     assert [m for m, _, _ in core.calls] == [
+        "read_namespace",  # its pod-security.kubernetes.io/enforce label may raise the policy level
         "read_namespaced_persistent_volume_claim",  # 404 on the first start
         "create_namespaced_persistent_volume_claim",
         "create_namespaced_pod",  # never checked first: the 409 decides
@@ -567,3 +573,88 @@ async def test_a_pod_provider_built_from_an_api_client_uses_core_v1():
         provider = PodProvider(client)
         assert isinstance(provider._core, CoreV1Api)
         assert provider._core.api_client is client
+
+
+# --- the pod security policy and the namespace's label ------------------------------------------
+
+PRIVILEGE_ESCALATION = {**CONFIG, "podTemplate": {"containerSecurityContext": {"allowPrivilegeEscalation": True}}}
+"""Allowed by baseline, forbidden by restricted."""
+
+
+def labelled(core: FakeCoreV1Api, level: str) -> None:
+    core.put("namespace", {"metadata": {"name": NS, "namespace": None,
+                                        "labels": {"pod-security.kubernetes.io/enforce": level}}})
+
+
+def baseline_provider(core: FakeCoreV1Api) -> PodProvider:
+    from agent_sessions.providers.pod.policy import PodPolicy
+
+    return PodProvider(core_api=core, policy=PodPolicy("baseline"))
+
+
+def test_validate_holds_the_config_to_the_operators_level(provider):
+    assert provider.validate(PRIVILEGE_ESCALATION) == [
+        "spec.podTemplate.containerSecurityContext.allowPrivilegeEscalation: not allowed by the restricted pod"
+        " security level (operator policy): must be false"]
+
+
+async def test_validate_uses_the_level_of_the_namespace_being_reconciled(core):
+    provider = baseline_provider(core)
+    labelled(core, "restricted")
+    assert provider.validate(PRIVILEGE_ESCALATION) == []
+
+    async def reconcile() -> list[str]:  # one reconcile = one task, as the operator's workers
+        await provider.prepare_namespace(NS)
+        return provider.validate(PRIVILEGE_ESCALATION)
+
+    (problem,) = await asyncio.create_task(reconcile())
+    assert "restricted pod security level (label pod-security.kubernetes.io/enforce=restricted of namespace team-a)" \
+        in problem
+    assert provider.validate(PRIVILEGE_ESCALATION) == []  # another task: not this namespace's
+
+
+async def test_ensure_refuses_a_config_the_namespaces_label_forbids_and_creates_nothing(core):
+    provider = baseline_provider(core)
+    labelled(core, "restricted")
+    session = SessionRef(namespace=NS, name="demo", uid=UID, config=PRIVILEGE_ESCALATION)
+    with pytest.raises(InvalidConfiguration, match="allowPrivilegeEscalation: not allowed by the restricted"):
+        await provider.ensure(session)
+    assert created(core) == []
+
+
+async def test_ensure_refuses_a_policy_violation_before_any_request(provider, core):
+    session = SessionRef(namespace=NS, name="demo", uid=UID, config=PRIVILEGE_ESCALATION)
+    with pytest.raises(InvalidConfiguration, match="allowPrivilegeEscalation"):
+        await provider.ensure(session)
+    assert core.calls == []
+
+
+@pytest.mark.parametrize("failure", [api_exception(403, "forbidden"), aiohttp.ClientConnectionError("refused")],
+                         ids=["forbidden", "unreachable"])
+async def test_an_unreadable_namespace_leaves_the_operators_level(core, failure, caplog):
+    provider = baseline_provider(core)
+    core.fail["read_namespace"] = failure
+    session = SessionRef(namespace=NS, name="demo", uid=UID, config=PRIVILEGE_ESCALATION)
+    await provider.ensure(session)
+    assert ("create_namespaced_pod", POD) in created(core)
+    assert "cannot read the labels of namespace team-a" in caplog.text
+
+
+async def test_the_namespace_is_read_once_per_ttl():
+    from agent_sessions.providers.pod.namespace_labels import NamespaceLabels
+
+    now = [0.0]
+    reads: list[str] = []
+
+    async def read(namespace: str) -> dict:
+        reads.append(namespace)
+        return {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": f"v{len(reads)}"}}}
+
+    labels = NamespaceLabels(read, ttl=30.0, clock=lambda: now[0])
+    await asyncio.gather(*(labels.refresh(NS) for _ in range(5)))
+    assert reads == [NS]
+    now[0] = 29.0
+    assert (await labels.refresh(NS)) == {"pod-security.kubernetes.io/enforce": "v1"}
+    now[0] = 31.0
+    assert (await labels.refresh(NS)) == {"pod-security.kubernetes.io/enforce": "v2"}
+    assert labels.labels("elsewhere") is None

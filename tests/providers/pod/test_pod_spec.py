@@ -340,3 +340,37 @@ def test_pod_problems(cfg, expected):
 
 def test_an_operator_image_satisfies_the_image_requirement():
     assert pod_problems(config(agent={"image": None}), operator_image="ghcr.io/acme/operator:1") == []
+
+
+# --- default resources (operator configuration) ----------------------------------------------
+
+DEFAULT_RESOURCES = {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
+
+
+@pytest.mark.parametrize(
+    ("resources", "expected"),
+    [
+        pytest.param(None, DEFAULT_RESOURCES, id="none-given-all-defaults"),
+        pytest.param({"limits": {"memory": "8Gi"}},
+                     {"requests": {"cpu": "250m"}, "limits": {"cpu": "2", "memory": "8Gi"}},
+                     id="a-named-resource-keeps-exactly-what-it-says"),
+        pytest.param({"requests": {"memory": "6Gi"}},
+                     {"requests": {"cpu": "250m", "memory": "6Gi"}, "limits": {"cpu": "2"}},
+                     id="no-default-limit-under-a-higher-request"),
+        pytest.param({"requests": {"nvidia.com/gpu": "1"}, "limits": {"nvidia.com/gpu": "1"}},
+                     {"requests": {"cpu": "250m", "memory": "512Mi", "nvidia.com/gpu": "1"},
+                      "limits": {"cpu": "2", "memory": "4Gi", "nvidia.com/gpu": "1"}},
+                     id="other-resources-added"),
+    ],
+)
+def test_default_resources_fill_what_the_agent_does_not_name(resources, expected):
+    cfg = config(agent={"resources": resources} if resources is not None else {})
+    p = pod(cfg, default_resources=DEFAULT_RESOURCES)
+    assert container(p)["resources"] == expected
+    kubernetes_validate.validate(p, "1.30", strict=True)
+
+
+def test_without_default_resources_the_agents_are_copied_as_written():
+    assert "resources" not in container(pod())
+    assert container(pod(config(agent={"resources": {"requests": {"cpu": "1"}}})))["resources"] == {
+        "requests": {"cpu": "1"}}

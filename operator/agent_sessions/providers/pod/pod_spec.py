@@ -9,6 +9,12 @@ The workspace is always a volume at `/workspace` (the bridge keeps the history t
 session's PVC when `workspace.size` is set, otherwise an `emptyDir` that lives as long as the
 pod (history is then lost on stop). The agent's working directory defaults to it.
 
+Resources: the agent's `resources` as written, and for each resource it says nothing about
+(neither a request nor a limit: `cpu`, `memory`, …) the operator's default request and limit
+(`--pod-default-request`/`--pod-default-limit`, chart `sessionPods.resources`). A resource the
+session names keeps exactly what it says: a default request next to its own lower limit, or a
+default limit under its own higher request, would make a pod the API server refuses.
+
 Label and annotation precedence: the template's `podTemplate.labels`/`annotations` first, the
 operator's own on top — a template cannot detach a pod from its session by overriding them.
 """
@@ -54,7 +60,7 @@ COPIED_POD_FIELDS = (
 )
 
 #: agent fields copied to the container as written.
-COPIED_CONTAINER_FIELDS = ("envFrom", "resources")
+COPIED_CONTAINER_FIELDS = ("envFrom",)
 
 
 def session_labels(session: SessionRef) -> dict[str, str]:
@@ -90,11 +96,13 @@ def build_pod(
     *,
     runtime_port: int = RUNTIME_PORT,
     operator_image: str | None = None,
+    default_resources: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The Pod that runs `session` with `config` (its resolved configuration), as Kubernetes JSON.
 
     `operator_image` is the image used when `agent.image` is unset (it ships the bridge and the
-    demo agent). Raises InvalidConfiguration when the pod provider cannot run `config`.
+    demo agent); `default_resources` (`{requests: {...}, limits: {...}}`) fills the resources the
+    agent says nothing about. Raises InvalidConfiguration when the pod provider cannot run `config`.
     """
     problems = pod_problems(config, operator_image=operator_image)
     if problems:
@@ -122,6 +130,7 @@ def build_pod(
         "command": runtime_command(config, runtime_port=runtime_port),
         "env": _env(session, agent),
         **{key: agent[key] for key in COPIED_CONTAINER_FIELDS if agent.get(key) is not None},
+        **_resources(agent.get("resources"), default_resources),
         "workingDir": agent.get("workingDir") or WORKSPACE_PATH,
         "ports": [{"name": RUNTIME_PORT_NAME, "containerPort": runtime_port, "protocol": "TCP"}],
         "readinessProbe": {
@@ -171,6 +180,19 @@ def _env(session: SessionRef, agent: Mapping[str, Any]) -> list[dict[str, Any]]:
     env = [dict(entry) for entry in agent.get("env") or () if entry.get("name") not in identity]
     env += [{"name": name, "value": value} for name, value in identity.items()]
     return env
+
+
+def _resources(given: Any, defaults: Mapping[str, Any] | None) -> dict[str, Any]:
+    """`{"resources": …}` for the container (empty when there is nothing to say); see the module doc."""
+    resources = {key: dict(value) if isinstance(value, Mapping) else value
+                 for key, value in (given.items() if isinstance(given, Mapping) else ()) if value is not None}
+    named = {name for key in ("requests", "limits") if isinstance(resources.get(key), Mapping)
+             for name in resources[key]}
+    for key in ("requests", "limits"):
+        fill = {name: value for name, value in ((defaults or {}).get(key) or {}).items() if name not in named}
+        if fill:
+            resources[key] = {**fill, **(resources.get(key) or {})}
+    return {"resources": resources} if resources else {}
 
 
 def _mounted(mounts: list[dict[str, Any]], path: str) -> bool:

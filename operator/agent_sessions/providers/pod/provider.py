@@ -15,6 +15,9 @@ construction, and two reconciles racing each other cannot create two pods — th
   `kubernetes.io/pvc-protection`) is not deleted again: it is waited for, at the cost of a read.
 * `logs` reads `pods/log` and redacts it (values of the pod's Secrets, and patterns) before
   bounding it; see `logs` and `redaction`.
+
+The pod security policy (`policy`) is part of `validate`, at the operator's level raised by the
+session's namespace (`namespace_labels`); `ensure` checks it again before creating anything.
 """
 
 from __future__ import annotations
@@ -36,8 +39,10 @@ from .api_errors import TRANSIENT_ERRORS, api_error, transport_error
 from .constants import CONTAINER_NAME, RUNTIME_PORT
 from .logs import secret_references, secret_values
 from .names import label_value, pod_name, pvc_name
+from .namespace_labels import DEFAULT_TTL_SECONDS, RECONCILING_NAMESPACE, NamespaceLabels
 from .observe import observe_pod
 from .pod_spec import build_pod
+from .policy import PodPolicy, effective_level, policy_problems
 from .pvc_spec import build_pvc
 from .validation import pod_problems
 
@@ -61,6 +66,9 @@ class PodProvider:
         operator_image: str | None = None,
         runtime_port: int = RUNTIME_PORT,
         request_timeout: float | None = 30.0,
+        policy: PodPolicy | None = None,
+        default_resources: Mapping[str, Any] | None = None,
+        namespace_ttl: float = DEFAULT_TTL_SECONDS,
     ) -> None:
         if core_api is None and api_client is None:
             raise TypeError("PodProvider needs an api_client (or a core_api)")
@@ -69,17 +77,33 @@ class PodProvider:
         self._operator_image = operator_image
         self._runtime_port = runtime_port
         self._timeout = request_timeout
+        self.policy = policy or PodPolicy()
+        """The pod security policy (operator configuration); restricted, no ServiceAccounts, by default."""
+        self._default_resources = dict(default_resources or {})
+        self._namespaces = NamespaceLabels(self._read_namespace, ttl=namespace_ttl)
 
     # --- the protocol ---------------------------------------------------------------------
 
     def validate(self, config: Mapping[str, Any]) -> list[str]:
-        return pod_problems(config, operator_image=self._operator_image)
+        """The pod provider's requirements, then the pod security policy at the level of the
+        namespace being reconciled (see `prepare_namespace`; the operator's level otherwise)."""
+        return self._problems(config, RECONCILING_NAMESPACE.get())
+
+    async def prepare_namespace(self, namespace: str) -> None:
+        """Before a reconcile of a session in `namespace`: refresh what is known of the
+        namespace's labels (at most once per TTL) and make it the namespace that this task's
+        `validate` calls check against. Never raises for a failed read (see `namespace_labels`)."""
+        await self._namespaces.refresh(namespace)
+        RECONCILING_NAMESPACE.set(namespace)
 
     def capabilities(self) -> Capabilities:
         return Capabilities(streaming=True, history=True, logs=True, resume=True, cancel=True, resource_limits=True)
 
     async def ensure(self, session: SessionRef) -> ProviderRef:
-        problems = self.validate(session.config)
+        problems = self._problems(session.config, session.namespace)
+        if not problems:  # what is known passes: read the namespace's label (once per TTL), check again
+            await self._namespaces.refresh(session.namespace)
+            problems = self._problems(session.config, session.namespace)
         if problems:
             raise InvalidConfiguration(problems)
         pvc = build_pvc(session, session.config)
@@ -87,7 +111,8 @@ class PodProvider:
             await self._create_owned(session, "persistentvolumeclaim", pvc,
                                      self._core.create_namespaced_persistent_volume_claim,
                                      self._core.read_namespaced_persistent_volume_claim, read_first=True)
-        pod = build_pod(session, session.config, runtime_port=self._runtime_port, operator_image=self._operator_image)
+        pod = build_pod(session, session.config, runtime_port=self._runtime_port, operator_image=self._operator_image,
+                        default_resources=self._default_resources)
         current = await self._create_owned(session, "pod", pod,
                                            self._core.create_namespaced_pod, self._core.read_namespaced_pod)
         observation = observe_pod(current, runtime_port=self._runtime_port) if current else None
@@ -142,6 +167,15 @@ class PodProvider:
         return bounded_log(text, secrets, max_lines=tail_lines, max_bytes=limit_bytes, truncated=cut)
 
     # --- helpers ----------------------------------------------------------------------------
+
+    def _problems(self, config: Mapping[str, Any], namespace: str | None) -> list[str]:
+        labels = self._namespaces.labels(namespace) if namespace else None
+        level = effective_level(self.policy.level, namespace, labels)
+        return [*pod_problems(config, operator_image=self._operator_image),
+                *policy_problems(config, self.policy, level)]
+
+    async def _read_namespace(self, namespace: str) -> Any:
+        return await self._core.read_namespace(namespace, _request_timeout=self._timeout)
 
     def _pod_name(self, session: SessionRef) -> str:
         return pod_name(session.namespace, session.name, session.uid)

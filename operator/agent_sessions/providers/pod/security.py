@@ -7,7 +7,9 @@ for a network tool) says so in `podTemplate.securityContext` / `containerSecurit
 field set there replaces the default of the same name, and nothing else changes — setting
 `runAsUser: 1000` does not quietly drop `runAsNonRoot`. Nested objects (`capabilities`,
 `seccompProfile`) merge the same way, one level down: `capabilities: {add: [NET_BIND_SERVICE]}`
-keeps `drop: [ALL]`; `drop: []` removes it explicitly.
+keeps `drop: [ALL]`; `drop: []` removes it explicitly. How far a relaxation may go is not decided
+here: the pod security policy (`policy`) holds the result to the operator's Pod Security
+Standards level, `restricted` by default, whichever layer asked for it.
 
 `readOnlyRootFilesystem` defaults to **false**. Agents install packages, write caches and
 config under `$HOME` and elsewhere in images the platform team does not control; a read-only
