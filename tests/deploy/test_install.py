@@ -51,9 +51,11 @@ SESSION_RULES = [
     {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["get", "create", "delete"]},
     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+    {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]},
 ]
 """What the operator does inside every namespace it watches (kopf's scanning is disabled, so
-nothing cluster-scoped is read)."""
+nothing cluster-scoped is listed or watched; the session's own namespace is read for its pod
+security label, which a Role in that namespace can grant)."""
 
 GATEWAY_AUTH_RULES = [
     {"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]},
@@ -358,6 +360,38 @@ def test_values_schema_itself_rejects(overrides):
 
 
 @pytest.mark.parametrize(
+    "overrides",
+    [{"sessionPods__securityLevel": "strict"}, {"sessionPods__allowedServiceAccounts": ["Not_A_Name"]},
+     {"sessionPods__resources__requests": {"cpu": "lots"}}, {"sessionPods__resources__limits": {"memory": -1}},
+     {"sessionPods__resources__limits": {"memory": "-1Gi"}}, {"sessionPods__resources__burst": {}}],
+    ids=["unknown-level", "bad-service-account-name", "bad-quantity", "negative-number", "negative-quantity",
+         "unknown-key"],
+)
+def test_session_pod_values_are_checked_by_the_schema(overrides):
+    assert schema_errors(**overrides) != []
+
+
+def test_session_pod_values_reach_the_operator(render):
+    from agent_sessions.cli.main import _pod_default_resources, build_parser
+
+    docs = render("sessionPods.securityLevel=baseline", "sessionPods.allowedServiceAccounts={builder,default}",
+                  "sessionPods.resources.requests.cpu=1", "sessionPods.resources.limits.nvidia\\.com/gpu=1")
+    args = operator_container(docs)["args"]
+    assert "--pod-security-level=baseline" in args
+    assert [a for a in args if a.startswith("--allow-service-account")] == [
+        "--allow-service-account=builder", "--allow-service-account=default"]
+    parsed = build_parser().parse_args(args)
+    assert (parsed.pod_security_level, parsed.allow_service_account) == ("baseline", ["builder", "default"])
+    assert _pod_default_resources(parsed) == {"requests": {"cpu": "1", "memory": "512Mi"},
+                                              "limits": {"cpu": "2", "memory": "4Gi", "nvidia.com/gpu": "1"}}
+
+
+def test_session_pod_resources_can_be_emptied(render):
+    docs = render("sessionPods.resources.requests=null", "sessionPods.resources.limits=null")
+    assert not [a for a in operator_container(docs)["args"] if a.startswith("--pod-default-")]
+
+
+@pytest.mark.parametrize(
     ("sets", "in_message"),
     [
         (("gateway.podDisruptionBudget.minAvailable=2",), "minAvailable must be below gateway.replicas"),
@@ -610,6 +644,11 @@ def test_default_operator_command_line(render):
         "--metrics-port=9090",
         "--defaults=/etc/agent-sessions/defaults.yaml",
         "--log-format=json",
+        "--pod-security-level=restricted",
+        "--pod-default-request=cpu=250m",
+        "--pod-default-request=memory=512Mi",
+        "--pod-default-limit=cpu=2",
+        "--pod-default-limit=memory=4Gi",
         f"--peering={RELEASE}",
     ]
     assert {"name": "POD_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}} in container["env"]

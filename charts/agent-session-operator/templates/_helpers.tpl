@@ -114,8 +114,10 @@ call: watch/list sessions and templates (kopf's indexes), get+patch sessions (ou
 guarded by resourceVersion), patch their status subresource, update agentsessions/finalizers
 (owner references with blockOwnerDeletion need it), the session pods (get to observe, list/watch
 for their events, create, delete) and their workspace claims (get, create, delete), pods/log for
-the status log tail, secrets (get: exact-value redaction of log tails) and core/v1 Events (create).
-kopf's scanning of namespaces and CRDs is disabled (handlers/settings.py): no cluster-scoped reads.
+the status log tail, secrets (get: exact-value redaction of log tails), core/v1 Events (create)
+and the session's namespace itself (get: its pod-security.kubernetes.io/enforce label may raise the
+pod security level; a Role grants get on its own namespace). kopf's scanning of namespaces and CRDs
+is disabled (handlers/settings.py): no cluster-scoped lists or watches.
 */}}
 {{- define "agent-session-operator.rules.sessions" -}}
 - apiGroups: ["agentsession.dev"]
@@ -145,6 +147,9 @@ kopf's scanning of namespaces and CRDs is disabled (handlers/settings.py): no cl
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
+- apiGroups: [""]
+  resources: ["namespaces"]
+  verbs: ["get"]
 {{- end }}
 
 {{/*

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -38,6 +39,27 @@ def _load_defaults(path: str | None) -> dict:
     return data
 
 
+def _resource_list(flag: str, entries: list[str] | None) -> dict[str, str]:
+    """`--pod-default-request cpu=250m` (repeatable) → {"cpu": "250m"}; a bad entry ends the
+    command with the flag named (a typo must not start an operator without the defaults)."""
+    from agent_sessions.api.base import NONNEGATIVE_QUANTITY_PATTERN
+
+    resources: dict[str, str] = {}
+    for entry in entries or ():
+        name, sep, quantity = entry.partition("=")
+        name, quantity = name.strip(), quantity.strip()
+        if not sep or not name or not re.fullmatch(NONNEGATIVE_QUANTITY_PATTERN, quantity):
+            raise SystemExit(f"{flag} {entry!r}: expected NAME=QUANTITY, e.g. cpu=250m or memory=1Gi")
+        resources[name] = quantity
+    return resources
+
+
+def _pod_default_resources(args: argparse.Namespace) -> dict[str, dict[str, str]]:
+    requests = _resource_list("--pod-default-request", args.pod_default_request)
+    limits = _resource_list("--pod-default-limit", args.pod_default_limit)
+    return {key: value for key, value in (("requests", requests), ("limits", limits)) if value}
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     import asyncio
     import logging
@@ -67,6 +89,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         tmux=args.enable_tmux,
         tmux_reap_orphans=args.tmux_reap_orphans,
         tmux_workspace_root=args.tmux_workspace_root,
+        pod_security_level=args.pod_security_level,
+        allowed_service_accounts=tuple(args.allow_service_account or ()),
+        pod_default_resources=_pod_default_resources(args),
     )
     try:
         asyncio.run(run_operator(options, kubeconfig=args.kubeconfig))
@@ -120,6 +145,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--tmux-reap-orphans", action="store_true",
                      help="kill tmux sessions of ours that no AgentSession owns (they are always reported)")
     run.add_argument("--tmux-workspace-root", metavar="DIR", help="where tmux sessions keep their workspaces")
+    run.add_argument("--pod-security-level", choices=("restricted", "baseline", "privileged"), default="restricted",
+                     help="Pod Security Standards level every session pod must meet; a namespace's "
+                     "pod-security.kubernetes.io/enforce label may raise it, never lower it (default: %(default)s)")
+    run.add_argument("--allow-service-account", action="append", metavar="NAME",
+                     help="a ServiceAccount session pods may run as besides `default`, and mount the token of "
+                     "(repeatable; list `default` to allow its token); default: none")
+    run.add_argument("--pod-default-request", action="append", metavar="NAME=QUANTITY",
+                     help="default request of a resource the session's agent does not name, e.g. cpu=250m "
+                     "(repeatable)")
+    run.add_argument("--pod-default-limit", action="append", metavar="NAME=QUANTITY",
+                     help="default limit of a resource the session's agent does not name, e.g. memory=4Gi "
+                     "(repeatable)")
     peering = run.add_mutually_exclusive_group()
     peering.add_argument("--peering", default="agent-session-operator",
                          help="kopf peering name for HA: only one operator of the peering is active "

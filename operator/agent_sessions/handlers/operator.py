@@ -17,11 +17,16 @@ from .settings import OperatorOptions, configure
 
 
 def default_provider_factories(options: OperatorOptions) -> dict[str, Callable[[Any], Provider]]:
+    from agent_sessions.providers.pod.policy import PodPolicy
     from agent_sessions.providers.pod.provider import PodProvider
 
     from agent_sessions.providers.http import HTTPProvider
 
-    factories: dict[str, Callable[[Any], Provider]] = {"pod": PodProvider, "http": HTTPProvider}
+    policy = PodPolicy(options.pod_security_level, frozenset(options.allowed_service_accounts))
+    factories: dict[str, Callable[[Any], Provider]] = {
+        "pod": lambda api: PodProvider(api, policy=policy, default_resources=options.pod_default_resources),
+        "http": HTTPProvider,
+    }
     if options.tmux:
         from agent_sessions.providers.tmux import TmuxProvider
 

@@ -82,6 +82,15 @@ class OperatorRuntime:
             provider.on_change = lambda namespace, name: self.scheduler and self.scheduler.trigger((namespace, name))
         return provider
 
+    async def _prepare_namespace(self, namespace: str) -> None:
+        """Providers whose `validate` depends on the session's namespace (the pod provider's
+        security level, which the namespace's label may raise) read what they need first."""
+        if "pod" not in self.provider_factories:
+            return
+        prepare = getattr(self.provider("pod"), "prepare_namespace", None)
+        if prepare is not None:
+            await prepare(namespace)
+
     def templates_of(self, namespace: str) -> dict[str, dict]:
         if self.templates is None or namespace not in self.templates:
             return {}
@@ -102,6 +111,7 @@ class OperatorRuntime:
             self.scheduler.forget(key)
             return None, False
         assert self.reconciler is not None
+        await self._prepare_namespace(namespace)
         outcome = await self.reconciler.reconcile(body, self.templates_of(namespace))
         return outcome.requeue_after, outcome.backoff
 

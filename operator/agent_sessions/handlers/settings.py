@@ -35,6 +35,14 @@ class OperatorOptions:
     tmux_workspace_root: str | None = None
     """Where tmux sessions keep their workspaces (default: $XDG_STATE_HOME/agent-sessions/tmux)."""
     tmux_orphan_check_seconds: float = 300.0
+    pod_security_level: str = "restricted"
+    """Pod Security Standards level every session pod must meet (`restricted`, `baseline`,
+    `privileged`); a namespace's `pod-security.kubernetes.io/enforce` label may only raise it."""
+    allowed_service_accounts: tuple[str, ...] = ()
+    """ServiceAccounts a session pod may run as besides `default`, and the only ones whose token
+    it may mount (`default` included only when listed)."""
+    pod_default_resources: dict = field(default_factory=dict)
+    """`{requests: {...}, limits: {...}}` for the resources a session's agent says nothing about."""
     priority: int = 0
     """Peering priority: of the operators of one peering, only the highest-priority one is active.
     Equal priorities would leave all of them active (kopf only warns), so replicas pick distinct,
