@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from agent_sessions.providers import REDACTED, LogTail, bounded_log, redact, tail
+from agent_sessions.providers.redaction import MAX_SECRET_REFERENCES, secret_references
 
 R = REDACTED
 JWT = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
@@ -115,3 +118,73 @@ def test_bounded_log_is_a_string_with_a_truncated_flag():
     assert isinstance(kept, str) and isinstance(kept, LogTail)
     assert (str(kept), kept.truncated) == ("b\n", True)
     assert bounded_log("a\n", truncated=True).truncated
+
+
+# --- known values in the forms they leak in (issue 10) --------------------------------------
+
+SECRET = "hunter2-Zq81-s3cr3t-value"
+
+
+def b64(data: str, *, url_safe: bool = False) -> str:
+    encode = base64.urlsafe_b64encode if url_safe else base64.b64encode
+    return encode(data.encode()).decode()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(f"got {b64(SECRET)} back", f"got {R} back", id="base64"),
+        pytest.param(f"got {b64(SECRET).rstrip('=')} back", f"got {R} back", id="base64-without-padding"),
+        pytest.param(f"got {b64('~~' + SECRET + '??', url_safe=True)} back", f"got {R} back", id="base64-url-safe"),
+        pytest.param(f"basic {b64('svc:' + SECRET)}.", f"basic {R}.", id="base64-inside-a-longer-encoding-1"),
+        pytest.param(f"x {b64('ab' + SECRET + 'cdef')} y", f"x {R} y", id="base64-inside-a-longer-encoding-2"),
+        pytest.param(f"x {b64('abc' + SECRET)} y", f"x {R} y", id="base64-inside-a-longer-encoding-0"),
+        pytest.param(f"key {b64(SECRET)[:12]}\n{b64(SECRET)[12:]} end", f"key {R} end", id="base64-wrapped"),
+        pytest.param("value hunter2-Zq8 1-s3cr3t -value end", f"value {R} end", id="split-by-spaces"),
+        pytest.param("value hunter2-\nZq81-s3cr\n3t-value\nend", f"value {R}\nend", id="split-by-newlines"),
+        pytest.param(f"value {SECRET[:10]}\t {SECRET[10:]}", f"value {R}", id="split-by-tabs"),
+        pytest.param("the best estimate", "the best estimate", id="short-value-is-not-found-across-words"),
+        pytest.param("a test here", f"a {R} here", id="short-value-still-found-as-written"),
+        pytest.param("nothing of it: aHVudGVy", "nothing of it: aHVudGVy", id="a-prefix-of-the-encoding-is-not-it"),
+    ],
+)
+def test_redact_finds_known_values_encoded_and_split(text, expected):
+    assert redact(text, [SECRET, "test"]) == expected
+
+
+def test_a_value_with_blanks_is_found_as_written_and_reflowed():
+    passphrase = "correct horse battery staple"
+    assert redact(f"pass: {passphrase}!", [passphrase]) == f"pass: {R}!"
+    assert redact("pass: correct\nhorse battery\nstaple!", [passphrase]) == f"pass: {R}!"
+
+
+def test_encoded_and_split_redaction_is_idempotent():
+    text = f"{b64(SECRET)} and hunter2-Zq81 -s3cr3t-value and {b64('u:' + SECRET, url_safe=True)}"
+    once = redact(text, [SECRET])
+    assert SECRET not in once and "".join(once.split()).count(R) == 3
+    assert redact(once, [SECRET]) == once
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        pytest.param({"agent": {"env": [{"name": "A", "valueFrom": {"secretKeyRef": {"name": "s1", "key": "k"}}},
+                                        {"name": "B", "value": "plain"}]}},
+                     [("s1", "k")], id="env-secret-key-ref"),
+        pytest.param({"agent": {"envFrom": [{"secretRef": {"name": "s2"}}, {"configMapRef": {"name": "cm"}}]}},
+                     [("s2", None)], id="env-from-secret"),
+        pytest.param({"http": {"url": "https://p", "credentialsSecretRef": {"name": "tok", "key": "token"}}},
+                     [("tok", "token")], id="http-credentials"),
+        pytest.param({"podTemplate": {"volumes": [{"name": "v", "secret": {"secretName": "s3"}}]}},
+                     [("s3", None)], id="secret-volume"),
+        pytest.param({"agent": {"env": [{"name": "A", "valueFrom": {"secretKeyRef": {"name": 5}}}]}}, [],
+                     id="malformed-references-are-skipped"),
+    ],
+)
+def test_secret_references_are_found_anywhere_in_a_configuration(config, expected):
+    assert secret_references(config) == expected
+
+
+def test_secret_references_are_bounded():
+    env = [{"name": f"V{i}", "valueFrom": {"secretKeyRef": {"name": f"s{i}", "key": "k"}}} for i in range(100)]
+    assert len(secret_references({"agent": {"env": env}})) == MAX_SECRET_REFERENCES
