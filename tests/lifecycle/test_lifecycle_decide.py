@@ -391,8 +391,31 @@ ROWS = [
     Row("deleted session with broken config still deletes what it ran",
         running, None, c.PHASE_TERMINATING, ("Delete",),
         session=replace(INVALID, deleting=True)),
-    Row("deleted session with provider down stays terminating",
-        running, None, c.PHASE_TERMINATING, ("Warning:ProviderUnavailable",), session=session(deleting=True), error=DOWN),
+    Row("deleted session with provider down stays terminating and says deletion is blocked",
+        running, None, c.PHASE_TERMINATING, ("Warning:ProviderUnavailable", "Warning:DeletionBlocked"),
+        session=session(deleting=True), error=DOWN,
+        expect={"ready.reason": c.REASON_DELETION_BLOCKED, "providerAvailable.status": "False"}),
+    Row("deleted session whose deletion is still blocked says so once",
+        lambda: step(running(), None, session(deleting=True), error=DOWN, t=20).status, None, c.PHASE_TERMINATING,
+        (), session=session(deleting=True), error=DOWN, expect={"ready.reason": c.REASON_DELETION_BLOCKED}),
+    Row("blocked deletion goes on once the provider answers again",
+        lambda: step(running(), None, session(deleting=True), error=DOWN, t=20).status, ABSENT, c.PHASE_TERMINATING,
+        ("Delete", "RemoveFinalizer"), session=session(deleting=True), expect={"ready.reason": c.REASON_TERMINATING}),
+    Row("abandoned session removes its finalizer without touching its backing",
+        running, None, c.PHASE_TERMINATING, ("RemoveFinalizer", "Warning:Abandoned"),
+        session=session(deleting=True, abandon=True)),
+    Row("abandoned session whose deletion was blocked lets go",
+        lambda: step(running(), None, session(deleting=True), error=DOWN, t=20).status, None, c.PHASE_TERMINATING,
+        ("RemoveFinalizer", "Warning:Abandoned"), session=session(deleting=True, abandon=True)),
+    Row("abandoned session within the quiet period lets go at once",
+        running, None, c.PHASE_TERMINATING, ("RemoveFinalizer", "Warning:Abandoned"),
+        session=session(deleting=True, abandon=True, deletion_time=at(49.5))),
+    Row("abandon is ignored on a session that is not being deleted",
+        running, READY, c.PHASE_RUNNING, (), session=session(abandon=True)),
+    Row("deleted session with broken config and an unavailable provider is blocked, not stuck silently",
+        running, None, c.PHASE_TERMINATING, ("Warning:ProviderUnavailable", "Warning:DeletionBlocked"),
+        session=replace(INVALID, deleting=True), error="provider 'tmux' is not available in this operator",
+        expect={"ready.reason": c.REASON_DELETION_BLOCKED}),
     Row("terminating session whose backing is finally gone removes its finalizer",
         lambda: step(running(), READY, session(deleting=True), t=20).status, ABSENT, c.PHASE_TERMINATING,
         ("Delete", "RemoveFinalizer"), session=session(deleting=True)),
@@ -812,3 +835,51 @@ def test_lifecycle_settings_read_the_builtin_defaults_from_the_resolved_configur
         BUILTIN_DEFAULTS["provider"], defaults["restartPolicy"], defaults["backoffLimit"], defaults["wakeOnMessage"])
     assert (settings.start_timeout, settings.idle_timeout, settings.max_duration) == (600, 60, None)
     assert LifecycleSettings(provider=c.PROVIDER_POD) == replace(settings, idle_timeout=None, config_hash="")
+
+
+# --- deletion that cannot go on, abandon, titles (issue 10) ---------------------------------
+
+
+def test_blocked_deletion_says_what_is_retried_and_how_to_give_up_and_retries():
+    decision = step(running(), None, session(deleting=True), error=DOWN, t=20)
+    ready_cond = get_condition(decision.status.conditions, c.COND_READY)
+    assert ready_cond.status == "False" and ready_cond.reason == c.REASON_DELETION_BLOCKED
+    assert ready_cond.message.startswith(f"cannot delete the pod backing ags-demo: {DOWN}; retrying with backoff")
+    assert ready_cond.message.endswith(
+        "To give up on it and let the session go, annotate the session:"
+        f" kubectl annotate agentsession demo {c.ANNOTATION_ABANDON}=true"
+        " (the backing is then left behind, to be removed by hand)"
+    )
+    blocked = [a for a in decision.actions if isinstance(a, Emit) and a.reason == c.EVENT_DELETION_BLOCKED]
+    assert [e.message for e in blocked] == [ready_cond.message]
+    assert decision.requeue_after == PROVIDER_RETRY_SECONDS
+    assert not any(isinstance(a, (Delete, RemoveFinalizer)) for a in decision.actions)
+
+
+def test_abandoning_names_what_may_be_left_behind():
+    decision = step(running(), None, session(deleting=True, abandon=True), t=20)
+    (event,) = [a for a in decision.actions if isinstance(a, Emit)]
+    assert event.type == c.EVENT_TYPE_WARNING and event.reason == c.EVENT_ABANDONED
+    assert event.message == (
+        f'deletion of the pod backing ags-demo abandoned ({c.ANNOTATION_ABANDON}: "true"): it was not deleted'
+        " and may still exist; the finalizer is removed"
+    )
+    assert not any(isinstance(a, Delete) for a in decision.actions)
+
+
+@pytest.mark.parametrize(
+    ("spec_title", "agent_title", "expected"),
+    [
+        pytest.param("\x1b[31mred\x1b[0m alert\x07", None, "red alert", id="author-title-escapes"),
+        pytest.param(None, "Fix\x00 the\x1b]0;pwned\x07 build\x7f", "Fix the build", id="agent-title-controls"),
+        pytest.param("two\nlines\tand tab", None, "two lines and tab", id="one-line"),
+        pytest.param("\x1b[2J\x00", None, None, id="nothing-printable-is-no-title"),
+        pytest.param("plain title", "ignored", "plain title", id="plain"),
+    ],
+)
+def test_titles_are_written_without_control_characters(spec_title, agent_title, expected):
+    given = running()
+    if agent_title is not None:
+        given.session_info = SessionInfoStatus(title=agent_title)
+    decision = step(given, READY, session(title=spec_title), t=20)
+    assert decision.status.title == expected

@@ -37,6 +37,11 @@ ANNOTATION_WAKE: Final = f"{PREFIX}wake"
 stopped for idleness: the operator resumes it if `lifecycle.wakeOnMessage`. Metadata, not spec:
 no GitOps drift."""
 
+ANNOTATION_ABANDON: Final = f"{PREFIX}abandon"
+"""`"true"` on a session being deleted: stop trying to delete its backing (an unreachable
+platform, a provider this operator lacks) and remove the finalizer. The backing is left where it
+is (an `Abandoned` event names it); ignored on a session that is not being deleted."""
+
 # Runtime bridge environment
 ENV_RUNTIME_HOST: Final = "AGENT_SESSIONS_RUNTIME_HOST"
 """Address the runtime bridge listens on (default 0.0.0.0); the local pod runner gives each pod
@@ -134,6 +139,9 @@ REASON_RESUMING: Final = "Resuming"
 """Ready=False while a stopped session is being started again (the Started/Resumed event tells
 the two apart by it)."""
 REASON_NOT_READY: Final = "NotReady"
+REASON_DELETION_BLOCKED: Final = "DeletionBlocked"
+"""Ready=False while a deleted session's backing cannot be deleted (the provider cannot be
+reached): retried with backoff until it can, or until the session is abandoned."""
 
 # Stopped reasons (status.stoppedReason)
 STOPPED_USER: Final = "User"
@@ -162,6 +170,8 @@ EVENT_PROVIDER_UNAVAILABLE: Final = "ProviderUnavailable"
 EVENT_UNHEALTHY: Final = "Unhealthy"
 EVENT_RESTARTED: Final = "Restarted"
 EVENT_RECREATED: Final = "Recreated"
+EVENT_DELETION_BLOCKED: Final = "DeletionBlocked"
+EVENT_ABANDONED: Final = "Abandoned"
 
 # Bounds shared by the API and the status writer
 MAX_TITLE_LENGTH: Final = 256

@@ -1,4 +1,8 @@
-"""Kubernetes Events for session transitions (§9): one per transition, never one per log line."""
+"""Kubernetes Events for session transitions (§9): one per transition, never one per log line.
+
+An Event's message is shown by `kubectl describe` and `kubectl get events` on a reader's
+terminal: control characters and escape sequences never get into it (`lifecycle.printable`).
+Secrets are redacted by the caller, which knows the session's (`reconciler`)."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from typing import Any
 from kubernetes_asyncio import client
 
 from agent_sessions.api import constants as c
+from agent_sessions.lifecycle.printable import printable_text
 
 COMPONENT = "agent-session-operator"
 MAX_MESSAGE = 1024
@@ -38,7 +43,7 @@ def build_event(
         },
         "type": type_,
         "reason": reason,
-        "message": message[:MAX_MESSAGE],
+        "message": printable_text(message)[:MAX_MESSAGE],
         "source": {"component": COMPONENT},
         "reportingComponent": COMPONENT,
         "reportingInstance": instance,

@@ -54,6 +54,12 @@ Choices where §4 is silent:
 * The backing is stopped on failures where it would otherwise keep consuming resources or
   retrying (start timeout, permanent error, backoff limit). It is kept when the agent ended by
   itself (Completed, or Failed with `restartPolicy: Never`), so its logs can still be read.
+* Deletion never depends on the configuration: a session whose configuration is invalid still
+  deletes what status says it ran (`status.provider`) and loses its finalizer. A backing that
+  cannot be deleted because the provider cannot be reached is retried with backoff, with
+  Ready=False/DeletionBlocked saying so and how to give up: the `agentsession.dev/abandon: "true"`
+  annotation removes the finalizer without a provider call (an `Abandoned` event names what may
+  be left behind).
 * A restart or re-creation resets `startTime`, so idle, maximum-duration and start deadlines
   count from the latest start (see `deadlines`).
 
@@ -82,9 +88,16 @@ from .deadlines import idle_deadline, max_duration_deadline, seconds_until, star
 from .decision_state import GONE, POLL_SECONDS, PROVIDER_RETRY_SECONDS, RUNNING_PHASES
 from .health import next_health, resting_health
 from .inputs import SessionInput
-from .messages import STOPPED_MESSAGES, describe_observation, format_seconds
+from .messages import (
+    STOPPED_MESSAGES,
+    abandoned_message,
+    deletion_blocked_message,
+    describe_observation,
+    format_seconds,
+)
 from .observation import BackingState, Observation
 from .prompt import initial_prompt, next_prompt_step
+from .printable import printable_line
 from .timestamps import require_aware
 from .transitions import Transitions
 
@@ -114,7 +127,6 @@ def decide(
     """
     require_aware(now)
     return _Decider(session, status, observation, provider_error, now).run()
-    return _Decider(session, status, observation, provider_error, now).run()
 
 
 
@@ -127,7 +139,8 @@ class _Decider(Transitions):
         st = self.status
         if st.phase is None:
             self._create()
-        st.title = self.session.title or (st.session_info.title if st.session_info else None)
+        title = self.session.title or (st.session_info.title if st.session_info else None)
+        st.title = printable_line(title) or None if title else None  # shown by `kubectl get`
         self._refresh_config_valid()
         self._refresh_provider_available()
 
@@ -337,6 +350,9 @@ class _Decider(Transitions):
         return False
 
     def _terminate(self) -> None:
+        if self.session.abandon:
+            self._abandon()
+            return
         st = self.status
         deleted_for = self.session.deleting_for(self.now)
         if self.provider_error is None and deleted_for is not None and deleted_for < TERMINATING_QUIET_SECONDS:
@@ -350,12 +366,31 @@ class _Decider(Transitions):
                 self.requeue.append(TERMINATING_QUIET_SECONDS - deleted_for)
             return
         st.phase = c.PHASE_TERMINATING
-        self._ready(compute_ready_condition(c.PHASE_TERMINATING))
         if self.provider_error is not None:
-            self.requeue.append(PROVIDER_RETRY_SECONDS)
+            self._deletion_blocked()
             return
+        self._ready(compute_ready_condition(c.PHASE_TERMINATING))
         self._mirror_backing()
         self._terminate_backing(st)
+
+    def _deletion_blocked(self) -> None:
+        """The backing cannot be deleted now (the provider cannot be reached): say what is
+        retried and how to give up, once (an event when it starts), and retry; the reconciler
+        backs off while `ProviderAvailable` is False."""
+        message = deletion_blocked_message(self.status, self.session.name, self.provider_error or "")
+        blocked_before = self._ready_reason() == c.REASON_DELETION_BLOCKED
+        self._ready(compute_ready_condition(c.PHASE_TERMINATING, reason=c.REASON_DELETION_BLOCKED, message=message))
+        if not blocked_before:
+            self._emit(Emit.warning(c.EVENT_DELETION_BLOCKED, message))
+        self.requeue.append(PROVIDER_RETRY_SECONDS)
+
+    def _abandon(self) -> None:
+        """An admin gave up on the backing (`agentsession.dev/abandon: "true"`): no provider call,
+        the finalizer goes, and an event says what may be left behind."""
+        self.status.phase = c.PHASE_TERMINATING
+        self._ready(compute_ready_condition(c.PHASE_TERMINATING))
+        self._emit(Emit.warning(c.EVENT_ABANDONED, abandoned_message(self.status)))
+        self.work.append(RemoveFinalizer())
 
     def _terminate_backing(self, st: AgentSessionStatus) -> None:
         obs = self.observation

@@ -85,6 +85,9 @@ class SessionInput:
     """Value of the `agentsession.dev/restart` annotation."""
     wake_requested: bool = False
     """A message arrived for a session stopped by its idle timeout."""
+    abandon: bool = False
+    """The `agentsession.dev/abandon` annotation is `"true"`: when deleting, leave the backing
+    and remove the finalizer."""
 
     def deleting_for(self, now: datetime) -> float | None:
         """Seconds since the deletion was requested (None when not deleting, or unknown)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Final
 
 from agent_sessions.api import constants as c
+from agent_sessions.api.session import AgentSessionStatus
 
 from .observation import Observation
 
@@ -30,6 +31,31 @@ def exit_message(obs: Observation) -> str:
     cause = f" ({obs.reason})" if obs.reason else ""
     detail = f": {obs.message}" if obs.message else ""
     return f"the agent exited{code}{cause}{detail}"
+
+
+def backing_name(status: AgentSessionStatus) -> str:
+    """`the pod backing ags-…` / `the http backing <uid>`, as far as status knows it."""
+    provider = status.provider
+    kind = f"{provider.type} " if provider is not None and provider.type else ""
+    named = f" {provider.id}" if provider is not None and provider.id else ""
+    return f"the {kind}backing{named}"
+
+
+def deletion_blocked_message(status: AgentSessionStatus, session_name: str, error: str) -> str:
+    """What is retried, why, and how to give up (the Ready message and the event)."""
+    return (
+        f"cannot delete {backing_name(status)}: {error}; retrying with backoff (at most every 5 minutes)."
+        f" To give up on it and let the session go, annotate the session:"
+        f" kubectl annotate agentsession {session_name} {c.ANNOTATION_ABANDON}=true"
+        f" (the backing is then left behind, to be removed by hand)"
+    )
+
+
+def abandoned_message(status: AgentSessionStatus) -> str:
+    return (
+        f"deletion of {backing_name(status)} abandoned ({c.ANNOTATION_ABANDON}: \"true\"): it was not deleted"
+        " and may still exist; the finalizer is removed"
+    )
 
 
 def format_seconds(duration: float | None) -> str:

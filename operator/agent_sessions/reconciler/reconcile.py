@@ -14,6 +14,18 @@ what the provider observes), never on which trigger fired. The decisions are pur
 5. write status once, and only if it differs from what was read; post the transition events.
 
 A converged session therefore costs one observation and zero writes.
+
+Deletion never depends on the configuration: a deleted session is torn down by the provider that
+status says made its backing (`status.provider`), with whatever configuration still resolves, and
+its finalizer is removed once nothing is left, even when no provider is known; an admin may
+abandon a backing that cannot be deleted (`agentsession.dev/abandon`, see `lifecycle.decide`).
+
+Every text written where a reader of the session sees it — condition messages, health, title,
+session info and Events — goes through one sanitiser first (`_sanitized_status`,
+`_clean_text`): the log tail's redactor, with the values of the Secrets the session's
+configuration references as known secrets (a platform's error may echo what it was sent), and
+control characters removed (titles are shown by `kubectl get`). The Secrets are read only when
+something is about to be written.
 """
 
 from __future__ import annotations
@@ -21,10 +33,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Final
 
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
@@ -51,11 +63,14 @@ from agent_sessions.lifecycle import (
     decide,
     prompt_message_id,
 )
+from agent_sessions.lifecycle.printable import printable_data, printable_line, printable_text
 from agent_sessions.lifecycle.timestamps import format_timestamp, parse_timestamp
 from agent_sessions.providers.base import Provider, SessionRef
 from agent_sessions.providers.errors import InvalidConfiguration, ProviderUnavailable, SessionAlreadyExists
 from agent_sessions.providers.logs import tail as bound_tail
-from agent_sessions.providers.redaction import redact
+from agent_sessions.providers.environment import SECRET, object_data
+from agent_sessions.providers.object_reader import KubernetesObjectReader
+from agent_sessions.providers.redaction import redact, secret_references
 from agent_sessions.wire.runtime_client import RuntimeCallFailed, RuntimeClient
 
 from . import metrics
@@ -74,6 +89,10 @@ LOG_REFRESH_SECONDS = 30.0
 INFO_REFRESH_SECONDS = 10.0
 """At most one read of a running session's runtime info (title, activity, health) per interval."""
 DELETE_RETRY_SECONDS = 2.0
+
+MAX_CONDITION_MESSAGE: Final = 32768
+MAX_HEALTH_MESSAGE: Final = 4096
+"""The status schema's bounds on the texts the sanitiser may lengthen (`[REDACTED]`)."""
 
 
 @dataclass
@@ -135,12 +154,16 @@ class Reconciler:
         status = parse_status(raw_status, meta)
         resolved, problems = self._resolve(body, templates)
         provider_type = provider_type_of(resolved, status)
+        if deleting and status is not None and status.provider is not None and status.provider.type:
+            provider_type = status.provider.type  # delete what was made, whatever the config says now
         provider = None
+        missing_provider: str | None = None
         if provider_type:
             try:
                 provider = self.providers(provider_type)
             except InvalidConfiguration as unavailable:  # e.g. a provider this operator lacks
                 problems = [*problems, *(unavailable.problems or [str(unavailable)])]
+                missing_provider = f"provider {provider_type!r} is not available in this operator"
         if provider is not None and resolved is not None:
             problems = [*problems, *provider.validate(resolved.config)]
         settings = LifecycleSettings.from_resolved(resolved) if resolved is not None and not problems else None
@@ -148,8 +171,17 @@ class Reconciler:
             body, resolved.config if resolved else {}, config_hash=resolved.hash if resolved else None
         )
         session = session_input(body, settings, problems, deleting, status)
+        if deleting and (meta.get("annotations") or {}).get(c.ANNOTATION_ABANDON) == "true":
+            session = dataclasses.replace(session, abandon=True)
+        secrets = _KnownSecrets(lambda: self._secret_values(body, ref.config))
 
-        observation, provider_error = await self._observe(provider, ref, status, deleting)
+        if session.abandon:  # no provider call: it may be what cannot be reached
+            observation, provider_error = None, None
+        else:
+            observation, provider_error = await self._observe(provider, ref, status, deleting)
+        if deleting and provider is None and missing_provider and status is not None and status.provider is not None \
+                and status.provider.id:
+            provider_error = missing_provider  # what it made cannot be deleted by this operator
         observed = observation
         observation, status, reported = await self._read_runtime(observation, status, ref.uid)
         decision = decide(session, status, observation, provider_error, self.clock())
@@ -163,6 +195,7 @@ class Reconciler:
         decision, removed = await self._execute(decision, provider, ref, session, status, observation)
         if removed:
             self._count(ref.uid, None, None)
+            await self._emit(body, [a for a in decision.actions if isinstance(a, Emit)], secrets)
             return ReconcileOutcome(requeue_after=None, gone=True)
 
         new_status = decision.status
@@ -173,8 +206,8 @@ class Reconciler:
         if not session.deleting:  # a log read of a backing on its way out would only add a write
             await self._refresh_logs(provider, ref, new_status)
 
-        wrote = await self._write_status(body, raw_status, new_status) is not None
-        await self._emit(body, [a for a in decision.actions if isinstance(a, Emit)])
+        wrote = await self._write_status(body, raw_status, new_status, secrets) is not None
+        await self._emit(body, [a for a in decision.actions if isinstance(a, Emit)], secrets)
         if wrote and status is not None and status.phase != new_status.phase:
             metrics.TRANSITIONS.labels(from_phase=status.phase or "", to_phase=new_status.phase or "").inc()
         if wrote and new_status.phase == c.PHASE_RUNNING and not (status and status.phase == c.PHASE_RUNNING):
@@ -256,6 +289,8 @@ class Reconciler:
         for action in decision.actions:
             if isinstance(action, (Emit, DeliverPrompt)):
                 continue  # events are posted after the status write; a prompt was sent already
+            if isinstance(action, RemoveFinalizer):  # needs no provider: nothing of it is left
+                return decision, await self._remove_finalizer(ref)
             if provider is None:
                 break
             try:
@@ -273,8 +308,6 @@ class Reconciler:
                     again = decide(session, status, gone, None, self.clock())
                     if any(isinstance(a, RemoveFinalizer) for a in again.actions):
                         return decision, await self._remove_finalizer(ref)
-                elif isinstance(action, RemoveFinalizer):
-                    return decision, await self._remove_finalizer(ref)
             except ProviderUnavailable as unavailable:
                 metrics.PROVIDER_ERRORS.labels(provider=provider.type_name, operation=type(action).__name__).inc()
                 self._note_retry_after(ref.uid, unavailable)
@@ -361,7 +394,7 @@ class Reconciler:
         if status is None:
             return observation, status, None
         updated = status.model_copy(deep=True)
-        session_info = SessionInfoStatus.model_validate(info.session_info) if info.session_info else None
+        session_info = _printable_session_info(info.session_info) if info.session_info else None
         if session_info != updated.session_info:
             updated.session_info = session_info
         if info.last_activity_time and info.last_activity_time != updated.last_activity_time:
@@ -420,10 +453,16 @@ class Reconciler:
 
     # --- writes --------------------------------------------------------------------------
 
-    async def _write_status(self, body: dict, raw_status: dict, status: AgentSessionStatus) -> dict | None:
-        """Patch what changed; the updated object, or None when nothing was written."""
+    async def _write_status(
+        self, body: dict, raw_status: dict, status: AgentSessionStatus, secrets: _KnownSecrets
+    ) -> dict | None:
+        """Patch what changed, sanitised; the updated object, or None when nothing was written.
+        What changed is first judged with the patterns alone, so an unchanged status costs no
+        Secret read; what is written is redacted with the known secret values too."""
         new = status.model_dump(mode="json", by_alias=True, exclude_none=True)
-        patch = merge_patch(raw_status, new)
+        if merge_patch(raw_status, _sanitized_status(new, ())) is None:
+            return None
+        patch = merge_patch(raw_status, _sanitized_status(new, await secrets.values()))
         if patch is None:
             return None
         meta = body["metadata"]
@@ -437,14 +476,117 @@ class Reconciler:
         self._own_writes.remember(body, updated)
         return updated
 
-    async def _emit(self, body: dict, events: list[Emit]) -> None:
+    async def _emit(self, body: dict, events: list[Emit], secrets: _KnownSecrets) -> None:
+        if not events:
+            return
+        values = await secrets.values()
         for event in events:
+            message = _clean_text(event.message, values)
             try:
                 await post_event(
-                    self.api, build_event(body, event.type, event.reason, event.message, self.clock(), self.instance)
+                    self.api, build_event(body, event.type, event.reason, message, self.clock(), self.instance)
                 )
             except ApiException as exc:  # an event is never worth failing a reconcile for
                 logger.warning("could not post event %s: %s", event.reason, exc.reason)
+
+
+    async def _secret_values(self, body: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
+        """The values of the Secrets the session's configuration references (the resolved one
+        and the session's own spec, which is all there is when it does not resolve): what the
+        sanitiser redacts as known secrets. A Secret that cannot be read is skipped: the
+        patterns still apply, and a status write would fail the same way."""
+        namespace = body["metadata"]["namespace"]
+        references = dict.fromkeys([*secret_references(config), *secret_references(body.get("spec") or {})])
+        reader = KubernetesObjectReader.from_api_client(self.api)
+        values: list[str] = []
+        read: dict[str, Mapping[str, Any] | None] = {}
+        for name, key in list(references)[:MAX_SECRETS_READ]:
+            if name not in read:
+                try:
+                    read[name] = await reader.read(SECRET, namespace, name)
+                except ProviderUnavailable as unreadable:  # forbidden, or the API is not answering
+                    logger.info("cannot read Secret %s/%s for redaction: %s", namespace, name, unreadable)
+                    read[name] = None
+            secret = read[name]
+            data = object_data(SECRET, secret) if secret is not None else {}
+            values += [value for k, value in data.items() if key is None or k == key]
+        return values
+
+
+MAX_SECRETS_READ: Final = 32
+"""At most this many Secret references of one session are read for redaction."""
+
+
+class _KnownSecrets:
+    """The session's known secret values, read at most once per reconcile and only if needed."""
+
+    def __init__(self, load: Callable[[], Awaitable[list[str]]]) -> None:
+        self._load = load
+        self._values: list[str] | None = None
+
+    async def values(self) -> list[str]:
+        if self._values is None:
+            self._values = await self._load()
+        return self._values
+
+
+def _clean_text(text: str, secret_values: Iterable[str]) -> str:
+    """A message as a reader may see it: secrets redacted, control characters removed."""
+    return printable_text(redact(text, secret_values))
+
+
+def _sanitized_status(status: dict[str, Any], secret_values: Iterable[str]) -> dict[str, Any]:
+    """`status` (as dumped for the API) with every text a reader sees sanitised: condition and
+    health messages and session info (`_clean_text`), the title as one printable line; the log
+    tail, redacted by its provider before it was cut, is redacted again with these values."""
+    values = list(secret_values)
+    out = dict(status)
+    if out.get("conditions"):
+        out["conditions"] = [
+            {**cond, "message": _clean_text(cond["message"], values)[:MAX_CONDITION_MESSAGE]}
+            if cond.get("message") else cond
+            for cond in out["conditions"]
+        ]
+    health = out.get("health")
+    if health and health.get("message"):
+        out["health"] = {**health, "message": _clean_text(health["message"], values)[:MAX_HEALTH_MESSAGE]}
+    if out.get("title"):
+        out["title"] = printable_line(redact(out["title"], values))[: c.MAX_TITLE_LENGTH]
+    info = out.get("sessionInfo")
+    if info:
+        info = dict(info)
+        if info.get("title"):
+            info["title"] = printable_line(redact(info["title"], values))[: c.MAX_TITLE_LENGTH]
+        if info.get("meta"):
+            info["meta"] = _redacted_data(printable_data(info["meta"]), values)
+        out["sessionInfo"] = info
+    logs = out.get("logs")
+    if values and logs and logs.get("tail"):
+        out["logs"] = {**logs, "tail": redact(logs["tail"], values)}
+    return out
+
+
+def _redacted_data(value: Any, secret_values: list[str]) -> Any:
+    if isinstance(value, str):
+        return redact(value, secret_values)
+    if isinstance(value, dict):
+        return {key: _redacted_data(item, secret_values) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redacted_data(item, secret_values) for item in value]
+    return value
+
+
+def _printable_session_info(info: Mapping[str, Any]) -> SessionInfoStatus:
+    """The agent's session info without control characters (the title is shown by `kubectl get`)."""
+    cleaned = dict(info)
+    if isinstance(cleaned.get("title"), str):
+        cleaned["title"] = printable_line(cleaned["title"])[: c.MAX_TITLE_LENGTH] or None
+    if isinstance(cleaned.get("updatedAt"), str):
+        cleaned["updatedAt"] = printable_line(cleaned["updatedAt"])
+    if "_meta" in cleaned or "meta" in cleaned:
+        key = "_meta" if "_meta" in cleaned else "meta"
+        cleaned[key] = printable_data(cleaned[key])
+    return SessionInfoStatus.model_validate(cleaned)
 
 
 def _stops_for_idleness(status: AgentSessionStatus | None, decision: Decision) -> bool:
