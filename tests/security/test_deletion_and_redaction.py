@@ -190,10 +190,7 @@ def test_an_unreachable_platform_is_retried_with_backoff_until_an_admin_abandons
         api, platform, start_operator):
     token_secret(api)
     start_operator()
-    platform.hold(True)  # sessions stay Pending on the platform: no runtime to run
-    api.create(c.SESSION_PLURAL, http_session("stranded", platform.url))
-    created = wait_session(api, "stranded", lambda o: ((o or {}).get("status", {}).get("provider") or {}).get("id"))
-    uid = created["metadata"]["uid"]
+    uid = held_http_session(api, platform, "stranded")
 
     platform.stop_now()
     api.delete(c.SESSION_PLURAL, NAMESPACE, "stranded")
@@ -217,6 +214,48 @@ def test_an_unreachable_platform_is_retried_with_backoff_until_an_admin_abandons
                            what="the Abandoned event")
     assert abandoned[0]["type"] == c.EVENT_TYPE_WARNING
     assert f"deletion of the http backing {uid} abandoned" in abandoned[0]["message"]
+
+
+def held_http_session(api: Any, platform: ProviderServerThread, name: str) -> str:
+    """An http session created and held Pending on the platform; its uid."""
+    platform.hold(True)  # no runtime to run
+    api.create(c.SESSION_PLURAL, http_session(name, platform.url))
+    created = wait_session(api, name, lambda o: ((o or {}).get("status", {}).get("provider") or {}).get("id"))
+    return created["metadata"]["uid"]
+
+
+def test_an_http_session_whose_configuration_broke_is_deleted_on_its_platform(api, platform, start_operator):
+    token_secret(api)
+    start_operator()
+    held_http_session(api, platform, "unmoored")
+    api.patch(c.SESSION_PLURAL, NAMESPACE, "unmoored", {"spec": {"templateRef": {"name": "nowhere"}}})
+    wait_session(api, "unmoored", config_invalid)
+
+    api.delete(c.SESSION_PLURAL, NAMESPACE, "unmoored")
+    wait_until(lambda: gone(api, "unmoored"), what="the session deleted")
+    assert platform.stats()["sessions"] == 0
+
+
+def test_an_http_session_broken_while_the_operator_was_down_can_be_abandoned(api, platform, start_operator):
+    """The platform's address came from the configuration, which no longer resolves, and a
+    restarted operator has not seen it: deletion is blocked (not silently stuck) until abandoned."""
+    token_secret(api)
+    first = start_operator()
+    uid = held_http_session(api, platform, "adrift")
+    first.stop()
+    api.patch(c.SESSION_PLURAL, NAMESPACE, "adrift", {"spec": {"templateRef": {"name": "nowhere"}}})
+    api.delete(c.SESSION_PLURAL, NAMESPACE, "adrift")
+
+    start_operator()
+    blocked = wait_session(api, "adrift", deletion_blocked)
+    message = condition(blocked, c.COND_READY)["message"]
+    assert f"cannot delete the http backing {uid}: the session's platform is unknown" in message
+    assert f"{c.ANNOTATION_ABANDON}=true" in message
+
+    api.patch(c.SESSION_PLURAL, NAMESPACE, "adrift", {"metadata": {"annotations": {c.ANNOTATION_ABANDON: "true"}}})
+    wait_until(lambda: gone(api, "adrift"), what="the abandoned session deleted")
+    assert platform.stats()["sessions"] == 1  # left behind, as the Abandoned event says
+    assert c.EVENT_ABANDONED in reasons(api, "adrift")
 
 
 def test_the_abandon_annotation_does_nothing_to_a_session_that_is_not_being_deleted(api, operator):
