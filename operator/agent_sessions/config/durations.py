@@ -11,20 +11,23 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import Context, Decimal
 from typing import Final
 
 from agent_sessions.api.base import MAX_DURATION, MAX_DURATION_SECONDS
 
 _UNITS: Final = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "µs": 1e-6,  # U+00B5 MICRO SIGN
-    "μs": 1e-6,  # U+03BC GREEK SMALL LETTER MU
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
+    "ns": Decimal("1e-9"),
+    "us": Decimal("1e-6"),
+    "µs": Decimal("1e-6"),  # U+00B5 MICRO SIGN
+    "μs": Decimal("1e-6"),  # U+03BC GREEK SMALL LETTER MU
+    "ms": Decimal("1e-3"),
+    "s": Decimal(1),
+    "m": Decimal(60),
+    "h": Decimal(3600),
 }
+_EXACT: Final = Context(prec=60)
+"""Sums exact to the nanosecond (so `8760h1ns` is over the maximum) at any magnitude."""
 _TERM: Final = re.compile(r"([0-9]+\.?[0-9]*|\.[0-9]+)([^0-9.]*)")
 _SHOWN: Final = 40
 """Longest value quoted in a message (the rest is elided): the message names the value, it does
@@ -54,7 +57,7 @@ def parse_duration(text: str, maximum: float | None = MAX_DURATION_SECONDS) -> f
         return 0.0
     if not body:
         raise ValueError(f"invalid duration {_shown(text)}: empty")
-    total = 0.0
+    total = Decimal(0)
     position = 0
     while position < len(body):
         match = _TERM.match(body, position)
@@ -65,10 +68,12 @@ def parse_duration(text: str, maximum: float | None = MAX_DURATION_SECONDS) -> f
             raise ValueError(f"invalid duration {_shown(text)}: missing unit after {_shown(number)} (use ns, us, ms, s, m or h)")
         if unit not in _UNITS:
             raise ValueError(f"invalid duration {_shown(text)}: unknown unit {_shown(unit)} (use ns, us, ms, s, m or h)")
-        total += float(number) * _UNITS[unit]  # a thousand digits make inf, never an error
+        total = _EXACT.add(total, _EXACT.multiply(Decimal(number), _UNITS[unit]))
         position = match.end()
-    limit = math.inf if maximum is None else maximum
-    if not total <= limit:  # also catches inf
-        most = f"the maximum of {MAX_DURATION} (365 days)" if maximum == MAX_DURATION_SECONDS else f"{limit:g}s"
+    if maximum is not None and total > Decimal(maximum):
+        most = f"the maximum of {MAX_DURATION} (365 days)" if maximum == MAX_DURATION_SECONDS else f"{maximum:g}s"
         raise ValueError(f"invalid duration {_shown(text)}: longer than {most}")
-    return sign * total
+    seconds = float(total)
+    if not math.isfinite(seconds):
+        raise ValueError(f"invalid duration {_shown(text)}: longer than any number of seconds")
+    return sign * seconds
