@@ -195,6 +195,8 @@ def test_up_to_date_condition(current, started, expected):
         pytest.param("1Digit", "Fallback", id="leading-digit-rejected"),
         pytest.param("", "Fallback", id="empty-rejected"),
         pytest.param(None, "Fallback", id="none-rejected"),
+        pytest.param("Crashed\n", "Fallback", id="final-newline-rejected"),
+        pytest.param("Crash\x1b[2J", "Fallback", id="escape-sequence-rejected"),
     ],
 )
 def test_foreign_reasons_are_only_used_when_the_api_server_would_accept_them(reason, expected):

@@ -48,7 +48,7 @@ def valid_reason(reason: str | None, default: str) -> str:
     Reasons often come from elsewhere (container waiting reasons, external platforms); an
     invalid one must not make the whole status patch fail validation.
     """
-    if reason and len(reason) <= 1024 and _REASON_PATTERN.match(reason):
+    if reason and len(reason) <= 1024 and _REASON_PATTERN.fullmatch(reason):  # `$` would allow a final \n
         return reason
     return default
 

@@ -537,8 +537,10 @@ def _clean_text(text: str, secret_values: Iterable[str]) -> str:
 
 def _sanitized_status(status: dict[str, Any], secret_values: Iterable[str]) -> dict[str, Any]:
     """`status` (as dumped for the API) with every text a reader sees sanitised: condition and
-    health messages and session info (`_clean_text`), the title as one printable line; the log
-    tail, redacted by its provider before it was cut, is redacted again with these values."""
+    health messages and session info (`_clean_text`), the title as one printable line. Not the
+    log tail: its provider redacts it, with the same redactor and the Secrets the backing was
+    given, before cutting it (redacting it again here would make it differ from every fresh read,
+    and be written again each time)."""
     values = list(secret_values)
     out = dict(status)
     if out.get("conditions"):
@@ -560,9 +562,6 @@ def _sanitized_status(status: dict[str, Any], secret_values: Iterable[str]) -> d
         if info.get("meta"):
             info["meta"] = _redacted_data(printable_data(info["meta"]), values)
         out["sessionInfo"] = info
-    logs = out.get("logs")
-    if values and logs and logs.get("tail"):
-        out["logs"] = {**logs, "tail": redact(logs["tail"], values)}
     return out
 
 
