@@ -47,7 +47,9 @@ class AgentSessionSpec(ConfigBlocks):
     prompt: Annotated[str, Field(max_length=c.MAX_PROMPT_LENGTH)] | None = None
     """First message, delivered exactly once when the session first becomes Running."""
     meta: Meta | None = None
-    """Initial free-form `_meta` object handed to the agent (at most 64 keys)."""
+    """Initial free-form `_meta` object handed to the agent: at most 64 keys here; at most 32
+    levels deep and 16 KiB of JSON, which the operator checks (ConfigValid) since the API server
+    cannot look inside a free-form field."""
 
 
 class AgentSession(APIModel):
