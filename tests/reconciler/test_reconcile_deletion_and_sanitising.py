@@ -227,3 +227,24 @@ async def test_known_secrets_are_read_once_and_only_when_asked():
     assert reads == []
     assert await secrets.values() == [SECRET] and await secrets.values() == [SECRET]
     assert reads == [1]
+
+
+async def test_a_configuration_that_makes_resolution_raise_does_not_keep_the_session_from_going(
+        recorded, monkeypatch):
+    def explode(*args: Any, **kwargs: Any) -> None:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(module, "resolve_config", explode)
+    pods = FakeProvider()
+    reconciler = recorded({c.PROVIDER_POD: pods})
+    outcome = await reconciler.reconcile(deleted_session(spec={"meta": {}}, status=RAN_ON_PODS), {})
+    assert outcome.gone and [name for name, _ in pods.calls] == ["observe", "delete"]
+
+
+async def test_a_provider_whose_validation_raises_does_not_keep_the_session_from_going(recorded):
+    pods = FakeProvider()
+    pods.validate = lambda config: 1 / 0  # type: ignore[method-assign]
+    reconciler = recorded({c.PROVIDER_POD: pods})
+    outcome = await reconciler.reconcile(deleted_session(spec={"agent": {"image": "x", "command": ["y"]}},
+                                                         status=RAN_ON_PODS), {})
+    assert outcome.gone and [name for name, _ in pods.calls] == ["observe", "delete"]

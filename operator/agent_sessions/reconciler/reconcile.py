@@ -164,9 +164,15 @@ class Reconciler:
             except InvalidConfiguration as unavailable:  # e.g. a provider this operator lacks
                 problems = [*problems, *(unavailable.problems or [str(unavailable)])]
                 missing_provider = f"provider {provider_type!r} is not available in this operator"
-        if provider is not None and resolved is not None:
-            problems = [*problems, *provider.validate(resolved.config)]
-        settings = LifecycleSettings.from_resolved(resolved) if resolved is not None and not problems else None
+        settings = None
+        try:
+            if provider is not None and resolved is not None:
+                problems = [*problems, *provider.validate(resolved.config)]
+            if resolved is not None and not problems:
+                settings = LifecycleSettings.from_resolved(resolved)
+        except Exception as error:  # input of a shape nobody foresaw: never a reason not to delete
+            logger.exception("checking the configuration of %s/%s failed", meta.get("namespace"), meta.get("name"))
+            problems = [*problems, f"the configuration could not be checked: {type(error).__name__}: {error}"]
         ref = SessionRef.from_object(
             body, resolved.config if resolved else {}, config_hash=resolved.hash if resolved else None
         )
@@ -252,6 +258,10 @@ class Reconciler:
             return resolve_config(body, templates, self.operator_defaults), []
         except ConfigInvalid as invalid:
             return None, [str(p) for p in invalid.problems]
+        except Exception as error:  # input of a shape nobody foresaw: never a reason not to delete
+            meta = body.get("metadata") or {}
+            logger.exception("resolving the configuration of %s/%s failed", meta.get("namespace"), meta.get("name"))
+            return None, [f"the configuration could not be resolved: {type(error).__name__}: {error}"]
 
     # --- observation ---------------------------------------------------------------------
 
