@@ -93,6 +93,8 @@ DELETE_RETRY_SECONDS = 2.0
 MAX_CONDITION_MESSAGE: Final = 32768
 MAX_HEALTH_MESSAGE: Final = 4096
 """The status schema's bounds on the texts the sanitiser may lengthen (`[REDACTED]`)."""
+MAX_SECRETS_READ: Final = 32
+"""At most this many Secret references of one session are read for redaction."""
 
 
 @dataclass
@@ -521,10 +523,6 @@ class Reconciler:
             data = object_data(SECRET, secret) if secret is not None else {}
             values += [value for k, value in data.items() if key is None or k == key]
         return values
-
-
-MAX_SECRETS_READ: Final = 32
-"""At most this many Secret references of one session are read for redaction."""
 
 
 class _KnownSecrets:
