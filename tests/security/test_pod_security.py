@@ -127,6 +127,24 @@ def test_without_the_label_the_same_root_session_runs_under_baseline(api, start_
     assert pod["spec"]["securityContext"]["runAsUser"] == 0
 
 
+def test_a_namespace_raised_under_running_sessions_marks_them_and_they_keep_running(api, start_operator, kubelet,
+                                                                                     label_default):
+    """The level is checked on every reconcile, not only at creation: after the label is raised
+    (here: seen by a restarted operator, whose cache is fresh) a running session that no longer
+    complies says so in ConfigValid, and keeps running as any session whose configuration broke."""
+    first = start_operator(pod_security_level="baseline")
+    api.create(c.SESSION_PLURAL, session("root-agent", podTemplate=ROOT_POD_TEMPLATE))
+    wait_session(api, "root-agent", ready)
+    first.stop()
+    label_default("restricted")
+    start_operator(pod_security_level="baseline")
+    obj = wait_session(api, "root-agent", refused)
+    assert obj["status"]["phase"] == c.PHASE_RUNNING
+    assert (f"{POD_SC}.runAsUser: not allowed by the restricted pod security level (label {ENFORCE_LABEL}=restricted"
+            " of namespace default)") in condition(obj, c.COND_CONFIG_VALID)["message"]
+    assert len(pods_of(api, "root-agent")) == 1
+
+
 def test_a_service_account_outside_the_allowlist_is_refused(api, operator):
     api.create(c.SESSION_PLURAL, session("impersonator", podTemplate={"serviceAccountName": "cluster-admin-sa"}))
     assert config_valid_message(api, "impersonator") == (
