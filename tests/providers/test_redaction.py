@@ -188,3 +188,13 @@ def test_secret_references_are_found_anywhere_in_a_configuration(config, expecte
 def test_secret_references_are_bounded():
     env = [{"name": f"V{i}", "valueFrom": {"secretKeyRef": {"name": f"s{i}", "key": "k"}}} for i in range(100)]
     assert len(secret_references({"agent": {"env": env}})) == MAX_SECRET_REFERENCES
+
+
+def test_the_operators_own_field_paths_are_no_secret_assignments():
+    # A status message about a field whose name ends in a key word keeps its explanation.
+    message = "spec.podTemplate.automountServiceAccountToken: not allowed by the operator configuration"
+    assert redact(message) == message
+    assert redact("status.token: x") == "status.token: x"
+    # Keys that merely contain such a path, or dotted keys of other kinds, still count.
+    assert redact("db.password=hunter2") == "db.password=[REDACTED]"
+    assert redact("x.spec.token=abc123") == "x.spec.token=[REDACTED]"

@@ -98,10 +98,14 @@ _PATTERNS: Final[tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], st
     (re.compile(r"\bAIza[0-9A-Za-z_-]{35}"), REDACTED),
     # Assignments: `password=…`, `GITHUB_TOKEN: …`, `"api_key": "…"`. The key must END in a key
     # word, so `input_tokens: 12` and `token_count=3` are left alone. The value may be quoted.
+    # A key is taken whole (nothing of a name before it), and the operator's own wire paths
+    # (`spec.podTemplate.automountServiceAccountToken: not allowed …`) are no assignments: what
+    # follows them is the operator's explanation, and a secret value in it goes by value anyway.
     (
         re.compile(
             rf"""(?ix)
-            (\b[\w.-]{{0,64}}(?:{_KEY_WORDS})["']?[ \t]*[:=][ \t]*)   # key, optional closing quote, separator
+            ((?<![\w.-])(?!(?:spec|status|metadata)\.)
+             [\w.-]{{0,64}}(?:{_KEY_WORDS})["']?[ \t]*[:=][ \t]*)   # key, optional closing quote, separator
             ("[^"\n]*"|'[^'\n]*'|[^\s,;&"'}}]+)             # value: quoted, or up to a delimiter
             """
         ),
