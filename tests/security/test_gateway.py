@@ -34,7 +34,18 @@ from agent_sessions.gateway.options import GatewayOptions
 from agent_sessions.gateway.server import RunningGateway, serve_gateway
 from agent_sessions.gateway.turn_owner import owner_tag
 from agent_sessions.k8s.client import make_api_client
-from gateway.conftest import ALICE, CRDS, DEADLINE, GATEWAY_RBAC, TOKENS, USER_RBAC, make_session, read_sse
+from gateway.conftest import (  # noqa: F401 (http and runtime: fixtures)
+    ALICE,
+    CRDS,
+    DEADLINE,
+    GATEWAY_RBAC,
+    TOKENS,
+    USER_RBAC,
+    http,
+    make_session,
+    read_sse,
+    runtime,
+)
 from gateway.fake_runtime import FakeRuntime
 
 TIER = "embedded"  # a gateway and a fake runtime on real sockets
@@ -73,20 +84,6 @@ def cluster() -> Iterator[StrictKubernetesAPI]:
         for namespace in ("team-a", "team-b"):
             server.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
         yield server
-
-
-@pytest.fixture
-async def runtime() -> AsyncIterator[FakeRuntime]:
-    fake = FakeRuntime()
-    await fake.start()
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 @pytest.fixture
