@@ -52,10 +52,12 @@ SESSION_RULES = [
     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
     {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]},
+    {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": ["get", "create", "patch"]},
 ]
 """What the operator does inside every namespace it watches (kopf's scanning is disabled, so
 nothing cluster-scoped is listed or watched; the session's own namespace is read for its pod
-security label, which a Role in that namespace can grant)."""
+security label, which a Role in that namespace can grant; the session NetworkPolicy is kept in
+each namespace with a session pod, with networkPolicy.enabled, the default)."""
 
 GATEWAY_AUTH_RULES = [
     {"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]},
@@ -649,6 +651,12 @@ def test_default_operator_command_line(render):
         "--pod-default-request=memory=512Mi",
         "--pod-default-limit=cpu=2",
         "--pod-default-limit=memory=4Gi",
+        f"--session-network-policy={RELEASE}-session-runtime",
+        f"--network-policy-peer-namespace={NAMESPACE}",
+        f"--network-policy-peer-labels=app.kubernetes.io/component=gateway,app.kubernetes.io/instance={RELEASE},"
+        f"app.kubernetes.io/name={RELEASE}",
+        f"--network-policy-peer-labels=app.kubernetes.io/component=operator,app.kubernetes.io/instance={RELEASE},"
+        f"app.kubernetes.io/name={RELEASE}",
         f"--peering={RELEASE}",
     ]
     assert {"name": "POD_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}} in container["env"]
@@ -776,6 +784,12 @@ def test_gateway_disabled_installs_no_gateway_object_and_the_same_operator(rende
     assert of_component(without, GATEWAY) == []
     assert {d["kind"] for d in of_component(with_gateway, GATEWAY)} >= {
         "Deployment", "Service", "ServiceAccount", "ClusterRole", "ClusterRoleBinding"}
+    # The same operator, except that the gateway is no longer a peer of the session NetworkPolicy.
+    gateway_peer = "--network-policy-peer-labels=app.kubernetes.io/component=gateway,"
+    args_with = operator_container(with_gateway)["args"]
+    (dropped,) = [a for a in args_with if a.startswith(gateway_peer)]
+    args_with.remove(dropped)
+    assert not [a for a in operator_container(without)["args"] if a.startswith(gateway_peer)]
     assert of_component(without, OPERATOR) == of_component(with_gateway, OPERATOR)
 
 
@@ -1027,6 +1041,55 @@ def test_only_the_gateway_and_the_operator_reach_the_runtime(render, sets, allow
             assert not admitted(policy, other_namespace, labels, RUNTIME_PORT)
         assert not admitted(policy, other_namespace, session_pod()["metadata"]["labels"], RUNTIME_PORT)
         assert not admitted(policy, release_namespace, {"app": "curl"}, RUNTIME_PORT)
+
+
+def operators_network_policy(docs: list[dict], namespace: str) -> dict | None:
+    """The NetworkPolicy the operator, started with the rendered command line, keeps in
+    `namespace` (its own builder; None when it keeps none)."""
+    from agent_sessions.cli.main import build_parser, session_network_policy
+    from agent_sessions.providers.pod.constants import RUNTIME_PORT as PROVIDER_RUNTIME_PORT
+    from agent_sessions.providers.pod.network_policy_spec import build_network_policy
+
+    policy = session_network_policy(build_parser().parse_args(operator_container(docs)["args"]))
+    return None if policy is None else build_network_policy(policy, namespace, runtime_port=PROVIDER_RUNTIME_PORT)
+
+
+@pytest.mark.parametrize("sets", [NAMESPACED_MODE, PROTECTED_CLUSTER_WIDE, (*NAMESPACED_MODE, *NO_GATEWAY),
+                                  ("fullnameOverride=sessions", *NAMESPACED_MODE)],
+                         ids=["namespaced", "cluster-wide-with-namespaces", "no-gateway", "other-fullname"])
+def test_the_operator_keeps_the_charts_network_policy(render, sets):
+    docs = render(*sets)
+    policies = of_kind(docs, "NetworkPolicy")
+    assert policies
+    for chart in policies:
+        operator = operators_network_policy(docs, chart["metadata"]["namespace"])
+        assert operator["spec"] == chart["spec"]
+        assert operator["metadata"]["name"] == chart["metadata"]["name"]
+        assert operator["metadata"]["namespace"] == chart["metadata"]["namespace"]
+        validate_strictly([operator])
+
+
+def test_a_cluster_wide_install_protects_every_namespace_through_the_operator(render):
+    docs = render()
+    assert of_kind(docs, "NetworkPolicy") == []  # the chart cannot know the namespaces ...
+    policy = operators_network_policy(docs, "any-namespace")  # ... the operator keeps it wherever sessions run
+    assert policy["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "agent-session-operator"
+    (chart,) = of_kind(render("networkPolicy.namespaces={any-namespace}"), "NetworkPolicy")
+    assert policy["spec"] == chart["spec"]
+    assert NETWORK_POLICY_RULE in one(docs, "ClusterRole", OPERATOR)["rules"]
+
+
+NETWORK_POLICY_RULE = SESSION_RULES[-1]
+
+
+@pytest.mark.parametrize("sets", [(), NAMESPACED_MODE], ids=["cluster-wide", "namespaced"])
+def test_without_network_policy_the_operator_keeps_none_and_may_not(render, sets):
+    docs = render("networkPolicy.enabled=false", *sets)
+    assert operators_network_policy(docs, WATCHED[0]) is None
+    assert not [a for a in operator_container(docs)["args"] if "network-policy" in a]
+    for role in of_kind(docs, "ClusterRole", OPERATOR) + of_kind(docs, "Role", OPERATOR):
+        assert NETWORK_POLICY_RULE not in role["rules"]
+        assert [r for r in role["rules"] if r in SESSION_RULES] == SESSION_RULES[:-1]
 
 
 def test_kustomize_example_network_policy_is_the_charts(render, kubectl):

@@ -34,7 +34,7 @@ import pytest
 import yaml
 
 from agent_sessions.api import constants as c
-from agent_sessions.cli.main import build_parser
+from agent_sessions.cli.main import build_parser, session_network_policy
 from agent_sessions.dev.authorization import RBACAuthorizer, service_account_user
 from agent_sessions.dev.fake_kubelet import FakeKubelet
 from agent_sessions.dev.strict_api import RecordedRequest, StrictKubernetesAPI, running_api
@@ -106,8 +106,12 @@ class Install:
         (deployment,) = self.of_kind("Deployment")
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
         args = build_parser().parse_args(container["args"])
+        # The session NetworkPolicy as the install keeps it, re-read at every pod creation (TTL 0)
+        # so that the lifecycle's resume restores the policy it finds edited (get, create, patch).
         return OperatorOptions(namespaces=tuple(args.namespace or ()),
-                               peering=None if args.standalone else args.peering)
+                               peering=None if args.standalone else args.peering,
+                               session_network_policy=session_network_policy(args),
+                               network_policy_recheck_seconds=0)
 
     @property
     def session_namespace(self) -> str:
@@ -206,6 +210,8 @@ def real_cluster_of(install: Install, real: RealCluster) -> Iterator[RealAPI]:
         yield api
     finally:
         api.reset_namespace(namespace)
+        for policy in admin.list("networkpolicies", namespace):  # the operator's, kept in the namespace
+            api._ignore_missing(lambda m=policy["metadata"]: admin.delete("networkpolicies", namespace, m["name"]))
         for resource, obj in reversed(created):
             meta = obj["metadata"]
             api._ignore_missing(lambda r=resource, m=meta: admin.delete(r, m.get("namespace"), m["name"]))
@@ -245,6 +251,20 @@ def _gone(api: StrictKubernetesAPI, namespace: str) -> bool:
     return _session(api, namespace) is None and not api.list("persistentvolumeclaims", namespace)
 
 
+NETWORK_POLICY = f"{RELEASE}-session-runtime"
+WIDENED = {"spec": {"ingress": [{}]}}
+
+
+def _widen_policy(api: StrictKubernetesAPI, namespace: str) -> None:
+    """Someone edits the session NetworkPolicy to admit every pod (the resume restores it)."""
+    api.patch("networkpolicies", namespace, NETWORK_POLICY, WIDENED)
+
+
+def _policy_kept(api: StrictKubernetesAPI, namespace: str) -> bool:
+    policy = api.get("networkpolicies", namespace, NETWORK_POLICY)
+    return policy is not None and policy["spec"]["ingress"] != WIDENED["spec"]["ingress"]
+
+
 def _set_state(state: str) -> Callable[[StrictKubernetesAPI, str], Any]:
     return lambda api, namespace: api.patch(c.SESSION_PLURAL, namespace, SESSION, {"spec": {"state": state}})
 
@@ -260,11 +280,13 @@ LIFECYCLE = (
     Step("create", lambda api, ns: api.create(c.SESSION_PLURAL, session(
         SESSION, ns, templateRef={"name": TEMPLATE}, workspace={"size": "1Gi"})), _running),
     Step("stop", _set_state(c.STATE_STOPPED), _stopped),
-    Step("resume", _set_state(c.STATE_RUNNING), _running),
+    Step("widen the policy", _widen_policy, lambda api, ns: True),
+    Step("resume", _set_state(c.STATE_RUNNING), lambda api, ns: _running(api, ns) and _policy_kept(api, ns)),
     Step("delete", lambda api, ns: api.delete(c.SESSION_PLURAL, ns, SESSION), _gone),
 )
 """A session from a template (its agent reads a Secret: the log tail is redacted with it) with
-a workspace: create → Running/Ready → stop → Stopped → resume → Running → delete → gone."""
+a workspace: create → Running/Ready (the session NetworkPolicy created first) → stop → Stopped →
+someone widens the NetworkPolicy → resume → Running, the policy restored → delete → gone."""
 
 
 def refused(api: StrictKubernetesAPI) -> list[RecordedRequest]:
@@ -307,7 +329,8 @@ def test_full_lifecycle_runs_with_exactly_the_installs_rbac_and_no_403(name, bac
     # Everything the rules are there for really happened, through the authorizer.
     used = {(r.method, r.resource, r.subresource) for r in requests}
     assert {("GET", "secrets", None), ("GET", "pods", "log"), ("POST", "events", None),
-            ("POST", "persistentvolumeclaims", None)} <= used
+            ("POST", "persistentvolumeclaims", None), ("GET", "networkpolicies", None),
+            ("POST", "networkpolicies", None), ("PATCH", "networkpolicies", None)} <= used
     peering = "clusterkopfpeerings" if not install.options.namespaces else "kopfpeerings"
     assert [r for r in requests if (r.method, r.resource, r.status) == ("PATCH", peering, 200)], "no keep-alive"
 

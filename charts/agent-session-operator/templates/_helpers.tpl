@@ -76,6 +76,18 @@ app.kubernetes.io/component: gateway
 {{- end }}
 {{- end }}
 
+{{/*
+Labels (a YAML mapping, as the selectorLabels helpers render them) as `key=value,key=value`,
+sorted by key: the operator's --network-policy-peer-labels.
+*/}}
+{{- define "agent-session-operator.labelPairs" -}}
+{{- $pairs := list }}
+{{- range $key, $value := fromYaml . }}
+{{- $pairs = append $pairs (printf "%s=%s" $key $value) }}
+{{- end }}
+{{- join "," $pairs }}
+{{- end }}
+
 {{- define "agent-session-operator.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
@@ -116,7 +128,9 @@ guarded by resourceVersion), patch their status subresource, update agentsession
 for their events, create, delete) and their workspace claims (get, create, delete), pods/log for
 the status log tail, secrets (get: exact-value redaction of log tails), core/v1 Events (create)
 and the session's namespace itself (get: its pod-security.kubernetes.io/enforce label may raise the
-pod security level; a Role grants get on its own namespace). kopf's scanning of namespaces and CRDs
+pod security level; a Role grants get on its own namespace). With networkPolicy.enabled, the session
+NetworkPolicy the operator keeps in each namespace where a session pod runs (get to compare it,
+create when missing, patch its spec back when changed). kopf's scanning of namespaces and CRDs
 is disabled (handlers/settings.py): no cluster-scoped lists or watches.
 */}}
 {{- define "agent-session-operator.rules.sessions" -}}
@@ -150,6 +164,11 @@ is disabled (handlers/settings.py): no cluster-scoped lists or watches.
 - apiGroups: [""]
   resources: ["namespaces"]
   verbs: ["get"]
+{{- if .Values.networkPolicy.enabled }}
+- apiGroups: ["networking.k8s.io"]
+  resources: ["networkpolicies"]
+  verbs: ["get", "create", "patch"]
+{{- end }}
 {{- end }}
 
 {{/*

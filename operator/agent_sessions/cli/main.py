@@ -6,10 +6,14 @@ import argparse
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent_sessions import __version__
 # The dev-only commands' lines; their implementations (agent_sessions.dev) load only when they run.
 from agent_sessions.cli.dev import add_conformance_command, add_dev_command, add_provider_server_command
+
+if TYPE_CHECKING:
+    from agent_sessions.providers.pod.network_policy_spec import SessionNetworkPolicy
 
 
 def _cmd_crds(args: argparse.Namespace) -> int:
@@ -37,6 +41,26 @@ def _load_defaults(path: str | None) -> dict:
     if not isinstance(data, dict):
         raise SystemExit(f"{path}: operator defaults must be a mapping of config blocks, got {type(data).__name__}")
     return data
+
+
+def session_network_policy(args: argparse.Namespace) -> SessionNetworkPolicy | None:
+    """`--session-network-policy NAME` with its peers, or None; bad input ends the command with
+    the flag named (an operator must not start believing the runtimes are protected)."""
+    from agent_sessions.providers.pod.network_policy_spec import SessionNetworkPolicy, parse_label_pairs
+
+    if not args.session_network_policy:
+        if args.network_policy_peer_namespace or args.network_policy_peer_labels:
+            raise SystemExit("--network-policy-peer-namespace/--network-policy-peer-labels need "
+                             "--session-network-policy NAME")
+        return None
+    try:
+        peers = tuple(parse_label_pairs(labels) for labels in args.network_policy_peer_labels or ())
+    except ValueError as error:
+        raise SystemExit(f"--network-policy-peer-labels {error}") from None
+    try:
+        return SessionNetworkPolicy(args.session_network_policy, args.network_policy_peer_namespace or "", peers)
+    except ValueError as error:
+        raise SystemExit(f"--session-network-policy: {error}") from None
 
 
 def _resource_list(flag: str, entries: list[str] | None) -> dict[str, str]:
@@ -91,6 +115,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         tmux_workspace_root=args.tmux_workspace_root,
         pod_security_level=args.pod_security_level,
         allowed_service_accounts=tuple(args.allow_service_account or ()),
+        session_network_policy=session_network_policy(args),
         pod_default_resources=_pod_default_resources(args),
     )
     try:
@@ -151,6 +176,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--allow-service-account", action="append", metavar="NAME",
                      help="a ServiceAccount session pods may run as besides `default`, and mount the token of "
                      "(repeatable; list `default` to allow its token); default: none")
+    run.add_argument("--session-network-policy", metavar="NAME",
+                     help="keep a NetworkPolicy NAME in every namespace where a session pod runs (created before "
+                     "the pod): the session runtimes admit only the peers below, on the runtime port; default: none")
+    run.add_argument("--network-policy-peer-namespace", metavar="NS",
+                     help="the namespace of the pods that may reach the session runtimes (the install's)")
+    run.add_argument("--network-policy-peer-labels", action="append", metavar="KEY=VALUE[,KEY=VALUE...]",
+                     help="labels of pods in --network-policy-peer-namespace that may reach the session runtimes "
+                     "(repeatable: one per kind of pod, e.g. the gateway's and the operator's)")
     run.add_argument("--pod-default-request", action="append", metavar="NAME=QUANTITY",
                      help="default request of a resource the session's agent does not name, e.g. cpu=250m "
                      "(repeatable)")

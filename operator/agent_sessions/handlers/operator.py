@@ -24,7 +24,9 @@ def default_provider_factories(options: OperatorOptions) -> dict[str, Callable[[
 
     policy = PodPolicy(options.pod_security_level, frozenset(options.allowed_service_accounts))
     factories: dict[str, Callable[[Any], Provider]] = {
-        "pod": lambda api: PodProvider(api, policy=policy, default_resources=options.pod_default_resources),
+        "pod": lambda api: PodProvider(api, policy=policy, default_resources=options.pod_default_resources,
+                                       network_policy=options.session_network_policy,
+                                       network_policy_ttl=options.network_policy_recheck_seconds),
         "http": HTTPProvider,
     }
     if options.tmux:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import kopf
 
 from agent_sessions.api import constants as c
+from agent_sessions.providers.pod.network_policy_spec import SessionNetworkPolicy
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,12 @@ class OperatorOptions:
     it may mount (`default` included only when listed)."""
     pod_default_resources: dict = field(default_factory=dict)
     """`{requests: {...}, limits: {...}}` for the resources a session's agent says nothing about."""
+    session_network_policy: SessionNetworkPolicy | None = None
+    """The NetworkPolicy the operator keeps in every namespace where it runs a session pod, before
+    the pod (who may reach the session runtimes); None: none is kept."""
+    network_policy_recheck_seconds: float = 60.0
+    """How long a namespace's verified NetworkPolicy is trusted before it is read again (by the
+    next pod creation there): an edited or deleted policy is restored within this time."""
     priority: int = 0
     """Peering priority: of the operators of one peering, only the highest-priority one is active.
     Equal priorities would leave all of them active (kopf only warns), so replicas pick distinct,

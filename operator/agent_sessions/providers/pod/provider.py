@@ -18,6 +18,11 @@ construction, and two reconciles racing each other cannot create two pods — th
 
 The pod security policy (`policy`) is part of `validate`, at the operator's level raised by the
 session's namespace (`namespace_labels`); `ensure` checks it again before creating anything.
+
+With a `network_policy` (operator configuration), `ensure` makes sure the session NetworkPolicy
+exists as configured in the session's namespace before it creates a pod there
+(`network_policies`: at most one read per namespace and TTL, a write only when it is missing or
+was changed).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
-from kubernetes_asyncio.client import CoreV1Api
+from kubernetes_asyncio.client import CoreV1Api, NetworkingV1Api
 from kubernetes_asyncio.client.exceptions import ApiException
 from kubernetes_asyncio.client.rest import RESTResponse
 
@@ -40,6 +45,9 @@ from .constants import CONTAINER_NAME, RUNTIME_PORT
 from .logs import secret_references, secret_values
 from .names import label_value, pod_name, pvc_name
 from .namespace_labels import DEFAULT_TTL_SECONDS, RECONCILING_NAMESPACE, NamespaceLabels
+from .network_policies import DEFAULT_TTL_SECONDS as NETWORK_POLICY_TTL_SECONDS
+from .network_policies import SessionNetworkPolicies
+from .network_policy_spec import SessionNetworkPolicy
 from .observe import observe_pod
 from .pod_spec import build_pod
 from .policy import PodPolicy, effective_level, policy_problems
@@ -54,7 +62,7 @@ truncated."""
 
 class PodProvider:
     """The `pod` provider. Give it an `ApiClient` (or, in tests, any object with the CoreV1Api
-    methods it uses as `core_api`)."""
+    methods it uses as `core_api`, and with the NetworkingV1Api ones as `networking_api`)."""
 
     type_name = c.PROVIDER_POD
 
@@ -69,6 +77,9 @@ class PodProvider:
         policy: PodPolicy | None = None,
         default_resources: Mapping[str, Any] | None = None,
         namespace_ttl: float = DEFAULT_TTL_SECONDS,
+        network_policy: SessionNetworkPolicy | None = None,
+        network_policy_ttl: float = NETWORK_POLICY_TTL_SECONDS,
+        networking_api: Any = None,
     ) -> None:
         if core_api is None and api_client is None:
             raise TypeError("PodProvider needs an api_client (or a core_api)")
@@ -81,6 +92,23 @@ class PodProvider:
         """The pod security policy (operator configuration); restricted, no ServiceAccounts, by default."""
         self._default_resources = dict(default_resources or {})
         self._namespaces = NamespaceLabels(self._read_namespace, ttl=namespace_ttl)
+        self.network_policies: SessionNetworkPolicies | None = None
+        """The session NetworkPolicy kept in each namespace with a session pod (None: not kept)."""
+        if network_policy is not None:
+            if networking_api is None and api_client is None:
+                raise TypeError("PodProvider needs an api_client (or a networking_api) to keep a NetworkPolicy")
+            networking = networking_api if networking_api is not None else NetworkingV1Api(api_client)
+            self.network_policies = SessionNetworkPolicies(
+                network_policy, runtime_port=runtime_port, ttl=network_policy_ttl,
+                read=lambda name, namespace: self._read_dict(
+                    f"read networkpolicy {name}", networking.read_namespaced_network_policy, name, namespace),
+                create=lambda namespace, body: self._call(
+                    f"create networkpolicy {body['metadata']['name']}",
+                    networking.create_namespaced_network_policy, namespace, body),
+                patch=lambda name, namespace, patch: self._call(
+                    f"patch networkpolicy {name}", networking.patch_namespaced_network_policy, name, namespace,
+                    patch, _content_type="application/merge-patch+json"),
+            )
 
     # --- the protocol ---------------------------------------------------------------------
 
@@ -106,6 +134,8 @@ class PodProvider:
             problems = self._problems(session.config, session.namespace)
         if problems:
             raise InvalidConfiguration(problems)
+        if self.network_policies is not None:  # before any pod of the namespace can exist
+            await self.network_policies.ensure(session.namespace)
         pvc = build_pvc(session, session.config)
         if pvc is not None:
             await self._create_owned(session, "persistentvolumeclaim", pvc,
@@ -176,6 +206,9 @@ class PodProvider:
 
     async def _read_namespace(self, namespace: str) -> Any:
         return await self._core.read_namespace(namespace, _request_timeout=self._timeout)
+
+    async def _read_dict(self, action: str, method: Callable[..., Awaitable[Any]], *args: Any) -> dict[str, Any]:
+        return self._as_dict(await self._call(action, method, *args))
 
     def _pod_name(self, session: SessionRef) -> str:
         return pod_name(session.namespace, session.name, session.uid)
