@@ -189,7 +189,7 @@ def deletion_blocked(obj: dict | None) -> bool:
 def test_an_unreachable_platform_is_retried_with_backoff_until_an_admin_abandons_the_session(
         api, platform, start_operator):
     token_secret(api)
-    start_operator()
+    start_operator(http_platforms=(platform.url,))
     uid = held_http_session(api, platform, "stranded")
 
     platform.stop_now()
@@ -226,7 +226,7 @@ def held_http_session(api: Any, platform: ProviderServerThread, name: str) -> st
 
 def test_an_http_session_whose_configuration_broke_is_deleted_on_its_platform(api, platform, start_operator):
     token_secret(api)
-    start_operator()
+    start_operator(http_platforms=(platform.url,))
     held_http_session(api, platform, "unmoored")
     api.patch(c.SESSION_PLURAL, NAMESPACE, "unmoored", {"spec": {"templateRef": {"name": "nowhere"}}})
     wait_session(api, "unmoored", config_invalid)
@@ -240,13 +240,13 @@ def test_an_http_session_broken_while_the_operator_was_down_can_be_abandoned(api
     """The platform's address came from the configuration, which no longer resolves, and a
     restarted operator has not seen it: deletion is blocked (not silently stuck) until abandoned."""
     token_secret(api)
-    first = start_operator()
+    first = start_operator(http_platforms=(platform.url,))
     uid = held_http_session(api, platform, "adrift")
     first.stop()
     api.patch(c.SESSION_PLURAL, NAMESPACE, "adrift", {"spec": {"templateRef": {"name": "nowhere"}}})
     api.delete(c.SESSION_PLURAL, NAMESPACE, "adrift")
 
-    start_operator()
+    start_operator(http_platforms=(platform.url,))
     blocked = wait_session(api, "adrift", deletion_blocked)
     message = condition(blocked, c.COND_READY)["message"]
     assert f"cannot delete the http backing {uid}: the session's platform is unknown" in message
@@ -332,7 +332,7 @@ def test_a_platform_error_echoing_a_secret_reaches_neither_status_nor_events(api
     forms = secret_forms(SECRET_VALUE)
     echo = "upstream refused " + " | ".join(f"{name}: {form}" for name, form in forms.items()) + f" token {TOKEN}"
     with EchoingPlatform(echo) as platform:
-        start_operator()
+        start_operator(http_platforms=(platform.url,))
         env = [{"name": "TEAM_KEY", "valueFrom": {"secretKeyRef": {"name": "team", "key": "key"}}}]
         api.create(c.SESSION_PLURAL, http_session("echoed", platform.url, agent={"env": env}))
         obj = wait_session(api, "echoed", lambda o: (condition(o, c.COND_PROVIDER_AVAILABLE) or {}).get("status")

@@ -24,6 +24,13 @@ from typing import Any, TextIO
 
 import yaml
 
+DEV_HTTP_PLATFORMS = ("http://127.0.0.1:8089", "http://127.0.0.1:8090")
+"""The http platforms `dev` allows (`--http-platform`): the `cloud` sample's URL
+(manifests/samples/20-session-http.yaml) and `agent-sessions provider-server`'s default address."""
+DEV_HTTP_ENDPOINTS = ("http://127.0.0.1:*",)
+"""Where `dev` lets those platforms' runtime endpoints be (`--http-endpoint`): the reference
+server's sessions each listen on a local port of their own."""
+
 PROVIDER_SERVER_DESCRIPTION = (
     "Serve the reference implementation of the http provider contract (docs/provider-http.md): each "
     "session runs the runtime bridge and its agent (agent.command from the PUT body, default the demo "
@@ -141,6 +148,8 @@ def run_dev(
             log_refresh_seconds=5.0,
             tmux=shutil.which("tmux") is not None,
             tmux_workspace_root=str(kubeconfig_path.parent / "tmux"),
+            http_platforms=DEV_HTTP_PLATFORMS,
+            http_endpoints=DEV_HTTP_ENDPOINTS,
         )
         with LocalPodRunner(api, pods_root), OperatorThread(options, kubeconfig=str(kubeconfig_path)):
             applied = []

@@ -84,6 +84,19 @@ def _pod_default_resources(args: argparse.Namespace) -> dict[str, dict[str, str]
     return {key: value for key, value in (("requests", requests), ("limits", limits)) if value}
 
 
+def _http_allowlist(args: argparse.Namespace) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """`--http-platform` and `--http-endpoint` entries, checked: a typo must not start an
+    operator that refuses (or, worse, allows) other platforms than meant."""
+    from agent_sessions.providers.http.allowlist import PlatformAllowlist
+
+    platforms, endpoints = tuple(args.http_platform or ()), tuple(args.http_endpoint or ())
+    try:
+        PlatformAllowlist(platforms, endpoints)
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
+    return platforms, endpoints
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     import asyncio
     import logging
@@ -103,6 +116,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from prometheus_client import start_http_server
 
         start_http_server(args.metrics_port, addr=args.health_host)
+    http_platforms, http_endpoints = _http_allowlist(args)
     options = OperatorOptions(
         namespaces=tuple(args.namespace or ()),
         peering=None if args.standalone else args.peering,
@@ -117,6 +131,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         allowed_service_accounts=tuple(args.allow_service_account or ()),
         session_network_policy=session_network_policy(args),
         pod_default_resources=_pod_default_resources(args),
+        http_platforms=http_platforms,
+        http_endpoints=http_endpoints,
     )
     try:
         asyncio.run(run_operator(options, kubeconfig=args.kubeconfig))
@@ -190,6 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--pod-default-limit", action="append", metavar="NAME=QUANTITY",
                      help="default limit of a resource the session's agent does not name, e.g. memory=4Gi "
                      "(repeatable)")
+    run.add_argument("--http-platform", action="append", metavar="URL",
+                     help="base URL of an http platform sessions may be sent to, with their Secrets "
+                     "(repeatable; a session's spec.http.url must be under one, e.g. https://agents.example.com/v1); "
+                     "default: none, every http session is refused")
+    run.add_argument("--http-endpoint", action="append", metavar="URL",
+                     help="base URL where an http platform's runtime endpoints may be besides the platform's own "
+                     "origin (repeatable; port * for any, e.g. http://127.0.0.1:*); others are never fetched")
     peering = run.add_mutually_exclusive_group()
     peering.add_argument("--peering", default="agent-session-operator",
                          help="kopf peering name for HA: only one operator of the peering is active "

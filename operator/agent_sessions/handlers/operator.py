@@ -27,7 +27,7 @@ def default_provider_factories(options: OperatorOptions) -> dict[str, Callable[[
         "pod": lambda api: PodProvider(api, policy=policy, default_resources=options.pod_default_resources,
                                        network_policy=options.session_network_policy,
                                        network_policy_ttl=options.network_policy_recheck_seconds),
-        "http": HTTPProvider,
+        "http": lambda api: HTTPProvider(api, platforms=options.http_platforms, endpoints=options.http_endpoints),
     }
     if options.tmux:
         from agent_sessions.providers.tmux import TmuxProvider

@@ -50,6 +50,12 @@ class OperatorOptions:
     network_policy_recheck_seconds: float = 60.0
     """How long a namespace's verified NetworkPolicy is trusted before it is read again (by the
     next pod creation there): an edited or deleted policy is restored within this time."""
+    http_platforms: tuple[str, ...] = ()
+    """Base URLs of the http platforms sessions may be sent to (`--http-platform`); none: every
+    http session is refused (`ConfigValid=False`), so no Secret goes to a URL a session chose."""
+    http_endpoints: tuple[str, ...] = ()
+    """Bases (port `*` allowed) where an http platform's runtime endpoints may be besides its own
+    origin and the allowed platforms (`--http-endpoint`); any other reported endpoint is dropped."""
     priority: int = 0
     """Peering priority: of the operators of one peering, only the highest-priority one is active.
     Equal priorities would leave all of them active (kopf only warns), so replicas pick distinct,

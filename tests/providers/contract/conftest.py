@@ -246,10 +246,15 @@ async def http_contract(api: StrictKubernetesAPI, api_client: Any, tmp_path: Pat
         async def workspace_kept(ref: SessionRef) -> bool:
             return (workdir / ref.uid / "workspace").is_dir()
 
+        def factory(client: Any) -> HTTPProvider:
+            """The operator's http provider, allowing this platform (`--http-platform`) and its
+            sessions' runtimes, each on a local port of its own (`--http-endpoint`)."""
+            return HTTPProvider(client, platforms=[platform.url], endpoints=["http://127.0.0.1:*"])
+
         env = ContractEnv(
             name="http",
-            provider=HTTPProvider(api_client),
-            factory=HTTPProvider,
+            provider=factory(api_client),
+            factory=factory,
             base_config={"provider": "http", "agent": {"command": DEMO_AGENT},
                          "http": {"url": platform.url, "credentialsSecretRef": {"name": "platform", "key": "token"}}},
             backings=backings,

@@ -48,11 +48,27 @@ def token_secret(api: StrictKubernetesAPI) -> Callable[[str], None]:
     return rotate
 
 
+PLATFORM_ENDPOINTS = ("http://127.0.0.1:*",)
+"""Where the reference server's sessions' runtimes listen (a local port each): what the operator
+must allow besides the platform's own origin (`--http-endpoint`)."""
+
+
+def allowed_platforms(request: pytest.FixtureRequest) -> tuple[str, ...]:
+    """The reference server's URL when the test runs one (`platform`): the operator's allowlist
+    (`--http-platform`); none otherwise, as an operator configured with none."""
+    return (request.getfixturevalue("platform").url,) if "platform" in request.fixturenames else ()
+
+
+def http_provider(api_client: Any, platforms: tuple[str, ...]) -> HTTPProvider:
+    """An HTTPProvider as the operator builds it, allowing `platforms` and their runtimes."""
+    return HTTPProvider(api_client, platforms=platforms, endpoints=PLATFORM_ENDPOINTS)
+
+
 @pytest.fixture
-async def provider(kubeconfig: str) -> AsyncIterator[HTTPProvider]:
-    """An HTTPProvider as the operator builds it: from the API client."""
+async def provider(kubeconfig: str, request: pytest.FixtureRequest) -> AsyncIterator[HTTPProvider]:
+    """An HTTPProvider as the operator builds it: from the API client, allowing the test's platform."""
     client = await make_api_client(kubeconfig)
-    made = HTTPProvider(client)
+    made = http_provider(client, allowed_platforms(request))
     try:
         yield made
     finally:
@@ -61,10 +77,18 @@ async def provider(kubeconfig: str) -> AsyncIterator[HTTPProvider]:
 
 
 @pytest.fixture
-def start_operator(kubeconfig: str, operators: Operators) -> Callable[..., OperatorThread]:
-    """Start operators with the pod and http providers registered (stopped at the end)."""
-    return operators.starter(kubeconfig, info_refresh_seconds=0.5, log_refresh_seconds=2.0,
-                             provider_factories={"pod": PodProvider, "http": HTTPProvider})
+def start_operator(kubeconfig: str, request: pytest.FixtureRequest, operators: Operators) -> Callable[..., OperatorThread]:
+    """Start operators with the pod and http providers registered (stopped at the end); the http
+    provider allows the test's platform (or `http_platforms=` given)."""
+
+    def start(*, http_platforms: tuple[str, ...] | None = None, **given: Any) -> OperatorThread:
+        platforms = allowed_platforms(request) if http_platforms is None else http_platforms
+        factories = {"pod": PodProvider, "http": lambda api: http_provider(api, platforms)}
+        starter = operators.starter(kubeconfig, info_refresh_seconds=0.5, log_refresh_seconds=2.0,
+                                    provider_factories=factories)
+        return starter(**given)
+
+    return start
 
 
 def b64(text: str) -> str:

@@ -142,8 +142,12 @@ def sleep() -> RecordedSleep:
 
 
 @pytest.fixture
-async def provider(secrets: FakeSecrets, sleep: RecordedSleep) -> AsyncIterator[HTTPProvider]:
-    made = HTTPProvider(core_api=secrets, sleep=sleep, rng=lambda: 1.0)
+async def provider(platform: tuple[ScriptedPlatform, str], secrets: FakeSecrets,
+                   sleep: RecordedSleep) -> AsyncIterator[HTTPProvider]:
+    # The scripted platform's runtimes are at http://rt:8080, off its origin: allowed as the operator's
+    # `--http-endpoint` would allow them.
+    made = HTTPProvider(platforms=[platform[1]], endpoints=["http://rt:8080"], core_api=secrets, sleep=sleep,
+                        rng=lambda: 1.0)
     try:
         yield made
     finally:
@@ -213,7 +217,7 @@ async def test_a_missing_secret_is_transient_and_names_it(platform, provider, se
 
 async def test_a_platform_without_credentials_gets_no_authorization_header(platform, sleep):
     scripted, url = platform
-    provider = HTTPProvider(sleep=sleep)
+    provider = HTTPProvider(platforms=[url], sleep=sleep)
     try:
         ref = SessionRef(namespace=NS, name="demo", uid=UID, config={"provider": "http", "http": {"url": url}})
         await provider.observe(ref)
@@ -290,7 +294,7 @@ async def test_a_huge_retry_after_is_capped(platform, provider, sleep):
 
 
 async def test_an_unreachable_platform_is_retried_then_unavailable(sleep, secrets):
-    provider = HTTPProvider(core_api=secrets, sleep=sleep, rng=lambda: 0.0)
+    provider = HTTPProvider(platforms=["http://127.0.0.1:9"], core_api=secrets, sleep=sleep, rng=lambda: 0.0)
     try:
         with pytest.raises(ProviderUnavailable, match="could not be reached"):
             await provider.observe(session("http://127.0.0.1:9", maxRetries=2))
@@ -308,7 +312,7 @@ async def test_a_request_timeout_is_retried(platform, provider, sleep):
 
 async def test_the_budget_bounds_the_total_wait_of_one_call(platform, secrets, sleep):
     scripted, url = platform
-    provider = HTTPProvider(core_api=secrets, sleep=sleep, rng=lambda: 1.0, retry_budget=3.0)
+    provider = HTTPProvider(platforms=[url], core_api=secrets, sleep=sleep, rng=lambda: 1.0, retry_budget=3.0)
     try:
         scripted.script = [error(500, "provider_unavailable")] * 10
         with pytest.raises(ProviderUnavailable):
@@ -320,7 +324,7 @@ async def test_the_budget_bounds_the_total_wait_of_one_call(platform, secrets, s
 
 async def test_concurrency_per_platform_is_limited(platform, secrets):
     scripted, url = platform
-    provider = HTTPProvider(core_api=secrets, concurrency=2)
+    provider = HTTPProvider(platforms=[url], core_api=secrets, concurrency=2)
     try:
         await provider.observe(session(url))
         scripted.delay = 0.05
@@ -483,3 +487,27 @@ async def test_a_missing_referenced_secret_holds_the_start_back_transiently(plat
     with pytest.raises(ProviderUnavailable, match=r"spec.agent.env\[API_KEY\]: secret team-a/later not found"):
         await provider.ensure(ref)
     assert not any(s.method == "PUT" for s in scripted.seen)
+
+
+async def test_a_session_edited_to_a_refused_url_stays_on_its_platform_and_the_new_url_gets_nothing(
+        platform, provider, secrets):
+    scripted, url = platform
+    await provider.observe(session(url))
+    moved = session("http://127.0.0.1:9/collect")  # not an allowed platform (and nothing listens)
+    assert provider.validate(moved.config) != []
+    before = len(scripted.seen)
+    await provider.observe(moved)
+    await provider.delete(moved)
+    assert scripted.paths()[-2:] == [f"GET /v1/sessions/{UID}", f"DELETE /v1/sessions/{UID}"]
+    assert len(scripted.seen) == before + 2
+
+
+async def test_a_refused_url_with_no_platform_session_known_is_never_called(platform, secrets, sleep):
+    scripted, url = platform
+    provider = HTTPProvider(platforms=["https://agents.example.com"], core_api=secrets, sleep=sleep)
+    try:
+        with pytest.raises(ProviderUnavailable, match=r"is not an allowed http platform .*; nothing is sent there"):
+            await provider.observe(session(url))
+    finally:
+        await provider.close()
+    assert scripted.seen == [] and secrets.reads == 0

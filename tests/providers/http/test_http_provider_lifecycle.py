@@ -13,7 +13,7 @@ from agent_sessions.lifecycle import BackingState, Observation
 from agent_sessions.providers import Capabilities, ProviderUnavailable, SessionNotFound, SessionRef
 from agent_sessions.providers.http import HTTPProvider
 
-from .conftest import NAMESPACE, TOKEN, http_config
+from .conftest import NAMESPACE, TOKEN, http_config, http_provider
 
 DEADLINE = 30.0
 
@@ -91,7 +91,7 @@ async def test_ensure_after_an_operator_restart_reattaches_instead_of_creating(p
     from agent_sessions.k8s.client import make_api_client
 
     client = await make_api_client(kubeconfig)
-    restarted = HTTPProvider(client)  # a new operator: no memory of the first
+    restarted = http_provider(client, (platform.url,))  # a new operator: no memory of the first
     try:
         again = await restarted.ensure(session)
         twice = await restarted.ensure(session)

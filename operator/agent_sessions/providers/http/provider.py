@@ -14,6 +14,11 @@ it already has. No lookup, no id mapping, no second session.
 * `logs` reads `/logs` and redacts before bounding: the bearer token, the values of the Secrets
   the agent's environment references (sent to the platform in the PUT body), and patterns.
 
+Only platforms the operator's configuration allows are ever called (`allowlist`): `validate`
+refuses any other `spec.http.url` before `ensure`, and every call checks again before it reads a
+Secret or sends a byte, whoever calls it. A runtime endpoint a platform reports off the allowed
+origins is dropped (`observe_session`), so neither the operator nor the gateway fetches it.
+
 Every request goes through a `PlatformClient` (one per platform URL: concurrency limit,
 retries with jittered backoff, `Retry-After`); the bearer token is read from its Secret on every
 call (`credentials`). Capabilities come from the platform's `/v1/capabilities`, fetched during
@@ -25,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +45,7 @@ from ..errors import InvalidConfiguration, ProviderError, ProviderUnavailable, S
 from ..logs import LogTail, bounded_log
 from ..environment import ObjectReader, resolve_env, secret_values
 from ..object_reader import KubernetesObjectReader
+from .allowlist import PlatformAllowlist
 from .api_errors import answer_error
 from .client import PlatformAnswer, PlatformClient
 from .constants import (
@@ -88,7 +94,11 @@ class _Call:
 class HTTPProvider:
     """The `http` provider. Give it an `ApiClient` (to read the token Secret and the Secrets and
     ConfigMaps the agent's environment references), or in tests any object with the CoreV1Api
-    read methods as `core_api`; neither is needed for platforms without credentials."""
+    read methods as `core_api`; neither is needed for platforms without credentials.
+
+    `platforms` are the base URLs sessions may be sent to (none: every http session is refused);
+    `endpoints` the bases, besides a platform's own origin, its runtime endpoints may be on
+    (`PlatformAllowlist`; a bad entry raises ValueError)."""
 
     type_name = c.PROVIDER_HTTP
 
@@ -96,6 +106,8 @@ class HTTPProvider:
         self,
         api_client: Any = None,
         *,
+        platforms: Iterable[str] = (),
+        endpoints: Iterable[str] = (),
         core_api: Any = None,
         concurrency: int = CONCURRENCY_PER_PLATFORM,
         retry_budget: float = RETRY_BUDGET_SECONDS,
@@ -104,6 +116,7 @@ class HTTPProvider:
         rng: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self.allowlist = PlatformAllowlist(platforms, endpoints)
         self._reader: ObjectReader | None = None
         if core_api is not None:
             self._reader = KubernetesObjectReader(core_api, api_client)
@@ -127,7 +140,13 @@ class HTTPProvider:
     # --- the protocol ---------------------------------------------------------------------
 
     def validate(self, config: Mapping[str, Any]) -> list[str]:
-        return http_problems(config)
+        problems = http_problems(config)
+        if not any(problem.startswith("spec.http.url:") for problem in problems):
+            url = _mapping(config.get("http")).get("url")
+            refused = self.allowlist.url_problem(url)
+            if refused is not None:
+                problems.append(refused)
+        return problems
 
     def capabilities(self, config: Mapping[str, Any] | None = None) -> Capabilities:
         """What the platform of `config` said it supports (`/v1/capabilities`, cached); without
@@ -160,7 +179,7 @@ class HTTPProvider:
             if not answer.ok:
                 raise _ensure_error(answer, call, "POST", path)
             current = _session_json(answer, call, "POST", path)
-        observation = observe_session(current, session_id=session.uid)
+        observation = observe_session(current, session_id=session.uid, endpoint_problem=self._endpoint_check(call))
         return ProviderRef(self.type_name, session.uid, observation.endpoint)
 
     async def observe(self, session: SessionRef) -> Observation:
@@ -172,7 +191,9 @@ class HTTPProvider:
             return observe_session(None)
         if not answer.ok:
             raise _unavailable(answer, call, "GET", path)
-        return observe_session(_session_json(answer, call, "GET", path), session_id=session.uid)
+        return observe_session(
+            _session_json(answer, call, "GET", path), session_id=session.uid, endpoint_problem=self._endpoint_check(call)
+        )
 
     async def stop(self, session: SessionRef) -> None:
         call = await self._begin(session)
@@ -228,17 +249,22 @@ class HTTPProvider:
         an empty config, yet its platform session must still be observed, stopped and deleted.
         The settings of the last call on it stand in then (an in-memory convenience for as long
         as this operator runs); without them the platform is unknown, which is reported as
-        unavailable — transient, retried — until the configuration is fixed.
+        unavailable — transient, retried — until the configuration is fixed. The same goes for a
+        configuration now naming a platform that is not allowed (edited after creation): the
+        platform session stays where it is and nothing goes to the new URL.
         """
         settings = PlatformSettings.from_config(session.config)
-        if not settings.url:
+        refused = self.allowlist.url_problem(settings.url) if settings.url else None
+        if not settings.url or refused is not None:
             known = self._settings.get(session.uid)
+            if known is None and refused is not None:  # before any Secret is read or byte sent, whoever called
+                raise ProviderUnavailable(f"{refused}; nothing is sent there (fix the configuration)")
             if known is None:
                 raise ProviderUnavailable(
                     "the session's platform is unknown: its configuration does not resolve to a spec.http.url"
                     " (fix the configuration so the platform session can be reached)"
                 )
-            settings = known
+            settings = known  # where its platform session is (an allowed platform, or no call was made)
         self._settings[session.uid] = settings
         policy = RetryPolicy(max_retries=settings.max_retries, budget=self._retry_budget)
         platform = self._platform(settings.url)
@@ -251,6 +277,9 @@ class HTTPProvider:
             return await read_token(self._reader, session.namespace, ref)
 
         return _Call(platform, settings, policy, await reread(), reread)
+
+    def _endpoint_check(self, call: _Call) -> Callable[[str], str | None]:
+        return lambda endpoint: self.allowlist.endpoint_problem(endpoint, call.settings.url)
 
     async def _env(self, session: SessionRef) -> dict[str, str] | None:
         """The agent's environment with its Secret and ConfigMap references read (as a kubelet
@@ -269,6 +298,9 @@ class HTTPProvider:
         )
 
     def _platform(self, url: str) -> PlatformClient:
+        refused = self.allowlist.url_problem(url)
+        if refused is not None:  # no client, hence no request, for a platform not allowed
+            raise ProviderUnavailable(refused)
         loop = asyncio.get_running_loop()
         if loop is not self._loop:  # clients, connections and semaphores belong to one loop
             self._loop, self._http, self._http_keeper, self._platforms = loop, None, None, {}
@@ -335,6 +367,10 @@ def parse_capabilities(body: Any) -> Capabilities | None:
         field: body[key] if isinstance(body.get(key), bool) else getattr(CONTRACT_CAPABILITIES, field)
         for key, field in CAPABILITY_FIELDS.items()
     })
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def _agent(session: SessionRef) -> Mapping[str, Any]:
