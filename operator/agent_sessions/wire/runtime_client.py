@@ -13,6 +13,9 @@ Prompt delivery is exactly-once by construction: the message carries an id, and 
 a repeated id with the turn it already accepted instead of prompting the agent again. So a caller
 can always retry — after a timeout, an error, or a restart in the middle of a delivery.
 
+Redirects are never followed: the endpoint is checked where it is learnt (the http provider drops
+one off the allowed origins), and a redirect would lead anywhere after that check (SSRF).
+
 Frames and answers are tagged with the session's Kubernetes identity (`SessionRef`), never what the
 runtime says about itself. A call that fails raises `RuntimeCallFailed`, or what the caller's
 `failure` hook makes of it (the gateway's error, the reconciler's retry-later).
@@ -125,7 +128,7 @@ class RuntimeClient:
                         params: Mapping[str, str] | None = None, method: str = "GET") -> dict[str, Any]:
         try:
             async with self.http.request(method, runtime_url(endpoint, path), params=params,
-                                         timeout=self.timeouts.short) as response:
+                                         timeout=self.timeouts.short, allow_redirects=False) as response:
                 body = await _json_or_none(response)
                 if response.status >= 300:
                     raise self._fail(session, f"to {path}", status=response.status, body=body)
@@ -156,7 +159,8 @@ class RuntimeClient:
 
     async def healthy(self, endpoint: str) -> bool:
         try:
-            async with self.http.get(runtime_url(endpoint, HEALTH_PATH), timeout=self.timeouts.short) as response:
+            async with self.http.get(runtime_url(endpoint, HEALTH_PATH), timeout=self.timeouts.short,
+                                     allow_redirects=False) as response:
                 await response.read()
                 return response.status == 200
         except UPSTREAM_FAILURES:
@@ -170,7 +174,7 @@ class RuntimeClient:
         body = {"text": text, "id": message_id}
         try:
             async with self.http.post(runtime_url(endpoint, MESSAGES_PATH), params={"wait": "false"}, json=body,
-                                      timeout=self.timeouts.delivery) as response:
+                                      timeout=self.timeouts.delivery, allow_redirects=False) as response:
                 answer = await _json_or_none(response)
                 if response.status in (200, 202):
                     return Delivery(accepted=True)
@@ -184,7 +188,7 @@ class RuntimeClient:
         """One turn, answered when it ends: `{"session", "seq", "stopReason", "text", "content", "usage"}`."""
         try:
             async with self.http.post(runtime_url(endpoint, MESSAGES_PATH), json=dict(message),
-                                      timeout=self.timeouts.message) as response:
+                                      timeout=self.timeouts.message, allow_redirects=False) as response:
                 body = await _json_or_none(response)
                 if response.status >= 300:
                     raise self._fail(session, "to the message", status=response.status, body=body)
@@ -203,7 +207,8 @@ class RuntimeClient:
         url = runtime_url(endpoint, MESSAGES_PATH)
         try:
             response = await self.http.post(url, params={"stream": "true"}, json=dict(message),
-                                             headers={"Accept": "text/event-stream"}, timeout=self.timeouts.message)
+                                             headers={"Accept": "text/event-stream"}, timeout=self.timeouts.message,
+                                             allow_redirects=False)
         except UPSTREAM_FAILURES as exc:
             raise self._fail(session, _describe(exc)) from None
         try:
