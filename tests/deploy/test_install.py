@@ -394,6 +394,30 @@ def test_session_pod_resources_can_be_emptied(render):
 
 
 @pytest.mark.parametrize(
+    "overrides",
+    [{"httpProvider__platforms": ["agents.example.com"]}, {"httpProvider__platforms": ["https://u@evil.io"]},
+     {"httpProvider__platforms": ["https://agents.example.com/v1?tenant=a"]}, {"httpProvider__endpoints": "x"},
+     {"httpProvider__trustSessions": True}],
+    ids=["no-scheme", "userinfo", "query", "not-a-list", "unknown-key"],
+)
+def test_http_platform_values_are_checked_by_the_schema(overrides):
+    assert schema_errors(**overrides) != []
+
+
+def test_http_platform_values_reach_the_operator_and_none_are_allowed_by_default(render):
+    from agent_sessions.cli.main import _http_allowlist, build_parser
+
+    assert not [a for a in operator_container(render())["args"] if a.startswith("--http-")]
+    docs = render("httpProvider.platforms={https://agents.example.com/v1,http://platform.internal:8089}",
+                  "httpProvider.endpoints={https://runtimes.example.com:*}")
+    args = [a for a in operator_container(docs)["args"] if a.startswith("--http-")]
+    assert args == ["--http-platform=https://agents.example.com/v1", "--http-platform=http://platform.internal:8089",
+                    "--http-endpoint=https://runtimes.example.com:*"]
+    assert _http_allowlist(build_parser().parse_args(["run", *args])) == (
+        ("https://agents.example.com/v1", "http://platform.internal:8089"), ("https://runtimes.example.com:*",))
+
+
+@pytest.mark.parametrize(
     ("sets", "in_message"),
     [
         (("gateway.podDisruptionBudget.minAvailable=2",), "minAvailable must be below gateway.replicas"),
