@@ -92,6 +92,15 @@ def test_the_env_bomb_is_found_without_reading_anything_for_providers_the_kubele
     assert time.perf_counter() - started < 1.0
 
 
+def test_a_pod_session_with_the_env_bomb_is_refused_before_any_pod_is_built():
+    from agent_sessions.providers.pod.provider import PodProvider  # noqa: PLC0415
+
+    config = {"provider": "pod", "agent": {"image": "example.com/agent:1", "command": ["agent"], **env_bomb()}}
+    assert PodProvider(core_api=object()).validate(config) == [
+        f"spec.agent.env[V1].value: expands to more than {MAX_EXPANDED_VALUE_BYTES} bytes once its $(VAR)"
+        " references are expanded (a variable may hold at most that much)"]
+
+
 async def test_many_variables_each_under_the_bound_cannot_add_up_past_the_environment_bound():
     each = MAX_EXPANDED_VALUE_BYTES - 1000
     env = [{"name": "SEED", "value": "y" * 25000}]

@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from agent_sessions.api import constants as c
 
+from ..environment import expansion_problems
 from ..validation import block, protocol_problems, reserved_env_problem
 from .constants import RESERVED_VOLUMES, WORKSPACE_PATH
 from .security import container_security_context, pod_security_context, runs_as_root_against_policy
@@ -45,8 +46,11 @@ def pod_problems(config: Mapping[str, Any], *, operator_image: str | None = None
 
 
 def _env_problems(agent: Mapping[str, Any]) -> list[str]:
+    """Reserved names, and values whose `$(VAR)` expansion by the kubelet would be too large: a
+    bomb is refused here, before any pod reaches a node."""
     entries = (entry for entry in agent.get("env") or () if isinstance(entry, Mapping))
-    return [problem for entry in entries if (problem := reserved_env_problem(entry.get("name")))]
+    reserved = [problem for entry in entries if (problem := reserved_env_problem(entry.get("name")))]
+    return reserved + expansion_problems(agent)
 
 
 def _volume_problems(agent: Mapping[str, Any], pod_template: Mapping[str, Any]) -> list[str]:
