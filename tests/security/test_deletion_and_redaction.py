@@ -255,7 +255,8 @@ def test_an_http_session_broken_while_the_operator_was_down_can_be_abandoned(api
     api.patch(c.SESSION_PLURAL, NAMESPACE, "adrift", {"metadata": {"annotations": {c.ANNOTATION_ABANDON: "true"}}})
     wait_until(lambda: gone(api, "adrift"), what="the abandoned session deleted")
     assert platform.stats()["sessions"] == 1  # left behind, as the Abandoned event says
-    assert c.EVENT_ABANDONED in reasons(api, "adrift")
+    # The operator posts its events once the finalizer is gone: the event follows the deletion.
+    wait_until(lambda: c.EVENT_ABANDONED in reasons(api, "adrift"), what="the Abandoned event")
 
 
 def test_the_abandon_annotation_does_nothing_to_a_session_that_is_not_being_deleted(api, operator):
