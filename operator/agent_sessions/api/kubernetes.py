@@ -250,7 +250,7 @@ class Volume(APIModel):
     image: VolumeSource | None = None
     """The content of an OCI image or artifact, read-only."""
     hostPath: VolumeSource | None = None
-    """A path on the node (usually forbidden by Pod Security)."""
+    """A path on the node: refused by the baseline and restricted pod security levels."""
     nfs: VolumeSource | None = None
     """An NFS export."""
     iscsi: VolumeSource | None = None
@@ -532,7 +532,8 @@ class PodSecurityContext(APIModel):
 
 class SecurityContext(APIModel):
     """Container-level security settings. Unset fields keep the operator's hardened defaults
-    (no privilege escalation, all capabilities dropped); set them here to relax explicitly."""
+    (no privilege escalation, all capabilities dropped); what is set here must stay within the
+    operator's pod security level."""
 
     allowPrivilegeEscalation: bool | None = None
     """Whether a process can gain more privileges than its parent."""

@@ -106,7 +106,9 @@ class LifecycleSpec(OverridableModel):
 
 class PodTemplateSpec(OverridableModel):
     """Pod-level settings for the pod provider. The operator's hardened defaults hold for every
-    field left unset; a template relaxes them explicitly."""
+    field left unset; what a template or the session sets is checked, before any pod is built,
+    against the operator's Pod Security Standards level (restricted unless the operator is
+    configured otherwise; a namespace's pod-security.kubernetes.io/enforce label may raise it)."""
 
     labels: StringMap | None = None
     """Extra labels of the session's pod (the operator's own labels always win)."""
