@@ -292,3 +292,15 @@ def test_the_service_account_message_names_the_account_and_the_allowlist():
                                  PodPolicy(RESTRICTED, frozenset({"builder", "agent"})))
     assert problem == ("spec.podTemplate.serviceAccountName: ServiceAccount 'cluster-admin-sa' is not allowed by the"
                        " operator configuration (--allow-service-account: agent, builder)")
+
+
+@pytest.mark.parametrize(("level", "hint_given"), [("restricted", False), ("baseline", True)])
+def test_the_how_to_run_as_root_hint_is_given_only_where_the_level_lets_a_pod_run_as_root(level, hint_given):
+    from agent_sessions.providers.pod.provider import PodProvider  # noqa: PLC0415
+
+    config = {"provider": "pod", "agent": {"image": "example.com/agent:1", "command": ["agent"]},
+              "podTemplate": {"securityContext": {"runAsUser": 0}}}
+    problems = PodProvider(core_api=object(), policy=PodPolicy(level=level)).validate(config)
+    hint = [p for p in problems if "set runAsNonRoot: false explicitly" in p]
+    assert bool(hint) is hint_given
+    assert problems  # refused either way: by the policy (restricted) or by the hardened default

@@ -50,7 +50,7 @@ from .network_policies import SessionNetworkPolicies
 from .network_policy_spec import SessionNetworkPolicy
 from .observe import observe_pod
 from .pod_spec import build_pod
-from .policy import PodPolicy, effective_level, policy_problems
+from .policy import RESTRICTED, PodPolicy, effective_level, policy_problems
 from .pvc_spec import build_pvc
 from .validation import pod_problems
 
@@ -201,7 +201,7 @@ class PodProvider:
     def _problems(self, config: Mapping[str, Any], namespace: str | None) -> list[str]:
         labels = self._namespaces.labels(namespace) if namespace else None
         level = effective_level(self.policy.level, namespace, labels)
-        return [*pod_problems(config, operator_image=self._operator_image),
+        return [*pod_problems(config, operator_image=self._operator_image, root_allowed=level.level != RESTRICTED),
                 *policy_problems(config, self.policy, level)]
 
     async def _read_namespace(self, namespace: str) -> Any:

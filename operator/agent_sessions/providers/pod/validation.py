@@ -23,8 +23,11 @@ _ZERO_QUANTITY: Final = re.compile(r"^[+]?0*(\.0*)?([eE][+-]?\d+|[KMGTPE]i?|[mun
 _ACCESS_MODES: Final = ("ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod")
 
 
-def pod_problems(config: Mapping[str, Any], *, operator_image: str | None = None) -> list[str]:
-    """Every reason the pod provider cannot run `config` (empty when it can)."""
+def pod_problems(config: Mapping[str, Any], *, operator_image: str | None = None,
+                 root_allowed: bool = True) -> list[str]:
+    """Every reason the pod provider cannot run `config` (empty when it can). `root_allowed`:
+    whether the pod security level lets a pod run as root at all; where it does not, the policy
+    reports a root user itself, and the hint how to run as root would only mislead."""
     agent = block(config, "agent")
     problems: list[str] = []
     if not agent.get("image") and not operator_image:
@@ -41,7 +44,8 @@ def pod_problems(config: Mapping[str, Any], *, operator_image: str | None = None
     problems += _env_problems(agent)
     problems += _volume_problems(agent, block(config, "podTemplate"))
     problems += _workspace_problems(block(config, "workspace"))
-    problems += _security_problems(block(config, "podTemplate"))
+    if root_allowed:
+        problems += _security_problems(block(config, "podTemplate"))
     return problems
 
 
