@@ -17,10 +17,8 @@ embedded API and a real kube-apiserver with the chart's RBAC):
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +29,7 @@ from aiohttp import web
 from support.backends import api, kubelet, real_cluster  # noqa: F401 (fixtures, parametrised by backend)
 from support.cluster.fixtures import control_plane  # noqa: F401
 from support.embedded import kubeconfig  # noqa: F401
+from support.http_server import ThreadedServer
 from support.operators import operator, operators, start_operator  # noqa: F401
 from support.sessions import IMAGE, pods_of, session, template
 from support.waits import condition, phase_is, ready, wait_session, wait_until
@@ -271,40 +270,16 @@ def test_the_abandon_annotation_does_nothing_to_a_session_that_is_not_being_dele
 
 # --- a platform error echoing a secret ------------------------------------------------------
 
-class EchoingPlatform:
+class EchoingPlatform(ThreadedServer):
     """A platform that answers everything with 503 and an error message echoing `message` (a
     platform that includes what it was sent in its errors, or an attacker's)."""
 
     def __init__(self, message: str) -> None:
+        super().__init__()
         self.message = message
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.runner: web.AppRunner | None = None
-        self.url = ""
 
-    async def _start(self) -> None:
-        async def answer(request: web.Request) -> web.Response:
-            return web.json_response({"code": "provider_unavailable", "message": self.message}, status=503)
-
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", answer)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self.runner.addresses[0][:2]
-        self.url = f"http://{host}:{port}"
-
-    def __enter__(self) -> EchoingPlatform:
-        self.thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.runner is not None:
-            asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
+    async def answer(self, request: web.Request) -> web.Response:
+        return web.json_response({"code": "provider_unavailable", "message": self.message}, status=503)
 
 
 def secret_forms(value: str) -> dict[str, str]:

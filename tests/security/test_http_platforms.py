@@ -21,10 +21,8 @@ nothing here: what matters is where the operator sends requests.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from support.embedded import api, kubeconfig  # noqa: F401 (fixtures)
+from support.http_server import ThreadedServer
 from support.operators import operators, start_operator  # noqa: F401 (fixtures)
 from support.waits import condition, wait_session, wait_until
 
@@ -43,22 +42,19 @@ TOKEN = "platform-token-5b1e"
 STOLEN = "other-teams-secret-9c4d7e21"
 
 
-class RecordingServer:
+class RecordingServer(ThreadedServer):
     """An HTTP server in its own thread that records every request it gets (method, path,
     headers, body). `sessions` makes it a minimal platform: it answers the contract's session
     calls with a running session whose `endpoint` is `endpoint`."""
 
     def __init__(self, *, endpoint: str | None = None, redirect_to: str | None = None) -> None:
+        super().__init__()
         self.endpoint = endpoint
         self.redirect_to = redirect_to
         """Where requests under `/rt` (a runtime endpoint on this server's own origin) are redirected."""
         self.requests: list[dict[str, Any]] = []
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.runner: web.AppRunner | None = None
-        self.url = ""
 
-    async def _answer(self, request: web.Request) -> web.Response:
+    async def answer(self, request: web.Request) -> web.Response:
         body = await request.read()
         self.requests.append({"method": request.method, "path": request.path_qs, "headers": dict(request.headers),
                               "body": body.decode("utf-8", "replace")})
@@ -72,27 +68,6 @@ class RecordingServer:
         if request.method == "DELETE":
             return web.json_response({"id": uid, "state": "Succeeded"})
         return web.json_response({"id": uid, "state": "Running", "ready": True, "endpoint": self.endpoint})
-
-    async def _start(self) -> None:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._answer)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self.runner.addresses[0][:2]
-        self.url = f"http://{host}:{port}"
-
-    def __enter__(self) -> RecordingServer:
-        self.thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.runner is not None:
-            asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
 
 
 @pytest.fixture
