@@ -17,7 +17,8 @@ from agent_sessions.lifecycle import BackingState, Observation
 from agent_sessions.providers.base import SessionRef
 from agent_sessions.providers.errors import InvalidConfiguration, ProviderUnavailable
 from agent_sessions.reconciler import reconcile as module
-from agent_sessions.reconciler.reconcile import Reconciler, _KnownSecrets, _sanitized_status
+from agent_sessions.reconciler.reconcile import Reconciler
+from agent_sessions.reconciler.sanitize import KnownSecrets, sanitized_status
 
 SECRET = "s3cr3t-value-Zq81-hunter2"
 R = "[REDACTED]"
@@ -198,7 +199,7 @@ def test_sanitised_status_redacts_and_strips_every_text_a_reader_sees():
         "logs": {"tail": f"line {SECRET}\n\x1b[32mgreen\x1b[0m\n"},
         "provider": {"type": "pod", "id": "ags-x", "endpoint": "http://10.0.0.1:8080"},
     }
-    clean = _sanitized_status(status, [SECRET])
+    clean = sanitized_status(status, [SECRET])
     assert clean["title"] == "Deploy now"
     assert clean["conditions"][0]["message"] == f"pull failed: {R}"
     assert clean["conditions"][1] == status["conditions"][1]
@@ -212,8 +213,8 @@ def test_sanitised_status_redacts_and_strips_every_text_a_reader_sees():
 def test_sanitising_is_idempotent_so_a_sanitised_status_is_never_written_again():
     status = {"title": "a\x1b[1mb", "conditions": [{"type": "Ready", "status": "False", "reason": "Creating",
                                                      "message": f"x {SECRET}", "lastTransitionTime": "t"}]}
-    once = _sanitized_status(status, [SECRET])
-    assert _sanitized_status(once, [SECRET]) == once
+    once = sanitized_status(status, [SECRET])
+    assert sanitized_status(once, [SECRET]) == once
 
 
 async def test_known_secrets_are_read_once_and_only_when_asked():
@@ -223,7 +224,7 @@ async def test_known_secrets_are_read_once_and_only_when_asked():
         reads.append(1)
         return [SECRET]
 
-    secrets = _KnownSecrets(load)
+    secrets = KnownSecrets(load)
     assert reads == []
     assert await secrets.values() == [SECRET] and await secrets.values() == [SECRET]
     assert reads == [1]

@@ -21,8 +21,8 @@ its finalizer is removed once nothing is left, even when no provider is known; a
 abandon a backing that cannot be deleted (`agentsession.dev/abandon`, see `lifecycle.decide`).
 
 Every text written where a reader of the session sees it — condition messages, health, title,
-session info and Events — goes through one sanitiser first (`_sanitized_status`,
-`_clean_text`): the log tail's redactor, with the values of the Secrets the session's
+session info and Events — goes through one sanitiser first (`sanitized_status`,
+`clean_text`): the log tail's redactor, with the values of the Secrets the session's
 configuration references as known secrets (a platform's error may echo what it was sent), and
 control characters removed (titles are shown by `kubectl get`). The Secrets are read only when
 something is about to be written.
@@ -33,7 +33,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Final
@@ -42,7 +42,7 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from agent_sessions.api import constants as c
-from agent_sessions.api.session import AgentSessionStatus, LogsStatus, SessionInfoStatus
+from agent_sessions.api.session import AgentSessionStatus, LogsStatus
 from agent_sessions.config import ConfigInvalid, ResolvedConfig, resolve_config
 from agent_sessions.k8s.events import build_event, post_event
 from agent_sessions.k8s.finalizers import set_finalizers, with_finalizer, without_finalizer
@@ -63,7 +63,6 @@ from agent_sessions.lifecycle import (
     decide,
     prompt_message_id,
 )
-from agent_sessions.lifecycle.printable import printable_data, printable_line, printable_text
 from agent_sessions.lifecycle.timestamps import format_timestamp, parse_timestamp
 from agent_sessions.providers.base import Provider, SessionRef
 from agent_sessions.providers.errors import InvalidConfiguration, ProviderUnavailable, SessionAlreadyExists
@@ -76,6 +75,7 @@ from agent_sessions.wire.runtime_client import RuntimeCallFailed, RuntimeClient
 from . import metrics
 from .inputs import parse_status, provider_type_of, session_input
 from .own_writes import OwnWrites
+from .sanitize import KnownSecrets, clean_text, printable_session_info, sanitized_status
 
 logger = logging.getLogger(__name__)
 
@@ -90,9 +90,6 @@ INFO_REFRESH_SECONDS = 10.0
 """At most one read of a running session's runtime info (title, activity, health) per interval."""
 DELETE_RETRY_SECONDS = 2.0
 
-MAX_CONDITION_MESSAGE: Final = 32768
-MAX_HEALTH_MESSAGE: Final = 4096
-"""The status schema's bounds on the texts the sanitiser may lengthen (`[REDACTED]`)."""
 MAX_SECRETS_READ: Final = 32
 """At most this many Secret references of one session are read for redaction."""
 
@@ -181,7 +178,7 @@ class Reconciler:
         session = session_input(body, settings, problems, deleting, status)
         if deleting and (meta.get("annotations") or {}).get(c.ANNOTATION_ABANDON) == "true":
             session = dataclasses.replace(session, abandon=True)
-        secrets = _KnownSecrets(lambda: self._secret_values(body, ref.config))
+        secrets = KnownSecrets(lambda: self._secret_values(body, ref.config))
 
         if session.abandon:  # no provider call: it may be what cannot be reached
             observation, provider_error = None, None
@@ -406,7 +403,7 @@ class Reconciler:
         if status is None:
             return observation, status, None
         updated = status.model_copy(deep=True)
-        session_info = _printable_session_info(info.session_info) if info.session_info else None
+        session_info = printable_session_info(info.session_info) if info.session_info else None
         if session_info != updated.session_info:
             updated.session_info = session_info
         if info.last_activity_time and info.last_activity_time != updated.last_activity_time:
@@ -466,15 +463,15 @@ class Reconciler:
     # --- writes --------------------------------------------------------------------------
 
     async def _write_status(
-        self, body: dict, raw_status: dict, status: AgentSessionStatus, secrets: _KnownSecrets
+        self, body: dict, raw_status: dict, status: AgentSessionStatus, secrets: KnownSecrets
     ) -> dict | None:
         """Patch what changed, sanitised; the updated object, or None when nothing was written.
         What changed is first judged with the patterns alone, so an unchanged status costs no
         Secret read; what is written is redacted with the known secret values too."""
         new = status.model_dump(mode="json", by_alias=True, exclude_none=True)
-        if merge_patch(raw_status, _sanitized_status(new, ())) is None:
+        if merge_patch(raw_status, sanitized_status(new, ())) is None:
             return None
-        patch = merge_patch(raw_status, _sanitized_status(new, await secrets.values()))
+        patch = merge_patch(raw_status, sanitized_status(new, await secrets.values()))
         if patch is None:
             return None
         meta = body["metadata"]
@@ -488,12 +485,12 @@ class Reconciler:
         self._own_writes.remember(body, updated)
         return updated
 
-    async def _emit(self, body: dict, events: list[Emit], secrets: _KnownSecrets) -> None:
+    async def _emit(self, body: dict, events: list[Emit], secrets: KnownSecrets) -> None:
         if not events:
             return
         values = await secrets.values()
         for event in events:
-            message = _clean_text(event.message, values)
+            message = clean_text(event.message, values)
             try:
                 await post_event(
                     self.api, build_event(body, event.type, event.reason, message, self.clock(), self.instance)
@@ -523,77 +520,6 @@ class Reconciler:
             data = object_data(SECRET, secret) if secret is not None else {}
             values += [value for k, value in data.items() if key is None or k == key]
         return values
-
-
-class _KnownSecrets:
-    """The session's known secret values, read at most once per reconcile and only if needed."""
-
-    def __init__(self, load: Callable[[], Awaitable[list[str]]]) -> None:
-        self._load = load
-        self._values: list[str] | None = None
-
-    async def values(self) -> list[str]:
-        if self._values is None:
-            self._values = await self._load()
-        return self._values
-
-
-def _clean_text(text: str, secret_values: Iterable[str]) -> str:
-    """A message as a reader may see it: secrets redacted, control characters removed."""
-    return printable_text(redact(text, secret_values))
-
-
-def _sanitized_status(status: dict[str, Any], secret_values: Iterable[str]) -> dict[str, Any]:
-    """`status` (as dumped for the API) with every text a reader sees sanitised: condition and
-    health messages and session info (`_clean_text`), the title as one printable line. Not the
-    log tail: its provider redacts it, with the same redactor and the Secrets the backing was
-    given, before cutting it (redacting it again here would make it differ from every fresh read,
-    and be written again each time)."""
-    values = list(secret_values)
-    out = dict(status)
-    if out.get("conditions"):
-        out["conditions"] = [
-            {**cond, "message": _clean_text(cond["message"], values)[:MAX_CONDITION_MESSAGE]}
-            if cond.get("message") else cond
-            for cond in out["conditions"]
-        ]
-    health = out.get("health")
-    if health and health.get("message"):
-        out["health"] = {**health, "message": _clean_text(health["message"], values)[:MAX_HEALTH_MESSAGE]}
-    if out.get("title"):
-        out["title"] = printable_line(redact(out["title"], values))[: c.MAX_TITLE_LENGTH]
-    info = out.get("sessionInfo")
-    if info:
-        info = dict(info)
-        if info.get("title"):
-            info["title"] = printable_line(redact(info["title"], values))[: c.MAX_TITLE_LENGTH]
-        if info.get("meta"):
-            info["meta"] = _redacted_data(printable_data(info["meta"]), values)
-        out["sessionInfo"] = info
-    return out
-
-
-def _redacted_data(value: Any, secret_values: list[str]) -> Any:
-    if isinstance(value, str):
-        return redact(value, secret_values)
-    if isinstance(value, dict):
-        return {key: _redacted_data(item, secret_values) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_redacted_data(item, secret_values) for item in value]
-    return value
-
-
-def _printable_session_info(info: Mapping[str, Any]) -> SessionInfoStatus:
-    """The agent's session info without control characters (the title is shown by `kubectl get`)."""
-    cleaned = dict(info)
-    if isinstance(cleaned.get("title"), str):
-        cleaned["title"] = printable_line(cleaned["title"])[: c.MAX_TITLE_LENGTH] or None
-    if isinstance(cleaned.get("updatedAt"), str):
-        cleaned["updatedAt"] = printable_line(cleaned["updatedAt"])
-    if "_meta" in cleaned or "meta" in cleaned:
-        key = "_meta" if "_meta" in cleaned else "meta"
-        cleaned[key] = printable_data(cleaned[key])
-    return SessionInfoStatus.model_validate(cleaned)
 
 
 def _stops_for_idleness(status: AgentSessionStatus | None, decision: Decision) -> bool:
