@@ -46,7 +46,6 @@ from gateway.conftest import (  # noqa: F401 (http and runtime: fixtures)
     read_sse,
     runtime,
 )
-from gateway.fake_runtime import FakeRuntime
 
 TIER = "embedded"  # a gateway and a fake runtime on real sockets
 

@@ -5,14 +5,13 @@ Conftest modules import the fixtures by name (pytest registers fixtures a confte
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from agent_sessions.api import constants as c
 from agent_sessions.dev.strict_api import StrictKubernetesAPI, running_api
 from agent_sessions.k8s.client import make_api_client
 from support.waits import TIMEOUT, condition, phase_is, ready, wait_session, wait_until  # noqa: F401 (re-exported)

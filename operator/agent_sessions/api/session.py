@@ -12,7 +12,6 @@ from .base import (
     PRESERVE_UNKNOWN,
     APIModel,
     ResourceName,
-    cel,
     list_map,
     validations,
 )

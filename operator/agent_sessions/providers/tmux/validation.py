@@ -19,8 +19,6 @@ import shlex
 from collections.abc import Mapping
 from typing import Any, Final
 
-from agent_sessions.api import constants as c
-
 from ..validation import block, protocol_problems, reserved_env_problem
 
 SUPPORTED_VALUE_FROM: Final = ("secretKeyRef", "configMapKeyRef")
