@@ -32,7 +32,7 @@ class FakeProvider:
         self.down = down
         self.calls: list[tuple[str, dict]] = []
 
-    def validate(self, config: Any) -> list[str]:
+    def validate(self, config: Any, context: Any) -> list[str]:
         return []
 
     def capabilities(self) -> CapabilitiesStatus:

@@ -93,10 +93,11 @@ def test_the_env_bomb_is_found_without_reading_anything_for_providers_the_kubele
 
 
 def test_a_pod_session_with_the_env_bomb_is_refused_before_any_pod_is_built():
+    from agent_sessions.providers.base import ValidationContext  # noqa: PLC0415
     from agent_sessions.providers.pod.provider import PodProvider  # noqa: PLC0415
 
     config = {"provider": "pod", "agent": {"image": "example.com/agent:1", "command": ["agent"], **env_bomb()}}
-    assert PodProvider(core_api=object()).validate(config) == [
+    assert PodProvider(core_api=object()).validate(config, ValidationContext()) == [
         f"spec.agent.env[V1].value: expands to more than {MAX_EXPANDED_VALUE_BYTES} bytes once its $(VAR)"
         " references are expanded (a variable may hold at most that much)"]
 

@@ -75,16 +75,21 @@ def test_the_privileged_session_is_refused_field_by_field_and_no_pod_is_created(
     api.create(c.SESSION_PLURAL, privileged_session("root-on-node"))
     problems = config_valid_message(api, "root-on-node").split("; ")
     by_restricted = "not allowed by the restricted pod security level (operator policy)"
+    # Where a SessionTemplate could lift a violation, the message says so, and up to which level.
+    to_baseline, to_privileged = (f" (a SessionTemplate's spec.policy.podSecurityLevel can raise the level for its"
+                                  f" sessions, up to {level})" for level in ("baseline", "privileged"))
     assert problems == [
-        f"{CONTAINER_SC}.privileged: {by_restricted}: privileged containers are forbidden",
-        f"spec.podTemplate.volumes[host].hostPath: {by_restricted}: hostPath volumes are forbidden",
-        f"{CONTAINER_SC}.procMount: {by_restricted}: procMount Unmasked is forbidden (Default only)",
-        f"{POD_SC}.seccompProfile.type: {by_restricted}: the Unconfined seccomp profile is forbidden",
-        f"{CONTAINER_SC}.capabilities.add: {by_restricted}: adding SYS_ADMIN is forbidden (allowed: NET_BIND_SERVICE)",
-        f"{POD_SC}.runAsNonRoot: {by_restricted}: containers must run as non-root (true)",
-        f"{POD_SC}.runAsUser: {by_restricted}: running as uid 0 (root) is forbidden",
+        f"{CONTAINER_SC}.privileged: {by_restricted}: privileged containers are forbidden{to_privileged}",
+        f"spec.podTemplate.volumes[host].hostPath: {by_restricted}: hostPath volumes are forbidden{to_privileged}",
+        f"{CONTAINER_SC}.procMount: {by_restricted}: procMount Unmasked is forbidden (Default only){to_privileged}",
+        f"{POD_SC}.seccompProfile.type: {by_restricted}: the Unconfined seccomp profile is forbidden{to_privileged}",
+        f"{CONTAINER_SC}.capabilities.add: {by_restricted}: adding SYS_ADMIN is forbidden (allowed: NET_BIND_SERVICE)"
+        f"{to_privileged}",
+        f"{POD_SC}.runAsNonRoot: {by_restricted}: containers must run as non-root (true){to_baseline}",
+        f"{POD_SC}.runAsUser: {by_restricted}: running as uid 0 (root) is forbidden{to_baseline}",
         "spec.podTemplate.automountServiceAccountToken: mounting a token of ServiceAccount 'default' is not"
-        " allowed by the operator configuration (--allow-service-account: none)",
+        " allowed by the operator configuration (--allow-service-account: none) or a SessionTemplate's"
+        " spec.policy.serviceAccounts",
     ]
     assert pods_of(api, "root-on-node") == []
 
@@ -145,7 +150,7 @@ def test_a_service_account_outside_the_allowlist_is_refused(api, operator):
     api.create(c.SESSION_PLURAL, session("impersonator", podTemplate={"serviceAccountName": "cluster-admin-sa"}))
     assert config_valid_message(api, "impersonator") == (
         "spec.podTemplate.serviceAccountName: ServiceAccount 'cluster-admin-sa' is not allowed by the operator"
-        " configuration (--allow-service-account: none)")
+        " configuration (--allow-service-account: none) or a SessionTemplate's spec.policy.serviceAccounts")
     assert pods_of(api, "impersonator") == []
 
 

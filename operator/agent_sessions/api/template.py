@@ -208,6 +208,57 @@ class ConfigBlocks(OverridableModel):
     """tmux settings (provider `tmux`)."""
 
 
+PodSecurityLevel = Literal["restricted", "baseline", "privileged"]
+POD_SECURITY_LEVELS = ("restricted", "baseline", "privileged")
+"""Pod Security Standards levels, strictest first: a later one allows more."""
+PLATFORM_URL_PATTERN = r"^https?://[^\s/?#@\\*]+(/[^\s?#\\]*)?$"
+"""An http(s) base URL: a host (and port), an optional path; no userinfo, query, fragment,
+whitespace or backslash."""
+ENDPOINT_URL_PATTERN = r"^https?://[^\s/?#@\\]+(/[^\s?#\\]*)?$"
+"""As `PLATFORM_URL_PATTERN`, and the port may be `*` (any port)."""
+
+
+class TemplatePolicy(APIModel):
+    """Limits this template raises above the operator's configuration, for the sessions that
+    reference it. Only a SessionTemplate can carry it (an AgentSession cannot), so granting
+    `create sessiontemplates` in a namespace grants these raises there. Raising only: nothing here
+    makes the operator's limits stricter, and a namespace's pod-security.kubernetes.io/enforce label
+    still holds. Each raise is shown, with this template as its origin, by `agent-sessions explain`."""
+
+    pod_security_level: PodSecurityLevel | None = None
+    """Pod Security Standards level the sessions' pods are held to when it allows more than the
+    operator's own (`--pod-security-level`): `baseline` or `privileged`. A level stricter than the
+    operator's changes nothing; a namespace's pod-security.kubernetes.io/enforce label stricter
+    than this one still binds. This raises a limit for every session that references this template
+    (or a template extending it), whatever the session's own fields say: only platform teams
+    should be able to write SessionTemplates (RBAC)."""
+    service_accounts: Annotated[list[ResourceName], Field(max_length=32, json_schema_extra=LIST_SET)] | None = None
+    """ServiceAccounts the sessions' pods may run as and mount a token of, in addition to the
+    operator's `--allow-service-account` list. This raises a limit for every session that
+    references this template (or a template extending it), whatever the session's own fields say:
+    only platform teams should be able to write SessionTemplates (RBAC)."""
+    http_platforms: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=2048, pattern=PLATFORM_URL_PATTERN)]],
+        Field(max_length=32, json_schema_extra=LIST_SET),
+    ] | None = None
+    """Base URLs of external agent platforms (provider http) the sessions may be sent to, with
+    their credentials and Secret-backed environment, in addition to the operator's
+    `--http-platform` list, e.g. `https://agents.example.com/v1` (same scheme, host and port; the
+    path continues at a `/`). This raises a limit for every session that references this template
+    (or a template extending it), whatever the session's own fields say: only platform teams
+    should be able to write SessionTemplates (RBAC)."""
+    http_endpoints: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=2048, pattern=ENDPOINT_URL_PATTERN)]],
+        Field(max_length=32, json_schema_extra=LIST_SET),
+    ] | None = None
+    """Base URLs, besides a platform's own origin and the allowed platforms, where the runtime
+    endpoints a platform reports may be (the operator and the gateway fetch them), in addition to
+    the operator's `--http-endpoint` list; the port may be `*`, e.g. `http://10.0.0.7:*`. This
+    raises a limit for every session that references this template (or a template extending it),
+    whatever the session's own fields say: only platform teams should be able to write
+    SessionTemplates (RBAC)."""
+
+
 class SessionTemplateSpec(ConfigBlocks):
     """Reusable defaults for AgentSessions in this namespace."""
 
@@ -226,6 +277,11 @@ class SessionTemplateSpec(ConfigBlocks):
     ] | None = None
     """Dotted paths (e.g. `agent.image`, `podTemplate`) that sessions may not override; a
     session that sets one is invalid. Locks are inherited by templates extending this one."""
+    policy: TemplatePolicy | None = None
+    """Limits this template raises above the operator's configuration (pod security level,
+    ServiceAccounts, http platforms and endpoints) for every session that references it. Only a
+    SessionTemplate can raise a limit, never an AgentSession; so only platform teams should be able
+    to write SessionTemplates (RBAC). Shown with its origin by `agent-sessions explain`."""
 
 
 class SessionTemplate(APIModel):

@@ -19,6 +19,7 @@ from .explain import explain
 from .hashing import config_hash
 from .layers import BUILTIN_LAYER, CONFIG_BLOCKS, OPERATOR_LAYER, session_layer, template_layer
 from .problems import ConfigInvalid, Problem
+from .raises import Raise, TemplateRaises, template_raises
 from .resolve import ResolvedConfig, resolve_config
 
 __all__ = [
@@ -29,7 +30,9 @@ __all__ = [
     "OPERATOR_LAYER",
     "ConfigInvalid",
     "Problem",
+    "Raise",
     "ResolvedConfig",
+    "TemplateRaises",
     "config_hash",
     "explain",
     "parse_duration",
@@ -37,4 +40,5 @@ __all__ = [
     "session_layer",
     "template_chain",
     "template_layer",
+    "template_raises",
 ]

@@ -5,6 +5,12 @@ without this table. Values are printed as JSON, exactly as resolved. An environm
 taken from a Secret shows its `secretKeyRef` — the reference is all the configuration holds;
 nothing here reads a Secret. Fields a `null` removed are listed as `(removed)` with the layer
 that removed them.
+
+The limits the session's templates raise above the operator's configuration (`spec.policy`: pod
+security level, ServiceAccounts, http platforms and endpoints) are listed with the template that
+raised each (DESIGN §11: every raise explicit and visible here). The operator's own configuration
+is not known to whoever runs `explain`; the effective limit is the operator's, widened by these,
+and a namespace's pod-security.kubernetes.io/enforce label still binds over them.
 """
 
 from __future__ import annotations
@@ -17,6 +23,9 @@ from .paths import leaves
 from .resolve import ResolvedConfig
 
 REMOVED = "(removed)"
+NOTHING_RAISED = "(none: the operator's configuration applies)"
+RAISED_NOTE = ("(each above the operator's configuration; a namespace's"
+               " pod-security.kubernetes.io/enforce label still binds)")
 
 
 def explain(resolved: ResolvedConfig) -> str:
@@ -39,8 +48,17 @@ def _summary(resolved: ResolvedConfig) -> list[str]:
     return [
         f"Template chain: {chain or '(none)'}",
         f"Locked fields:  {locked or '(none)'}",
+        *_raised_limits(resolved),
         f"Hash:           {resolved.hash}",
     ]
+
+
+def _raised_limits(resolved: ResolvedConfig) -> list[str]:
+    rows = [f"{key}: {item}" for key, item in resolved.raises.rows()]
+    if not rows:
+        return [f"Raised limits:  {NOTHING_RAISED}"]
+    indent = " " * len("Raised limits:  ")
+    return [f"Raised limits:  {rows[0]}", *(indent + row for row in rows[1:]), indent + RAISED_NOTE]
 
 
 def _render(path: str, value: Any) -> str:

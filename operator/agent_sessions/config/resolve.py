@@ -32,6 +32,7 @@ from .layers import (
 from .locks import lock_problems
 from .merge import merge_layers
 from .problems import ConfigInvalid, Problem
+from .raises import TemplateRaises, template_raises
 from .traced import Traced, trace, untrace
 from .validation import validate_merged
 
@@ -54,6 +55,9 @@ class ResolvedConfig:
     """Stable hash of `config`: equal configurations, equal hashes, whatever the key order."""
     removed: Mapping[str, str] = field(default_factory=dict)
     """Paths an explicit `null` removed and no default filled again → the layer of the `null`."""
+    raises: TemplateRaises = field(default_factory=TemplateRaises)
+    """The limits the chain's templates raise (`spec.policy`), each with its template; never
+    anything from the session itself."""
 
 
 def resolve_config(
@@ -103,6 +107,7 @@ def resolve_config(
         locked_fields=frozenset(path for layer in layers for path in layer.locked_fields),
         hash=config_hash(result.config),
         removed=result.removed,
+        raises=template_raises(chain, metadata.get("namespace", "")),
     )
 
 

@@ -8,7 +8,7 @@ apart from its I/O.
 Imports only `api`, `config`, `lifecycle` (and `k8s`); never handlers or the CLI.
 """
 
-from .base import Capabilities, Provider, ProviderRef, SessionRef
+from .base import Capabilities, Provider, ProviderRef, SessionRef, ValidationContext
 from .errors import (
     InvalidConfiguration,
     ProviderError,
@@ -33,6 +33,7 @@ __all__ = [
     "SessionAlreadyExists",
     "SessionNotFound",
     "SessionRef",
+    "ValidationContext",
     "bounded_log",
     "redact",
     "tail",

@@ -27,8 +27,23 @@ from typing import Any, Protocol, runtime_checkable
 
 from agent_sessions.api import constants as c
 from agent_sessions.api.session import CapabilitiesStatus
+from agent_sessions.config.raises import TemplateRaises
 from agent_sessions.lifecycle.observation import Observation
 from agent_sessions.wire import session_ref as wire
+
+
+@dataclass(frozen=True)
+class ValidationContext:
+    """What a provider's checks of a resolved configuration depend on besides the configuration:
+    the session's namespace (whose Pod Security label may hold the pod stricter) and the limits its
+    templates raise above the operator's configuration, each with its template (`TemplateRaises`).
+
+    Built by the reconciler from the session and its `ResolvedConfig`, and passed explicitly — to
+    `validate`, and on the `SessionRef` to every other call — so that no check depends on which
+    task runs it. The empty context (no namespace, nothing raised) is the strictest."""
+
+    namespace: str | None = None
+    raises: TemplateRaises = field(default_factory=TemplateRaises)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,10 +62,18 @@ class SessionRef(wire.SessionRef):
     """Owner reference: apiVersion of the session object."""
     kind: str = c.SESSION_KIND
     """Owner reference: kind of the session object."""
+    raises: TemplateRaises = field(default_factory=TemplateRaises, hash=False)
+    """`ResolvedConfig.raises`: the limits the session's templates raise (nothing, by default)."""
+
+    @property
+    def context(self) -> ValidationContext:
+        """What the provider checks `config` against (as `validate` gets it from the reconciler)."""
+        return ValidationContext(namespace=self.namespace, raises=self.raises)
 
     @classmethod
     def from_object(
-        cls, session: Mapping[str, Any], config: Mapping[str, Any], *, config_hash: str | None = None
+        cls, session: Mapping[str, Any], config: Mapping[str, Any], *, config_hash: str | None = None,
+        raises: TemplateRaises | None = None,
     ) -> SessionRef:
         """A SessionRef for an AgentSession object (a dict as the API server returns it)."""
         identity = wire.SessionRef.of(session)
@@ -63,6 +86,7 @@ class SessionRef(wire.SessionRef):
             config_hash=config_hash,
             api_version=session.get("apiVersion") or c.API_VERSION,
             kind=session.get("kind") or c.SESSION_KIND,
+            raises=raises or TemplateRaises(),
         )
 
     def owner_reference(self) -> dict[str, Any]:
@@ -101,11 +125,13 @@ class Provider(Protocol):
     type_name: str
     """The provider's name in `config.provider` (`pod`, `http`, `tmux`)."""
 
-    def validate(self, config: Mapping[str, Any]) -> list[str]:
-        """Problems that make `config` (a resolved configuration) unusable by this provider.
+    def validate(self, config: Mapping[str, Any], context: ValidationContext) -> list[str]:
+        """Problems that make `config` (a resolved configuration) unusable by this provider, under
+        the operator's limits as `context` raises them (the session's namespace and templates).
 
         Pure and cheap (no I/O): the reconciler calls it on every pass before `ensure`. Each
         problem names the wire path, e.g. `spec.agent.command: required by the pod provider`.
+        `ensure` checks again with `session.context`, whoever calls it.
         An empty list means the provider will try; the platform may still reject the config,
         which `ensure` then reports as `InvalidConfiguration`.
         """

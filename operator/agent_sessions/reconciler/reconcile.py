@@ -64,7 +64,7 @@ from agent_sessions.lifecycle import (
     prompt_message_id,
 )
 from agent_sessions.lifecycle.timestamps import format_timestamp, parse_timestamp
-from agent_sessions.providers.base import Provider, SessionRef
+from agent_sessions.providers.base import Provider, SessionRef, ValidationContext
 from agent_sessions.providers.errors import InvalidConfiguration, ProviderUnavailable, SessionAlreadyExists
 from agent_sessions.providers.logs import tail as bound_tail
 from agent_sessions.providers.environment import SECRET, object_data
@@ -166,14 +166,16 @@ class Reconciler:
         settings = None
         try:
             if provider is not None and resolved is not None:
-                problems = [*problems, *provider.validate(resolved.config)]
+                context = ValidationContext(namespace=meta.get("namespace"), raises=resolved.raises)
+                problems = [*problems, *provider.validate(resolved.config, context)]
             if resolved is not None and not problems:
                 settings = LifecycleSettings.from_resolved(resolved)
         except Exception as error:  # input of a shape nobody foresaw: never a reason not to delete
             logger.exception("checking the configuration of %s/%s failed", meta.get("namespace"), meta.get("name"))
             problems = [*problems, f"the configuration could not be checked: {type(error).__name__}: {error}"]
         ref = SessionRef.from_object(
-            body, resolved.config if resolved else {}, config_hash=resolved.hash if resolved else None
+            body, resolved.config if resolved else {}, config_hash=resolved.hash if resolved else None,
+            raises=resolved.raises if resolved else None,
         )
         session = session_input(body, settings, problems, deleting, status)
         if deleting and (meta.get("annotations") or {}).get(c.ANNOTATION_ABANDON) == "true":

@@ -31,7 +31,7 @@ async def test_capabilities_are_constant_and_validate_accepts_the_base_config(co
     assert isinstance(provider.capabilities(), Capabilities)
     assert provider.capabilities() == provider.capabilities()
     assert provider.type_name == contract.name
-    assert provider.validate(contract.make_ref().config) == []
+    assert provider.validate(contract.make_ref().config, contract.make_ref().context) == []
 
 
 async def test_a_session_never_ensured_is_absent_and_stop_delete_logs_answer_not_found(contract: ContractEnv):
@@ -130,7 +130,7 @@ async def test_unsupported_settings_are_problems_and_ensure_creates_nothing(cont
     assert contract.expect.invalid, "declare at least one configuration the provider rejects"
     for overrides, expected in contract.expect.invalid:
         ref = contract.make_ref(**overrides)
-        problems = contract.provider.validate(ref.config)
+        problems = contract.provider.validate(ref.config, ref.context)
         assert any(expected in problem for problem in problems), (overrides, problems)
         with pytest.raises(InvalidConfiguration) as raised:
             await contract.provider.ensure(ref)

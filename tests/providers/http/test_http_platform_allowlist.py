@@ -8,7 +8,7 @@ import pytest
 from agent_sessions.api import constants as c
 from agent_sessions.cli.main import _http_allowlist, build_parser
 from agent_sessions.lifecycle import BackingState
-from agent_sessions.providers import InvalidConfiguration, ProviderUnavailable, SessionRef
+from agent_sessions.providers import InvalidConfiguration, ProviderUnavailable, SessionRef, ValidationContext
 from agent_sessions.providers.http import HTTPProvider, observe_session
 from agent_sessions.providers.http.allowlist import PlatformAllowlist, parse_url
 from agent_sessions.providers.http.observe import REASON_ENDPOINT_REFUSED
@@ -69,7 +69,8 @@ def test_with_no_platform_allowed_every_url_is_refused_and_the_message_says_how_
     assert problem == (
         "spec.http.url: 'https://attacker.example/collect' is not an allowed http platform (this operator allows"
         " none): sessions and their Secrets are sent only to platforms the platform team allows, with"
-        " `agent-sessions run --http-platform URL` (chart value httpProvider.platforms)"
+        " `agent-sessions run --http-platform URL` (chart value httpProvider.platforms) or a SessionTemplate's"
+        " spec.policy.httpPlatforms"
     )
 
 
@@ -174,12 +175,13 @@ def refused_ref(url: str = "http://127.0.0.1:9/collect") -> SessionRef:
 
 
 def test_validate_refuses_a_platform_the_operator_does_not_allow():
-    problems = HTTPProvider(platforms=[BASE]).validate(refused_ref().config)
+    problems = HTTPProvider(platforms=[BASE]).validate(refused_ref().config, refused_ref().context)
     assert problems == [PlatformAllowlist([BASE]).url_problem("http://127.0.0.1:9/collect")]
 
 
 def test_validate_reports_a_malformed_url_once():
-    problems = HTTPProvider(platforms=[BASE]).validate({"provider": "http", "http": {"url": "ftp://x"}})
+    problems = HTTPProvider(platforms=[BASE]).validate({"provider": "http", "http": {"url": "ftp://x"}},
+                                                       ValidationContext())
     assert len(problems) == 1 and "is not an absolute http(s) URL" in problems[0]
 
 

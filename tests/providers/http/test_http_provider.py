@@ -18,6 +18,7 @@ from agent_sessions.providers import (
     SessionAlreadyExists,
     SessionNotFound,
     SessionRef,
+    ValidationContext,
 )
 from agent_sessions.providers.http import (
     HTTPProvider,
@@ -71,7 +72,7 @@ def config(**http) -> dict:
     ],
 )
 def test_validate_reports_what_the_http_provider_cannot_run(cfg, expected):
-    problems = HTTPProvider(platforms=[URL]).validate(cfg)
+    problems = HTTPProvider(platforms=[URL]).validate(cfg, ValidationContext())
     assert len(problems) == len(expected), problems
     for problem, start in zip(problems, expected):
         assert problem.startswith(start), problem

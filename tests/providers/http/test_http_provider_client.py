@@ -494,7 +494,7 @@ async def test_a_session_edited_to_a_refused_url_stays_on_its_platform_and_the_n
     scripted, url = platform
     await provider.observe(session(url))
     moved = session("http://127.0.0.1:9/collect")  # not an allowed platform (and nothing listens)
-    assert provider.validate(moved.config) != []
+    assert provider.validate(moved.config, moved.context) != []
     before = len(scripted.seen)
     await provider.observe(moved)
     await provider.delete(moved)

@@ -180,14 +180,16 @@ def test_restricted_allows(pod_template):
 def test_a_message_names_the_field_the_level_who_set_it_and_the_rule():
     (problem,) = policy_problems(config({"containerSecurityContext": {"privileged": True}}), PodPolicy(RESTRICTED))
     assert problem == (f"{CONTAINER_SC}.privileged: not allowed by the restricted pod security level"
-                       " (operator policy): privileged containers are forbidden")
+                       " (operator policy): privileged containers are forbidden (a SessionTemplate's"
+                       " spec.policy.podSecurityLevel can raise the level for its sessions, up to privileged)")
 
 
 def test_the_allowed_capabilities_in_the_message_are_the_levels():
     cfg = config({"containerSecurityContext": {"capabilities": {"add": ["SYS_ADMIN"]}}})
     (restricted,) = policy_problems(cfg, PodPolicy(RESTRICTED))
     (baseline,) = policy_problems(cfg, PodPolicy(BASELINE))
-    assert restricted.endswith("adding SYS_ADMIN is forbidden (allowed: NET_BIND_SERVICE)")
+    assert restricted.endswith("adding SYS_ADMIN is forbidden (allowed: NET_BIND_SERVICE) (a SessionTemplate's"
+                               " spec.policy.podSecurityLevel can raise the level for its sessions, up to privileged)")
     assert "allowed: AUDIT_WRITE, CHOWN," in baseline
 
 
@@ -236,13 +238,13 @@ def test_unknown_shapes_never_raise(pod_template):
     [
         pytest.param(BASELINE, None, EffectiveLevel(BASELINE, "operator policy"), id="no-label"),
         pytest.param(BASELINE, RESTRICTED,
-                     EffectiveLevel(RESTRICTED, f"label {ENFORCE_LABEL}=restricted of namespace team-a"),
+                     EffectiveLevel(RESTRICTED, f"label {ENFORCE_LABEL}=restricted of namespace team-a", RESTRICTED),
                      id="label-raises"),
         pytest.param(BASELINE, PRIVILEGED, EffectiveLevel(BASELINE, "operator policy"), id="label-never-lowers"),
-        pytest.param(RESTRICTED, BASELINE, EffectiveLevel(RESTRICTED, "operator policy"), id="label-below"),
-        pytest.param(BASELINE, BASELINE, EffectiveLevel(BASELINE, "operator policy"), id="label-equal"),
+        pytest.param(RESTRICTED, BASELINE, EffectiveLevel(RESTRICTED, "operator policy", BASELINE), id="label-below"),
+        pytest.param(BASELINE, BASELINE, EffectiveLevel(BASELINE, "operator policy", BASELINE), id="label-equal"),
         pytest.param(PRIVILEGED, "strict",
-                     EffectiveLevel(RESTRICTED, f"label {ENFORCE_LABEL}=strict of namespace team-a"),
+                     EffectiveLevel(RESTRICTED, f"label {ENFORCE_LABEL}=strict of namespace team-a", RESTRICTED),
                      id="unknown-label-value-is-restricted"),
     ],
 )
@@ -291,16 +293,18 @@ def test_the_service_account_message_names_the_account_and_the_allowlist():
     (problem,) = policy_problems(config({"serviceAccountName": "cluster-admin-sa"}),
                                  PodPolicy(RESTRICTED, frozenset({"builder", "agent"})))
     assert problem == ("spec.podTemplate.serviceAccountName: ServiceAccount 'cluster-admin-sa' is not allowed by the"
-                       " operator configuration (--allow-service-account: agent, builder)")
+                       " operator configuration (--allow-service-account: agent, builder) or a SessionTemplate's"
+                       " spec.policy.serviceAccounts")
 
 
 @pytest.mark.parametrize(("level", "hint_given"), [("restricted", False), ("baseline", True)])
 def test_the_how_to_run_as_root_hint_is_given_only_where_the_level_lets_a_pod_run_as_root(level, hint_given):
+    from agent_sessions.providers.base import ValidationContext  # noqa: PLC0415
     from agent_sessions.providers.pod.provider import PodProvider  # noqa: PLC0415
 
     config = {"provider": "pod", "agent": {"image": "example.com/agent:1", "command": ["agent"]},
               "podTemplate": {"securityContext": {"runAsUser": 0}}}
-    problems = PodProvider(core_api=object(), policy=PodPolicy(level=level)).validate(config)
+    problems = PodProvider(core_api=object(), policy=PodPolicy(level=level)).validate(config, ValidationContext())
     hint = [p for p in problems if "set runAsNonRoot: false explicitly" in p]
     assert bool(hint) is hint_given
     assert problems  # refused either way: by the policy (restricted) or by the hardened default

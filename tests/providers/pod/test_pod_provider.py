@@ -28,6 +28,7 @@ from agent_sessions.providers import (
     SessionAlreadyExists,
     SessionNotFound,
     SessionRef,
+    ValidationContext,
 )
 from agent_sessions.providers.pod import PodProvider, pod_name, pvc_name
 from agent_sessions.providers.pod.api_errors import api_error
@@ -593,24 +594,25 @@ def baseline_provider(core: FakeCoreV1Api) -> PodProvider:
 
 
 def test_validate_holds_the_config_to_the_operators_level(provider):
-    assert provider.validate(PRIVILEGE_ESCALATION) == [
+    assert provider.validate(PRIVILEGE_ESCALATION, ValidationContext(namespace=NS)) == [
         "spec.podTemplate.containerSecurityContext.allowPrivilegeEscalation: not allowed by the restricted pod"
-        " security level (operator policy): must be false"]
+        " security level (operator policy): must be false (a SessionTemplate's spec.policy.podSecurityLevel can"
+        " raise the level for its sessions, up to baseline)"]
 
 
-async def test_validate_uses_the_level_of_the_namespace_being_reconciled(core):
+async def test_validate_uses_the_label_of_the_namespace_its_context_names(core):
     provider = baseline_provider(core)
     labelled(core, "restricted")
-    assert provider.validate(PRIVILEGE_ESCALATION) == []
+    assert provider.validate(PRIVILEGE_ESCALATION, ValidationContext(namespace=NS)) == []  # label not read yet
 
-    async def reconcile() -> list[str]:  # one reconcile = one task, as the operator's workers
-        await provider.prepare_namespace(NS)
-        return provider.validate(PRIVILEGE_ESCALATION)
-
-    (problem,) = await asyncio.create_task(reconcile())
-    assert "restricted pod security level (label pod-security.kubernetes.io/enforce=restricted of namespace team-a)" \
-        in problem
-    assert provider.validate(PRIVILEGE_ESCALATION) == []  # another task: not this namespace's
+    await provider.prepare_namespace(NS)
+    (problem,) = provider.validate(PRIVILEGE_ESCALATION, ValidationContext(namespace=NS))
+    assert problem == (
+        "spec.podTemplate.containerSecurityContext.allowPrivilegeEscalation: not allowed by the restricted pod"
+        " security level (label pod-security.kubernetes.io/enforce=restricted of namespace team-a): must be false")
+    # The context, not which task asks, decides: another namespace, or none, is not this label's.
+    assert provider.validate(PRIVILEGE_ESCALATION, ValidationContext(namespace="elsewhere")) == []
+    assert provider.validate(PRIVILEGE_ESCALATION, ValidationContext()) == []
 
 
 async def test_ensure_refuses_a_config_the_namespaces_label_forbids_and_creates_nothing(core):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agent_sessions.config.defaults import BUILTIN_DEFAULTS
+from agent_sessions.providers.base import ValidationContext
 from agent_sessions.providers.tmux import TmuxProvider, tmux_problems
 
 VALID = {**BUILTIN_DEFAULTS, "provider": "tmux", "agent": {"protocol": "acp", "command": ["claude-code-acp"]}}
@@ -63,7 +64,7 @@ def test_secret_and_config_map_references_are_supported():
 
 def test_the_provider_validates_with_the_same_rules_and_reports_no_resource_limits():
     provider = TmuxProvider(socket_name="unused")
-    assert provider.validate(config(agent={"resources": {"limits": {"cpu": "1"}}})) == [
+    assert provider.validate(config(agent={"resources": {"limits": {"cpu": "1"}}}), ValidationContext()) == [
         "spec.agent.resources: not supported by the tmux provider (resourceLimits: false)"
     ]
     capabilities = provider.capabilities()

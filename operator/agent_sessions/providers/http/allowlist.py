@@ -23,6 +23,11 @@ gateway fetch it): on its platform's own origin, under an allowed platform, or u
 operator's allowed endpoint bases (`--http-endpoint`, chart `httpProvider.endpoints`), which may
 name any port with `:*` — for platforms whose sessions each listen on a port of their own, as the
 reference server's do (`http://127.0.0.1:*`). Anything else is dropped, never fetched.
+
+A SessionTemplate may add platforms and endpoint bases for the sessions that reference it
+(`spec.policy.httpPlatforms`/`httpEndpoints`, DESIGN §11: template authors are the platform team):
+`raised_by` widens the operator's list for one session's chain, each added base remembered with
+its template for messages. A session never adds anything (`config.raises`).
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
+
+from agent_sessions.config.raises import Raise, TemplateRaises
 
 RUN_FLAG = "--http-platform"
 """The `agent-sessions run` flag that allows a platform (repeatable)."""
@@ -39,6 +46,8 @@ ENDPOINT_FLAG = "--http-endpoint"
 """The `agent-sessions run` flag that allows runtime endpoints off a platform's origin (repeatable)."""
 ANY_PORT = ":*"
 DEFAULT_PORTS = {"http": 80, "https": 443}
+TEMPLATE_HINT = "or a SessionTemplate's spec.policy.httpPlatforms"
+"""How a refused platform could be allowed besides the operator's flag (said of every refusal)."""
 MAX_SHOWN = 200
 """The most of a URL a message repeats (a platform's answer is bounded before it reaches status)."""
 
@@ -110,14 +119,32 @@ def shown(url: object) -> str:
 
 
 class PlatformAllowlist:
-    """The platforms an operator may send sessions to (base URLs, from its configuration)."""
+    """The platforms an operator may send sessions to (base URLs, from its configuration), and,
+    once `raised_by` a session's templates, the ones they add."""
 
     def __init__(self, platforms: Iterable[str] = (), endpoints: Iterable[str] = ()) -> None:
         """ValueError naming the flag and the entry when an entry is not a usable base URL."""
         self.bases = _bases(RUN_FLAG, platforms)
-        """Where sessions may be sent."""
+        """Where sessions may be sent (the operator's own list)."""
         self.endpoint_bases = _bases(ENDPOINT_FLAG, endpoints, any_port=True)
         """Where, besides a platform's own origin and the allowed platforms, runtime endpoints may be."""
+        self.raised_bases: tuple[tuple[BaseURL, str], ...] = ()
+        """Platforms the session's templates add, each with its template (`raised_by`)."""
+        self.raised_endpoint_bases: tuple[tuple[BaseURL, str], ...] = ()
+        self.problems: tuple[str, ...] = ()
+        """Entries of the templates' policies that are no usable base URL (they allow nothing)."""
+
+    def raised_by(self, raises: TemplateRaises) -> PlatformAllowlist:
+        """This allowlist with the platforms and endpoint bases a session's templates add."""
+        if not raises.http_platforms and not raises.http_endpoints:
+            return self
+        widened = PlatformAllowlist()
+        widened.bases, widened.endpoint_bases = self.bases, self.endpoint_bases
+        platforms, problems = _raised_bases("httpPlatforms", raises.http_platforms)
+        endpoints, endpoint_problems = _raised_bases("httpEndpoints", raises.http_endpoints, any_port=True)
+        widened.raised_bases, widened.raised_endpoint_bases = platforms, endpoints
+        widened.problems = (*problems, *endpoint_problems)
+        return widened
 
     def allows(self, url: object) -> bool:
         return self.url_problem(url) is None
@@ -128,14 +155,18 @@ class PlatformAllowlist:
             target = parse_url(url)
         except ValueError as error:
             return f"{field}: {shown(url)} {error}: the operator sends sessions only to allowed platforms"
-        if any(base.covers(target) for base in self.bases):
+        if any(base.covers(target) for base in self._platform_bases()):
             return None
         allowed = ", ".join(str(base) for base in self.bases)
+        allowed = f"this operator allows {allowed}" if allowed else "this operator allows none"
+        origins: dict[str, list[str]] = {}
+        for base, origin in self.raised_bases:
+            origins.setdefault(origin, []).append(str(base))
+        allowed += "".join(f"; {origin} allows {', '.join(bases)}" for origin, bases in origins.items())
         return (
-            f"{field}: {shown(url)} is not an allowed http platform"
-            + (f" (this operator allows {allowed})" if allowed else " (this operator allows none)")
-            + ": sessions and their Secrets are sent only to platforms the platform team allows, with"
-            f" `agent-sessions run {RUN_FLAG} URL` (chart value {CHART_VALUE})"
+            f"{field}: {shown(url)} is not an allowed http platform ({allowed})"
+            ": sessions and their Secrets are sent only to platforms the platform team allows, with"
+            f" `agent-sessions run {RUN_FLAG} URL` (chart value {CHART_VALUE}) {TEMPLATE_HINT}"
         )
 
     def endpoint_problem(self, endpoint: object, platform_url: str) -> str | None:
@@ -145,15 +176,35 @@ class PlatformAllowlist:
             target = parse_url(endpoint)
             if target.origin == parse_url(platform_url).origin:
                 return None
-            if any(base.covers(target) for base in (*self.bases, *self.endpoint_bases)):
+            bases = (*self._platform_bases(), *self.endpoint_bases, *(base for base, _ in self.raised_endpoint_bases))
+            if any(base.covers(target) for base in bases):
                 return None
         except ValueError:
             pass
         return (
             f"endpoint {shown(endpoint)} reported by the platform is not on an allowed origin"
-            f" (the platform's own, an allowed platform or an allowed endpoint base, {ENDPOINT_FLAG}):"
-            " it is not used"
+            f" (the platform's own, an allowed platform or an allowed endpoint base, {ENDPOINT_FLAG}"
+            " or a SessionTemplate's spec.policy.httpEndpoints): it is not used"
         )
+
+    def _platform_bases(self) -> tuple[BaseURL, ...]:
+        return (*self.bases, *(base for base, _ in self.raised_bases))
+
+
+def _raised_bases(key: str, raised: Iterable[Raise], *,
+                  any_port: bool = False) -> tuple[tuple[tuple[BaseURL, str], ...], list[str]]:
+    bases: list[tuple[BaseURL, str]] = []
+    problems: list[str] = []
+    for item in raised:
+        try:
+            base = parse_url(item.value, any_port=any_port)
+            if "?" in item.value or "#" in item.value:
+                raise ValueError("has a query or fragment")
+        except ValueError as error:
+            problems.append(f"spec.policy.{key} of {item.origin}: {shown(item.value)} {error}: it allows nothing")
+            continue
+        bases.append((base, item.origin))
+    return tuple(bases), problems
 
 
 def _bases(flag: str, urls: Iterable[str], *, any_port: bool = False) -> tuple[BaseURL, ...]:

@@ -14,7 +14,8 @@ it already has. No lookup, no id mapping, no second session.
 * `logs` reads `/logs` and redacts before bounding: the bearer token, the values of the Secrets
   the agent's environment references (sent to the platform in the PUT body), and patterns.
 
-Only platforms the operator's configuration allows are ever called (`allowlist`): `validate`
+Only platforms the operator's configuration allows, or a template of the session's chain adds
+(`spec.policy.httpPlatforms`), are ever called (`allowlist`): `validate`
 refuses any other `spec.http.url` before `ensure`, and every call checks again before it reads a
 Secret or sends a byte, whoever calls it. A runtime endpoint a platform reports off the allowed
 origins is dropped (`observe_session`), so neither the operator nor the gateway fetches it.
@@ -40,7 +41,7 @@ from agent_sessions.api import constants as c
 from agent_sessions.k8s.client import USER_AGENT
 from agent_sessions.lifecycle.observation import Observation
 
-from ..base import Capabilities, ProviderRef, SessionRef
+from ..base import Capabilities, ProviderRef, SessionRef, ValidationContext
 from ..errors import InvalidConfiguration, ProviderError, ProviderUnavailable, SessionNotFound
 from ..logs import LogTail, bounded_log
 from ..environment import ObjectReader, resolve_env, secret_values
@@ -89,6 +90,8 @@ class _Call:
     policy: RetryPolicy
     token: str | None
     reread: Callable[[], Awaitable[str | None]] | None
+    allowlist: PlatformAllowlist
+    """The operator's allowlist as the session's templates raise it."""
 
 
 class HTTPProvider:
@@ -132,18 +135,22 @@ class HTTPProvider:
         self._http: aiohttp.ClientSession | None = None
         self._http_keeper: AsyncGenerator[aiohttp.ClientSession, None] | None = None
         self._platforms: dict[str, PlatformClient] = {}
-        self._settings: dict[str, PlatformSettings] = {}
+        self._settings: dict[str, tuple[PlatformSettings, PlatformAllowlist]] = {}
         """Session uid → the platform settings of its last call (see `_begin`)."""
         self._capabilities: dict[str, tuple[Capabilities, float]] = {}
         """Platform URL → (its capabilities, monotonic time to ask again)."""
 
     # --- the protocol ---------------------------------------------------------------------
 
-    def validate(self, config: Mapping[str, Any]) -> list[str]:
+    def validate(self, config: Mapping[str, Any], context: ValidationContext) -> list[str]:
+        """The provider's requirements, then the platform: under the operator's allowlist as the
+        session's templates raise it (`context.raises`)."""
         problems = http_problems(config)
+        allowlist = self.allowlist.raised_by(context.raises)
+        problems += allowlist.problems
         if not any(problem.startswith("spec.http.url:") for problem in problems):
             url = _mapping(config.get("http")).get("url")
-            refused = self.allowlist.url_problem(url)
+            refused = allowlist.url_problem(url)
             if refused is not None:
                 problems.append(refused)
         return problems
@@ -161,7 +168,7 @@ class HTTPProvider:
         return Capabilities(**{name: all(getattr(caps, name) for caps in seen) for name in CAPABILITY_FIELDS.values()})
 
     async def ensure(self, session: SessionRef) -> ProviderRef:
-        problems = self.validate(session.config)
+        problems = self.validate(session.config, session.context)
         if problems:
             raise InvalidConfiguration(problems)
         call = await self._begin(session)
@@ -254,7 +261,8 @@ class HTTPProvider:
         platform session stays where it is and nothing goes to the new URL.
         """
         settings = PlatformSettings.from_config(session.config)
-        refused = self.allowlist.url_problem(settings.url) if settings.url else None
+        allowlist = self.allowlist.raised_by(session.raises)
+        refused = allowlist.url_problem(settings.url) if settings.url else None
         if not settings.url or refused is not None:
             known = self._settings.get(session.uid)
             if known is None and refused is not None:  # before any Secret is read or byte sent, whoever called
@@ -264,22 +272,24 @@ class HTTPProvider:
                     "the session's platform is unknown: its configuration does not resolve to a spec.http.url"
                     " (fix the configuration so the platform session can be reached)"
                 )
-            settings = known  # where its platform session is (an allowed platform, or no call was made)
-        self._settings[session.uid] = settings
+            # Where its platform session is (allowed when the last call was made, or none was made),
+            # with the allowlist of then: a template's raise withdrawn must not strand it there.
+            settings, allowlist = known
+        self._settings[session.uid] = settings, allowlist
         policy = RetryPolicy(max_retries=settings.max_retries, budget=self._retry_budget)
-        platform = self._platform(settings.url)
+        platform = self._platform(settings.url, allowlist)
         await self._open_http()
         ref = settings.credentials
         if ref is None:
-            return _Call(platform, settings, policy, None, None)
+            return _Call(platform, settings, policy, None, None, allowlist)
 
         async def reread() -> str | None:
             return await read_token(self._reader, session.namespace, ref)
 
-        return _Call(platform, settings, policy, await reread(), reread)
+        return _Call(platform, settings, policy, await reread(), reread, allowlist)
 
     def _endpoint_check(self, call: _Call) -> Callable[[str], str | None]:
-        return lambda endpoint: self.allowlist.endpoint_problem(endpoint, call.settings.url)
+        return lambda endpoint: call.allowlist.endpoint_problem(endpoint, call.settings.url)
 
     async def _env(self, session: SessionRef) -> dict[str, str] | None:
         """The agent's environment with its Secret and ConfigMap references read (as a kubelet
@@ -297,8 +307,8 @@ class HTTPProvider:
             reread_token=call.reread, body=body, params=params,
         )
 
-    def _platform(self, url: str) -> PlatformClient:
-        refused = self.allowlist.url_problem(url)
+    def _platform(self, url: str, allowlist: PlatformAllowlist) -> PlatformClient:
+        refused = allowlist.url_problem(url)
         if refused is not None:  # no client, hence no request, for a platform not allowed
             raise ProviderUnavailable(refused)
         loop = asyncio.get_running_loop()

@@ -1,4 +1,4 @@
-"""The labels of the sessions' namespaces, for the pod security level a namespace may raise.
+"""The labels of the sessions' namespaces, for the pod security level a namespace may make stricter.
 
 A namespace's `pod-security.kubernetes.io/enforce` label can make the pod policy stricter for
 its sessions (see `policy.effective_level`). Reading it costs `get namespaces` (one namespace at
@@ -13,12 +13,11 @@ Pod Security admission enforces the namespace's label on the pod itself anyway; 
 session of the namespace over a transient error would be worse. A namespace that does not exist
 has no labels.
 
-Why a context variable. `Provider.validate(config)` is pure and gets no namespace, yet the
-level depends on it. The operator calls `PodProvider.prepare_namespace(namespace)` before each
-reconcile (in the session's own worker task); it refreshes the labels and records the
-namespace in `RECONCILING_NAMESPACE`, which that task's `validate` reads. `ensure` checks again
-with the namespace it is given, so a pod is never created against a raised level even where no
-one prepared the namespace (a reconciler driven directly, in tests).
+The operator calls `PodProvider.prepare_namespace(namespace)` before each reconcile, which
+refreshes the labels; `validate` reads what is known of the namespace its `ValidationContext`
+names (pure: no I/O). `ensure` refreshes and checks again with the namespace it is given, so a pod
+is never created against a raised level even where no one prepared the namespace (a reconciler
+driven directly, in tests).
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from contextvars import ContextVar
 from typing import Any, Final
 
 from kubernetes_asyncio.client.exceptions import ApiException
@@ -37,9 +35,6 @@ from .api_errors import TRANSIENT_ERRORS
 logger = logging.getLogger(__name__)
 
 DEFAULT_TTL_SECONDS: Final = 30.0
-
-RECONCILING_NAMESPACE: ContextVar[str | None] = ContextVar("agent_sessions_pod_namespace", default=None)
-"""The namespace of the session this task is reconciling (set by `PodProvider.prepare_namespace`)."""
 
 
 class NamespaceLabels:

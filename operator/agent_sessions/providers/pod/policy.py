@@ -12,9 +12,13 @@ namespaces have none. So every resolved configuration is held to a Pod Security 
 * a namespace's own `pod-security.kubernetes.io/enforce` label can only raise it (see
   `effective_level`): a namespace labelled `privileged` under operator level `baseline` is still
   held to `baseline`, one labelled `restricted` under `baseline` is held to `restricted`;
-* nothing in a session or a template relaxes it. Templates are the platform team's, but the level
-  is the cluster operator's promise about every pod the operator creates; a platform that needs
-  more asks for a lower operator level (or runs its own operator), in the open.
+* nothing in a session relaxes it. A SessionTemplate may (DESIGN §11: template authors are the
+  platform team, by RBAC): its `spec.policy.podSecurityLevel` raises the level for the sessions
+  that reference it (`config.raises`), never above what the namespace's label enforces — the API
+  server's Pod Security admission would refuse that pod anyway. The message of a violation names
+  who set the level (`operator policy`, `raised by SessionTemplate team-a/gpu-agents`, the label)
+  and says that a template could raise it only where one could: a template cannot lift a
+  namespace's label.
 
 The checks are the controls of the standards, applied to the fields the pod provider can produce
 (the pod and agent-container security contexts as the pod will get them — the operator's hardened
@@ -27,7 +31,8 @@ policy): privileged containers are forbidden`.
 Independent of the level: the pod's ServiceAccount. Running as anything but the namespace's
 `default`, and mounting a ServiceAccount token at all (`automountServiceAccountToken: true` or a
 `projected` `serviceAccountToken` source), is allowed only for the ServiceAccounts the operator
-configuration lists (`--allow-service-account`); a token is an identity at the API server.
+configuration lists (`--allow-service-account`) or a template of the session's chain adds
+(`spec.policy.serviceAccounts`); a token is an identity at the API server.
 
 The standards' optional "non-root groups" control is not part of Kubernetes' own Pod Security
 admission and is not checked here either.
@@ -38,6 +43,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
+
+from agent_sessions.config.raises import Raise, TemplateRaises
 
 from ..validation import block
 from .security import container_security_context, pod_security_context
@@ -74,6 +81,11 @@ RESTRICTED_VOLUME_TYPES: Final = frozenset({
 })
 APPARMOR_ANNOTATION_PREFIX: Final = "container.apparmor.security.beta.kubernetes.io/"
 
+LEVEL_HINT: Final = ("a SessionTemplate's spec.policy.podSecurityLevel can raise the level for its sessions,"
+                     " up to {level}")
+"""Said of a violation a template could lift (never of one the namespace's label enforces)."""
+SERVICE_ACCOUNT_HINT: Final = "or a SessionTemplate's spec.policy.serviceAccounts"
+
 _POD_SC: Final = "spec.podTemplate.securityContext"
 _CONTAINER_SC: Final = "spec.podTemplate.containerSecurityContext"
 
@@ -99,6 +111,8 @@ class EffectiveLevel:
 
     level: str
     source: str
+    ceiling: str = PRIVILEGED
+    """The most a template could raise the level to: the namespace label's level, if any."""
 
     @property
     def rank(self) -> int:
@@ -106,40 +120,56 @@ class EffectiveLevel:
 
 
 def effective_level(operator_level: str, namespace: str | None = None,
-                    namespace_labels: Mapping[str, str] | None = None) -> EffectiveLevel:
-    """The stricter of the operator's level and the namespace's `enforce` label; a label never
-    loosens. A label value that is not a level counts as `restricted`, as Pod Security admission
-    treats it (fail closed)."""
-    operator = EffectiveLevel(operator_level, "operator policy")
+                    namespace_labels: Mapping[str, str] | None = None,
+                    raised: Raise | None = None) -> EffectiveLevel:
+    """The operator's level, loosened by a template's raise (`raised`, from `TemplateRaises`),
+    then held to the namespace's `enforce` label, which never loosens. A label value that is not a
+    level counts as `restricted`, as Pod Security admission treats it (fail closed)."""
+    level = EffectiveLevel(operator_level, "operator policy")
+    if raised is not None and raised.value in LEVELS and LEVELS.index(raised.value) < level.rank:
+        level = EffectiveLevel(raised.value, f"raised by {raised.origin}")
     label = (namespace_labels or {}).get(ENFORCE_LABEL)
     if label is None:
-        return operator
-    raised = EffectiveLevel(label if label in LEVELS else RESTRICTED,
-                            f"label {ENFORCE_LABEL}={label} of namespace {namespace}")
-    return raised if raised.rank > operator.rank else operator
+        return level
+    enforced = label if label in LEVELS else RESTRICTED
+    if LEVELS.index(enforced) > level.rank:
+        return EffectiveLevel(enforced, f"label {ENFORCE_LABEL}={label} of namespace {namespace}", ceiling=enforced)
+    return EffectiveLevel(level.level, level.source, ceiling=enforced)
 
 
 def policy_problems(config: Mapping[str, Any], policy: PodPolicy,
-                    level: EffectiveLevel | None = None) -> list[str]:
+                    level: EffectiveLevel | None = None, raises: TemplateRaises | None = None) -> list[str]:
     """Every way `config` (a resolved configuration) breaks `policy` at `level` (the operator's
-    own level when None): one `spec.<path>: …` message per violation."""
+    own level when None), with the ServiceAccounts `raises` adds: one `spec.<path>: …` message per
+    violation, with a hint where a template could lift it."""
     level = level or EffectiveLevel(policy.level, "operator policy")
+    found = _violations(config, level.level)
+    raisable = {level_name: {path for path, _ in _violations(config, level_name)}
+                for level_name in LEVELS[LEVELS.index(level.ceiling):level.rank]}
+    problems = []
+    for path, rule in found:
+        lifted_at = [name for name in reversed(LEVELS[:level.rank]) if name in raisable and path not in raisable[name]]
+        hint = f" ({LEVEL_HINT.format(level=lifted_at[0])})" if lifted_at else ""
+        problems.append(f"{path}: not allowed by the {level.level} pod security level ({level.source}): {rule}{hint}")
+    accounts = raises.service_accounts if raises is not None else ()
+    return problems + service_account_problems(block(config, "podTemplate"), policy.allowed_service_accounts, accounts)
+
+
+def _violations(config: Mapping[str, Any], level: str) -> list[tuple[str, str]]:
+    """(path, rule) of every control of `level` that `config` breaks."""
+    rank = LEVELS.index(level)
     pod_template = block(config, "podTemplate")
     agent = block(config, "agent")
     pod = pod_security_context(_mapping(pod_template.get("securityContext")))
     container = container_security_context(_mapping(pod_template.get("containerSecurityContext")))
-    found: list[tuple[str, str]] = []  # (path, rule)
-    if level.rank >= LEVELS.index(BASELINE):
+    found: list[tuple[str, str]] = []
+    if rank >= LEVELS.index(BASELINE):
         found += _baseline(pod_template, agent, pod, container)
-        allowed = RESTRICTED_CAPABILITIES if level.level == RESTRICTED else BASELINE_CAPABILITIES
+        allowed = RESTRICTED_CAPABILITIES if level == RESTRICTED else BASELINE_CAPABILITIES
         found += _added_capabilities(container, allowed)
-    if level.rank >= LEVELS.index(RESTRICTED):
+    if rank >= LEVELS.index(RESTRICTED):
         found += _restricted(pod_template, pod, container)
-    problems = [
-        f"{path}: not allowed by the {level.level} pod security level ({level.source}): {rule}"
-        for path, rule in found
-    ]
-    return problems + service_account_problems(pod_template, policy.allowed_service_accounts)
+    return found
 
 
 # --- baseline ----------------------------------------------------------------------------------
@@ -229,17 +259,22 @@ def _added_capabilities(container: Mapping[str, Any], allowed: frozenset[str]) -
 # --- the ServiceAccount ------------------------------------------------------------------------
 
 
-def service_account_problems(pod_template: Mapping[str, Any], allowed: Iterable[str]) -> list[str]:
-    """The pod's ServiceAccount and its token, against the operator's allowlist."""
-    allowed = frozenset(str(name) for name in allowed)
+def service_account_problems(pod_template: Mapping[str, Any], allowed: Iterable[str],
+                             raised: Iterable[Raise] = ()) -> list[str]:
+    """The pod's ServiceAccount and its token, against the operator's allowlist and the
+    ServiceAccounts the session's templates add (`raised`)."""
+    raised = tuple(raised)
+    allowed = frozenset(str(name) for name in allowed) | {item.value for item in raised}
     account = str(pod_template.get("serviceAccountName") or DEFAULT_SERVICE_ACCOUNT)
-    listed = f"--allow-service-account: {', '.join(sorted(allowed)) if allowed else 'none'}"
+    listed = f"--allow-service-account: {', '.join(sorted(allowed - {i.value for i in raised})) or 'none'}"
+    origins: dict[str, list[str]] = {}
+    for item in raised:
+        origins.setdefault(item.origin, []).append(item.value)
+    listed += "".join(f"; {origin}: {', '.join(sorted(names))}" for origin, names in origins.items())
+    where = f"the operator configuration ({listed}) {SERVICE_ACCOUNT_HINT}"
     problems = []
     if account != DEFAULT_SERVICE_ACCOUNT and account not in allowed:
-        problems.append(
-            f"spec.podTemplate.serviceAccountName: ServiceAccount {account!r} is not allowed by the operator"
-            f" configuration ({listed})"
-        )
+        problems.append(f"spec.podTemplate.serviceAccountName: ServiceAccount {account!r} is not allowed by {where}")
     elif account not in allowed:
         token_paths = []
         if pod_template.get("automountServiceAccountToken") is True:
@@ -249,8 +284,7 @@ def service_account_problems(pod_template: Mapping[str, Any], allowed: Iterable[
                 if _mapping(source).get("serviceAccountToken") is not None:
                     token_paths.append(f"spec.podTemplate.volumes[{name}].projected.sources[{index}].serviceAccountToken")
         problems += [
-            f"{path}: mounting a token of ServiceAccount {account!r} is not allowed by the operator configuration"
-            f" ({listed})"
+            f"{path}: mounting a token of ServiceAccount {account!r} is not allowed by {where}"
             for path in token_paths
         ]
     return problems

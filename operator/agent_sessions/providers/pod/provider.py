@@ -16,8 +16,10 @@ construction, and two reconciles racing each other cannot create two pods — th
 * `logs` reads `pods/log` and redacts it (values of the pod's Secrets, and patterns) before
   bounding it; see `logs` and `redaction`.
 
-The pod security policy (`policy`) is part of `validate`, at the operator's level raised by the
-session's namespace (`namespace_labels`); `ensure` checks it again before creating anything.
+The pod security policy (`policy`) is part of `validate`: the operator's level and ServiceAccounts,
+as the session's templates raise them and its namespace's label holds them (`ValidationContext`:
+the namespace's labels are kept by `namespace_labels`); `ensure` checks it again, with the
+session's own context, before creating anything.
 
 With a `network_policy` (operator configuration), `ensure` makes sure the session NetworkPolicy
 exists as configured in the session's namespace before it creates a pod there
@@ -37,14 +39,14 @@ from kubernetes_asyncio.client.rest import RESTResponse
 from agent_sessions.api import constants as c
 from agent_sessions.lifecycle.observation import Observation
 
-from ..base import Capabilities, ProviderRef, SessionRef
+from ..base import Capabilities, ProviderRef, SessionRef, ValidationContext
 from ..errors import InvalidConfiguration, SessionAlreadyExists, SessionNotFound
 from ..logs import LogTail, bounded_log
 from .api_errors import TRANSIENT_ERRORS, api_error, transport_error
 from .constants import CONTAINER_NAME, RUNTIME_PORT
 from .logs import secret_references, secret_values
 from .names import label_value, pod_name, pvc_name
-from .namespace_labels import DEFAULT_TTL_SECONDS, RECONCILING_NAMESPACE, NamespaceLabels
+from .namespace_labels import DEFAULT_TTL_SECONDS, NamespaceLabels
 from .network_policies import DEFAULT_TTL_SECONDS as NETWORK_POLICY_TTL_SECONDS
 from .network_policies import SessionNetworkPolicies
 from .network_policy_spec import SessionNetworkPolicy
@@ -112,26 +114,26 @@ class PodProvider:
 
     # --- the protocol ---------------------------------------------------------------------
 
-    def validate(self, config: Mapping[str, Any]) -> list[str]:
-        """The pod provider's requirements, then the pod security policy at the level of the
-        namespace being reconciled (see `prepare_namespace`; the operator's level otherwise)."""
-        return self._problems(config, RECONCILING_NAMESPACE.get())
+    def validate(self, config: Mapping[str, Any], context: ValidationContext) -> list[str]:
+        """The pod provider's requirements, then the pod security policy: the operator's level and
+        ServiceAccounts as `context.raises` raises them, held to what is known of the label of
+        `context.namespace` (see `prepare_namespace`)."""
+        return self._problems(config, context)
 
     async def prepare_namespace(self, namespace: str) -> None:
         """Before a reconcile of a session in `namespace`: refresh what is known of the
-        namespace's labels (at most once per TTL) and make it the namespace that this task's
-        `validate` calls check against. Never raises for a failed read (see `namespace_labels`)."""
+        namespace's labels (at most once per TTL), for `validate` to read. Never raises for a
+        failed read (see `namespace_labels`)."""
         await self._namespaces.refresh(namespace)
-        RECONCILING_NAMESPACE.set(namespace)
 
     def capabilities(self) -> Capabilities:
         return Capabilities(streaming=True, history=True, logs=True, resume=True, cancel=True, resource_limits=True)
 
     async def ensure(self, session: SessionRef) -> ProviderRef:
-        problems = self._problems(session.config, session.namespace)
+        problems = self._problems(session.config, session.context)
         if not problems:  # what is known passes: read the namespace's label (once per TTL), check again
             await self._namespaces.refresh(session.namespace)
-            problems = self._problems(session.config, session.namespace)
+            problems = self._problems(session.config, session.context)
         if problems:
             raise InvalidConfiguration(problems)
         if self.network_policies is not None:  # before any pod of the namespace can exist
@@ -198,11 +200,12 @@ class PodProvider:
 
     # --- helpers ----------------------------------------------------------------------------
 
-    def _problems(self, config: Mapping[str, Any], namespace: str | None) -> list[str]:
+    def _problems(self, config: Mapping[str, Any], context: ValidationContext) -> list[str]:
+        namespace = context.namespace
         labels = self._namespaces.labels(namespace) if namespace else None
-        level = effective_level(self.policy.level, namespace, labels)
+        level = effective_level(self.policy.level, namespace, labels, context.raises.pod_security_level)
         return [*pod_problems(config, operator_image=self._operator_image, root_allowed=level.level != RESTRICTED),
-                *policy_problems(config, self.policy, level)]
+                *policy_problems(config, self.policy, level, context.raises)]
 
     async def _read_namespace(self, namespace: str) -> Any:
         return await self._core.read_namespace(namespace, _request_timeout=self._timeout)

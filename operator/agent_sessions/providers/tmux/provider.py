@@ -46,7 +46,7 @@ from agent_sessions.api import constants as c
 from agent_sessions.lifecycle.observation import Observation
 from agent_sessions.wire.paths import HEALTH_PATH
 
-from ..base import Capabilities, ProviderRef, SessionRef
+from ..base import Capabilities, ProviderRef, SessionRef, ValidationContext
 from ..errors import InvalidConfiguration, ProviderUnavailable, SessionAlreadyExists, SessionNotFound
 from ..logs import LogTail, bounded_log
 from ..redaction import redact
@@ -145,14 +145,16 @@ class TmuxProvider:
 
     # --- the protocol ---------------------------------------------------------------------
 
-    def validate(self, config: Mapping[str, Any]) -> list[str]:
+    def validate(self, config: Mapping[str, Any], context: ValidationContext) -> list[str]:
+        """tmux sessions run on the operator's host as its user: no limit a template could raise
+        applies to them, so `context` changes nothing."""
         return tmux_problems(config)
 
     def capabilities(self) -> Capabilities:
         return Capabilities(streaming=True, history=True, logs=True, resume=True, cancel=True, resource_limits=False)
 
     async def ensure(self, session: SessionRef) -> ProviderRef:
-        problems = self.validate(session.config)
+        problems = self.validate(session.config, session.context)
         if problems:
             raise InvalidConfiguration(problems)
         server, name = self.server_for(session.config), self.tmux_name(session)
