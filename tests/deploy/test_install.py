@@ -49,7 +49,7 @@ SESSION_RULES = [
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "create", "delete"]},
     {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
     {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["get", "create", "delete"]},
-    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
+    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "create", "patch"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
     {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]},
     {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": ["get", "create", "patch"]},
@@ -173,6 +173,16 @@ GATEWAY_RENDERINGS = ["cluster-wide", "namespaced"]
 def of_kind(docs: list[dict], kind: str, component: str | None = None) -> list[dict]:
     return [d for d in docs if d["kind"] == kind
             and (component is None or d["metadata"].get("labels", {}).get(COMPONENT) == component)]
+
+
+RUNTIME_KEY_SUFFIX = "-runtime-key"
+"""The Roles and RoleBindings of the runtime key Secret (release namespace, both modes); see
+tests/deploy/test_runtime_key_install.py."""
+
+
+def session_grants(docs: list[dict], kind: str, component: str) -> list[dict]:
+    """The Roles (RoleBindings) of `component` but those of the runtime key Secret."""
+    return [d for d in of_kind(docs, kind, component) if not d["metadata"]["name"].endswith(RUNTIME_KEY_SUFFIX)]
 
 
 def one(docs: list[dict], kind: str, component: str | None = None) -> dict:
@@ -532,8 +542,8 @@ def test_cluster_role_is_bound_to_the_operators_service_account(render, base_doc
 def test_namespaced_mode_grants_a_role_in_each_watched_namespace_and_nothing_cluster_wide(render):
     docs = render(*NAMESPACED_MODE)
     assert of_kind(docs, "ClusterRole", OPERATOR) == [] and of_kind(docs, "ClusterRoleBinding", OPERATOR) == []
-    roles = {r["metadata"]["namespace"]: r for r in of_kind(docs, "Role", OPERATOR)}
-    bindings = {b["metadata"]["namespace"]: b for b in of_kind(docs, "RoleBinding", OPERATOR)}
+    roles = {r["metadata"]["namespace"]: r for r in session_grants(docs, "Role", OPERATOR)}
+    bindings = {b["metadata"]["namespace"]: b for b in session_grants(docs, "RoleBinding", OPERATOR)}
     assert sorted(roles) == sorted(bindings) == sorted(WATCHED)
     account = one(docs, "ServiceAccount", OPERATOR)["metadata"]
     for namespace in WATCHED:
@@ -550,6 +560,10 @@ def test_no_rule_uses_wildcards_resource_names_or_escalation_verbs(render, base_
     rules = [rule for role in of_kind(docs, "ClusterRole") + of_kind(docs, "Role") for rule in role["rules"]]
     assert rules
     for rule in rules:
+        if "resourceNames" in rule:  # only `get` of the runtime key Secret (test_runtime_key_install.py)
+            assert rule == {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"],
+                            "resourceNames": [f"{RELEASE}-runtime-key"]}, rule
+            continue
         assert set(rule) == {"apiGroups", "resources", "verbs"}, rule
         assert "*" not in rule["apiGroups"] + rule["resources"] + rule["verbs"], rule
         assert not {"escalate", "bind", "impersonate", "deletecollection"} & set(rule["verbs"]), rule
@@ -671,6 +685,7 @@ def test_default_operator_command_line(render):
         "--defaults=/etc/agent-sessions/defaults.yaml",
         "--log-format=json",
         "--pod-security-level=restricted",
+        f"--runtime-key-secret={NAMESPACE}/{RELEASE}-runtime-key",
         "--pod-default-request=cpu=250m",
         "--pod-default-request=memory=512Mi",
         "--pod-default-limit=cpu=2",
@@ -791,8 +806,8 @@ def test_namespaced_gateway_gets_only_the_review_rules_cluster_wide_and_sessions
     assert cluster_role["rules"] == GATEWAY_AUTH_RULES
     assert cluster_binding["roleRef"]["name"] == cluster_role["metadata"]["name"]
     assert cluster_binding["subjects"] == subjects
-    roles = {r["metadata"]["namespace"]: r for r in of_kind(docs, "Role", GATEWAY)}
-    bindings = {b["metadata"]["namespace"]: b for b in of_kind(docs, "RoleBinding", GATEWAY)}
+    roles = {r["metadata"]["namespace"]: r for r in session_grants(docs, "Role", GATEWAY)}
+    bindings = {b["metadata"]["namespace"]: b for b in session_grants(docs, "RoleBinding", GATEWAY)}
     assert sorted(roles) == sorted(bindings) == sorted(WATCHED)
     for namespace in WATCHED:
         assert roles[namespace]["rules"] == GATEWAY_SESSION_RULES
@@ -841,6 +856,7 @@ def test_default_gateway_command_line(render):
         "--idle-timeout-seconds=75",
         "--websocket-idle-seconds=300",
         "--operator-defaults=/etc/agent-sessions/defaults.yaml",
+        f"--runtime-key-secret={NAMESPACE}/{RELEASE}-runtime-key",
         "--log-level=INFO",
     ]
 
@@ -1111,7 +1127,7 @@ def test_without_network_policy_the_operator_keeps_none_and_may_not(render, sets
     docs = render("networkPolicy.enabled=false", *sets)
     assert operators_network_policy(docs, WATCHED[0]) is None
     assert not [a for a in operator_container(docs)["args"] if "network-policy" in a]
-    for role in of_kind(docs, "ClusterRole", OPERATOR) + of_kind(docs, "Role", OPERATOR):
+    for role in of_kind(docs, "ClusterRole", OPERATOR) + session_grants(docs, "Role", OPERATOR):
         assert NETWORK_POLICY_RULE not in role["rules"]
         assert [r for r in role["rules"] if r in SESSION_RULES] == SESSION_RULES[:-1]
 

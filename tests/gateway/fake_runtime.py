@@ -92,6 +92,13 @@ class FakeRuntime:
         self.sessions: dict[str, FakeSession] = {}
         self.runner: web.AppRunner | None = None
         self.port = 0
+        self.tokens: dict[str, str] = {}
+        """sid → the bearer token its endpoints but healthz require, as a session runtime does."""
+        self.refused: list[str] = []
+        """Paths answered 401 for a missing or wrong token."""
+
+    def require_token(self, sid: str, token: str) -> None:
+        self.tokens[sid] = token
 
     def add(self, sid: str, **options: Any) -> FakeSession:
         self.sessions[sid] = FakeSession(sid, **options)
@@ -121,9 +128,16 @@ class FakeRuntime:
             await self.runner.cleanup()
 
     def _session(self, request: web.Request) -> FakeSession:
-        session = self.sessions.get(request.match_info["sid"])
+        sid = request.match_info["sid"]
+        session = self.sessions.get(sid)
         if session is None:
             raise web.HTTPNotFound()
+        token = self.tokens.get(sid)
+        if token is not None and not request.path.endswith("/healthz") \
+                and request.headers.get("Authorization") != f"Bearer {token}":
+            self.refused.append(request.path)
+            raise web.HTTPUnauthorized(text='{"code": "unauthorized", "message": "no token"}',
+                                       content_type="application/json")
         session.requests.append(request.path)
         return session
 

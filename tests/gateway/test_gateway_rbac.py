@@ -19,6 +19,7 @@ tests.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import dataclasses
 import functools
@@ -39,6 +40,7 @@ from agent_sessions.gateway.cli import options_from_args
 from agent_sessions.gateway.options import GatewayOptions
 from agent_sessions.gateway.server import serve_gateway
 from agent_sessions.k8s.client import make_api_client
+from agent_sessions.wire.credentials import session_token
 
 from .conftest import ALICE, CRDS, DEADLINE, TOKENS, USER_RBAC, ended, identity, make_session, read_sse
 from .test_gateway_http import session_url
@@ -51,6 +53,8 @@ TIER = "embedded"  # runs helm to render the gateway RBAC
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "agent-session-operator"
 RELEASE, INSTALL_NAMESPACE = "agent-session-operator", "agent-sessions-system"
+RUNTIME_KEY = bytes(range(32))
+"""The key of the runtime key Secret the tests create, as the operator would on its first start."""
 GATEWAY_TOKEN = "rendered-gateway-token"
 RBAC_KINDS = ("ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
 COMPONENT = "app.kubernetes.io/component"
@@ -99,6 +103,13 @@ class GatewayInstall:
         return {key for role in self.of_kind("ClusterRole", "Role") for rule in role["rules"]
                 for key in itertools.product(rule["apiGroups"], rule["resources"], rule["verbs"])}
 
+    @property
+    def runtime_key_secret(self) -> str:
+        """`--runtime-key-secret` of the rendered command line."""
+        (deployment,) = self.of_kind("Deployment")
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        return build_parser().parse_args(container["args"]).runtime_key_secret
+
     def options(self, tmp_path: Path) -> GatewayOptions:
         """The rendered command line, parsed by the real CLI; the defaults file is the rendered
         ConfigMap's, written where a test can read it instead of the pod's mount."""
@@ -128,8 +139,12 @@ def cluster(install: GatewayInstall) -> Iterator[StrictKubernetesAPI]:
     users = {token: identity for token, identity in TOKENS.items() if token != "gateway-token"}
     authorizer = RBACAuthorizer.from_manifests([*install.rbac, *USER_RBAC])
     with running_api(crds=CRDS, tokens={**users, GATEWAY_TOKEN: install.user}, authorizer=authorizer) as api:
-        for namespace in ("team-a", "team-b"):
+        for namespace in ("team-a", "team-b", INSTALL_NAMESPACE):
             api.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+        # The runtime key Secret, as the operator creates it on its first start.
+        namespace, _, name = install.runtime_key_secret.partition("/")
+        api.create("secrets", {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace},
+                               "data": {"key": base64.b64encode(RUNTIME_KEY).decode()}})
         yield api
 
 
@@ -178,6 +193,10 @@ async def test_messages_events_and_wake_work_with_exactly_the_rendered_rbac(mode
         runtime.add("s2")
         sleepy = make_session(api, "sleepy", phase="Stopped", stopped_reason="IdleTimeout",
                               templateRef={"name": "team"})
+        # As session runtimes do: every call but healthz needs the session's token, which the
+        # gateway derives from the key it read from the Secret (with the rendered RBAC).
+        runtime.require_token("s1", session_token(RUNTIME_KEY, demo["metadata"]["uid"]))
+        runtime.require_token("s2", session_token(RUNTIME_KEY, sleepy["metadata"]["uid"]))
 
         async with gateway_of(install, api, tmp_path) as gateway:
             # The probes, as the kubelet calls them.
@@ -231,6 +250,7 @@ async def test_messages_events_and_wake_work_with_exactly_the_rendered_rbac(mode
     requests = gateway_requests(api, install)
     refused = [r for r in requests if r.status in (401, 403)]
     assert refused == [], describe(refused)
+    assert runtime.refused == []
     assert requests and all(r.authorized for r in requests), describe([r for r in requests if not r.authorized])
     # Every rule the chart grants the gateway was needed here, and nothing else was asked for.
     assert used(requests) == install.granted()

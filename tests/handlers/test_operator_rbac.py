@@ -111,7 +111,8 @@ class Install:
         return OperatorOptions(namespaces=tuple(args.namespace or ()),
                                peering=None if args.standalone else args.peering,
                                session_network_policy=session_network_policy(args),
-                               network_policy_recheck_seconds=0)
+                               network_policy_recheck_seconds=0,
+                               runtime_key_secret=args.runtime_key_secret)
 
     @property
     def session_namespace(self) -> str:
@@ -119,8 +120,9 @@ class Install:
 
     @property
     def role(self) -> dict:
-        """The operator's one ClusterRole, or its Role (namespaced mode, one namespace)."""
-        (role,) = self.of_kind("ClusterRole", "Role")
+        """The operator's one ClusterRole, or its Role (namespaced mode, one namespace); not the
+        Role of the runtime key Secret (read, and created on first start, in the install namespace)."""
+        (role,) = [r for r in self.of_kind("ClusterRole", "Role") if not r["metadata"]["name"].endswith("-runtime-key")]
         return role
 
     def without(self, rule_index: int, verb: str) -> Install:
@@ -154,8 +156,9 @@ def cluster(install: Install) -> Iterator[StrictKubernetesAPI]:
     authorizer = RBACAuthorizer.from_manifests(install.docs)
     with running_api(crds=CRDS + PEERING_CRDS, tokens={TOKEN: install.user}, authorizer=authorizer) as api:
         namespace = install.session_namespace
-        if api.get("namespaces", None, namespace) is None:
-            api.create("namespaces", {"metadata": {"name": namespace}})
+        for needed in (namespace, INSTALL_NAMESPACE):  # the runtime key Secret goes to the install's
+            if api.get("namespaces", None, needed) is None:
+                api.create("namespaces", {"metadata": {"name": needed}})
         for peering in install.of_kind("ClusterKopfPeering", "KopfPeering"):
             api.create(peering["kind"], peering)
         api.create("secrets", {"metadata": {"name": SECRET, "namespace": namespace},
@@ -265,6 +268,24 @@ def _policy_kept(api: StrictKubernetesAPI, namespace: str) -> bool:
     return policy is not None and policy["spec"]["ingress"] != WIDENED["spec"]["ingress"]
 
 
+def _token_secret(api: StrictKubernetesAPI, namespace: str) -> dict | None:
+    secrets = [s for s in api.list("secrets", namespace)
+               if (s["metadata"].get("labels") or {}).get("app.kubernetes.io/component") == "runtime-token"]
+    return secrets[0] if secrets else None
+
+
+def _tamper_token(api: StrictKubernetesAPI, namespace: str) -> None:
+    """Someone overwrites the session's runtime token Secret (the resume writes it back)."""
+    secret = _token_secret(api, namespace)
+    assert secret is not None, "the session's runtime token Secret was not created"
+    api.patch("secrets", namespace, secret["metadata"]["name"], {"data": {"token": "dGFtcGVyZWQ="}})
+
+
+def _token_kept(api: StrictKubernetesAPI, namespace: str) -> bool:
+    secret = _token_secret(api, namespace)
+    return secret is not None and secret["data"]["token"] != "dGFtcGVyZWQ="
+
+
 def _set_state(state: str) -> Callable[[StrictKubernetesAPI, str], Any]:
     return lambda api, namespace: api.patch(c.SESSION_PLURAL, namespace, SESSION, {"spec": {"state": state}})
 
@@ -281,12 +302,15 @@ LIFECYCLE = (
         SESSION, ns, templateRef={"name": TEMPLATE}, workspace={"size": "1Gi"})), _running),
     Step("stop", _set_state(c.STATE_STOPPED), _stopped),
     Step("widen the policy", _widen_policy, lambda api, ns: True),
-    Step("resume", _set_state(c.STATE_RUNNING), lambda api, ns: _running(api, ns) and _policy_kept(api, ns)),
+    Step("tamper with the runtime token", _tamper_token, lambda api, ns: True),
+    Step("resume", _set_state(c.STATE_RUNNING),
+         lambda api, ns: _running(api, ns) and _policy_kept(api, ns) and _token_kept(api, ns)),
     Step("delete", lambda api, ns: api.delete(c.SESSION_PLURAL, ns, SESSION), _gone),
 )
 """A session from a template (its agent reads a Secret: the log tail is redacted with it) with
-a workspace: create → Running/Ready (the session NetworkPolicy created first) → stop → Stopped →
-someone widens the NetworkPolicy → resume → Running, the policy restored → delete → gone."""
+a workspace: create → Running/Ready (the session NetworkPolicy and the runtime token Secret created
+first) → stop → Stopped → someone widens the NetworkPolicy and overwrites the token Secret →
+resume → Running, the policy and the token restored → delete → gone."""
 
 
 def refused(api: StrictKubernetesAPI) -> list[RecordedRequest]:
@@ -330,7 +354,8 @@ def test_full_lifecycle_runs_with_exactly_the_installs_rbac_and_no_403(name, bac
     used = {(r.method, r.resource, r.subresource) for r in requests}
     assert {("GET", "secrets", None), ("GET", "pods", "log"), ("POST", "events", None),
             ("POST", "persistentvolumeclaims", None), ("GET", "networkpolicies", None),
-            ("POST", "networkpolicies", None), ("PATCH", "networkpolicies", None)} <= used
+            ("POST", "networkpolicies", None), ("PATCH", "networkpolicies", None),
+            ("POST", "secrets", None), ("PATCH", "secrets", None)} <= used
     peering = "clusterkopfpeerings" if not install.options.namespaces else "kopfpeerings"
     assert [r for r in requests if (r.method, r.resource, r.status) == ("PATCH", peering, 200)], "no keep-alive"
 

@@ -126,7 +126,10 @@ call: watch/list sessions and templates (kopf's indexes), get+patch sessions (ou
 guarded by resourceVersion), patch their status subresource, update agentsessions/finalizers
 (owner references with blockOwnerDeletion need it), the session pods (get to observe, list/watch
 for their events, create, delete) and their workspace claims (get, create, delete), pods/log for
-the status log tail, secrets (get: exact-value redaction of log tails), core/v1 Events (create)
+the status log tail, secrets (get: exact-value redaction of log tails; create and patch: each
+session's runtime token Secret, written before its pod, patched only when the runtime key changed —
+Kubernetes cannot restrict `create` by name, and these Secrets have names derived from the
+session), core/v1 Events (create)
 and the session's namespace itself (get: its pod-security.kubernetes.io/enforce label may raise the
 pod security level; a Role grants get on its own namespace). With networkPolicy.enabled, the session
 NetworkPolicy the operator keeps in each namespace where a session pod runs (get to compare it,
@@ -157,7 +160,7 @@ is disabled (handlers/settings.py): no cluster-scoped lists or watches.
   verbs: ["get", "create", "delete"]
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["get"]
+  verbs: ["get", "create", "patch"]
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
@@ -169,6 +172,14 @@ is disabled (handlers/settings.py): no cluster-scoped lists or watches.
   resources: ["networkpolicies"]
   verbs: ["get", "create", "patch"]
 {{- end }}
+{{- end }}
+
+{{/*
+The runtime key Secret's name (runtimeKey.secretName, default "<fullname>-runtime-key"), in the
+release namespace; runtime-key-rbac.yaml grants the operator and the gateway their access to it.
+*/}}
+{{- define "agent-session-operator.runtimeKeySecretName" -}}
+{{- .Values.runtimeKey.secretName | default (printf "%s-runtime-key" (include "agent-session-operator.fullname" .)) }}
 {{- end }}
 
 {{/*

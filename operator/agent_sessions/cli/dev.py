@@ -30,6 +30,10 @@ DEV_HTTP_PLATFORMS = ("http://127.0.0.1:8089", "http://127.0.0.1:8090")
 DEV_HTTP_ENDPOINTS = ("http://127.0.0.1:*",)
 """Where `dev` lets those platforms' runtime endpoints be (`--http-endpoint`): the reference
 server's sessions each listen on a local port of their own."""
+DEV_INSTALL_NAMESPACE = "agent-sessions-system"
+DEV_RUNTIME_KEY_SECRET = f"{DEV_INSTALL_NAMESPACE}/agent-session-operator-runtime-key"
+"""The runtime key Secret the dev operator creates (as the chart's does) and a gateway started by
+hand against the dev API reads (`agent-sessions gateway --runtime-key-secret …`)."""
 
 PROVIDER_SERVER_DESCRIPTION = (
     "Serve the reference implementation of the http provider contract (docs/provider-http.md): each "
@@ -143,6 +147,7 @@ def run_dev(
         kubeconfig_path.parent.mkdir(parents=True, exist_ok=True)
         api.write_kubeconfig(kubeconfig_path)
         pods_root = kubeconfig_path.parent / "pods"
+        api.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": DEV_INSTALL_NAMESPACE}})
         options = OperatorOptions(
             info_refresh_seconds=2.0,
             log_refresh_seconds=5.0,
@@ -150,6 +155,7 @@ def run_dev(
             tmux_workspace_root=str(kubeconfig_path.parent / "tmux"),
             http_platforms=DEV_HTTP_PLATFORMS,
             http_endpoints=DEV_HTTP_ENDPOINTS,
+            runtime_key_secret=DEV_RUNTIME_KEY_SECRET,
         )
         with LocalPodRunner(api, pods_root), OperatorThread(options, kubeconfig=str(kubeconfig_path)):
             applied = []
@@ -168,6 +174,8 @@ def run_dev(
             print(f"  {kubectl} get ags", file=out)
             print(f"  {kubectl} get ags demo -o yaml", file=out)
             print(f"  agent-sessions send demo \"hello\" --kubeconfig {kubeconfig_path}", file=out)
+            print(f"  agent-sessions gateway --kubeconfig {kubeconfig_path} --port 8081 "
+                  f"--runtime-key-secret {DEV_RUNTIME_KEY_SECRET}", file=out)
             print(f"  {kubectl} apply -f manifests/samples/", file=out)
             print(f"  export KUBECONFIG={kubeconfig_path}", file=out)
             print("Ctrl-C stops everything.", file=out, flush=True)

@@ -133,6 +133,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         pod_default_resources=_pod_default_resources(args),
         http_platforms=http_platforms,
         http_endpoints=http_endpoints,
+        runtime_key_secret=args.runtime_key_secret,
     )
     try:
         asyncio.run(run_operator(options, kubeconfig=args.kubeconfig))
@@ -213,6 +214,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--http-endpoint", action="append", metavar="URL",
                      help="base URL where an http platform's runtime endpoints may be besides the platform's own "
                      "origin (repeatable; port * for any, e.g. http://127.0.0.1:*); others are never fetched")
+    from agent_sessions.gateway.cli import secret_ref
+
+    run.add_argument("--runtime-key-secret", type=secret_ref, metavar="NAMESPACE/NAME",
+                     help="the Secret holding the runtime key (created with a fresh key when missing): each "
+                     "session runtime requires a token derived from it, which only the operator and the gateway "
+                     "(given the same Secret) can compute. Default: a key kept in memory (runtimes protected, but "
+                     "no gateway can reach them, and a restart orphans the tokens of running sessions)")
     peering = run.add_mutually_exclusive_group()
     peering.add_argument("--peering", default="agent-session-operator",
                          help="kopf peering name for HA: only one operator of the peering is active "

@@ -3,13 +3,16 @@
 Each works against the current kubeconfig, like kubectl (and so against `make dev`). Messages go
 to the session's runtime bridge at the endpoint in its status — reachable from inside the
 cluster and in `make dev` — or, with `--gateway URL` (or `$AGENT_SESSIONS_GATEWAY`), through the
-gateway, authenticated with the kubeconfig's bearer token.
+gateway, authenticated with the kubeconfig's bearer token. A runtime requires its session's token:
+called directly, it is read from the session's token Secret (pod provider), which only those who
+may read Secrets in the session's namespace can do; everyone else goes through the gateway.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import sys
@@ -53,6 +56,24 @@ async def _patch(api: client.ApiClient, namespace: str, name: str, patch: dict) 
     await client.CustomObjectsApi(api).patch_namespaced_custom_object(
         c.GROUP, c.VERSION, namespace, c.SESSION_PLURAL, name, patch, _content_type=MERGE_PATCH
     )
+
+
+async def _runtime_headers(api: client.ApiClient, namespace: str, name: str) -> dict[str, str]:
+    """Headers for a direct call to the session's runtime: its token, when the caller may read the
+    session's token Secret (none otherwise: the runtime then answers 401, naming the gateway)."""
+    from agent_sessions.providers.pod.names import token_secret_name
+    from agent_sessions.wire.credentials import TOKEN_FILE_NAME
+
+    headers = {"User-Agent": USER_AGENT}
+    uid = ((await _session(api, namespace, name)).get("metadata") or {}).get("uid") or ""
+    try:
+        secret = await client.CoreV1Api(api).read_namespaced_secret(token_secret_name(namespace, name, uid), namespace)
+    except ApiException:
+        return headers
+    encoded = (secret.data or {}).get(TOKEN_FILE_NAME)
+    if encoded:
+        headers["Authorization"] = f"Bearer {base64.b64decode(encoded).decode('utf-8', 'replace').strip()}"
+    return headers
 
 
 async def _running_endpoint(api: client.ApiClient, namespace: str, name: str, wake: bool) -> str:
@@ -115,7 +136,7 @@ async def cmd_send(args: argparse.Namespace) -> int:
             headers = await _gateway_headers(api)
         else:
             url = f"{await _running_endpoint(api, args.namespace, args.name, wake=True)}/v1/messages"
-            headers = {"User-Agent": USER_AGENT}
+            headers = await _runtime_headers(api, args.namespace, args.name)
         async with aiohttp.ClientSession(headers=headers, timeout=aiohttp.ClientTimeout(total=None)) as http:
             async with http.post(url, json=body, params=params) as response:
                 if response.status >= 400:
@@ -139,7 +160,7 @@ async def cmd_history(args: argparse.Namespace) -> int:
             headers = await _gateway_headers(api)
         else:
             url = f"{await _running_endpoint(api, args.namespace, args.name, wake=False)}/v1/history"
-            headers = {"User-Agent": USER_AGENT}
+            headers = await _runtime_headers(api, args.namespace, args.name)
         async with aiohttp.ClientSession(headers=headers) as http:
             async with http.get(url, params={"after_seq": str(args.after_seq)}) as response:
                 if response.status >= 400:

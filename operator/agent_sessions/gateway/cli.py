@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,18 @@ def _non_negative(text: str) -> float:
     return value
 
 
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+
+
+def secret_ref(text: str) -> str:
+    """argparse type of `--runtime-key-secret NAMESPACE/NAME` (shared with `agent-sessions run`)."""
+    namespace, slash, name = text.partition("/")
+    if not slash or not _DNS_LABEL.match(namespace) or not _DNS_SUBDOMAIN.match(name):
+        raise argparse.ArgumentTypeError(f"expected NAMESPACE/NAME of a Secret, got {text!r}")
+    return text
+
+
 def add_gateway_command(commands: Any) -> None:
     """Register `gateway` on the `agent-sessions` subcommands (an argparse subparsers object)."""
     parser = commands.add_parser("gateway", help="serve HTTP/SSE/WebSocket access to sessions (stateless)",
@@ -83,6 +96,11 @@ def add_gateway_command(commands: Any) -> None:
     parser.add_argument("--websocket-idle-seconds", type=_non_negative, default=DEFAULT_WEBSOCKET_IDLE_SECONDS,
                         metavar="SECONDS", help="a WebSocket with no subscription, no turn in flight and no frame "
                         "from its client for this long is closed; 0: never (default: %(default)s)")
+    parser.add_argument("--runtime-key-secret", type=secret_ref, metavar="NAMESPACE/NAME",
+                        help="the Secret holding the runtime key the operator created (`agent-sessions run "
+                        "--runtime-key-secret`); the gateway derives each session runtime's token from it, and is "
+                        "not ready until it can read it. Without it, protected runtimes answer the gateway 401 "
+                        "(503 provider_unavailable to its clients)")
     parser.add_argument("--operator-defaults", metavar="FILE",
                         help="the operator's --defaults YAML, to resolve lifecycle.wakeOnMessage as it does")
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
@@ -113,6 +131,7 @@ def options_from_args(args: argparse.Namespace) -> GatewayOptions:
         idle_timeout_seconds=args.idle_timeout_seconds,
         websocket_idle_seconds=args.websocket_idle_seconds,
         operator_defaults=defaults,
+        runtime_key_secret=args.runtime_key_secret,
     )
 
 

@@ -61,5 +61,10 @@ class GatewayOptions:
     """A WebSocket with no subscription and no turn in flight that sends no frame for this long is
     closed (1000). Dead peers are found sooner by the ping every `keepalive_seconds`: without a
     pong within half of that, the socket is closed. 0: never closed for idleness."""
+    runtime_key_secret: str | None = None
+    """`NAMESPACE/NAME` of the runtime key Secret the operator keeps (`wire.runtime_key`): session
+    runtimes require a token derived from it. Read at start, retried every
+    `runtime_key_retry_seconds` until it exists (not ready meanwhile). None: calls carry no token."""
+    runtime_key_retry_seconds: float = 2.0
     operator_defaults: Mapping[str, Any] = field(default_factory=dict)
     """The operator's defaults layer (Helm values), used only to resolve `lifecycle.wakeOnMessage`."""

@@ -54,12 +54,20 @@ async def serve_gateway(options: GatewayOptions, api: client.ApiClient) -> Async
 
     `handler_cancellation` is on: when a client goes away, its handler is cancelled and so is the
     upstream request to the runtime (the agent's turn itself goes on: only a cancel stops it).
-    Connections are bounded in time (`slow_clients`): a request head within `header_timeout_seconds`,
+    The runtime key is read in the background (`GatewayService.keep_runtime_key`): `/readyz` says
+    not ready until it is held. Connections are bounded in time (`slow_clients`): a request head within `header_timeout_seconds`,
     no longer than `idle_timeout_seconds` idle between requests.
     """
     connector = aiohttp.TCPConnector(limit=0, enable_cleanup_closed=True)
     http = aiohttp.ClientSession(connector=connector, headers={"User-Agent": GATEWAY_USER_AGENT})
     service = GatewayService(options, api, http)
+    if not options.runtime_key_secret:
+        logger.warning("no --runtime-key-secret: calls to session runtimes carry no token, and runtimes "
+                       "started by the operator refuse them")
+    key_reader: asyncio.Task[None] | None = None
+    if not await service.read_runtime_key_once():  # usually there already: ready at once
+        logger.info("not ready until the runtime key Secret %s can be read", options.runtime_key_secret)
+        key_reader = asyncio.create_task(service.keep_runtime_key(), name="runtime key")
     runner = web.AppRunner(build_app(service), handle_signals=False, handler_cancellation=True,
                            shutdown_timeout=SHUTDOWN_SECONDS)
     await runner.setup()
@@ -71,6 +79,10 @@ async def serve_gateway(options: GatewayOptions, api: client.ApiClient) -> Async
         host = f"[{host}]" if ":" in host else host
         yield RunningGateway(f"http://{host}:{port}", service)
     finally:
+        if key_reader is not None:
+            key_reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await key_reader
         await service.close()
         await runner.cleanup()
         await http.close()

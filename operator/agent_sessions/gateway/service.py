@@ -9,10 +9,16 @@ it may not send to gets, and a session that is not running without its phase (`a
 
 Cancel stops only a turn the caller started, unless the caller may `create agentsessions/cancel`
 (`turn_owner`).
+
+Every call to a session's runtime carries that session's runtime token, derived from the runtime
+key (`runtime_key`, read from the operator's Secret by `keep_runtime_key`) and the uid of the
+AgentSession the gateway just read; the gateway is not ready until it holds the key.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 import time
 from collections.abc import Mapping
@@ -22,8 +28,10 @@ import aiohttp
 from aiohttp import web
 from kubernetes_asyncio import client
 
+from agent_sessions.wire.credentials import session_token
 from agent_sessions.wire.frames import EVENT_USER_MESSAGE, frame_seq, message_id_of
 from agent_sessions.wire.runtime_client import RuntimeClient, RuntimeTimeouts
+from agent_sessions.wire.runtime_key import RuntimeKeyMissing, read_runtime_key
 from agent_sessions.wire.session_ref import SessionRef
 
 from .authn import Caller, TokenReviewer
@@ -46,6 +54,8 @@ from .session_view import endpoint_of, is_serving
 from .ttl_cache import TTLCache
 from .turn_owner import owned, started_by
 from .wake import SessionWaker, not_running
+
+logger = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -76,7 +86,9 @@ class GatewayService:
         self.directory = SessionDirectory(api)
         timeouts = RuntimeTimeouts.of(connect_seconds=options.upstream_connect_seconds,
                                       request_seconds=options.upstream_request_seconds)
-        self.runtime = RuntimeClient(http, timeouts=timeouts, failure=runtime_failure)
+        self.runtime_key: bytes | None = None
+        """The runtime key (never logged); None until `keep_runtime_key` has read it."""
+        self.runtime = RuntimeClient(http, timeouts=timeouts, failure=runtime_failure, token_for=self._runtime_token)
         self.feeds = FeedRegistry(self.runtime, options.history_poll_seconds, options.history_page_size)
         self.waker = SessionWaker(self.directory, self.runtime, timeout=options.wake_timeout_seconds,
                                   operator_defaults=options.operator_defaults)
@@ -88,6 +100,36 @@ class GatewayService:
         await self.feeds.close()
 
     # -- who may do what --------------------------------------------------------------------
+    # -- the runtime key --------------------------------------------------------------------
+
+    def _runtime_token(self, uid: str) -> str | None:
+        key = self.runtime_key
+        return session_token(key, uid) if key is not None else None
+
+    async def keep_runtime_key(self) -> None:
+        """Read the runtime key Secret, again every `runtime_key_retry_seconds` until it exists
+        (the operator creates it on its first start) and the gateway may read it."""
+        while not await self.read_runtime_key_once():
+            await asyncio.sleep(self.options.runtime_key_retry_seconds)
+
+    async def read_runtime_key_once(self) -> bool:
+        """One attempt at reading the runtime key; whether the gateway holds it now (or needs none)."""
+        secret = self.options.runtime_key_secret
+        if self.runtime_key is not None or not secret:
+            return True
+        namespace, _, name = secret.partition("/")
+        try:
+            self.runtime_key = await read_runtime_key(self.api, namespace, name)
+        except RuntimeKeyMissing as missing:
+            logger.info("waiting for the runtime key: %s", missing)
+            return False
+        except KUBE_FAILURES as exc:
+            logger.warning("cannot read the runtime key Secret %s (%s): retrying", secret,
+                           getattr(exc, "status", None) or type(exc).__name__)
+            return False
+        logger.info("runtime key read from Secret %s", secret)
+        return True
+
 
     async def caller(self, token: str | None) -> Caller:
         """Authenticate, then take a token from the caller's rate-limit bucket."""
@@ -183,8 +225,9 @@ class GatewayService:
     # -- readiness --------------------------------------------------------------------------
 
     async def ready(self) -> bool:
-        """Ready while the Kubernetes API answers (checked at most every few seconds)."""
-        if self.closing:
+        """Ready while the Kubernetes API answers (checked at most every few seconds), once the
+        runtime key is held (when one is configured)."""
+        if self.closing or (self.options.runtime_key_secret and self.runtime_key is None):
             return False
         now = time.monotonic()
         if now - self._ready_at < READY_CACHE_SECONDS:

@@ -24,8 +24,10 @@ from agent_sessions.api.json_shape import copy_json
 from agent_sessions.k8s.client import USER_AGENT, connection_fields, make_api_client
 from agent_sessions.providers.base import Provider
 from agent_sessions.providers.registry import ProviderRegistry
-from agent_sessions.wire.runtime_client import RuntimeClient
 from agent_sessions.reconciler import Reconciler, SessionScheduler
+from agent_sessions.wire.credentials import generate_key, session_token
+from agent_sessions.wire.runtime_client import RuntimeClient
+from agent_sessions.wire.runtime_key import ensure_runtime_key
 
 from .settings import OperatorOptions
 
@@ -51,6 +53,9 @@ class OperatorRuntime:
     background: list[asyncio.Task] = field(default_factory=list)
     providers: ProviderRegistry = field(default_factory=ProviderRegistry)
     """The providers this operator offers, built on first use (see `connect`)."""
+    runtime_key: bytes | None = field(default=None, repr=False)
+    """The runtime key (`wire.credentials`), loaded by `connect`: session runtime tokens and wake
+    signatures derive from it. Never logged."""
     _connecting: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def connect(self) -> Reconciler:
@@ -58,6 +63,8 @@ class OperatorRuntime:
         async with self._connecting:
             if self.reconciler is None:
                 api = await make_api_client(self.kubeconfig)
+                if self.runtime_key is None:
+                    self.runtime_key = await load_runtime_key(api, self.options.runtime_key_secret)
                 for type_name, factory in self.provider_factories.items():
                     self.providers.register(type_name, lambda factory=factory: self._build(factory, api),
                                             replace=True)
@@ -67,7 +74,7 @@ class OperatorRuntime:
                     operator_defaults=self.options.operator_defaults,
                     log_refresh_seconds=self.options.log_refresh_seconds,
                     info_refresh_seconds=self.options.info_refresh_seconds,
-                    runtime=self.runtime_client_factory(),
+                    runtime=self._runtime_client(),
                 )
                 self.scheduler = SessionScheduler(self.reconcile, concurrency=self.options.concurrency)
             return self.reconciler
@@ -75,8 +82,19 @@ class OperatorRuntime:
     def provider(self, type_name: str) -> Provider:
         return self.providers.get(type_name)
 
+    def _runtime_client(self) -> RuntimeClient:
+        """The client of the sessions' runtimes, sending each the token derived from its uid."""
+        runtime = self.runtime_client_factory()
+        key = self.runtime_key
+        if key is not None and getattr(runtime, "token_for", False) is None:  # (test doubles may have none)
+            runtime.token_for = lambda uid: session_token(key, uid)
+        return runtime
+
     def _build(self, factory: Callable[[Any], Provider], api: Any) -> Provider:
         provider = factory(api)
+        if hasattr(provider, "runtime_key") and getattr(provider, "runtime_key") is None:
+            # Providers that start runtime bridges (pod, tmux) hand each its session's token.
+            provider.runtime_key = self.runtime_key
         if hasattr(provider, "on_change") and getattr(provider, "on_change") is None:
             # Providers without watch events (tmux) say when a backing changed.
             provider.on_change = lambda namespace, name: self.scheduler and self.scheduler.trigger((namespace, name))
@@ -114,6 +132,23 @@ class OperatorRuntime:
         await self._prepare_namespace(namespace)
         outcome = await self.reconciler.reconcile(body, self.templates_of(namespace))
         return outcome.requeue_after, outcome.backoff
+
+
+async def load_runtime_key(api: client.ApiClient, secret: str | None) -> bytes:
+    """The runtime key from Secret `NAMESPACE/NAME` (created with a fresh key when missing).
+
+    Without a Secret (a bare `agent-sessions run`), a key is generated in memory rather than a
+    Secret created in a namespace nobody chose: session runtimes stay protected, but no gateway
+    can hold the key, and after a restart the operator no longer holds the tokens of the pods it
+    started before (their info is not read until they are recreated). The chart always sets it.
+    """
+    if secret:
+        namespace, _, name = secret.partition("/")
+        return await ensure_runtime_key(api, namespace, name)
+    logger.warning("no --runtime-key-secret: session runtimes are protected with a key generated in memory; "
+                   "no gateway can call them, and sessions started before a restart of this operator keep a "
+                   "token it no longer holds")
+    return generate_key()
 
 
 async def _report_tmux_orphans(runtime: OperatorRuntime) -> None:

@@ -56,6 +56,11 @@ class OperatorOptions:
     http_endpoints: tuple[str, ...] = ()
     """Bases (port `*` allowed) where an http platform's runtime endpoints may be besides its own
     origin and the allowed platforms (`--http-endpoint`); any other reported endpoint is dropped."""
+    runtime_key_secret: str | None = None
+    """`NAMESPACE/NAME` of the Secret holding the runtime key (`wire.runtime_key`), created at
+    start-up when missing; the gateway reads the same Secret. None: a key generated in memory at
+    each start (the runtimes are still protected, but no gateway can call them and a restart
+    invalidates the tokens of running sessions: see `handlers.registration.load_runtime_key`)."""
     priority: int = 0
     """Peering priority: of the operators of one peering, only the highest-priority one is active.
     Equal priorities would leave all of them active (kopf only warns), so replicas pick distinct,

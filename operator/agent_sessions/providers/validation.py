@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from agent_sessions.api import constants as c
+from agent_sessions.wire.credentials import ENV_TOKEN_FILE
 from agent_sessions.wire.session_ref import SESSION_ENV
 
 
@@ -27,7 +28,10 @@ def protocol_problems(agent: Mapping[str, Any]) -> list[str]:
 
 
 def reserved_env_problem(name: Any) -> str | None:
-    """The problem with a session setting `name`, if the provider sets it to identify the session."""
+    """The problem with a session setting `name`, if the provider sets it (to identify the session,
+    or to hand the runtime bridge its token)."""
     if name in SESSION_ENV:
         return f"spec.agent.env[{name}]: reserved: the operator sets it to identify the session"
+    if name == ENV_TOKEN_FILE:
+        return f"spec.agent.env[{name}]: reserved: the operator sets it to hand the session's runtime its token"
     return None

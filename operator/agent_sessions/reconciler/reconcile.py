@@ -190,11 +190,11 @@ class Reconciler:
                 and status.provider.id:
             provider_error = missing_provider  # what it made cannot be deleted by this operator
         observed = observation
-        observation, status, reported = await self._read_runtime(observation, status, ref.uid)
+        observation, status, reported = await self._read_runtime(observation, status, ref)
         decision = decide(session, status, observation, provider_error, self.clock())
         if _stops_for_idleness(status, decision) and self.runtime is not None:
             # Never stop a session for idleness on a stale reading: look again, decide again.
-            observation, status, reported = await self._read_runtime(observed, status, ref.uid, force=True)
+            observation, status, reported = await self._read_runtime(observed, status, ref, force=True)
             decision = decide(session, status, observation, provider_error, self.clock())
         decision = await self._deliver_prompt(decision, session, status, observation, provider_error)
         if reported is not None and decision.status.last_activity_time != reported:
@@ -360,7 +360,8 @@ class Reconciler:
     # --- the session's runtime ------------------------------------------------------------
 
     async def _read_runtime(
-        self, observation: Observation | None, status: AgentSessionStatus | None, uid: str, *, force: bool = False
+        self, observation: Observation | None, status: AgentSessionStatus | None, ref: SessionRef, *,
+        force: bool = False,
     ) -> tuple[Observation | None, AgentSessionStatus | None, str | None]:
         """Fold what the runtime bridge reports into the status `decide()` starts from (so idle
         timeouts and the title use fresh data) and into the observed health (the bridge knows
@@ -379,8 +380,9 @@ class Reconciler:
         last = self._last_info_read.get(uid)
         if not force and observation.ready and last is not None and now - last < self.info_refresh_seconds:
             return observation, status, None
+        uid = ref.uid
         try:
-            info = await self.runtime.info(observation.endpoint)
+            info = await self.runtime.info(observation.endpoint, ref)
         except RuntimeCallFailed:
             return observation, status, None  # the bridge may still be starting: the pod says the rest
         self._last_info_read[uid] = now
@@ -432,7 +434,8 @@ class Reconciler:
         if asked is None or self.runtime is None or observation is None or not observation.endpoint:
             return decision
         try:
-            delivery = await self.runtime.deliver(observation.endpoint, asked.text, prompt_message_id(session.uid))
+            delivery = await self.runtime.deliver(observation.endpoint, asked.text, prompt_message_id(session.uid),
+                                                 SessionRef(session.namespace, session.name, session.uid))
             accepted = delivery.accepted  # not accepted: a turn is running (someone messaged first)
         except RuntimeCallFailed as failed:
             logger.info("prompt delivery to %s postponed: %s", session.name, failed)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_sessions.api.constants import ENV_RUNTIME_HOST
+from agent_sessions.wire.credentials import ENV_TOKEN_FILE
 
 from .options import (
     ENV_SESSION_NAME,
@@ -71,6 +72,10 @@ def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--permissions", choices=("allow", "reject"), default="allow",
                         help="acp: how to answer the agent's permission requests; nobody is there to ask "
                         "(default: %(default)s)")
+    parser.add_argument("--token-file", default=None, metavar="FILE",
+                        help="a file holding the bearer token every endpoint but /healthz requires "
+                        f"(default: ${ENV_TOKEN_FILE}; without either the endpoint is open to anyone who can "
+                        "connect, and a warning is logged)")
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
                         help="log level (default: %(default)s); message contents are never logged")
     parser.add_argument("--log-format", choices=("text", "json"), default="text",
@@ -89,6 +94,7 @@ def options_from_args(args: argparse.Namespace) -> RuntimeOptions:
         raise SystemExit(f"agent-sessions runtime: --cancel-grace must be a positive number of seconds, got {args.cancel_grace}")
     return RuntimeOptions(
         command=tuple(command),
+        token=read_token(args.token_file or os.environ.get(ENV_TOKEN_FILE) or None),
         workspace=Path(args.workspace) if args.workspace else Path.cwd(),
         host=args.host,
         port=args.port,
@@ -102,6 +108,21 @@ def options_from_args(args: argparse.Namespace) -> RuntimeOptions:
         cancel_grace=args.cancel_grace,
         permissions=args.permissions,
     )
+
+
+def read_token(path: str | None) -> str | None:
+    """The bearer token in the file at `path` (surrounding whitespace dropped); None without a path.
+    A named file that cannot be read, or is empty, stops the runtime: it must never serve open
+    because its credential went missing."""
+    if not path:
+        return None
+    try:
+        token = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as error:
+        raise SystemExit(f"agent-sessions runtime: cannot read the token file {path}: {error}") from None
+    if not token:
+        raise SystemExit(f"agent-sessions runtime: the token file {path} is empty")
+    return token
 
 
 class _JsonFormatter(logging.Formatter):

@@ -10,6 +10,14 @@
 * `GET /v1/history?after_seq=N[&limit=M]` — recorded frames after `N`.
 * `POST /v1/cancel` — ask the agent to stop the running turn.
 
+Every endpoint but `/healthz` requires `Authorization: Bearer <token>` when the bridge was given
+a token (`--token-file`; the providers always give one, derived from the runtime key that only the
+operator and the gateway hold, see `wire.credentials`): without it, or with another, the answer
+is 401 `unauthorized`, before the request is routed (so an unknown path is 401 too: nothing is
+learnt without the token). `/healthz` stays open for the kubelet's probes; it tells whether the
+agent is up, nothing of the conversation. The comparison is constant-time and the token is never
+logged. A bridge started by hand without a token serves everyone, and says so once in its log.
+
 Errors are `{"code", "message", "session"}` (and `field` when one field of the body is to blame):
 `invalid_request` 422 (also for a body that is not UTF-8 or text that is not valid Unicode),
 `message_too_large` 413, `session_busy` 409, `agent_unavailable` 503, and for a turn that failed
@@ -30,6 +38,7 @@ from typing import Any
 
 from aiohttp import web
 
+from agent_sessions.wire.credentials import bearer, token_matches
 from agent_sessions.wire.frames import (
     EVENT_ERROR,
     Frame,
@@ -84,6 +93,21 @@ def _bridge(request: web.Request) -> RuntimeBridge:
 def error_response(request: web.Request, status: int, code: str, message: str, **extra: Any) -> web.Response:
     body = {"code": code, "message": message, "session": _bridge(request).session, **extra}
     return web.json_response(body, status=status, dumps=_dumps)
+
+
+@web.middleware
+async def require_token(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """401 `unauthorized` for any request but `GET /healthz` without the bridge's token."""
+    token = _bridge(request).options.token
+    if token is None or (request.path == HEALTH_PATH and request.method in ("GET", "HEAD")):
+        return await handler(request)
+    if not token_matches(token, bearer(request.headers.get("Authorization"))):
+        return error_response(request, 401, "unauthorized",
+                              "this session's runtime requires its bearer token (held by the operator and the "
+                              "gateway only): call it through the gateway")
+    return await handler(request)
 
 
 @web.middleware
@@ -222,7 +246,10 @@ async def cancel(request: web.Request) -> web.Response:
 
 
 def build_app(bridge: RuntimeBridge) -> web.Application:
-    app = web.Application(client_max_size=MAX_MESSAGE_BYTES, middlewares=[json_errors])
+    if bridge.options.token is None:
+        logger.warning("no token configured (--token-file, $AGENT_SESSION_TOKEN_FILE): anyone who can connect "
+                       "to this runtime may read its history and prompt its agent")
+    app = web.Application(client_max_size=MAX_MESSAGE_BYTES, middlewares=[require_token, json_errors])
     app[BRIDGE] = bridge
     app.router.add_get(HEALTH_PATH, healthz)
     app.router.add_get(INFO_PATH, info)

@@ -67,6 +67,8 @@ class RuntimeOptions:
     """acp: how the headless bridge answers the agent's `session/request_permission`."""
     env: Mapping[str, str] | None = None
     """The agent's environment; None inherits the bridge's own (the pod's env and secrets)."""
+    token: str | None = field(default=None, repr=False)
+    """The bearer token every endpoint but `/healthz` requires (`--token-file`); None: open."""
 
     def agent_env(self) -> dict[str, str]:
         return dict(os.environ if self.env is None else self.env)

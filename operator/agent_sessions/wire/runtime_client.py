@@ -16,6 +16,11 @@ can always retry — after a timeout, an error, or a restart in the middle of a 
 Redirects are never followed: the endpoint is checked where it is learnt (the http provider drops
 one off the allowed origins), and a redirect would lead anywhere after that check (SSRF).
 
+Every call but `healthy` (the open `/healthz`) carries the session's runtime token,
+`Authorization: Bearer <token>`, when the client has a `token_for` (uid → token: the operator and
+the gateway derive it from the runtime key, `wire.credentials.session_token`); a call that names
+no session, or a session without a uid, goes without one, and a protected runtime answers it 401.
+
 Frames and answers are tagged with the session's Kubernetes identity (`SessionRef`), never what the
 runtime says about itself. A call that fails raises `RuntimeCallFailed`, or what the caller's
 `failure` hook makes of it (the gateway's error, the reconciler's retry-later).
@@ -99,8 +104,11 @@ class RuntimeClient:
 
     def __init__(self, http: aiohttp.ClientSession | None = None, *, user_agent: str | None = None,
                  timeouts: RuntimeTimeouts | None = None,
-                 failure: Callable[[RuntimeCallFailed], Exception] = _as_is) -> None:
+                 failure: Callable[[RuntimeCallFailed], Exception] = _as_is,
+                 token_for: Callable[[str], str | None] | None = None) -> None:
         self._http = http
+        self.token_for = token_for
+        """uid → the bearer token of that session's runtime (None: calls go without one)."""
         self._owned: aiohttp.ClientSession | None = None
         self._headers = {"User-Agent": user_agent} if user_agent else {}
         self.timeouts = timeouts or RuntimeTimeouts()
@@ -118,6 +126,13 @@ class RuntimeClient:
         if self._owned is not None:
             await self._owned.close()
 
+    def _auth(self, session: SessionRef | None) -> dict[str, str]:
+        """The Authorization header for a call to `session`'s runtime (none when unknown)."""
+        if self.token_for is None or session is None or not session.uid:
+            return {}
+        token = self.token_for(session.uid)
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
     def _fail(self, session: SessionRef | None, why: str, *, status: int | None = None,
               body: Any = None) -> Exception:
         return self._failure(RuntimeCallFailed(session, why, status=status, body=body))
@@ -128,7 +143,8 @@ class RuntimeClient:
                         params: Mapping[str, str] | None = None, method: str = "GET") -> dict[str, Any]:
         try:
             async with self.http.request(method, runtime_url(endpoint, path), params=params,
-                                         timeout=self.timeouts.short, allow_redirects=False) as response:
+                                         headers=self._auth(session), timeout=self.timeouts.short,
+                                         allow_redirects=False) as response:
                 body = await _json_or_none(response)
                 if response.status >= 300:
                     raise self._fail(session, f"to {path}", status=response.status, body=body)
@@ -174,7 +190,8 @@ class RuntimeClient:
         body = {"text": text, "id": message_id}
         try:
             async with self.http.post(runtime_url(endpoint, MESSAGES_PATH), params={"wait": "false"}, json=body,
-                                      timeout=self.timeouts.delivery, allow_redirects=False) as response:
+                                      headers=self._auth(session), timeout=self.timeouts.delivery,
+                                      allow_redirects=False) as response:
                 answer = await _json_or_none(response)
                 if response.status in (200, 202):
                     return Delivery(accepted=True)
@@ -188,7 +205,8 @@ class RuntimeClient:
         """One turn, answered when it ends: `{"session", "seq", "stopReason", "text", "content", "usage"}`."""
         try:
             async with self.http.post(runtime_url(endpoint, MESSAGES_PATH), json=dict(message),
-                                      timeout=self.timeouts.message, allow_redirects=False) as response:
+                                      headers=self._auth(session), timeout=self.timeouts.message,
+                                      allow_redirects=False) as response:
                 body = await _json_or_none(response)
                 if response.status >= 300:
                     raise self._fail(session, "to the message", status=response.status, body=body)
@@ -207,7 +225,8 @@ class RuntimeClient:
         url = runtime_url(endpoint, MESSAGES_PATH)
         try:
             response = await self.http.post(url, params={"stream": "true"}, json=dict(message),
-                                             headers={"Accept": "text/event-stream"}, timeout=self.timeouts.message,
+                                             headers={"Accept": "text/event-stream", **self._auth(session)},
+                                             timeout=self.timeouts.message,
                                              allow_redirects=False)
         except UPSTREAM_FAILURES as exc:
             raise self._fail(session, _describe(exc)) from None

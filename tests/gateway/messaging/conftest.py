@@ -34,6 +34,17 @@ OPERATOR_RBAC = [
      "subjects": [{"kind": "ServiceAccount", "name": "agent-session-operator", "namespace": "agent-sessions"}]},
 ]
 """The operator's own RBAC is proven minimal in tests/handlers/test_operator_rbac.py."""
+INSTALL_NAMESPACE = "agent-sessions"
+RUNTIME_KEY_SECRET = f"{INSTALL_NAMESPACE}/agent-sessions-runtime-key"
+"""The runtime key Secret: the operator creates it, the gateway reads it (as the chart sets them up)."""
+GATEWAY_KEY_RBAC = [
+    {"apiVersion": RBAC_API, "kind": "Role", "metadata": {"name": "runtime-key", "namespace": INSTALL_NAMESPACE},
+     "rules": [{"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["agent-sessions-runtime-key"],
+                "verbs": ["get"]}]},
+    {"apiVersion": RBAC_API, "kind": "RoleBinding", "metadata": {"name": "runtime-key", "namespace": INSTALL_NAMESPACE},
+     "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "runtime-key"},
+     "subjects": [{"kind": "ServiceAccount", "name": "agent-sessions-gateway", "namespace": "agent-sessions"}]},
+]
 DEMO = [sys.executable, "-m", "agent_sessions.runtime.demo_agent"]
 INFO_AGENT = [sys.executable, str(HERE / "info_agent.py")]
 
@@ -41,9 +52,10 @@ INFO_AGENT = [sys.executable, str(HERE / "info_agent.py")]
 @pytest.fixture
 def api() -> Iterator[StrictKubernetesAPI]:
     tokens = {**TOKENS, "operator-token": (OPERATOR_USER, ["system:serviceaccounts"])}
-    authorizer = RBACAuthorizer.from_manifests([*GATEWAY_RBAC, *USER_RBAC, *OPERATOR_RBAC])
+    authorizer = RBACAuthorizer.from_manifests([*GATEWAY_RBAC, *GATEWAY_KEY_RBAC, *USER_RBAC, *OPERATOR_RBAC])
     with running_api(crds=CRDS, tokens=tokens, authorizer=authorizer) as server:
         server.create("namespaces", {"metadata": {"name": NAMESPACE}})
+        server.create("namespaces", {"metadata": {"name": INSTALL_NAMESPACE}})
         yield server
 
 
@@ -56,7 +68,8 @@ def runner(api: StrictKubernetesAPI, tmp_path: Path) -> Iterator[LocalPodRunner]
 @pytest.fixture
 def start_operator(api: StrictKubernetesAPI, tmp_path: Path, operators: Operators) -> Callable[..., OperatorThread]:
     kubeconfig = str(api.write_kubeconfig(tmp_path / "operator-kubeconfig", token="operator-token"))
-    return operators.starter(kubeconfig, info_refresh_seconds=0.3, log_refresh_seconds=1.0)
+    return operators.starter(kubeconfig, info_refresh_seconds=0.3, log_refresh_seconds=1.0,
+                             runtime_key_secret=RUNTIME_KEY_SECRET)
 
 
 @pytest.fixture
@@ -69,7 +82,8 @@ async def gateway(api: StrictKubernetesAPI, tmp_path: Path) -> AsyncIterator[str
     kubeconfig = api.write_kubeconfig(tmp_path / "gateway-kubeconfig", token="gateway-token")
     client = await make_api_client(str(kubeconfig))
     options = GatewayOptions(host="127.0.0.1", port=0, keepalive_seconds=15.0, history_poll_seconds=0.05,
-                             wake_timeout_seconds=60.0)
+                             wake_timeout_seconds=60.0, runtime_key_secret=RUNTIME_KEY_SECRET,
+                             runtime_key_retry_seconds=0.05)
     try:
         async with serve_gateway(options, client) as running:
             yield running.url

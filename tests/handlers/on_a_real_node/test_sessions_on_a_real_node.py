@@ -1,12 +1,15 @@
 """A session on the real API server whose pod really runs: the simulated node (process mode) runs
 the runtime bridge and the demo agent as local processes, the apiserver proxies `pods/log` to the
 node, the workspace claim is provisioned by the controller-manager, and stop/delete go through
-graceful pod deletion (SIGTERM, grace period, then the node's grace-0 delete)."""
+graceful pod deletion (SIGTERM, grace period, then the node's grace-0 delete). The bridge reads
+its token from the session's token Secret, mounted by the node as a secret volume: a caller
+without it is refused, the operator's key opens it."""
 
 from __future__ import annotations
 
 import json
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +19,7 @@ import pytest
 from agent_sessions.api import constants as c
 from agent_sessions.handlers.operator import OperatorThread
 from agent_sessions.handlers.settings import OperatorOptions
+from agent_sessions.wire.credentials import session_token
 from support.backends import OPERATOR_ROLE, RealCluster, grant_operator_role
 from support.cluster.control_plane import ControlPlane
 from support.cluster.fault_proxy import FaultProxy
@@ -26,10 +30,11 @@ from support.waits import phase_is, ready, wait_session
 pytestmark = pytest.mark.realcluster
 DEMO = [sys.executable, "-m", "agent_sessions.runtime.demo_agent"]
 TIMEOUT = 30.0
+GC_TIMEOUT = 90.0
 
 
 @pytest.fixture
-def real(control_plane: ControlPlane, tmp_path: Path) -> Iterator[RealAPI]:
+def operator_on_a_real_node(control_plane: ControlPlane, tmp_path: Path) -> Iterator[tuple[RealAPI, OperatorThread]]:
     admin = control_plane.client("admin")
     try:
         if admin.get("clusterroles", None, OPERATOR_ROLE) is None:
@@ -43,32 +48,52 @@ def real(control_plane: ControlPlane, tmp_path: Path) -> Iterator[RealAPI]:
         operator = OperatorThread(OperatorOptions(log_refresh_seconds=1.0, info_refresh_seconds=0.5),
                                   kubeconfig=str(api.write_kubeconfig(tmp_path / "operator.kubeconfig"))).start()
         try:
-            yield api
+            yield api, operator
         finally:
             operator.stop()
             api.reset_namespace("default")
             api.close()
 
 
-def post(url: str, body: dict) -> dict:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+@pytest.fixture
+def real(operator_on_a_real_node: tuple[RealAPI, OperatorThread]) -> RealAPI:
+    return operator_on_a_real_node[0]
+
+
+@pytest.fixture
+def runtime_key(operator_on_a_real_node: tuple[RealAPI, OperatorThread]) -> bytes:
+    operator = operator_on_a_real_node[1]
+    assert operator.runtime is not None and operator.runtime.runtime_key is not None
+    return operator.runtime.runtime_key
+
+
+def post(url: str, body: dict, token: str | None) -> dict:
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers=headers)
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.load(response)
 
 
-def get(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=30) as response:
+def get(url: str, token: str | None) -> dict:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    with urllib.request.urlopen(request, timeout=30) as response:
         return json.load(response)
 
 
-def test_a_session_answers_keeps_its_history_across_stop_and_resume_and_is_deleted_cleanly(real: RealAPI):
+def test_a_session_answers_keeps_its_history_across_stop_and_resume_and_is_deleted_cleanly(real: RealAPI,
+                                                                                          runtime_key: bytes):
     session = {"apiVersion": c.API_VERSION, "kind": c.SESSION_KIND, "metadata": {"name": "chat", "namespace": "default"},
                "spec": {"agent": {"image": "local", "command": DEMO}, "workspace": {"size": "1Gi"}}}
     real.create(c.SESSION_PLURAL, session)
     obj = wait_session(real, "chat", ready, timeout=TIMEOUT)
     endpoint = obj["status"]["provider"]["endpoint"]
-    assert post(f"{endpoint}/v1/messages", {"text": "hello real cluster"})["text"] == "You said: hello real cluster"
+    token = session_token(runtime_key, obj["metadata"]["uid"])
+    for anyone in (None, session_token(runtime_key, "another-session")):  # the mounted Secret is required
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            post(f"{endpoint}/v1/messages", {"text": "let me in"}, anyone)
+        assert (refused.value.code, json.load(refused.value)["code"]) == (401, "unauthorized")
+    assert post(f"{endpoint}/v1/messages", {"text": "hello real cluster"}, token)["text"] == \
+        "You said: hello real cluster"
     claim = real.list("persistentvolumeclaims", "default")[0]
     assert claim["status"]["phase"] == "Bound"  # provisioned by the controller-manager
 
@@ -82,12 +107,17 @@ def test_a_session_answers_keeps_its_history_across_stop_and_resume_and_is_delet
 
     real.patch(c.SESSION_PLURAL, "default", "chat", {"spec": {"state": "Running"}})
     obj = wait_session(real, "chat", ready, timeout=TIMEOUT)
-    history = get(f"{obj['status']['provider']['endpoint']}/v1/history")
+    history = get(f"{obj['status']['provider']['endpoint']}/v1/history", token)
     assert "hello real cluster" in json.dumps(history)  # the workspace survived the stop
 
     real.delete(c.SESSION_PLURAL, "default", "chat")
     real.wait_for(lambda: real.get(c.SESSION_PLURAL, "default", "chat") is None, timeout=TIMEOUT)
     assert real.list("pods", "default") == [] and real.list("persistentvolumeclaims", "default") == []
+    # The token Secret is owned by the session: the controller-manager's garbage collector removes it
+    # (once its discovery has picked up the CRD: it resyncs every 30 s).
+    real.wait_for(lambda: not [s for s in real.list("secrets", "default")
+                               if s["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "runtime-token"],
+                  timeout=GC_TIMEOUT)
 
     requests = real.requests
     assert [r.path for r in requests if r.status == 409] == []

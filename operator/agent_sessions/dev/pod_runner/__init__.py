@@ -19,8 +19,11 @@ How a pod becomes a process:
 * **Volumes.** `<root>/<namespace>/<pod>/workspace` is the pod's `/workspace` when that is an
   emptyDir; a PersistentVolumeClaim maps to `<root>/<namespace>/pvc/<claimName>`, keyed by the
   claim, so a stopped and resumed session (new pod, same claim) finds its files and history
-  again. Every other volume is an empty directory `<root>/<namespace>/<pod>/volumes/<volume>`
-  (configMap/secret volumes are not materialised). A pod's own directories go when the pod goes;
+  again. Every other volume is an empty directory `<root>/<namespace>/<pod>/volumes/<volume>`;
+  a `secret` volume's directory gets the Secret's keys (or its `items`) as files with their modes
+  before each container start (a missing Secret keeps the pod `ContainerCreating` with the
+  kubelet's `MountVolume.SetUp failed` message until it exists; configMap volumes are not
+  materialised). A pod's own directories go when the pod goes;
   claim directories stay. Container paths under a mount are rewritten to the local directory in
   `command`/`args` (also `--flag=/path`), env values and `workingDir`.
 * **Image.** Ignored: the command runs with this machine's tools. A command without a `/` is

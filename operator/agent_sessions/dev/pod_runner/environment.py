@@ -73,6 +73,47 @@ def resolve_env(pod: dict, container: dict, *, pod_ip: str, host_ip: str, read: 
     return env
 
 
+class VolumeSetupError(ContainerConfigError):
+    """A volume cannot be set up (a missing Secret or key): the kubelet keeps the pod in
+    `ContainerCreating` with its `MountVolume.SetUp failed …` message, retried when Secrets change."""
+
+    reason = "ContainerCreating"
+
+
+DEFAULT_SECRET_MODE: Final = 0o644
+
+
+def secret_volume_files(volume: dict, namespace: str, read: Reader) -> dict[str, tuple[str, int]] | None:
+    """The files of a `secret` volume as the kubelet writes them: relative path → (content,
+    mode), every key of the Secret or the volume's `items`; None for a missing optional Secret.
+    Raises VolumeSetupError for a missing Secret or item key (the kubelet's message)."""
+    source = volume.get("secret") or {}
+    name = source.get("secretName") or ""
+    obj = read("secrets", namespace, name)
+    if obj is None:
+        if source.get("optional"):
+            return None
+        raise VolumeSetupError(f'MountVolume.SetUp failed for volume "{volume.get("name")}" : '
+                               f'secret "{name}" not found')
+    data = _data("secrets", obj)
+    mode = source.get("defaultMode")
+    mode = DEFAULT_SECRET_MODE if mode is None else int(mode)
+    items = source.get("items")
+    if not items:
+        return {key: (value, mode) for key, value in data.items()}
+    files: dict[str, tuple[str, int]] = {}
+    for item in items:
+        key = item.get("key") or ""
+        if key not in data:
+            if source.get("optional"):
+                continue
+            raise VolumeSetupError(f'MountVolume.SetUp failed for volume "{volume.get("name")}" : '
+                                   f'references non-existent secret key: {key}')
+        item_mode = item.get("mode")
+        files[str(item.get("path") or key)] = (data[key], mode if item_mode is None else int(item_mode))
+    return files
+
+
 def _value_from(source: dict, pod: dict, namespace: str, *, pod_ip: str, host_ip: str,
                 read: Reader) -> str | None:
     for key, resource, kind in (("secretKeyRef", "secrets", "Secret"),

@@ -19,7 +19,12 @@ from agent_sessions.api.constants import ENV_RUNTIME_HOST
 from agent_sessions.dev.object_store import now_rfc3339
 from agent_sessions.dev.pod_runner.addresses import HOST_IP
 from agent_sessions.dev.pod_runner.container import ContainerProcess
-from agent_sessions.dev.pod_runner.environment import ContainerConfigError, expand, resolve_env
+from agent_sessions.dev.pod_runner.environment import (
+    ContainerConfigError,
+    expand,
+    resolve_env,
+    secret_volume_files,
+)
 from agent_sessions.dev.pod_runner.readiness import Readiness
 from agent_sessions.dev.pod_runner.status import CONFIG_ERROR, CRASH_LOOP, StatusReports
 from agent_sessions.dev.pod_runner.volumes import (
@@ -138,7 +143,7 @@ class PodRun(ContainerProcess, Readiness, StatusReports):
             try:
                 argv = self._configure()
             except ContainerConfigError as exc:
-                self._write(self._waiting_status(CONFIG_ERROR, str(exc)))
+                self._write(self._waiting_status(getattr(exc, "reason", CONFIG_ERROR), str(exc)))
                 self._wait(self._take_config_change)
                 continue
             began = time.monotonic()
@@ -205,6 +210,7 @@ class PodRun(ContainerProcess, Readiness, StatusReports):
         """The command line; sets the environment and working directory it runs with."""
         container, mounts = self.container, self.mounts
         assert self.ip is not None
+        self._write_secret_volumes()
         own = resolve_env(self.pod, container, pod_ip=self.ip, host_ip=HOST_IP, read=self.runner._read)
         env = {name: os.environ[name] for name in self.runner.inherited_env if name in os.environ}
         env.update(HOME=str(self.workspace), HOSTNAME=self.name, PYTHONUNBUFFERED="1")
@@ -218,6 +224,29 @@ class PodRun(ContainerProcess, Readiness, StatusReports):
         self.cwd = local_dir if local_dir and Path(local_dir).is_dir() else str(self.workspace)
         words = [*(container.get("command") or ()), *(container.get("args") or ())]
         return [localize(expand(str(word), own), mounts) for word in words]
+
+    def _write_secret_volumes(self) -> None:
+        """The container's `secret` volumes written afresh (the Secret's keys as files, with their
+        modes), before each start; a missing Secret raises VolumeSetupError."""
+        volumes = {v.get("name"): v for v in (self.pod.get("spec") or {}).get("volumes") or ()}
+        own = pod_directory(self.runner.root, self.pod) / "volumes"
+        for mount in self.container.get("volumeMounts") or ():
+            volume = volumes.get(mount.get("name")) or {}
+            if "secret" not in volume:
+                continue
+            files = secret_volume_files(volume, self.namespace, self.runner._read)
+            directory = own / str(volume.get("name"))
+            shutil.rmtree(directory, ignore_errors=True)
+            directory.mkdir(parents=True, exist_ok=True)
+            for relative, (content, mode) in (files or {}).items():
+                path = directory / relative
+                if directory not in path.parents:
+                    continue  # the API server refuses `..` in item paths; never write outside anyway
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    handle.write(content)
+                os.chmod(path, mode)
 
     def _take_config_change(self) -> bool:
         changed, self._config_changed = self._config_changed, False

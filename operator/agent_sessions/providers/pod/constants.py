@@ -21,7 +21,15 @@ WORKSPACE_PATH: Final = "/workspace"
 WORKSPACE_VOLUME: Final = "ags-workspace"
 TMP_PATH: Final = "/tmp"
 TMP_VOLUME: Final = "ags-tmp"
-RESERVED_VOLUMES: Final = (WORKSPACE_VOLUME, TMP_VOLUME)
+TOKEN_VOLUME: Final = "ags-runtime-token"
+TOKEN_DIRECTORY: Final = "/var/run/agent-session"
+"""Where the session's runtime token Secret is mounted (read-only); the file is `token`."""
+TOKEN_FILE_MODE: Final = 0o440
+"""Owner root and the pod's fsGroup may read the token, nobody else. (The kubelet makes secret
+files root-owned with the fsGroup as group, and adds group read anyway when there is one; the
+agent runs with the fsGroup as a supplementary group, so it can read its own token — it is the
+session's own credential, which gives it nothing it did not have.)"""
+RESERVED_VOLUMES: Final = (WORKSPACE_VOLUME, TMP_VOLUME, TOKEN_VOLUME)
 
 NON_ROOT_ID: Final = 65532
 """The conventional unprivileged uid/gid of distroless `nonroot` images."""

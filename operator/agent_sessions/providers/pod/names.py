@@ -32,6 +32,11 @@ def pvc_name(namespace: str, name: str, uid: str) -> str:
     return _compose(name, "workspace", uid_hash(namespace, name, uid))
 
 
+def token_secret_name(namespace: str, name: str, uid: str) -> str:
+    """`ags-<name>-token-<hash8>`: the Secret holding the session's runtime token."""
+    return _compose(name, "token", uid_hash(namespace, name, uid))
+
+
 def label_value(value: str) -> str:
     """`value` as a valid label value (≤ 63, alphanumeric at both ends): session names longer
     than a label allows are cut. Selecting by it is a convenience; the uid label is exact."""

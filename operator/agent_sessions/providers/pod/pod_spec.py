@@ -26,6 +26,7 @@ from typing import Any
 
 from agent_sessions.api import constants as c
 from agent_sessions.config import config_hash
+from agent_sessions.wire.credentials import ENV_TOKEN_FILE
 from agent_sessions.wire.paths import HEALTH_PATH
 
 from ..base import SessionRef
@@ -46,6 +47,7 @@ from .constants import (
 )
 from .names import label_value, pod_name, pvc_name
 from .security import container_security_context, pod_security_context
+from .token_secret import token_env, token_mount, token_volume
 from .validation import block, pod_problems
 
 #: podTemplate fields copied to the pod spec as written.
@@ -97,12 +99,14 @@ def build_pod(
     runtime_port: int = RUNTIME_PORT,
     operator_image: str | None = None,
     default_resources: Mapping[str, Any] | None = None,
+    runtime_token: bool = False,
 ) -> dict[str, Any]:
     """The Pod that runs `session` with `config` (its resolved configuration), as Kubernetes JSON.
 
     `operator_image` is the image used when `agent.image` is unset (it ships the bridge and the
     demo agent); `default_resources` (`{requests: {...}, limits: {...}}`) fills the resources the
-    agent says nothing about. Raises InvalidConfiguration when the pod provider cannot run `config`.
+    agent says nothing about. `runtime_token`: mount the session's token Secret (`token_secret`)
+    and point the bridge at it. Raises InvalidConfiguration when the pod provider cannot run `config`.
     """
     problems = pod_problems(config, operator_image=operator_image)
     if problems:
@@ -120,6 +124,9 @@ def build_pod(
         volumes.append({"name": WORKSPACE_VOLUME, "persistentVolumeClaim": {"claimName": claim}})
     else:
         volumes.append({"name": WORKSPACE_VOLUME, "emptyDir": {}})
+    if runtime_token:
+        mounts.append(token_mount())
+        volumes.append(token_volume(session))
     if container_security.get("readOnlyRootFilesystem") is True and not _mounted(mounts, TMP_PATH):
         mounts.append({"name": TMP_VOLUME, "mountPath": TMP_PATH})
         volumes.append({"name": TMP_VOLUME, "emptyDir": {}})
@@ -128,7 +135,7 @@ def build_pod(
         "name": CONTAINER_NAME,
         "image": agent.get("image") or operator_image,
         "command": runtime_command(config, runtime_port=runtime_port),
-        "env": _env(session, agent),
+        "env": _env(session, agent) + ([token_env()] if runtime_token else []),
         **{key: agent[key] for key in COPIED_CONTAINER_FIELDS if agent.get(key) is not None},
         **_resources(agent.get("resources"), default_resources),
         "workingDir": agent.get("workingDir") or WORKSPACE_PATH,
@@ -177,7 +184,8 @@ def _env(session: SessionRef, agent: Mapping[str, Any]) -> list[dict[str, Any]]:
         ENV_SESSION_NAMESPACE: session.namespace,
         ENV_SESSION_UID: session.uid,
     }
-    env = [dict(entry) for entry in agent.get("env") or () if entry.get("name") not in identity]
+    env = [dict(entry) for entry in agent.get("env") or ()
+           if entry.get("name") not in identity and entry.get("name") != ENV_TOKEN_FILE]
     env += [{"name": name, "value": value} for name, value in identity.items()]
     return env
 

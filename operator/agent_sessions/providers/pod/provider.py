@@ -21,6 +21,11 @@ as the session's templates raise them and its namespace's label holds them (`Val
 the namespace's labels are kept by `namespace_labels`); `ensure` checks it again, with the
 session's own context, before creating anything.
 
+With a `runtime_key` (the operator's, `wire.runtime_key`), `ensure` writes the session's runtime
+token Secret (`token_secret`) before the pod, and the pod mounts it: the bridge then answers only
+callers holding the token. Read first (it exists on every resume); written only when missing or
+different (a rotated key), so a resume costs one read and no write.
+
 With a `network_policy` (operator configuration), `ensure` makes sure the session NetworkPolicy
 exists as configured in the session's namespace before it creates a pod there
 (`network_policies`: at most one read per namespace and TTL, a write only when it is missing or
@@ -38,6 +43,7 @@ from kubernetes_asyncio.client.rest import RESTResponse
 
 from agent_sessions.api import constants as c
 from agent_sessions.lifecycle.observation import Observation
+from agent_sessions.wire.credentials import session_token
 
 from ..base import Capabilities, ProviderRef, SessionRef, ValidationContext
 from ..errors import InvalidConfiguration, SessionAlreadyExists, SessionNotFound
@@ -51,9 +57,10 @@ from .network_policies import DEFAULT_TTL_SECONDS as NETWORK_POLICY_TTL_SECONDS
 from .network_policies import SessionNetworkPolicies
 from .network_policy_spec import SessionNetworkPolicy
 from .observe import observe_pod
-from .pod_spec import build_pod
+from .pod_spec import build_pod, session_labels
 from .policy import RESTRICTED, PodPolicy, effective_level, policy_problems
 from .pvc_spec import build_pvc
+from .token_secret import build_token_secret, holds
 from .validation import pod_problems
 
 LOG_FETCH_LIMIT_BYTES: Final = 1024 * 1024
@@ -82,6 +89,7 @@ class PodProvider:
         network_policy: SessionNetworkPolicy | None = None,
         network_policy_ttl: float = NETWORK_POLICY_TTL_SECONDS,
         networking_api: Any = None,
+        runtime_key: bytes | None = None,
     ) -> None:
         if core_api is None and api_client is None:
             raise TypeError("PodProvider needs an api_client (or a core_api)")
@@ -93,6 +101,9 @@ class PodProvider:
         self.policy = policy or PodPolicy()
         """The pod security policy (operator configuration); restricted, no ServiceAccounts, by default."""
         self._default_resources = dict(default_resources or {})
+        self.runtime_key = runtime_key
+        """The runtime key the session tokens derive from (None: pods get no token, their bridge
+        serves anyone; the operator always sets it, see `handlers.registration`)."""
         self._namespaces = NamespaceLabels(self._read_namespace, ttl=namespace_ttl)
         self.network_policies: SessionNetworkPolicies | None = None
         """The session NetworkPolicy kept in each namespace with a session pod (None: not kept)."""
@@ -143,8 +154,10 @@ class PodProvider:
             await self._create_owned(session, "persistentvolumeclaim", pvc,
                                      self._core.create_namespaced_persistent_volume_claim,
                                      self._core.read_namespaced_persistent_volume_claim, read_first=True)
+        if self.runtime_key is not None:
+            await self._ensure_token_secret(session, session_token(self.runtime_key, session.uid))
         pod = build_pod(session, session.config, runtime_port=self._runtime_port, operator_image=self._operator_image,
-                        default_resources=self._default_resources)
+                        default_resources=self._default_resources, runtime_token=self.runtime_key is not None)
         current = await self._create_owned(session, "pod", pod,
                                            self._core.create_namespaced_pod, self._core.read_namespaced_pod)
         observation = observe_pod(current, runtime_port=self._runtime_port) if current else None
@@ -206,6 +219,26 @@ class PodProvider:
         level = effective_level(self.policy.level, namespace, labels, context.raises.pod_security_level)
         return [*pod_problems(config, operator_image=self._operator_image, root_allowed=level.level != RESTRICTED),
                 *policy_problems(config, self.policy, level, context.raises)]
+
+    async def _ensure_token_secret(self, session: SessionRef, token: str) -> None:
+        """The session's token Secret exists, is the session's, and holds `token` (see the module doc)."""
+        body = build_token_secret(session, token, session_labels(session))
+        name = body["metadata"]["name"]
+        read = self._core.read_namespaced_secret
+        try:
+            current = self._as_dict(await self._call(f"read secret {name}", read, name, session.namespace))
+        except SessionNotFound:
+            try:
+                await self._call(f"create secret {name}", self._core.create_namespaced_secret, session.namespace,
+                                 body, create=True)
+                return
+            except SessionAlreadyExists:  # created meanwhile: compare it
+                current = self._as_dict(await self._call(f"read secret {name}", read, name, session.namespace))
+        self._check_owned(session, "secret", current)
+        if not holds(current, token):
+            stale = {key: None for key in (current.get("data") or {}) if key not in body["data"]}
+            await self._call(f"patch secret {name}", self._core.patch_namespaced_secret, name, session.namespace,
+                             {"data": {**stale, **body["data"]}}, _content_type="application/merge-patch+json")
 
     async def _read_namespace(self, namespace: str) -> Any:
         return await self._core.read_namespace(namespace, _request_timeout=self._timeout)

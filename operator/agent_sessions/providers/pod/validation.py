@@ -16,7 +16,7 @@ from agent_sessions.api import constants as c
 
 from ..environment import expansion_problems
 from ..validation import block, protocol_problems, reserved_env_problem
-from .constants import RESERVED_VOLUMES, WORKSPACE_PATH
+from .constants import RESERVED_VOLUMES, TOKEN_DIRECTORY, WORKSPACE_PATH
 from .security import container_security_context, pod_security_context, runs_as_root_against_policy
 
 _ZERO_QUANTITY: Final = re.compile(r"^[+]?0*(\.0*)?([eE][+-]?\d+|[KMGTPE]i?|[munk])?$")
@@ -68,6 +68,12 @@ def _volume_problems(agent: Mapping[str, Any], pod_template: Mapping[str, Any]) 
         " size it with spec.workspace instead"
         for mount in agent.get("volumeMounts") or ()
         if isinstance(mount, Mapping) and str(mount.get("mountPath", "")).rstrip("/") == WORKSPACE_PATH
+    ]
+    problems += [
+        f"spec.agent.volumeMounts[{mount.get('mountPath')}]: {TOKEN_DIRECTORY} is reserved for the session "
+        "runtime's token"
+        for mount in agent.get("volumeMounts") or ()
+        if isinstance(mount, Mapping) and str(mount.get("mountPath", "")).rstrip("/") == TOKEN_DIRECTORY
     ]
     return problems
 

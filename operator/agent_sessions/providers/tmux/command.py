@@ -46,11 +46,14 @@ def runtime_argv(
     port: int,
     workspace: Path,
     runtime_command: Sequence[str] = RUNTIME_COMMAND,
+    token_file: Path | None = None,
 ) -> list[str]:
-    """The bridge's command line, wrapping the agent's command and args."""
+    """The bridge's command line, wrapping the agent's command and args; with `token_file`, the
+    bridge requires the token in it (the file's path is on the command line, never the token)."""
     agent = block(config, "agent")
     return [
         *runtime_command,
+        *(("--token-file", str(token_file)) if token_file is not None else ()),
         "--host", RUNTIME_HOST,
         "--port", str(port),
         "--workspace", str(workspace),

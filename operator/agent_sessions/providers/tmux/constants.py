@@ -57,3 +57,7 @@ INHERITED_ENV: Final = (
 """Variables of the operator's environment an agent gets; nothing else of it (the operator's
 kubeconfig and cloud credentials stay out of agents). HOME is kept: a local agent finds its own
 login (e.g. `~/.claude`) there."""
+
+TOKEN_FILE: Final = ".agent-session/token"
+"""Where, under the session's workspace, the runtime bridge's token is written (0600, rewritten on
+every start): the bridge's state directory (`runtime.workspace.STATE_DIR`)."""

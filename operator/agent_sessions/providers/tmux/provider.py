@@ -44,6 +44,7 @@ import aiohttp
 
 from agent_sessions.api import constants as c
 from agent_sessions.lifecycle.observation import Observation
+from agent_sessions.wire.credentials import session_token
 from agent_sessions.wire.paths import HEALTH_PATH
 
 from ..base import Capabilities, ProviderRef, SessionRef, ValidationContext
@@ -67,6 +68,7 @@ from .constants import (
     START_WATCH_INTERVAL_SECONDS,
     START_WATCH_SECONDS,
     STOP_GRACE_SECONDS,
+    TOKEN_FILE,
 )
 from ..environment import ObjectReader, resolve_env, secret_values
 from .metrics import ORPHANS, ORPHANS_REAPED
@@ -123,10 +125,13 @@ class TmuxProvider:
         tmux_bin: str | None = None,
         on_change: Callable[[str, str], None] | None = None,
         start_watch_seconds: float = START_WATCH_SECONDS,
+        runtime_key: bytes | None = None,
     ) -> None:
         self.default_socket = socket_name or DEFAULT_SOCKET
         self.workspace_root = Path(workspace_root or default_workspace_root()).expanduser().absolute()
         self.reap_orphans = reap_orphans
+        self.runtime_key = runtime_key
+        """The runtime key session tokens derive from (None: bridges serve anyone); the operator sets it."""
         self._reader: ObjectReader | None = None
         if core_api is not None:
             self._reader = KubernetesObjectReader(core_api, api_client)
@@ -320,11 +325,12 @@ class TmuxProvider:
             self.workspace_root.mkdir(mode=0o700, parents=True, exist_ok=True)
             workspace.mkdir(mode=0o700, parents=True, exist_ok=True)
             port = _free_port()
+            token_file = self._write_token_file(session, workspace) if self.runtime_key is not None else None
             env_file = self._write_env_file(name, process_env(os.environ, agent_env, session))
         except OSError as error:
             raise ProviderUnavailable(f"cannot prepare the workspace {workspace}: {error}") from error
         command = runtime_argv(session, session.config, port=port, workspace=workspace,
-                               runtime_command=self._runtime_command)
+                               runtime_command=self._runtime_command, token_file=token_file)
         options = {
             OPTION_UID: session.uid,
             OPTION_NAMESPACE: session.namespace,
@@ -344,6 +350,19 @@ class TmuxProvider:
             return ProviderRef(type=self.type_name, id=name, endpoint=f"http://{RUNTIME_HOST}:{port}")
         env_file.unlink(missing_ok=True)
         return server.describe(name)
+
+    def _write_token_file(self, session: SessionRef, workspace: Path) -> Path:
+        """The session's runtime token in a 0600 file of its workspace (replaced whole: a rotated
+        key gives a new token at the next start)."""
+        assert self.runtime_key is not None
+        path = workspace / TOKEN_FILE
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        staging = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+        fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(session_token(self.runtime_key, session.uid))
+        os.replace(staging, path)
+        return path
 
     def _write_env_file(self, name: str, env: Mapping[str, str]) -> Path:
         directory = self.workspace_root / LAUNCH_DIRECTORY
