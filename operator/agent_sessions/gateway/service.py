@@ -99,7 +99,6 @@ class GatewayService:
         self.closing = True
         await self.feeds.close()
 
-    # -- who may do what --------------------------------------------------------------------
     # -- the runtime key --------------------------------------------------------------------
 
     def _runtime_token(self, uid: str) -> str | None:
@@ -130,6 +129,7 @@ class GatewayService:
         logger.info("runtime key read from Secret %s", secret)
         return True
 
+    # -- who may do what --------------------------------------------------------------------
 
     async def caller(self, token: str | None) -> Caller:
         """Authenticate, then take a token from the caller's rate-limit bucket."""

@@ -376,11 +376,11 @@ class Reconciler:
             or not observation.endpoint
         ):
             return observation, status, None
+        uid = ref.uid
         now = time.monotonic()
         last = self._last_info_read.get(uid)
         if not force and observation.ready and last is not None and now - last < self.info_refresh_seconds:
             return observation, status, None
-        uid = ref.uid
         try:
             info = await self.runtime.info(observation.endpoint, ref)
         except RuntimeCallFailed:
