@@ -59,10 +59,10 @@ class AcceptingRuntime:
     def __init__(self) -> None:
         self.delivered: list[tuple[str, str]] = []
 
-    async def info(self, endpoint: str) -> RuntimeInfo:
+    async def info(self, endpoint: str, session: Any = None) -> RuntimeInfo:
         return RuntimeInfo()
 
-    async def deliver(self, endpoint: str, text: str, message_id: str) -> Delivery:
+    async def deliver(self, endpoint: str, text: str, message_id: str, session: Any = None) -> Delivery:
         self.delivered.append((message_id, text))
         return Delivery(accepted=True)
 
