@@ -463,7 +463,7 @@ def test_operator_defaults_blocks_are_the_session_template_config_blocks():
     crd = yaml.safe_load((ROOT / "crds" / "sessiontemplates.yaml").read_text())
     spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
     blocks = values_schema()["properties"]["operatorDefaults"]["properties"]
-    assert set(blocks) == set(spec) - {"extends", "lockedFields"}
+    assert set(blocks) == set(spec) - {"extends", "lockedFields", "policy"}  # `policy`: raises, not configuration
     assert blocks["provider"]["enum"] == spec["provider"]["enum"]
 
 

@@ -332,10 +332,10 @@ class TitledRuntime:
     def __init__(self, title: str) -> None:
         self.title = title
 
-    async def info(self, endpoint: str) -> RuntimeInfo:
+    async def info(self, endpoint: str, session: Any = None) -> RuntimeInfo:
         return RuntimeInfo(session_info={"title": self.title})
 
-    async def deliver(self, endpoint: str, text: str, message_id: str) -> Delivery:
+    async def deliver(self, endpoint: str, text: str, message_id: str, session: Any = None) -> Delivery:
         return Delivery(accepted=True)
 
     async def close(self) -> None:
