@@ -50,7 +50,7 @@ SESSION_RULES = [
     {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
     {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["get", "create", "delete"]},
     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "create", "patch"]},
-    {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "list", "watch"]},
     {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]},
     {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": ["get", "create", "patch"]},
 ]
@@ -67,11 +67,12 @@ GATEWAY_AUTH_RULES = [
 A ClusterRole in both modes: these resources exist only at cluster scope."""
 
 GATEWAY_SESSION_RULES = [
-    {"apiGroups": ["agentsession.dev"], "resources": ["agentsessions"], "verbs": ["get", "list", "watch", "patch"]},
+    {"apiGroups": ["agentsession.dev"], "resources": ["agentsessions"], "verbs": ["get", "list", "watch"]},
     {"apiGroups": ["agentsession.dev"], "resources": ["sessiontemplates"], "verbs": ["list"]},
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
 ]
-"""What the gateway does in a namespace it serves: read, list and (waking) watch sessions, merge-patch
-the wake annotation, list templates to resolve wakeOnMessage."""
+"""What the gateway does in a namespace it serves: read, list and (waking) watch sessions, create a
+signed wake request Event, list templates to resolve wakeOnMessage. No write to any AgentSession."""
 
 GATEWAY_RULES = [*GATEWAY_AUTH_RULES, *GATEWAY_SESSION_RULES]
 """The gateway's cluster-wide ClusterRole; the same list as GATEWAY_RBAC in tests/gateway/conftest.py

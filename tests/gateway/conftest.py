@@ -25,6 +25,8 @@ from .fake_runtime import FakeRuntime
 ROOT = Path(__file__).resolve().parents[2]
 CRDS = [yaml.safe_load((ROOT / "crds" / n).read_text()) for n in ("agentsessions.yaml", "sessiontemplates.yaml")]
 DEADLINE = 10.0
+RUNTIME_KEY = bytes(range(32))
+"""The runtime key the gateways of these tests hold (it signs wake requests)."""
 
 GATEWAY_USER = "system:serviceaccount:agent-sessions:agent-sessions-gateway"
 TOKENS = {
@@ -40,8 +42,9 @@ GATEWAY_RBAC = [
     {"apiVersion": RBAC_API, "kind": "ClusterRole", "metadata": {"name": "agent-sessions-gateway"}, "rules": [
         {"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]},
         {"apiGroups": ["authorization.k8s.io"], "resources": ["subjectaccessreviews"], "verbs": ["create"]},
-        {"apiGroups": [c.GROUP], "resources": [c.SESSION_PLURAL], "verbs": ["get", "list", "watch", "patch"]},
+        {"apiGroups": [c.GROUP], "resources": [c.SESSION_PLURAL], "verbs": ["get", "list", "watch"]},
         {"apiGroups": [c.GROUP], "resources": [c.TEMPLATE_PLURAL], "verbs": ["list"]},
+        {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
     ]},
     {"apiVersion": RBAC_API, "kind": "ClusterRoleBinding", "metadata": {"name": "agent-sessions-gateway"},
      "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "agent-sessions-gateway"},
@@ -106,6 +109,8 @@ async def start_gateway(api: StrictKubernetesAPI, tmp_path: Path) -> AsyncIterat
         context = serve_gateway(GatewayOptions(**settings), client)
         running = await context.__aenter__()
         stack.append((context, client))
+        if getattr(running.service, "runtime_key", None) is None:
+            running.service.runtime_key = RUNTIME_KEY  # what it reads from the runtime key Secret
         return running
 
     yield start

@@ -7,23 +7,32 @@ import re
 import time
 
 from agent_sessions.api import constants as c
-from agent_sessions.gateway.wake_decision import parse_wake_timestamp
+from agent_sessions.wire.credentials import wake_signature_valid
+from agent_sessions.wire.wake_request import parse_wake_timestamp
 
 from support.waits import eventually
 
-from .conftest import ALICE, DEADLINE, GATEWAY_USER, identity, make_session
+from .conftest import ALICE, DEADLINE, GATEWAY_USER, RUNTIME_KEY, identity, make_session
 from .test_gateway_http import session_url
 
 RFC3339_NANOS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$")
 
 
+def wake_requests(api, name: str) -> list[dict]:
+    """The wake request Events for `name`, oldest first."""
+    events = [e for e in api.list("events", "team-a", label_selector=c.LABEL_WAKE_REQUEST)
+              if e["involvedObject"]["name"] == name]
+    return sorted(events, key=lambda e: e["metadata"]["annotations"][c.ANNOTATION_WAKE_REQUESTED_AT])
+
+
 def wake_value(api, name: str) -> str | None:
-    obj = api.get(c.SESSION_PLURAL, "team-a", name)
-    return ((obj or {}).get("metadata", {}).get("annotations") or {}).get(c.ANNOTATION_WAKE)
+    """When the gateway last asked for `name` to be woken (the signed request's time)."""
+    requests = wake_requests(api, name)
+    return requests[-1]["metadata"]["annotations"][c.ANNOTATION_WAKE_REQUESTED_AT] if requests else None
 
 
 def resume(api, runtime, name: str, sid: str) -> None:
-    """What the operator does on seeing the annotation: start the session, record the request."""
+    """What the operator does on a valid wake request: start the session, record the request."""
     api.patch_status(c.SESSION_PLURAL, "team-a", name, {
         "phase": "Running", "stoppedReason": None, "wakeRequest": wake_value(api, name),
         "provider": {"type": "pod", "id": f"{name}-pod", "endpoint": runtime.endpoint(sid)}})
@@ -33,9 +42,9 @@ def watches(api, name: str) -> list:
     return [r for r in list(api.requests) if r.watch and r.query.get("fieldSelector") == f"metadata.name={name}"]
 
 
-def wake_patches(api, name: str) -> list:
-    return [w for w in api.writes(resource=c.SESSION_PLURAL, method="PATCH", subresource=None, name=name)
-            if w.user == GATEWAY_USER]
+def gateway_session_writes(api) -> list:
+    """Every write the gateway made to AgentSessions (any subresource)."""
+    return [w for w in api.writes(resource=c.SESSION_PLURAL) if w.user == GATEWAY_USER]
 
 
 async def test_message_wakes_an_idle_stopped_session_and_is_answered_once_it_runs(api, runtime, gateway, http):
@@ -67,7 +76,14 @@ async def test_message_wakes_an_idle_stopped_session_and_is_answered_once_it_run
     assert all(body["code"] == "session_busy" for status, body in answers if status != 200)
     assert answered[0]["text"] == "s1 heard: wake up"
     assert answered[0]["session"] == identity(obj)
-    assert len(wake_patches(api, "sleepy")) == 1
+    (request,) = wake_requests(api, "sleepy")  # one request for both messages
+    assert request["reason"] == "WakeRequested" and request["involvedObject"]["uid"] == obj["metadata"]["uid"]
+    assert "alice" in request["message"]
+    signature = request["metadata"]["annotations"][c.ANNOTATION_WAKE_SIGNATURE]
+    assert wake_signature_valid(RUNTIME_KEY, "team-a", "sleepy", obj["metadata"]["uid"], value, signature)
+    assert gateway_session_writes(api) == []  # the gateway wrote no AgentSession (it may not)
+    annotations = api.get(c.SESSION_PLURAL, "team-a", "sleepy")["metadata"].get("annotations") or {}
+    assert c.ANNOTATION_WAKE not in annotations
     assert (api.get(c.SESSION_PLURAL, "team-a", "sleepy")["spec"]).get("state") is None  # spec untouched
 
 

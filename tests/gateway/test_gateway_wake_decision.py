@@ -106,3 +106,24 @@ def test_templates_are_only_needed_when_the_session_does_not_say():
     assert needs_templates(agent_session({"templateRef": {"name": "t"}}))
     assert not needs_templates(agent_session({"templateRef": {"name": "t"}, "lifecycle": {"wakeOnMessage": True}}))
     assert not needs_templates(agent_session(AGENT))
+
+
+ASKED = NOW - 5  # when this gateway process asked for a wake (epoch seconds)
+
+
+@pytest.mark.parametrize(("obj", "asked_at", "expected"), [
+    # Asked by this process, not acted on yet: join it instead of asking again.
+    (session("Stopped", reason="IdleTimeout"), ASKED, Route.AWAIT_WAKE),
+    (session("Stopped", reason="IdleTimeout", acted=OLD), ASKED, Route.AWAIT_WAKE),
+    # The operator recorded acting on it (or a later one), and the session stopped again: ask anew.
+    (session("Stopped", reason="IdleTimeout", acted=wake_timestamp(int(ASKED * 1e9))), ASKED, Route.WAKE),
+    (session("Stopped", reason="IdleTimeout", acted=RECENT), NOW - 60, Route.WAKE),
+    # Asked long ago (the wait gave up): ask anew.
+    (session("Stopped", reason="IdleTimeout"), NOW - 600, Route.WAKE),
+    # On its way up after the operator acted on a recent request (from any gateway replica).
+    (session("Creating", acted=RECENT), None, Route.AWAIT_WAKE),
+    (session("Pending"), ASKED, Route.AWAIT_WAKE),
+    (session("Creating", acted=OLD), None, Route.NOT_RUNNING),
+])
+def test_route_joins_the_wakes_this_gateway_asked_for(obj, asked_at, expected):
+    assert route(obj, wake_on_message=True, now=NOW, window=WINDOW, asked_at=asked_at) is expected

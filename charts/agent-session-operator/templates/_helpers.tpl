@@ -129,8 +129,9 @@ for their events, create, delete) and their workspace claims (get, create, delet
 the status log tail, secrets (get: exact-value redaction of log tails; create and patch: each
 session's runtime token Secret, written before its pod, patched only when the runtime key changed —
 Kubernetes cannot restrict `create` by name, and these Secrets have names derived from the
-session), core/v1 Events (create)
-and the session's namespace itself (get: its pod-security.kubernetes.io/enforce label may raise the
+session), core/v1 Events (create transition events; list/watch
+only those labelled agentsession.dev/wake-request, the gateway's signed wake requests: kopf watches
+them with a label selector) and the session's namespace itself (get: its pod-security.kubernetes.io/enforce label may raise the
 pod security level; a Role grants get on its own namespace). With networkPolicy.enabled, the session
 NetworkPolicy the operator keeps in each namespace where a session pod runs (get to compare it,
 create when missing, patch its spec back when changed). kopf's scanning of namespaces and CRDs
@@ -163,7 +164,7 @@ is disabled (handlers/settings.py): no cluster-scoped lists or watches.
   verbs: ["get", "create", "patch"]
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["create"]
+  verbs: ["create", "list", "watch"]
 - apiGroups: [""]
   resources: ["namespaces"]
   verbs: ["get"]
@@ -202,9 +203,9 @@ caller's bearer token is checked by a TokenReview, each request by a SubjectAcce
 two rules as the built-in system:auth-delegator ClusterRole).
 
 "agent-session-operator.gateway.rules.sessions" — per namespace served: read a session by name,
-list a namespace's sessions, watch one session while waking it, merge-patch its
-agentsession.dev/wake annotation (never spec, never status), and list the namespace's templates to
-resolve lifecycle.wakeOnMessage as the operator does.
+list a namespace's sessions, watch one session while waking it, create a signed wake request
+Event (the gateway writes no AgentSession: no patch, no update), and list the namespace's templates
+to resolve lifecycle.wakeOnMessage as the operator does.
 */}}
 {{- define "agent-session-operator.gateway.rules.auth" -}}
 - apiGroups: ["authentication.k8s.io"]
@@ -218,8 +219,11 @@ resolve lifecycle.wakeOnMessage as the operator does.
 {{- define "agent-session-operator.gateway.rules.sessions" -}}
 - apiGroups: ["agentsession.dev"]
   resources: ["agentsessions"]
-  verbs: ["get", "list", "watch", "patch"]
+  verbs: ["get", "list", "watch"]
 - apiGroups: ["agentsession.dev"]
   resources: ["sessiontemplates"]
   verbs: ["list"]
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create"]
 {{- end }}

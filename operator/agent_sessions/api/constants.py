@@ -37,6 +37,16 @@ ANNOTATION_WAKE: Final = f"{PREFIX}wake"
 stopped for idleness: the operator resumes it if `lifecycle.wakeOnMessage`. Metadata, not spec:
 no GitOps drift."""
 
+LABEL_WAKE_REQUEST: Final = f"{PREFIX}wake-request"
+"""On an Event the gateway creates to ask the operator to wake a session (value: the session's
+name, cut to 63 characters; the Event's `involvedObject` names it in full). The operator watches
+Events with this label only (a server-side selector)."""
+ANNOTATION_WAKE_REQUESTED_AT: Final = f"{PREFIX}wake-requested-at"
+"""On a wake request Event: when it was asked for (RFC 3339, nanoseconds)."""
+ANNOTATION_WAKE_SIGNATURE: Final = f"{PREFIX}wake-signature"
+"""On a wake request Event: HMAC of the session and time with the runtime key (`wire.credentials`);
+the operator ignores a request whose signature does not check."""
+
 ANNOTATION_ABANDON: Final = f"{PREFIX}abandon"
 """`"true"` on a session being deleted: stop trying to delete its backing (an unreachable
 platform, a provider this operator lacks) and remove the finalizer. The backing is left where it
@@ -172,6 +182,7 @@ EVENT_RESTARTED: Final = "Restarted"
 EVENT_RECREATED: Final = "Recreated"
 EVENT_DELETION_BLOCKED: Final = "DeletionBlocked"
 EVENT_ABANDONED: Final = "Abandoned"
+EVENT_WAKE_REQUESTED: Final = "WakeRequested"
 
 # Bounds shared by the API and the status writer
 MAX_TITLE_LENGTH: Final = 256

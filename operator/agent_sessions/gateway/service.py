@@ -91,7 +91,8 @@ class GatewayService:
         self.runtime = RuntimeClient(http, timeouts=timeouts, failure=runtime_failure, token_for=self._runtime_token)
         self.feeds = FeedRegistry(self.runtime, options.history_poll_seconds, options.history_page_size)
         self.waker = SessionWaker(self.directory, self.runtime, timeout=options.wake_timeout_seconds,
-                                  operator_defaults=options.operator_defaults)
+                                  operator_defaults=options.operator_defaults,
+                                  key=lambda: getattr(self, "runtime_key", None))
         self._ready_at = 0.0
         self.closing = False
 
@@ -168,7 +169,7 @@ class GatewayService:
     async def for_message(self, caller: Caller, namespace: str, name: str) -> tuple[dict[str, Any], SessionRef, str]:
         """Like `serving`, but a session stopped for idleness is woken first (see `wake`)."""
         try:
-            obj = await self.waker.deliverable(await self.directory.get(namespace, name))
+            obj = await self.waker.deliverable(await self.directory.get(namespace, name), caller.user)
         except GatewayError as exc:
             raise await self.as_seen_by(caller, SEND, namespace, name, exc) from None
         return obj, SessionRef.of(obj), endpoint_of(obj) or ""

@@ -2,8 +2,8 @@
 
 The gateway keeps no session state: every request reads the AgentSession it names (one GET by
 name, served from the API server's watch cache), so any replica can serve any request and a
-session's endpoint is never stale. The only writes are the wake annotation (a merge patch on
-metadata); status stays the operator's.
+session's endpoint is never stale. The only write is a wake request: an Event the gateway
+creates (`wire.wake_request`); AgentSessions are never written (the gateway may not).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from agent_sessions.wire.session_ref import SessionRef
 from .errors import SESSION_NOT_FOUND, GatewayError
 from .kube_errors import KUBE_FAILURES, KUBE_REQUEST_SECONDS, kube_failure
 
-MERGE_PATCH = "application/merge-patch+json"
 WATCH_CHUNK_SECONDS = 60
 """A wait watches at most this long per request, then re-reads the object and watches again."""
 
@@ -65,19 +64,14 @@ class SessionDirectory:
             raise kube_failure(exc, f"list {c.TEMPLATE_PLURAL}") from None
         return {item["metadata"]["name"]: item for item in result.get("items") or []}
 
-    async def set_annotation(self, namespace: str, name: str, key: str, value: str) -> dict[str, Any]:
-        """Merge-patch one annotation (no resourceVersion precondition: the last writer of a wake
-        timestamp wins, and any fresh value means "wake")."""
-        patch = {"metadata": {"annotations": {key: value}}}
+    async def request_wake(self, event: dict[str, Any]) -> None:
+        """Create a wake request Event (`wire.wake_request.build_wake_event`) in the session's namespace."""
+        namespace = event["metadata"]["namespace"]
         try:
-            return await self.objects.patch_namespaced_custom_object(
-                c.GROUP, c.VERSION, namespace, c.SESSION_PLURAL, name, patch, _content_type=MERGE_PATCH,
-                _request_timeout=KUBE_REQUEST_SECONDS)
+            await client.CoreV1Api(self.api).create_namespaced_event(
+                namespace, event, _request_timeout=KUBE_REQUEST_SECONDS)
         except KUBE_FAILURES as exc:
-            if getattr(exc, "status", None) == 404:
-                raise GatewayError(SESSION_NOT_FOUND, f"there is no {c.SESSION_SINGULAR} {namespace}/{name}",
-                                   session=SessionRef(namespace, name).to_json()) from None
-            raise kube_failure(exc, f"patch {c.SESSION_PLURAL}") from None
+            raise kube_failure(exc, "create events") from None
 
     async def wait_for(self, namespace: str, name: str, check: Callable[[dict[str, Any]], bool | None],
                        timeout: float) -> dict[str, Any]:

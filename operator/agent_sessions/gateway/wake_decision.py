@@ -2,74 +2,55 @@
 
 Wake-on-message (§4): a session the operator stopped for idleness (`status.stoppedReason`
 `IdleTimeout` or `MaxDuration`; `spec.state` still says Running) resumes when a message arrives,
-if its resolved `lifecycle.wakeOnMessage` is true (the default). The gateway asks for it by
-setting the `agentsession.dev/wake` annotation to a fresh RFC 3339 timestamp — metadata, not
-spec, so GitOps sees no drift — and the operator, on seeing a value it has not acted on
-(`status.wakeRequest`), starts the session again. A session stopped by its user is never woken.
+if its resolved `lifecycle.wakeOnMessage` is true (the default). The gateway asks for it with a
+signed wake request Event (`wire.wake_request`: the gateway may not write AgentSessions), and the
+operator, on a request newer than the one it recorded in `status.wakeRequest`, starts the session
+again. A session stopped by its user is never woken. (The `agentsession.dev/wake` annotation,
+which whoever may patch the session can set, still works: `agent-sessions start` uses it.)
 
-A wake another request (maybe on another replica) asked for a moment ago is joined, not asked for
-again: the annotation is recent and the operator has not recorded acting on it yet, or the session
-is already on its way back up (Pending/Creating).
+A wake asked for a moment ago is joined, not asked for again: by this gateway process (`asked_at`)
+or through the annotation, and the operator has not recorded acting on it yet; or the session is
+already on its way back up (Pending/Creating) after a recent wake. Two gateway replicas may both
+ask: the operator acts on the first and finds the second already done.
 """
 
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from agent_sessions.api import constants as c
 from agent_sessions.config import ConfigInvalid, resolve_config
+from agent_sessions.wire.wake_request import parse_wake_timestamp, wake_timestamp
 
 from .session_view import endpoint_of, phase_of, status_of
 
 WAKEABLE_REASONS = frozenset({c.STOPPED_IDLE_TIMEOUT, c.STOPPED_MAX_DURATION})
 _STARTING = frozenset({c.PHASE_PENDING, c.PHASE_CREATING})
-_RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$")
 
 
 class Route(enum.Enum):
     DELIVER = "deliver"
     """Running with an endpoint: send now."""
     WAKE = "wake"
-    """Stopped for idleness, wakeable: set the wake annotation, then wait."""
+    """Stopped for idleness, wakeable: ask the operator to wake it (a signed Event), then wait."""
     AWAIT_WAKE = "await_wake"
     """A recent wake is under way: wait for it, without asking again."""
     NOT_RUNNING = "not_running"
     """409 `session_not_running`."""
 
 
-def wake_timestamp(ns_since_epoch: int) -> str:
-    """RFC 3339 in UTC with nanoseconds, e.g. `2025-01-02T03:04:05.123456789Z` (unique enough that
-    two wakes never carry the same value)."""
-    seconds, nanos = divmod(ns_since_epoch, 1_000_000_000)
-    whole = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{whole}.{nanos:09d}Z"
-
-
-def parse_wake_timestamp(text: Any) -> float | None:
-    """Seconds since the epoch of an RFC 3339 value (any fraction up to nanoseconds), else None."""
-    if not isinstance(text, str):
-        return None
-    match = _RFC3339.match(text.strip())
-    if match is None:
-        return None
-    whole, fraction, zone = match.groups()
-    try:
-        moment = datetime.fromisoformat(f"{whole}{'+00:00' if zone == 'Z' else zone}")
-    except ValueError:
-        return None
-    return moment.timestamp() + (int(fraction.ljust(9, "0")) / 1e9 if fraction else 0.0)
-
-
 def wake_annotation(obj: Mapping[str, Any]) -> str | None:
     return ((obj.get("metadata") or {}).get("annotations") or {}).get(c.ANNOTATION_WAKE)
 
 
-def wake_pending(obj: Mapping[str, Any], now: float, window: float) -> bool:
-    """A wake was asked for less than `window` seconds ago and the operator has not acted on it."""
+def wake_pending(obj: Mapping[str, Any], now: float, window: float, asked_at: float | None = None) -> bool:
+    """A wake was asked for less than `window` seconds ago (by this gateway at `asked_at`, or with
+    the annotation) and the operator has not acted on it."""
+    acted = parse_wake_timestamp(status_of(obj).get("wakeRequest"))
+    if asked_at is not None and now - asked_at <= window and (acted is None or acted < asked_at):
+        return True
     value = wake_annotation(obj)
     asked = parse_wake_timestamp(value)
     if asked is None or now - asked > window:
@@ -77,14 +58,17 @@ def wake_pending(obj: Mapping[str, Any], now: float, window: float) -> bool:
     return status_of(obj).get("wakeRequest") != value
 
 
-def wake_recent(obj: Mapping[str, Any], now: float, window: float) -> bool:
-    """A wake was asked for less than `window` seconds ago (acted on or not)."""
-    asked = parse_wake_timestamp(wake_annotation(obj))
-    return asked is not None and now - asked <= window
+def wake_recent(obj: Mapping[str, Any], now: float, window: float, asked_at: float | None = None) -> bool:
+    """A wake was asked for, or acted on, less than `window` seconds ago."""
+    moments = (asked_at, parse_wake_timestamp(wake_annotation(obj)),
+               parse_wake_timestamp(status_of(obj).get("wakeRequest")))
+    return any(moment is not None and now - moment <= window for moment in moments)
 
 
-def route(obj: Mapping[str, Any], *, wake_on_message: bool, now: float, window: float) -> Route:
-    """What to do with a message for `obj` (see the module docstring). `now` in epoch seconds."""
+def route(obj: Mapping[str, Any], *, wake_on_message: bool, now: float, window: float,
+          asked_at: float | None = None) -> Route:
+    """What to do with a message for `obj` (see the module docstring). `now` in epoch seconds;
+    `asked_at`: when this gateway last asked for this session to be woken, if it did."""
     if (obj.get("metadata") or {}).get("deletionTimestamp"):
         return Route.NOT_RUNNING
     phase = phase_of(obj)
@@ -95,8 +79,8 @@ def route(obj: Mapping[str, Any], *, wake_on_message: bool, now: float, window: 
         return Route.NOT_RUNNING
     reason = status_of(obj).get("stoppedReason")
     if phase in (c.PHASE_STOPPED, c.PHASE_STOPPING) and reason in WAKEABLE_REASONS:
-        return Route.AWAIT_WAKE if wake_pending(obj, now, window) else Route.WAKE
-    if (phase in _STARTING or (phase == c.PHASE_RUNNING)) and wake_recent(obj, now, window):
+        return Route.AWAIT_WAKE if wake_pending(obj, now, window, asked_at) else Route.WAKE
+    if (phase in _STARTING or (phase == c.PHASE_RUNNING)) and wake_recent(obj, now, window, asked_at):
         # On its way back up after a recent wake (or Running without its endpoint yet).
         return Route.AWAIT_WAKE
     return Route.NOT_RUNNING

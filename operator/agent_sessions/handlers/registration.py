@@ -30,6 +30,7 @@ from agent_sessions.wire.runtime_client import RuntimeClient
 from agent_sessions.wire.runtime_key import ensure_runtime_key
 
 from .settings import OperatorOptions
+from .wake_requests import PendingWakes, on_wake_event
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,8 @@ class OperatorRuntime:
     runtime_key: bytes | None = field(default=None, repr=False)
     """The runtime key (`wire.credentials`), loaded by `connect`: session runtime tokens and wake
     signatures derive from it. Never logged."""
+    wakes: PendingWakes = field(default_factory=PendingWakes)
+    """Checked wake requests from the gateway that no reconcile has seen yet."""
     _connecting: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def connect(self) -> Reconciler:
@@ -130,8 +133,14 @@ class OperatorRuntime:
             return None, False
         assert self.reconciler is not None
         await self._prepare_namespace(namespace)
-        outcome = await self.reconciler.reconcile(body, self.templates_of(namespace))
+        wake = self.wakes.pending((namespace, name), (body.get("metadata") or {}).get("uid"))
+        outcome = await self.reconciler.reconcile(body, self.templates_of(namespace), pending_wake=wake)
+        self.wakes.seen((namespace, name), wake)
         return outcome.requeue_after, outcome.backoff
+
+    def uid_of(self, namespace: str, name: str) -> str | None:
+        body = self.session((namespace, name))
+        return (body.get("metadata") or {}).get("uid") if body is not None else None
 
 
 async def load_runtime_key(api: client.ApiClient, secret: str | None) -> bytes:
@@ -289,6 +298,16 @@ def register(registry: kopf.OperatorRegistry, runtime: OperatorRuntime) -> None:
         for key in list(runtime.sessions.keys()):
             if key[0] == namespace:
                 runtime.scheduler.trigger(key)
+
+    @kopf.on.event("v1", "events", labels={c.LABEL_WAKE_REQUEST: kopf.PRESENT}, registry=registry)
+    async def wake_request_event(type: str | None, body: kopf.Body, **kwargs: Any) -> None:
+        # Only new requests (None: the initial listing, which may hold requests made while no
+        # operator was active): a modified or deleted Event asks for nothing new.
+        _bind(kwargs)
+        if type not in (None, "ADDED") or runtime.scheduler is None:
+            return
+        on_wake_event(dict(body), key=getattr(runtime, "runtime_key", None), current_uid=runtime.uid_of,
+                      pending=runtime.wakes, trigger=runtime.scheduler.trigger)
 
     @kopf.on.event("v1", "pods", labels={c.LABEL_SESSION: kopf.PRESENT}, registry=registry)
     async def pod_event(namespace: str, meta: kopf.Meta, **kwargs: Any) -> None:

@@ -96,6 +96,8 @@ def configure(settings: kopf.OperatorSettings, options: OperatorOptions) -> None
     settings.scanning.disabled = True
     # Only our pods: a server-side selector, so a big cluster's other pods never reach us.
     settings.watching.label_selectors["v1", "pods"] = c.LABEL_SESSION
+    # Only the gateway's wake requests among Events (`handlers.wake_requests`).
+    settings.watching.label_selectors["v1", "events"] = c.LABEL_WAKE_REQUEST
     # HA (§9): with a peering name, only the highest-priority operator of the peering is active.
     if options.peering:
         settings.peering.name = options.peering

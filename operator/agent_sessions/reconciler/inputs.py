@@ -21,6 +21,7 @@ from agent_sessions.api.session import AgentSessionStatus
 from agent_sessions.config import ResolvedConfig
 from agent_sessions.lifecycle import LifecycleSettings, SessionInput
 from agent_sessions.lifecycle.timestamps import parse_timestamp
+from agent_sessions.wire.wake_request import newer
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ def session_input(
     problems: list[str],
     deleting: bool,
     status: AgentSessionStatus | None,
+    pending_wake: str | None = None,
 ) -> SessionInput:
     meta = body["metadata"]
     raw_spec = body.get("spec")
@@ -91,7 +93,6 @@ def session_input(
         settings, problems = None, [*problems, *own]
     spec = raw_spec if isinstance(raw_spec, Mapping) else {}
     annotations = meta.get("annotations") if isinstance(meta.get("annotations"), Mapping) else {}
-    wake = annotations.get(c.ANNOTATION_WAKE)
     return SessionInput(
         name=meta["name"],
         namespace=meta["namespace"],
@@ -105,8 +106,26 @@ def session_input(
         title=_text(spec.get("title")),
         prompt=_text(spec.get("prompt")),
         restart_request=annotations.get(c.ANNOTATION_RESTART),
-        wake_requested=bool(wake) and wake != (status.wake_request if status else None),
+        wake_requested=wake_to_act_on(meta, status, pending_wake) is not None,
     )
+
+
+def wake_to_act_on(meta: Mapping[str, Any], status: AgentSessionStatus | None, pending_wake: str | None) -> str | None:
+    """The wake request not acted on yet, to be recorded in `status.wakeRequest`, or None.
+
+    Two sources: a signed wake request Event from the gateway (`pending_wake`, checked by the
+    handler; acted on when newer than the recorded one) and the `agentsession.dev/wake`
+    annotation, which anyone who may patch the session may set (`agent-sessions start`; acted on
+    when it differs from the recorded one).
+    """
+    acted = status.wake_request if status else None
+    if pending_wake and newer(pending_wake, acted):
+        return pending_wake
+    annotations = meta.get("annotations") if isinstance(meta.get("annotations"), Mapping) else {}
+    wake = annotations.get(c.ANNOTATION_WAKE)
+    if isinstance(wake, str) and wake and newer(wake, acted):
+        return wake
+    return None
 
 
 def _text(value: Any) -> str | None:

@@ -73,7 +73,7 @@ from agent_sessions.providers.redaction import redact, secret_references
 from agent_sessions.wire.runtime_client import RuntimeCallFailed, RuntimeClient
 
 from . import metrics
-from .inputs import parse_status, provider_type_of, session_input
+from .inputs import parse_status, provider_type_of, session_input, wake_to_act_on
 from .own_writes import OwnWrites
 from .sanitize import KnownSecrets, clean_text, printable_session_info, sanitized_status
 
@@ -127,14 +127,18 @@ class Reconciler:
     _own_writes: OwnWrites = field(default_factory=OwnWrites)
     """What our own status and finalizer writes returned: the index lags behind them."""
 
-    async def reconcile(self, body: Mapping[str, Any], templates: Mapping[str, dict]) -> ReconcileOutcome:
+    async def reconcile(self, body: Mapping[str, Any], templates: Mapping[str, dict], *,
+                        pending_wake: str | None = None) -> ReconcileOutcome:
+        """`pending_wake`: the time of a signed wake request from the gateway not acted on yet
+        (`wire.wake_request`), if there is one."""
         started = time.monotonic()
         try:
-            return await self._reconcile(dict(body), templates)
+            return await self._reconcile(dict(body), templates, pending_wake)
         finally:
             metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
 
-    async def _reconcile(self, body: dict[str, Any], templates: Mapping[str, dict]) -> ReconcileOutcome:
+    async def _reconcile(self, body: dict[str, Any], templates: Mapping[str, dict],
+                         pending_wake: str | None) -> ReconcileOutcome:
         body = self._own_writes.freshest(body)
         meta = body["metadata"]
         deleting = bool(meta.get("deletionTimestamp"))
@@ -177,7 +181,7 @@ class Reconciler:
             body, resolved.config if resolved else {}, config_hash=resolved.hash if resolved else None,
             raises=resolved.raises if resolved else None,
         )
-        session = session_input(body, settings, problems, deleting, status)
+        session = session_input(body, settings, problems, deleting, status, pending_wake)
         if deleting and (meta.get("annotations") or {}).get(c.ANNOTATION_ABANDON) == "true":
             session = dataclasses.replace(session, abandon=True)
         secrets = KnownSecrets(lambda: self._secret_values(body, ref.config))
@@ -209,7 +213,7 @@ class Reconciler:
         if provider is not None and new_status.phase in (c.PHASE_CREATING, c.PHASE_RUNNING):
             new_status.capabilities = provider.capabilities()
         if session.wake_requested:
-            new_status.wake_request = (meta.get("annotations") or {}).get(c.ANNOTATION_WAKE)
+            new_status.wake_request = wake_to_act_on(meta, status, pending_wake)
         if not session.deleting:  # a log read of a backing on its way out would only add a write
             await self._refresh_logs(provider, ref, new_status)
 

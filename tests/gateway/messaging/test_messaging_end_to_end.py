@@ -195,7 +195,13 @@ async def test_idle_stopped_session_is_woken_by_a_message_which_is_then_answered
     assert reply["text"] == "You said: wake up"
     obj = api.get(c.SESSION_PLURAL, NAMESPACE, "sleepy")
     assert obj["spec"] == stopped["spec"]  # woken without touching spec (no GitOps drift)
-    assert obj["status"]["wakeRequest"] == obj["metadata"]["annotations"][c.ANNOTATION_WAKE]
+    # Woken by the gateway's signed wake request Event, not by a write to the session.
+    requests = [e for e in api.list("events", NAMESPACE, label_selector=c.LABEL_WAKE_REQUEST)
+                if e["involvedObject"]["name"] == "sleepy"]
+    assert requests, "the gateway made no wake request"
+    asked = {e["metadata"]["annotations"][c.ANNOTATION_WAKE_REQUESTED_AT] for e in requests}
+    assert obj["status"]["wakeRequest"] in asked
+    assert c.ANNOTATION_WAKE not in (obj["metadata"].get("annotations") or {})
 
 
 SLOW_AGENT = {"image": "local", "command": DEMO,
