@@ -10,7 +10,6 @@ lowers it; a compliant session still runs.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,6 +19,7 @@ from agent_sessions.providers.pod.policy import ENFORCE_LABEL
 from support.backends import api, kubelet, real_cluster  # noqa: F401 (fixtures, parametrised by backend)
 from support.cluster.fixtures import control_plane  # noqa: F401
 from support.embedded import kubeconfig  # noqa: F401
+from support.namespace_labels import label_default, root_refused_by_restricted_label  # noqa: F401
 from support.operators import operator, operators, start_operator  # noqa: F401
 from support.sessions import pods_of, session
 from support.waits import condition, phase_is, ready, wait_session
@@ -58,17 +58,6 @@ def config_valid_message(api: Any, name: str) -> str:
     assert cond["reason"] == c.REASON_INVALID_CONFIGURATION
     wait_session(api, name, phase_is(c.PHASE_FAILED))
     return cond["message"]
-
-
-@pytest.fixture
-def label_default(api: Any) -> Iterator[Any]:
-    """Label namespace `default` (the real cluster's is shared: the label is taken off after)."""
-
-    def label(level: str) -> None:
-        api.patch("namespaces", None, "default", {"metadata": {"labels": {ENFORCE_LABEL: level}}})
-
-    yield label
-    api.patch("namespaces", None, "default", {"metadata": {"labels": {ENFORCE_LABEL: None}}})
 
 
 def test_the_privileged_session_is_refused_field_by_field_and_no_pod_is_created(api, operator):
@@ -110,12 +99,7 @@ def test_a_namespace_labelled_restricted_raises_the_operators_baseline(api, star
     label_default("restricted")
     start_operator(pod_security_level="baseline")
     api.create(c.SESSION_PLURAL, session("root-agent", podTemplate=ROOT_POD_TEMPLATE))
-    by_label = (f"not allowed by the restricted pod security level (label {ENFORCE_LABEL}=restricted of namespace"
-                " default)")
-    assert config_valid_message(api, "root-agent").split("; ") == [
-        f"{POD_SC}.runAsNonRoot: {by_label}: containers must run as non-root (true)",
-        f"{POD_SC}.runAsUser: {by_label}: running as uid 0 (root) is forbidden",
-    ]
+    assert config_valid_message(api, "root-agent").split("; ") == root_refused_by_restricted_label(POD_SC)
     assert pods_of(api, "root-agent") == []
 
 

@@ -30,6 +30,7 @@ from support.backends import api, kubelet, real_cluster  # noqa: F401 (fixtures,
 from support.cluster.fixtures import control_plane  # noqa: F401
 from support.embedded import kubeconfig  # noqa: F401
 from support.http_server import ThreadedServer
+from support.namespace_labels import label_default, root_refused_by_restricted_label  # noqa: F401
 from support.operators import operator, operators, start_operator  # noqa: F401
 from support.sessions import IMAGE, pods_of, session, template
 from support.waits import condition, phase_is, ready, wait_session
@@ -37,7 +38,6 @@ from support.waits import condition, phase_is, ready, wait_session
 from agent_sessions.api import constants as c
 from agent_sessions.cli.main import main
 from agent_sessions.dev.provider_server import ProviderServerThread, running_provider_server
-from agent_sessions.providers.pod.policy import ENFORCE_LABEL
 
 NAMESPACE = "default"
 POD_SC = "spec.podTemplate.securityContext"
@@ -74,17 +74,6 @@ def strict_create(api: Any, plural: str, body: dict) -> dict:
         return api.store.create(api.resource(plural), NAMESPACE, body, field_validation="Strict")
     return api.client.request("POST", f"/apis/{c.API_VERSION}/namespaces/{NAMESPACE}/{plural}", body=body,
                               query={"fieldValidation": "Strict"})
-
-
-@pytest.fixture
-def label_default(api: Any) -> Iterator[Any]:
-    """Label namespace `default` (the real cluster's is shared: the label is taken off after)."""
-
-    def label(level: str) -> None:
-        api.patch("namespaces", None, "default", {"metadata": {"labels": {ENFORCE_LABEL: level}}})
-
-    yield label
-    api.patch("namespaces", None, "default", {"metadata": {"labels": {ENFORCE_LABEL: None}}})
 
 
 # --- a session cannot raise its own limits ---------------------------------------------------
@@ -154,12 +143,7 @@ def test_the_namespaces_label_binds_over_a_raising_template_and_no_template_is_h
     gpu_agents(api, podSecurityLevel="privileged")
     api.create(c.SESSION_PLURAL, session("root-agent", templateRef={"name": "gpu-agents"},
                                          podTemplate=ROOT_POD_TEMPLATE))
-    by_label = (f"not allowed by the restricted pod security level (label {ENFORCE_LABEL}=restricted of namespace"
-                " default)")
-    assert config_valid_message(api, "root-agent").split("; ") == [
-        f"{POD_SC}.runAsNonRoot: {by_label}: containers must run as non-root (true)",
-        f"{POD_SC}.runAsUser: {by_label}: running as uid 0 (root) is forbidden",
-    ]
+    assert config_valid_message(api, "root-agent").split("; ") == root_refused_by_restricted_label(POD_SC)
     assert pods_of(api, "root-agent") == []
 
 
