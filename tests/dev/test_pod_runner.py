@@ -105,9 +105,9 @@ def no_leaks() -> Iterator[None]:
 def make_runner(api: StrictKubernetesAPI, tmp_path: Path, no_leaks: None) -> Iterator[Callable[..., LocalPodRunner]]:
     started: list[LocalPodRunner] = []
 
-    def make(**options: Any) -> LocalPodRunner:
+    def make(root: Path | str | None = None, **options: Any) -> LocalPodRunner:
         options = {"restart_backoff": (0.1, 1.0), "ready_probe_interval": 0.2, **options}
-        runner = LocalPodRunner(api, tmp_path / "pods", **options).start()
+        runner = LocalPodRunner(api, tmp_path / "pods" if root is None else root, **options).start()
         started.append(runner)
         return runner
 
@@ -314,6 +314,27 @@ def test_env_comes_from_literals_secrets_config_maps_and_the_pod_itself(api, run
     assert report["env"]["PATH"].split(os.pathsep)[0] == os.path.dirname(sys.executable)
     assert report["argv"] == ["--workspace", workspace, f"--history={workspace}/h.jsonl"]
     assert report["cwd"] == workspace
+
+
+def test_a_runner_rooted_at_a_relative_path_hands_its_containers_paths_they_can_open(api, make_runner, tmp_path,
+                                                                                       monkeypatch):
+    # `make dev` roots the runner at `.dev/pods`; a container runs in its workspace, so a mount
+    # path localized relative to the operator's directory would not be found from there.
+    monkeypatch.chdir(tmp_path)
+    make_runner(root="relative/pods")
+    api.create("secrets", {"metadata": {"name": "token", "namespace": NS},
+                           "data": {"token": base64.b64encode(b"t0ken").decode()}})
+    spec = pod("reads-mounts", python("import os, sys; print(os.path.isabs(sys.argv[1]), "
+                                      "open(os.environ['TOKEN_FILE']).read())", "/workspace"),
+               env=[{"name": "TOKEN_FILE", "value": "/var/run/agent-session/token"}],
+               volumes=[{"name": "ags-workspace", "emptyDir": {}},
+                        {"name": "ags-runtime-token", "secret": {"secretName": "token", "defaultMode": 0o440}}])
+    spec["spec"]["containers"][0]["volumeMounts"].append(
+        {"name": "ags-runtime-token", "mountPath": "/var/run/agent-session", "readOnly": True})
+    api.create("pods", spec)
+
+    done = wait_pod(api, "reads-mounts", lambda p: phase(p) in ("Succeeded", "Failed"))
+    assert (phase(done), log(api, "reads-mounts").strip()) == ("Succeeded", "True t0ken")
 
 
 def test_a_missing_secret_or_key_is_a_create_container_config_error_until_it_appears(api, runner):

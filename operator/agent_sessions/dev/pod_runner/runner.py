@@ -36,7 +36,7 @@ class LocalPodRunner:
                  inherited_env: Iterable[str] = INHERITED_ENV,
                  addresses: LoopbackAddresses | None = None) -> None:
         self.api = api
-        self.root = Path(root)
+        self.root = Path(root).absolute()  # containers run in their workspace: their paths must not be relative
         self.probe_interval = probe_interval
         self.ready_probe_interval = ready_probe_interval
         self.restart_backoff = restart_backoff
