@@ -98,6 +98,8 @@ class OperatorRuntime:
         if hasattr(provider, "runtime_key") and getattr(provider, "runtime_key") is None:
             # Providers that start runtime bridges (pod, tmux) hand each its session's token.
             provider.runtime_key = self.runtime_key
+        if hasattr(provider, "pods"):  # the pod provider: its store is fed by the pod watch (`pod_event`)
+            provider.pods.watched = True
         if hasattr(provider, "on_change") and getattr(provider, "on_change") is None:
             # Providers without watch events (tmux) say when a backing changed.
             provider.on_change = lambda namespace, name: self.scheduler and self.scheduler.trigger((namespace, name))
@@ -137,6 +139,14 @@ class OperatorRuntime:
         outcome = await self.reconciler.reconcile(body, self.templates_of(namespace), pending_wake=wake)
         self.wakes.seen((namespace, name), wake)
         return outcome.requeue_after, outcome.backoff
+
+    def pod_seen(self, event_type: str | None, pod: Mapping[str, Any]) -> None:
+        """A session pod's watch event, for the pod provider's store (`providers.pod.pod_store`)."""
+        if self.reconciler is None or "pod" not in self.provider_factories:
+            return
+        store = getattr(self.provider("pod"), "pods", None)
+        if store is not None:
+            store.seen(event_type, pod)
 
     def uid_of(self, namespace: str, name: str) -> str | None:
         body = self.session((namespace, name))
@@ -310,9 +320,11 @@ def register(registry: kopf.OperatorRegistry, runtime: OperatorRuntime) -> None:
                       pending=runtime.wakes, trigger=runtime.scheduler.trigger)
 
     @kopf.on.event("v1", "pods", labels={c.LABEL_SESSION: kopf.PRESENT}, registry=registry)
-    async def pod_event(namespace: str, meta: kopf.Meta, **kwargs: Any) -> None:
+    async def pod_event(type: str | None, body: kopf.Body, namespace: str, meta: kopf.Meta, **kwargs: Any) -> None:
+        # The pod provider observes from what this watch delivers (before the reconcile it triggers).
         # The owner reference names the session in full (a label value is cut at 63 chars).
         _bind(kwargs)
+        runtime.pod_seen(type, body)
         for owner in meta.get("ownerReferences") or ():
             if owner.get("kind") == c.SESSION_KIND and runtime.scheduler is not None:
                 runtime.scheduler.trigger((namespace, owner["name"]))

@@ -23,7 +23,7 @@ from agent_sessions.providers.pod.network_policy_spec import (
     spec_patch,
 )
 
-from .test_pod_provider import NS, UID, FakeCoreV1Api, api_exception
+from .test_pod_provider import NS, UID, FakeCoreV1Api, api_exception, watching
 
 pytestmark = pytest.mark.unit
 
@@ -136,7 +136,7 @@ class Clock:
 def provider_with_policy(**kwargs) -> tuple[PodProvider, FakeCoreV1Api, FakeNetworkingV1Api]:
     core = FakeCoreV1Api()
     networking = FakeNetworkingV1Api(core.calls)
-    provider = PodProvider(core_api=core, networking_api=networking, network_policy=POLICY, **kwargs)
+    provider = watching(PodProvider(core_api=core, networking_api=networking, network_policy=POLICY, **kwargs), core)
     return provider, core, networking
 
 
@@ -231,7 +231,7 @@ async def test_no_pod_is_created_when_the_policy_cannot_be_kept(failing):
 
 async def test_without_the_option_no_policy_is_touched():
     core = FakeCoreV1Api()
-    provider = PodProvider(core_api=core)
+    provider = watching(PodProvider(core_api=core), core)
     assert provider.network_policies is None
     await provider.ensure(session())
     assert not [m for m in methods(core.calls) if "network_policy" in m]

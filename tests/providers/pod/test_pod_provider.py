@@ -11,6 +11,7 @@ import asyncio
 import base64
 import copy
 import json
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -75,9 +76,17 @@ class FakeCoreV1Api:
         self.calls: list[tuple[str, str, dict]] = []
         self.fail: dict[str, BaseException] = {}
         self.graceful = graceful
+        self.pod_watchers: list[Callable[[str | None, dict], None]] = []
+        """What the operator's pod watch feeds (`watching`): told of every pod change, as the watch would."""
 
     def put(self, kind: str, obj: dict) -> None:
         self.objects[(kind, obj["metadata"].get("namespace", NS), obj["metadata"]["name"])] = obj
+        if kind == "pod":
+            self.pod_changed("MODIFIED", obj)
+
+    def pod_changed(self, event: str, pod: dict) -> None:
+        for watcher in self.pod_watchers:
+            watcher(event, copy.deepcopy(pod))
 
     def has(self, kind: str, name: str) -> bool:
         return (kind, NS, name) in self.objects
@@ -95,6 +104,8 @@ class FakeCoreV1Api:
         stored = copy.deepcopy(body)
         stored["metadata"]["uid"] = f"{kind}-uid"
         self.objects[(kind, namespace, name)] = stored
+        if kind == "pod":
+            self.pod_changed("ADDED", stored)
         return copy.deepcopy(stored)
 
     async def _read(self, kind: str, method: str, name: str, namespace: str, kwargs: dict) -> dict:
@@ -111,7 +122,11 @@ class FakeCoreV1Api:
             raise api_exception(404, f'{kind}s "{name}" not found')
         if self.graceful:
             self.objects[key]["metadata"]["deletionTimestamp"] = "2025-03-01T09:00:00Z"
+            if kind == "pod":
+                self.pod_changed("MODIFIED", self.objects[key])
             return copy.deepcopy(self.objects[key])
+        if kind == "pod":
+            self.pod_changed("DELETED", self.objects[key])
         return self.objects.pop(key)
 
     async def create_namespaced_pod(self, namespace, body, **kwargs):
@@ -164,9 +179,16 @@ def core() -> FakeCoreV1Api:
     return FakeCoreV1Api()
 
 
+def watching(provider: PodProvider, core: FakeCoreV1Api) -> PodProvider:
+    """`provider` with its pod store fed by `core`'s pod changes, as the operator's pod watch feeds it."""
+    core.pod_watchers.append(provider.pods.seen)
+    provider.pods.watched = True
+    return provider
+
+
 @pytest.fixture
 def provider(core) -> PodProvider:
-    return PodProvider(core_api=core)
+    return watching(PodProvider(core_api=core), core)
 
 
 def created(core: FakeCoreV1Api) -> list[tuple[str, str]]:
@@ -181,6 +203,7 @@ def running(core: FakeCoreV1Api, ip: str = "10.1.2.3", *, restarts: int = 0, sta
         "containerStatuses": [{"name": "agent", "ready": state is None, "restartCount": restarts,
                                "state": state or {"running": {}}}],
     }
+    core.pod_changed("MODIFIED", pod)
 
 
 # --- ensure ---------------------------------------------------------------------------------
@@ -215,7 +238,7 @@ async def test_a_second_ensure_creates_nothing_and_returns_the_same_backing(prov
 
 async def test_ensure_creates_the_pod_without_checking_first_and_reads_the_claim_first():
     core = FakeCoreV1Api()
-    provider = PodProvider(core_api=core)
+    provider = watching(PodProvider(core_api=core), core)
     await provider.ensure(SESSION)
     assert [m for m, _, _ in core.calls] == [
         "read_namespace",  # its pod-security.kubernetes.io/enforce label may raise the policy level
@@ -347,7 +370,7 @@ async def test_stop_deletes_the_pod_and_keeps_the_workspace(provider, core):
 
 async def test_after_a_graceful_stop_the_pod_is_observed_terminating():
     core = FakeCoreV1Api(graceful=True)
-    provider = PodProvider(core_api=core)
+    provider = watching(PodProvider(core_api=core), core)
     await provider.ensure(SESSION)
     running(core, restarts=2)
     await provider.stop(SESSION)
@@ -356,7 +379,7 @@ async def test_after_a_graceful_stop_the_pod_is_observed_terminating():
 
 async def test_ensure_while_the_old_pod_terminates_returns_it_and_creates_nothing():
     core = FakeCoreV1Api(graceful=True)
-    provider = PodProvider(core_api=core)
+    provider = watching(PodProvider(core_api=core), core)
     await provider.ensure(SESSION)
     await provider.stop(SESSION)
     assert (await provider.ensure(SESSION)).id == POD
@@ -375,7 +398,7 @@ async def test_delete_of_nothing_is_done(provider):
 
 async def test_delete_is_not_done_while_objects_terminate():
     core = FakeCoreV1Api(graceful=True)
-    provider = PodProvider(core_api=core)
+    provider = watching(PodProvider(core_api=core), core)
     await provider.ensure(SESSION)
     assert await provider.delete(SESSION) is False
     core.objects.clear()  # the kubelet and the pvc-protection controller finished
@@ -384,7 +407,7 @@ async def test_delete_is_not_done_while_objects_terminate():
 
 async def test_objects_already_terminating_are_waited_for_not_deleted_again():
     core = FakeCoreV1Api(graceful=True)
-    provider = PodProvider(core_api=core)
+    provider = watching(PodProvider(core_api=core), core)
     await provider.ensure(SESSION)
     await provider.stop(SESSION)
     await provider.stop(SESSION)
@@ -590,7 +613,7 @@ def labelled(core: FakeCoreV1Api, level: str) -> None:
 def baseline_provider(core: FakeCoreV1Api) -> PodProvider:
     from agent_sessions.providers.pod.policy import PodPolicy
 
-    return PodProvider(core_api=core, policy=PodPolicy("baseline"))
+    return watching(PodProvider(core_api=core, policy=PodPolicy("baseline")), core)
 
 
 def test_validate_holds_the_config_to_the_operators_level(provider):

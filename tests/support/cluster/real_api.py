@@ -50,6 +50,7 @@ class Request:
     authorization_reason = property(lambda self: self.record.authorization_reason)
     body = property(lambda self: "")  # the audit policy records metadata only
     path = property(lambda self: self.record.path.split("?", 1)[0])
+    watch = property(lambda self: self.record.verb == "watch")
 
 
 @dataclass(frozen=True)

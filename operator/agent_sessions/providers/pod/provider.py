@@ -57,6 +57,7 @@ from .network_policies import DEFAULT_TTL_SECONDS as NETWORK_POLICY_TTL_SECONDS
 from .network_policies import SessionNetworkPolicies
 from .network_policy_spec import SessionNetworkPolicy
 from .observe import observe_pod
+from .pod_store import PodStore
 from .pod_spec import build_pod, session_labels
 from .policy import RESTRICTED, PodPolicy, effective_level, policy_problems
 from .pvc_spec import build_pvc
@@ -105,6 +106,9 @@ class PodProvider:
         """The runtime key the session tokens derive from (None: pods get no token, their bridge
         serves anyone; the operator always sets it, see `handlers.registration`)."""
         self._namespaces = NamespaceLabels(self._read_namespace, ttl=namespace_ttl)
+        self.pods = PodStore()
+        """The session pods as the operator's pod watch delivers them (`pod_store`): `observe` and
+        `logs` read a pod from here when it is held, so a converged session costs no request."""
         self.network_policies: SessionNetworkPolicies | None = None
         """The session NetworkPolicy kept in each namespace with a session pod (None: not kept)."""
         if network_policy is not None:
@@ -160,24 +164,24 @@ class PodProvider:
                         default_resources=self._default_resources, runtime_token=self.runtime_key is not None)
         current = await self._create_owned(session, "pod", pod,
                                            self._core.create_namespaced_pod, self._core.read_namespaced_pod)
+        if current is not None:
+            self.pods.put(current)
         observation = observe_pod(current, runtime_port=self._runtime_port) if current else None
         endpoint = observation.endpoint if observation is not None else None
         return ProviderRef(type=self.type_name, id=pod["metadata"]["name"], endpoint=endpoint)
 
     async def observe(self, session: SessionRef) -> Observation:
-        name = self._pod_name(session)
-        try:
-            pod = await self._call(f"read pod {name}", self._core.read_namespaced_pod, name, session.namespace)
-        except SessionNotFound:
-            return observe_pod(None)
-        return observe_pod(self._as_dict(pod), runtime_port=self._runtime_port)
+        return observe_pod(await self._pod(session), runtime_port=self._runtime_port)
 
     async def stop(self, session: SessionRef) -> None:
-        await self._delete(f"pod {self._pod_name(session)}", self._core.delete_namespaced_pod,
-                           self._core.read_namespaced_pod, self._pod_name(session), session.namespace)
+        name = self._pod_name(session)
+        self.pods.forget(session.namespace, name)  # what follows changes it: the next observe reads
+        await self._delete(f"pod {name}", self._core.delete_namespaced_pod,
+                           self._core.read_namespaced_pod, name, session.namespace)
 
     async def delete(self, session: SessionRef) -> bool:
         pod, claim = self._pod_name(session), self._pvc_name(session)
+        self.pods.forget(session.namespace, pod)
         pod_gone = await self._delete(f"pod {pod}", self._core.delete_namespaced_pod,
                                       self._core.read_namespaced_pod, pod, session.namespace)
         claim_gone = await self._delete(f"persistentvolumeclaim {claim}",
@@ -193,9 +197,9 @@ class PodProvider:
         the current one is empty then, and the crash is what the user needs to see.
         """
         name = self._pod_name(session)
-        pod = self._as_dict(
-            await self._call(f"read pod {name}", self._core.read_namespaced_pod, name, session.namespace)
-        )
+        pod = await self._pod(session)
+        if pod is None:
+            raise SessionNotFound(f"pod {session.namespace}/{name} not found")
         secrets = await self._secret_values(session.namespace, pod)
         statuses = (pod.get("status") or {}).get("containerStatuses") or ()
         container = next((status for status in statuses if status.get("name") == CONTAINER_NAME), {})
@@ -239,6 +243,20 @@ class PodProvider:
             stale = {key: None for key in (current.get("data") or {}) if key not in body["data"]}
             await self._call(f"patch secret {name}", self._core.patch_namespaced_secret, name, session.namespace,
                              {"data": {**stale, **body["data"]}}, _content_type="application/merge-patch+json")
+
+    async def _pod(self, session: SessionRef) -> dict[str, Any] | None:
+        """The session's pod: as the watch last delivered it, else read (and kept); None if there is none."""
+        name = self._pod_name(session)
+        held = self.pods.get(session.namespace, name)
+        if held is not None:
+            return held
+        try:
+            pod = self._as_dict(await self._call(f"read pod {name}", self._core.read_namespaced_pod, name,
+                                                 session.namespace))
+        except SessionNotFound:
+            return None
+        self.pods.put(pod)
+        return pod
 
     async def _read_namespace(self, namespace: str) -> Any:
         return await self._core.read_namespace(namespace, _request_timeout=self._timeout)

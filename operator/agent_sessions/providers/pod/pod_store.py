@@ -1,0 +1,106 @@
+"""The session pods as the operator's pod watch last delivered them (issue 11: observation from the
+watch, not from GETs).
+
+The operator watches pods with the `agentsession.dev/session` label anyway (their events trigger
+their sessions' reconciles); `PodStore.seen` keeps each one, trimmed to what `observe_pod` and the
+log redaction read, and the provider observes a session from here instead of reading its pod.
+A converged session so costs no request.
+
+Only a `watched` store answers `get`: the operator sets it when it feeds the store from its pod
+watch (`handlers.registration`); a provider used without one (a test, a tool) reads every time.
+
+Freshness. The store is never older than what the provider itself did: `put` takes the API's
+answer to our own create or read, `forget` drops a pod we just deleted (the next observe reads
+it). A watch event older than what is held (a smaller resourceVersion) is ignored. An event
+updates the store before it triggers the session's reconcile (`handlers.registration`), so the
+reconcile a change causes sees the change. A pod the store does not hold is read (and put here):
+the watch may not have delivered it yet.
+
+Memory: one small dict per session pod (metadata names and times, the Secrets its containers are
+given, its status); a deleted pod is dropped with its DELETED event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+Key = tuple[str, str]
+
+_METADATA_KEPT = ("name", "namespace", "uid", "resourceVersion", "deletionTimestamp", "ownerReferences", "labels")
+
+
+def trim_pod(pod: Mapping[str, Any]) -> dict[str, Any]:
+    """`pod` (Pod JSON) cut to what the pod provider reads: `observe_pod` (metadata, status),
+    `secret_references` (the containers' secret env and envFrom, secret volumes), ownership."""
+    meta = pod.get("metadata") or {}
+    spec = pod.get("spec") or {}
+    return {
+        "metadata": {key: meta[key] for key in _METADATA_KEPT if meta.get(key) is not None},
+        "spec": {
+            kind: [_secret_parts_of_container(container) for container in spec.get(kind) or ()]
+            for kind in ("initContainers", "containers") if spec.get(kind)
+        } | ({"volumes": volumes} if (volumes := _secret_volumes(spec.get("volumes"))) else {}),
+        "status": pod.get("status") or {},
+    }
+
+
+def _secret_parts_of_container(container: Mapping[str, Any]) -> dict[str, Any]:
+    env = [entry for entry in container.get("env") or () if ((entry or {}).get("valueFrom") or {}).get("secretKeyRef")]
+    env_from = [entry for entry in container.get("envFrom") or () if (entry or {}).get("secretRef")]
+    return {"name": container.get("name"), "env": env, "envFrom": env_from}
+
+
+def _secret_volumes(volumes: Any) -> list[dict[str, Any]]:
+    return [volume for volume in volumes or () if isinstance(volume, Mapping)
+            and (volume.get("secret") or volume.get("projected"))]
+
+
+def _newer_or_unknown(candidate: Any, held: Any) -> bool:
+    """Whether `candidate` (a resourceVersion) is not older than `held`. resourceVersions are
+    opaque to clients; the API server's are integers, and where either is not, the candidate
+    wins (the watch delivers events in order)."""
+    try:
+        return int(candidate) >= int(held)
+    except (TypeError, ValueError):
+        return True
+
+
+class PodStore:
+    """Owned pods by (namespace, name), as last seen (see the module doc)."""
+
+    def __init__(self, *, watched: bool = False) -> None:
+        self._pods: dict[Key, dict[str, Any]] = {}
+        self.watched = watched
+        """Whether a pod watch feeds `seen` (else `get` always answers None: read the pod)."""
+
+    def seen(self, event_type: str | None, pod: Mapping[str, Any]) -> None:
+        """A watch event (`None`: the initial listing)."""
+        meta = pod.get("metadata") or {}
+        key = (meta.get("namespace") or "", meta.get("name") or "")
+        if event_type == "DELETED":
+            held = self._pods.get(key)
+            if held is None or held["metadata"].get("uid") == meta.get("uid"):
+                self._pods.pop(key, None)
+            return
+        self.put(pod)
+
+    def put(self, pod: Mapping[str, Any]) -> None:
+        """Keep `pod` unless what is held is newer."""
+        meta = pod.get("metadata") or {}
+        key = (meta.get("namespace") or "", meta.get("name") or "")
+        held = self._pods.get(key)
+        if held is not None and held["metadata"].get("uid") == meta.get("uid") \
+                and not _newer_or_unknown(meta.get("resourceVersion"), held["metadata"].get("resourceVersion")):
+            return
+        self._pods[key] = trim_pod(pod)
+
+    def forget(self, namespace: str, name: str) -> None:
+        self._pods.pop((namespace, name), None)
+
+    def get(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The pod as last seen, or None when the store does not hold it or no watch feeds it (read it)."""
+        return self._pods.get((namespace, name)) if self.watched else None
+
+    def __len__(self) -> int:
+        return len(self._pods)

@@ -1,0 +1,120 @@
+"""The pod store: session pods as the pod watch delivers them (issue 11, observation from the watch)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from agent_sessions.providers import SessionRef
+from agent_sessions.providers.pod import PodProvider
+from agent_sessions.providers.pod.logs import secret_references
+from agent_sessions.providers.pod.pod_store import PodStore, trim_pod
+
+TIER = "unit"
+
+
+def pod(name: str = "ags-demo-1", *, rv: str = "10", uid: str = "pod-uid-1", phase: str = "Running",
+        **meta: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": "default", "uid": uid, "resourceVersion": rv,
+                     "managedFields": [{"manager": "kubelet"}] * 20, "annotations": {"big": "x" * 4000}, **meta},
+        "spec": {
+            "containers": [{
+                "name": "agent", "image": "example.invalid/agent:1", "command": ["run"] * 50,
+                "env": [{"name": "PLAIN", "value": "v"},
+                        {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token"}}}],
+                "envFrom": [{"configMapRef": {"name": "settings"}}, {"secretRef": {"name": "bundle"}}],
+            }],
+            "volumes": [{"name": "ws", "emptyDir": {}}, {"name": "tok", "secret": {"secretName": "ags-token"}}],
+        },
+        "status": {"phase": phase, "podIP": "10.0.0.7"},
+    }
+
+
+def test_a_trimmed_pod_keeps_what_observation_and_redaction_read_and_little_else():
+    full = pod()
+    trimmed = trim_pod(full)
+    assert trimmed["status"] == full["status"]
+    assert trimmed["metadata"] == {"name": "ags-demo-1", "namespace": "default", "uid": "pod-uid-1",
+                                   "resourceVersion": "10"}
+    assert secret_references(trimmed) == secret_references(full)  # the same Secrets redact its log
+    assert len(repr(trimmed)) < len(repr(full)) // 4
+
+
+def test_events_are_kept_in_order_and_an_older_one_never_replaces_a_newer():
+    store = PodStore(watched=True)
+    store.seen(None, pod(rv="10"))  # the initial listing
+    store.put(pod(rv="12", phase="Succeeded"))  # our own read, ahead of the watch
+    store.seen("MODIFIED", pod(rv="11", phase="Running"))  # the watch catching up
+    assert store.get("default", "ags-demo-1")["status"]["phase"] == "Succeeded"
+    store.seen("MODIFIED", pod(rv="13", phase="Failed"))
+    assert store.get("default", "ags-demo-1")["status"]["phase"] == "Failed"
+
+
+def test_a_deleted_pod_is_dropped_but_not_its_successor_of_the_same_name():
+    store = PodStore(watched=True)
+    store.seen("ADDED", pod(uid="old"))
+    store.seen("DELETED", pod(uid="old"))
+    assert store.get("default", "ags-demo-1") is None and len(store) == 0
+    store.seen("ADDED", pod(uid="new", rv="20"))
+    store.seen("DELETED", pod(uid="old", rv="19"))  # the old pod's late DELETED
+    assert store.get("default", "ags-demo-1")["metadata"]["uid"] == "new"
+    store.seen("ADDED", pod(uid="newer", rv="5"))  # another pod of the name: a smaller rv is no reason to keep the old
+    assert store.get("default", "ags-demo-1")["metadata"]["uid"] == "newer"
+
+
+class CountingCore:
+    """The CoreV1Api calls the provider makes, counted; pods read from a dict."""
+
+    def __init__(self, pods: dict[str, dict]) -> None:
+        self.pods = pods
+        self.calls: list[str] = []
+
+    async def read_namespaced_pod(self, name: str, namespace: str, **_: Any) -> dict:
+        self.calls.append(f"read pod {name}")
+        if name not in self.pods:
+            from kubernetes_asyncio.client.exceptions import ApiException  # noqa: PLC0415
+            raise ApiException(status=404, reason="Not Found")
+        return self.pods[name]
+
+
+SESSION = SessionRef(namespace="default", name="demo", uid="session-uid-1", config={})
+
+
+async def test_observe_reads_a_pod_once_and_then_takes_it_from_the_store():
+    provider = PodProvider(core_api=CountingCore({}))
+    provider.pods.watched = True
+    name = provider._pod_name(SESSION)
+    core = CountingCore({name: pod(name)})
+    provider._core = core
+    first = await provider.observe(SESSION)
+    second = await provider.observe(SESSION)
+    assert (first, core.calls) == (second, [f"read pod {name}"])
+    assert first.endpoint == "http://10.0.0.7:8080"
+
+
+async def test_observe_follows_the_watch_without_a_request():
+    core = CountingCore({})
+    provider = PodProvider(core_api=core)
+    provider.pods.watched = True
+    name = provider._pod_name(SESSION)
+    provider.pods.seen("ADDED", pod(name, phase="Pending"))
+    assert not (await provider.observe(SESSION)).ready
+    provider.pods.seen("MODIFIED", pod(name, rv="11", phase="Succeeded"))
+    assert (await provider.observe(SESSION)).state.name == "SUCCEEDED"
+    provider.pods.seen("DELETED", pod(name, rv="12"))
+    assert (await provider.observe(SESSION)).state.name == "ABSENT"  # not held: read, and there is none
+    assert core.calls == [f"read pod {name}"]
+
+
+async def test_without_a_watch_every_observe_reads():
+    provider = PodProvider(core_api=CountingCore({}))
+    name = provider._pod_name(SESSION)
+    core = CountingCore({name: pod(name)})
+    provider._core = core
+    await provider.observe(SESSION)
+    core.pods[name] = pod(name, rv="11", phase="Succeeded")  # changed, and nobody says so
+    assert (await provider.observe(SESSION)).state.name == "SUCCEEDED"
+    assert core.calls == [f"read pod {name}"] * 2
