@@ -12,7 +12,10 @@ a simulated node), the operator as its own user with exactly the chart's Cluster
 3. an operator restart over N converged sessions: its writes (must be 0) and its reads;
 4. a session with a prompt, create → Running with the prompt Delivered (a stand-in runtime that
    takes the prompt at once: the fake-mode node runs none): its status patches, which must be
-   those of a session without a prompt (Creating, Running).
+   those of a session without a prompt (Creating, Running);
+5. N converged sessions left alone for a minute (a stand-in runtime whose bridge writes nothing:
+   its outputMark stays): the operator's requests in that minute, by verb and resource (issue 11:
+   0 per session; what remains is per namespace).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -39,6 +43,7 @@ from support.cluster.real_api import RealAPI  # noqa: E402
 from agent_sessions.api import constants as c  # noqa: E402
 from agent_sessions.handlers.operator import OperatorThread  # noqa: E402
 from agent_sessions.handlers.settings import OperatorOptions  # noqa: E402
+from agent_sessions.wire.runtime_info import RuntimeInfo  # noqa: E402
 
 
 def records(api: RealAPI, user: str | None = None) -> list[AuditRecord]:
@@ -133,9 +138,39 @@ def prompted_session(api: RealAPI, kubeconfig: Path) -> None:
           f"(without a prompt: 2); prompts sent {len(runtime.delivered)}")
 
 
+class QuietRuntime(AcceptingRuntime):
+    """A bridge that is idle and writes nothing to its log: the same outputMark every time."""
+
+    async def info(self, endpoint: str, session: Any = None) -> RuntimeInfo:
+        return RuntimeInfo(output_mark="quiet:0")
+
+
+def converged_minute(api: RealAPI, kubeconfig: Path, count: int, seconds: float) -> None:
+    names = [f"q{i:03d}" for i in range(count)]
+    runtime = QuietRuntime()
+    with OperatorThread(OperatorOptions(), kubeconfig=str(kubeconfig), runtime_client_factory=lambda: runtime):
+        for name in names:
+            api.create(c.SESSION_PLURAL, session(name))
+        for name in names:
+            wait_session(api, name, lambda o: ready(o) and (o["status"].get("logs") is not None), timeout=120)
+        settle(api, api.operator_user, quiet=2.0)
+        api.reset_requests()
+        time.sleep(seconds)
+        ours = records(api, api.operator_user)
+        for name in names:
+            api.delete(c.SESSION_PLURAL, "default", name)
+        api.wait_for(lambda: not api.list(c.SESSION_PLURAL, "default"), timeout=120)
+    per_minute = len(ours) * 60.0 / seconds
+    print(f"\n5. {count} converged sessions left alone for {seconds:.0f} s: operator requests {len(ours)} "
+          f"({per_minute:.1f}/min in all, {per_minute / count:.3f}/min per session; watches excluded)")
+    if ours:
+        print("   " + verb_table(ours).replace("\n", "\n   "))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", type=int, default=50)
+    parser.add_argument("--quiet-seconds", type=float, default=60.0, help="how long section 5 leaves the sessions alone")
     args = parser.parse_args()
     import os  # noqa: PLC0415
 
@@ -158,6 +193,7 @@ def main() -> int:
                 one_lifecycle(api, kubeconfig)
                 restart_over_converged(api, kubeconfig, args.sessions)
                 prompted_session(api, kubeconfig)
+                converged_minute(api, kubeconfig, args.sessions, args.quiet_seconds)
                 api.reset_namespace("default", timeout=120)
                 api.close()
     return 0

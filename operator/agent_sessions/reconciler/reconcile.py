@@ -120,6 +120,10 @@ class Reconciler:
     """Client of the sessions' runtime bridges (session info, health detail, prompt delivery)."""
     _last_log_read: dict[str, float] = field(default_factory=dict)
     _last_info_read: dict[str, float] = field(default_factory=dict)
+    _output_mark: dict[str, str] = field(default_factory=dict)
+    """The bridge's `outputMark` as last reported, per session uid."""
+    _logged_mark: dict[str, str] = field(default_factory=dict)
+    """The `outputMark` when the log tail was last read: equal to the current one, the log did not change."""
     _retry_after: dict[str, float] = field(default_factory=dict)
     """uid → the wait a provider asked for (Retry-After) in this reconcile."""
     _phases: dict[str, tuple[str, str]] = field(default_factory=dict)
@@ -338,6 +342,8 @@ class Reconciler:
         """The session is going away: drop what was kept for it."""
         self._last_log_read.pop(uid, None)
         self._last_info_read.pop(uid, None)
+        self._output_mark.pop(uid, None)
+        self._logged_mark.pop(uid, None)
         self._retry_after.pop(uid, None)
         self._own_writes.forget(uid)
 
@@ -390,6 +396,8 @@ class Reconciler:
         except RuntimeCallFailed:
             return observation, status, None  # the bridge may still be starting: the pod says the rest
         self._last_info_read[uid] = now
+        if info.output_mark is not None:
+            self._output_mark[uid] = info.output_mark
         if not info.healthy:
             # The bridge outlives its agent: an exited agent is a backing that ended (so the
             # restart policy applies); a refused session or a failed start is just unhealthy.
@@ -450,8 +458,12 @@ class Reconciler:
     # --- logs ----------------------------------------------------------------------------
 
     async def _refresh_logs(self, provider: Provider | None, ref: SessionRef, status: AgentSessionStatus) -> None:
-        """Read the log tail of a running session at most every `log_refresh_seconds`."""
+        """Read the log tail of a running session at most every `log_refresh_seconds`, and not at
+        all while its bridge reports that it wrote nothing since the last read (`outputMark`)."""
         if provider is None or status.phase != c.PHASE_RUNNING or not provider.capabilities().logs:
+            return
+        mark = self._output_mark.get(ref.uid)
+        if mark is not None and status.logs is not None and self._logged_mark.get(ref.uid) == mark:
             return
         now = time.monotonic()
         last = self._last_log_read.get(ref.uid)
@@ -462,6 +474,8 @@ class Reconciler:
             text = await provider.logs(ref, c.MAX_LOG_TAIL_LINES, c.MAX_LOG_TAIL_BYTES * 4)
         except ProviderUnavailable:
             return
+        if mark is not None:
+            self._logged_mark[ref.uid] = mark
         tail, cut = bound_tail(text, c.MAX_LOG_TAIL_LINES, c.MAX_LOG_TAIL_BYTES)
         truncated = cut or bool(getattr(text, "truncated", False))
         previous = status.logs

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .health import StderrTail
+from .output import wrote_lines
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ class AgentProcess:
             with contextlib.suppress(OSError, ValueError):
                 self._stderr_sink.write(line if line.endswith(b"\n") else line + b"\n")
                 self._stderr_sink.flush()
+            wrote_lines()
 
     async def _watch_exit(self) -> None:
         assert self._process is not None

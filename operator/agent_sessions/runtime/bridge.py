@@ -66,6 +66,7 @@ from .agent_link import AgentLink, AgentStartFailed, OpenedSession, TurnFailed, 
 from .agent_process import AgentProcess
 from .history import HistoryStore
 from .options import RuntimeOptions
+from .output import output_mark
 from .stdio_lines_link import StdioLinesLink
 from .workspace import WorkspaceState, history_path, load_state, save_state
 
@@ -531,4 +532,5 @@ class RuntimeBridge:
             "lastSeq": self.last_seq,
             "health": self.health_json(),
             "capabilities": self.capabilities(),
+            "outputMark": output_mark(),
         }

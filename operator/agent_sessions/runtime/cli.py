@@ -26,6 +26,7 @@ from .options import (
     RuntimeOptions,
     SessionIdentity,
 )
+from .output import CountingFilter
 
 RUNTIME_DESCRIPTION = (
     "Run an agent inside its session and serve the session's HTTP endpoint: GET /healthz, GET /v1/info, "
@@ -163,6 +164,7 @@ class _UnparsedUpdates(logging.Filter):
 def configure_logging(level: str, fmt: str, session: SessionIdentity) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_UnparsedUpdates())
+    handler.addFilter(CountingFilter())  # last: counts what is written (`output`)
     if fmt == "json":
         handler.setFormatter(_JsonFormatter(session))
     else:

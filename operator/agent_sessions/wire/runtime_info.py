@@ -26,6 +26,9 @@ class RuntimeInfo:
     health: dict[str, Any] = field(default_factory=dict)
     state: str = "idle"
     """`idle`, `busy` (a turn is running: the session is active right now), `starting`, `unhealthy`."""
+    output_mark: str | None = None
+    """Changes whenever the bridge writes to its log (`runtime.output`); None from runtimes that
+    do not report it (their logs are read on every refresh)."""
     body: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     """The answer as the runtime gave it (identity, agent, capabilities, … included)."""
 
@@ -40,6 +43,7 @@ class RuntimeInfo:
             last_seq=last_seq if isinstance(last_seq, int) and not isinstance(last_seq, bool) else None,
             health=body.get("health") or {},
             state=body.get("state") or "idle",
+            output_mark=mark if isinstance(mark := body.get("outputMark"), str) else None,
             body=dict(body),
         )
 

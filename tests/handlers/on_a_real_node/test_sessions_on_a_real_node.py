@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -123,3 +124,36 @@ def test_a_session_answers_keeps_its_history_across_stop_and_resume_and_is_delet
     assert [r.path for r in requests if r.status == 409] == []
     assert sum(1 for r in requests if (r.method, r.resource) == ("DELETE", "pods")) == 2  # one per stop/delete
     assert sum(1 for r in requests if (r.method, r.resource) == ("POST", "pods")) == 2  # one per start
+
+
+def test_a_converged_session_costs_no_request_until_its_log_changes(real: RealAPI, runtime_key: bytes):
+    # Issue 11: observed from the pod watch, its log read only when the bridge's outputMark moved.
+    # The operator refreshes a Running session every 0.5 s (info) and its log every 1 s here.
+    session = {"apiVersion": c.API_VERSION, "kind": c.SESSION_KIND, "metadata": {"name": "quiet", "namespace": "default"},
+               "spec": {"agent": {"image": "local", "command": DEMO}}}
+    real.create(c.SESSION_PLURAL, session)
+    obj = wait_session(real, "quiet", lambda o: ready(o) and "ACP session" in (o["status"].get("logs") or {}).get(
+        "tail", ""), timeout=TIMEOUT)
+    real.wait_for(lambda: _quiet_for(real, 2.0), timeout=TIMEOUT)  # Events, the token Secret: done
+
+    real.reset_requests()
+    time.sleep(5.0)  # ten info refreshes, five log refresh periods
+    requests = [f"{r.method} {r.path}" for r in real.requests if not getattr(r, "watch", False)]
+    # What is left is per namespace, not per session: its pod security label, read at most every
+    # 30 s (providers.pod.namespace_labels).
+    assert set(requests) <= {"GET /api/v1/namespaces/default"} and len(requests) <= 1, requests
+
+    token = session_token(runtime_key, obj["metadata"]["uid"])
+    post(f"{obj['status']['provider']['endpoint']}/v1/messages", {"text": "say something"}, token)
+    tail = wait_session(real, "quiet", lambda o: "turn from seq" in (o["status"].get("logs") or {}).get("tail", ""),
+                        timeout=TIMEOUT)["status"]["logs"]["tail"]
+    assert "say something" not in tail  # message contents are never logged
+    reads = {(r.resource, r.subresource) for r in real.requests if r.method == "GET" and not getattr(r, "watch", False)}
+    assert ("pods", "log") in reads and ("pods", None) not in reads  # the pod came from the watch
+
+
+def _quiet_for(real: RealAPI, seconds: float) -> bool:
+    """No operator request (watches and the namespace label refresh aside) for `seconds`."""
+    real.reset_requests()
+    time.sleep(seconds)
+    return not [r for r in real.requests if not getattr(r, "watch", False) and r.resource != "namespaces"]
