@@ -76,7 +76,8 @@ def add_gateway_command(commands: Any) -> None:
     parser.add_argument("--keepalive-seconds", type=_positive(float), default=15.0, metavar="SECONDS",
                         help="SSE keep-alive comment / WebSocket ping interval (default: %(default)s)")
     parser.add_argument("--history-poll-seconds", type=_positive(float), default=1.0, metavar="SECONDS",
-                        help="how often a tailed session's runtime history is polled (default: %(default)s)")
+                        help="how often a tailed session's runtime history is polled when the runtime does not "
+                        "long-poll (runtimes that do push new frames at once) (default: %(default)s)")
     parser.add_argument("--wake-timeout-seconds", type=_positive(float), default=120.0, metavar="SECONDS",
                         help="how long a message waits for a session woken from an idle stop (default: %(default)s)")
     parser.add_argument("--rate-limit", type=_non_negative, default=DEFAULT_RATE_LIMIT_PER_SECOND, metavar="PER_SECOND",

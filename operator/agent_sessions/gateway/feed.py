@@ -1,16 +1,29 @@
-"""Tailing a session: one history poller per session per replica, shared by all its subscribers.
+"""Tailing a session: one history follower per session per replica, shared by all its subscribers.
 
-Why polling: the runtime bridge streams a turn only to the request that started it; what anyone
+Why history: the runtime bridge streams a turn only to the request that started it; what anyone
 else learns about the session, they learn from `GET /v1/history?after_seq=N`. The gateway must be
 stateless (any replica serves any client), so it cannot rely on having started the turn itself.
-A `SessionFeed` therefore polls the runtime's history after the last seq it has seen, every
-`history_poll_seconds`, and fans the new frames out to every SSE `/events` client and WebSocket
-subscriber of that session on this replica — one poll per session, not per subscriber, and none
-at all for sessions nobody watches.
+A `SessionFeed` therefore follows the runtime's history after the last seq it has seen and fans
+the new frames out to every SSE `/events` client and WebSocket subscriber of that session on this
+replica — one follower per session, not per subscriber, and none at all for sessions nobody
+watches.
 
-Latency: frames of a turn that passes through this replica (a message sent through it) are
+Push, not polling: the feed long-polls (`&wait=LONG_POLL_SECONDS`). The runtime answers as soon
+as a frame is recorded after the cursor (its bridge wakes waiting readers when it records one),
+or empty after the wait, and the feed asks again at once: a frame reaches subscribers one
+loopback round trip after the agent produced it, and an idle session costs one request per
+`LONG_POLL_SECONDS`. The first request goes out at once when the runtime's info says it long-polls
+(`capabilities.longPoll`); after that, each answer decides when the next one goes. A runtime that
+ignores `wait` (an http platform serving the runtime API itself, an older bridge) answers at once
+and without `"longPoll": true`: the next request waits `history_poll_seconds` (or a poke), so such
+a runtime is polled at that interval as before and never spun on, and one that starts honouring
+`wait` (after an upgrade) is followed by push from its next answer. An empty answer that came back
+well before its wait (a runtime stopping) counts as a poll too. A runtime that refuses `wait`
+(422) is polled without it from then on.
+
+Latency: frames of a turn that passes through this replica (a message sent through it) are also
 published into the feed as they stream by, so subscribers on the same replica see them at once;
-others see them within one poll interval.
+others see them one round trip later (a polled runtime: within one poll interval).
 
 Order and gaps: a feed delivers frames in seq order, each once. A subscriber first attaches (its
 queue gets everything after the feed's cursor), then replays history from its own `after_seq` up
@@ -32,12 +45,16 @@ from agent_sessions.wire.runtime_client import RuntimeClient
 from agent_sessions.wire.session_ref import SessionRef
 
 from . import metrics
-from .errors import PROVIDER_UNAVAILABLE, GatewayError
+from .errors import INVALID_REQUEST, PROVIDER_UNAVAILABLE, GatewayError
 
 logger = logging.getLogger(__name__)
 
 MAX_BACKLOG = 10_000
 """Frames a subscriber may fall behind by before it is dropped (it can resume with after_seq)."""
+
+LONG_POLL_SECONDS = 25.0
+"""How long one history request may wait for the next frame (the runtime allows up to 30 s; the
+request's timeout is `upstream_request_seconds` on top). None or 0: plain polling."""
 
 FeedKey = tuple[str, str, str | None, str]
 
@@ -77,13 +94,15 @@ class Subscription:
 
 class SessionFeed:
     def __init__(self, key: FeedKey, session: SessionRef, endpoint: str, runtime: RuntimeClient,
-                 poll_seconds: float, page_size: int) -> None:
+                 poll_seconds: float, page_size: int, wait_seconds: float | None = LONG_POLL_SECONDS) -> None:
         self.key = key
         self.session = session
         self.endpoint = endpoint
         self.runtime = runtime
         self.poll_seconds = poll_seconds
         self.page_size = page_size
+        self.wait_seconds = wait_seconds or None
+        """The long poll's wait; None once the runtime refused it (and when configured so)."""
         self.cursor = 0
         self.subscribers: set[Subscription] = set()
         self.failure: GatewayError | None = None
@@ -94,7 +113,9 @@ class SessionFeed:
         """Begin at the runtime's current lastSeq (subscribers replay older frames themselves)."""
         info = await self.runtime.info(self.endpoint, self.session)
         self.cursor = info.last_seq or 0
-        self._task = asyncio.create_task(self._poll(), name=f"gateway.feed {self.session}")
+        capabilities = info.body.get("capabilities")
+        long_polls = isinstance(capabilities, dict) and capabilities.get("longPoll") is True
+        self._task = asyncio.create_task(self._follow(at_once=long_polls), name=f"gateway.feed {self.session}")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -111,7 +132,7 @@ class SessionFeed:
 
     def publish(self, frame: Frame) -> None:
         """A frame seen on a stream through this replica: delivered now if it is the next one, else
-        the poller is asked to catch up at once."""
+        the follower is asked to catch up at once."""
         seq = frame_seq(frame)
         if seq is None or seq <= self.cursor:
             return
@@ -128,18 +149,39 @@ class SessionFeed:
         for subscription in list(self.subscribers):
             subscription.push(frame)
 
-    async def _poll(self) -> None:
+    async def _follow(self, at_once: bool) -> None:
+        """Ask the runtime for what follows the cursor, again at once after a long poll's answer,
+        else after `poll_seconds` (or a poke); the first time at once when the runtime says it
+        long-polls (`capabilities.longPoll` in its info)."""
+        loop = asyncio.get_running_loop()
         try:
             while True:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._poke.wait(), timeout=self.poll_seconds)
+                if not at_once:
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(self._poke.wait(), timeout=self.poll_seconds)
                 self._poke.clear()
-                while True:
-                    items, last = await self.runtime.history(self.endpoint, self.session, self.cursor, self.page_size)
-                    for item in items:
-                        self._deliver(item)
-                    if not items or self.cursor >= last:
-                        break
+                wait = self.wait_seconds
+                asked = loop.time()
+                try:
+                    page = await self.runtime.history_page(self.endpoint, self.session, self.cursor, self.page_size,
+                                                           wait=wait)
+                except GatewayError as exc:
+                    if wait is None or exc.code != INVALID_REQUEST:
+                        raise
+                    logger.info("the runtime of %s refuses long polls: polling it every %gs", self.session,
+                                self.poll_seconds)
+                    self.wait_seconds = None
+                    at_once = False
+                    continue
+                before = self.cursor
+                for item in page.items:
+                    self._deliver(item)
+                if before < self.cursor < page.last_seq:
+                    at_once = True  # more pages to fetch
+                    continue
+                # A long poll that was answered with frames, or after (most of) its wait, is followed
+                # by the next at once; anything else (an ignored wait, a runtime stopping) is a poll.
+                at_once = page.long_poll and wait is not None and (bool(page.items) or loop.time() - asked >= wait / 2)
         except GatewayError as exc:
             logger.info("tailing %s stopped: %s", self.session, exc.message)
             self.failure = exc
@@ -151,10 +193,13 @@ class FeedRegistry:
     """The feeds of this replica, by session (namespace, name, uid) and endpoint; a feed lives while
     it has subscribers."""
 
-    def __init__(self, runtime: RuntimeClient, poll_seconds: float, page_size: int) -> None:
+    def __init__(self, runtime: RuntimeClient, poll_seconds: float, page_size: int,
+                 wait_seconds: float | None = LONG_POLL_SECONDS) -> None:
         self.runtime = runtime
         self.poll_seconds = poll_seconds
+        """The interval for runtimes that do not long-poll."""
         self.page_size = page_size
+        self.wait_seconds = wait_seconds
         self.feeds: dict[FeedKey, SessionFeed] = {}
         self._starting: dict[FeedKey, asyncio.Future[SessionFeed]] = {}
 
@@ -179,7 +224,8 @@ class FeedRegistry:
 
     async def _start(self, key: FeedKey, session: SessionRef, endpoint: str) -> SessionFeed:
         try:
-            feed = SessionFeed(key, session, endpoint, self.runtime, self.poll_seconds, self.page_size)
+            feed = SessionFeed(key, session, endpoint, self.runtime, self.poll_seconds, self.page_size,
+                               self.wait_seconds)
             await feed.start()
             self.feeds[key] = feed
             metrics.TAILED_SESSIONS.set(len(self.feeds))

@@ -33,8 +33,9 @@ class GatewayOptions:
     """An SSE `: keep-alive` comment (and a WebSocket ping) after this long without output, so that
     proxies between the client and the gateway keep a silent stream open."""
     history_poll_seconds: float = 1.0
-    """How often a tailed session's runtime history is polled (one poll per session per replica,
-    whatever the number of subscribers)."""
+    """How often a tailed session's runtime history is polled when the runtime does not long-poll
+    (ignores `/v1/history?wait=`; one poll per session per replica, whatever the number of
+    subscribers). Runtimes that long-poll (the project's bridge) push new frames at once instead."""
     history_page_size: int = 500
     """Items asked for per history request when replaying."""
     wake_timeout_seconds: float = 120.0

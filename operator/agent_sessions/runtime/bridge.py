@@ -28,6 +28,12 @@ An aborted turn ends with an `error` frame like any failed one, and the next mes
 `/healthz` is the agent's health, unless the agent is fine and the runtime is not: history that
 cannot be written (`HistoryUnwritable`, until a write succeeds again) or a turn the machinery
 could not close properly (`TurnMachineryFailed`, until a turn ends normally again).
+
+History can be waited on (`history_after_waiting`, the long poll behind `/v1/history?wait=`): a
+reader with nothing new parks on one `asyncio.Event` that `_record` pulses (set, then cleared at
+once: every parked reader is woken, none is woken twice), so a frame reaches every reader in one
+loop iteration, a reader costs one future while it waits, and nothing polls. `close()` wakes them
+all for good once the turn's last frame is recorded, so none holds the server's shutdown up.
 """
 
 from __future__ import annotations
@@ -190,6 +196,12 @@ class RuntimeBridge:
         self._open_task: asyncio.Task[None] | None = None
         self._closing = False
         self._turn_fault: str | None = None
+        self._recorded = asyncio.Event()
+        """Pulsed for every recorded frame (see `history_after_waiting`)."""
+        self._released = False
+        """Set by `close()`: readers no longer wait for frames."""
+        self.waiting_readers = 0
+        """History readers waiting for a frame right now."""
 
     # -- start and stop ------------------------------------------------------------------------
 
@@ -289,6 +301,7 @@ class RuntimeBridge:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        self._release_readers()
         if self._link is not None:
             await self._link.close()
         if self._history is not None:
@@ -302,6 +315,8 @@ class RuntimeBridge:
         keep is not carried on."""
         assert self._history is not None
         frame = self._history.append(event, body, time=_now())
+        self._recorded.set()  # wakes every reader waiting now (see `history_after_waiting`) ...
+        self._recorded.clear()  # ... and only them
         self.last_activity = frame["time"]
         if event in COUNTED_EVENTS:
             self.message_count += 1
@@ -498,6 +513,28 @@ class RuntimeBridge:
     def history_after(self, seq: int, limit: int | None = None) -> list[Frame]:
         return self._history.after(seq, limit) if self._history is not None else []
 
+    async def history_after_waiting(self, seq: int, limit: int | None, wait: float) -> list[Frame]:
+        """`history_after`, or when there is nothing after `seq` yet, what is recorded within
+        `wait` seconds: the frames after `seq` as soon as there are any; [] when none came in
+        time, or the bridge is stopping."""
+        if self.last_seq > seq or wait <= 0 or self._released:
+            return self.history_after(seq, limit)
+        self.waiting_readers += 1
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    while self.last_seq <= seq and not self._released:
+                        await self._recorded.wait()
+        finally:
+            self.waiting_readers -= 1
+        return self.history_after(seq, limit)
+
+    def _release_readers(self) -> None:
+        """Stop making readers wait: those waiting answer now, later ones at once."""
+        self._released = True
+        self._recorded.set()
+        self._recorded.clear()
+
     def health_json(self) -> dict[str, Any]:
         body = self.runtime_health.to_json()
         if self.health.ok:
@@ -514,6 +551,7 @@ class RuntimeBridge:
             "streaming": True,
             "history": True,
             "cancel": True,
+            "longPoll": True,
             "resume": bool(opened and opened.can_load) if acp else False,
             "agent": dict(opened.agent_capabilities) if opened and acp else None,
         }

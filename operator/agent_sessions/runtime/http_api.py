@@ -7,7 +7,12 @@
   `Accept: text/event-stream`, or with `?wait=false` just 202 once the turn has started. An
   optional `"id"` in the body makes the message idempotent: a repeated id is answered with the
   turn the first one started, never a new one.
-* `GET /v1/history?after_seq=N[&limit=M]` — recorded frames after `N`.
+* `GET /v1/history?after_seq=N[&limit=M][&wait=S]` — recorded frames after `N`. With `wait`
+  (seconds, 0 to `MAX_HISTORY_WAIT_SECONDS`) it is a long poll: when nothing is recorded after `N`
+  yet, the answer waits up to `S` seconds for the next frame and comes as soon as there is one
+  (empty when none came, or the runtime is stopping), and says `"longPoll": true` so a client can
+  tell a runtime that honours `wait` from one that ignored it (an http platform's, say). That is
+  how the gateway tails a session without polling.
 * `POST /v1/cancel` — ask the agent to stop the running turn.
 
 Every endpoint but `/healthz` requires `Authorization: Bearer <token>` when the bridge was given
@@ -23,6 +28,10 @@ Errors are `{"code", "message", "session"}` (and `field` when one field of the b
 `message_too_large` 413, `session_busy` 409, `agent_unavailable` 503, and for a turn that failed
 `agent_error` / `agent_exited` / `cancel_timeout` / `cancel_failed` 502, `history_unwritable` /
 `runtime_stopping` 503, anything else 500. Message contents are never logged.
+
+A client that goes away cancels its request's handler (`handler_cancellation`): a long poll does
+not outlive its client. Nothing else depends on a request staying: a turn runs in its own task,
+and cancel's work is shielded from its request.
 
 Every body is valid UTF-8 JSON: what an agent sent (its name, an error text) is made JSON-safe
 when it would not encode.
@@ -65,6 +74,8 @@ logger = logging.getLogger(__name__)
 
 BRIDGE: web.AppKey[RuntimeBridge] = web.AppKey("bridge", RuntimeBridge)
 KEEPALIVE_SECONDS = 15.0
+MAX_HISTORY_WAIT_SECONDS = 30.0
+"""The longest `wait` a history request may ask for (below the usual proxies' idle timeouts)."""
 TURN_ERROR_STATUS = {
     "agent_error": 502,
     "agent_exited": 502,
@@ -194,8 +205,10 @@ async def _stream_turn(request: web.Request, bridge: RuntimeBridge, turn: Turn) 
         response = await open_event_stream(request)
         await relay(response, _turn_frames(queue, bridge.session), KEEPALIVE_SECONDS)
         await response.write_eof()
-    except ConnectionError:
+    except (ConnectionError, asyncio.CancelledError) as exc:  # cancelled: the client went away (or the server stops)
         logger.info("a stream client went away; the turn goes on and its frames stay in history")
+        if isinstance(exc, asyncio.CancelledError):
+            raise
     finally:
         turn.unsubscribe(queue)
     return response
@@ -208,6 +221,19 @@ async def _turn_frames(queue: asyncio.Queue[Frame], session: dict[str, Any]) -> 
         yield tag_frame(frame, session)
         if is_terminal(frame):
             return
+
+
+def _wait_seconds(request: web.Request) -> float | None:
+    raw = request.query.get("wait")
+    if raw is None or raw == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidMessage(f"wait must be a number of seconds, got {raw!r}") from None
+    if not 0 <= value <= MAX_HISTORY_WAIT_SECONDS:  # NaN too
+        raise InvalidMessage(f"wait must be between 0 and {MAX_HISTORY_WAIT_SECONDS:g} seconds")
+    return value
 
 
 def _non_negative_int(request: web.Request, name: str) -> int | None:
@@ -228,20 +254,26 @@ async def history(request: web.Request) -> web.Response:
     try:
         after_seq = _non_negative_int(request, "after_seq") or 0
         limit = _non_negative_int(request, "limit")
+        wait = _wait_seconds(request)
     except InvalidMessage as exc:
         return error_response(request, exc.status, exc.code, str(exc))
-    frames = bridge.history_after(after_seq, limit)
-    body = {
+    if wait is None:
+        frames = bridge.history_after(after_seq, limit)
+    else:
+        frames = await bridge.history_after_waiting(after_seq, limit, wait)
+    body: dict[str, Any] = {
         "session": bridge.session,
         "items": [tag_frame(frame, bridge.session) for frame in frames],
         "lastSeq": bridge.last_seq,
     }
+    if wait is not None:
+        body["longPoll"] = True
     return web.json_response(body, dumps=_dumps)
 
 
 async def cancel(request: web.Request) -> web.Response:
     bridge = _bridge(request)
-    cancelled = await bridge.cancel()
+    cancelled = await asyncio.shield(bridge.cancel())  # carried through if the client goes away
     return web.json_response({"session": bridge.session, "cancelled": cancelled}, dumps=_dumps)
 
 
@@ -249,7 +281,8 @@ def build_app(bridge: RuntimeBridge) -> web.Application:
     if bridge.options.token is None:
         logger.warning("no token configured (--token-file, $AGENT_SESSION_TOKEN_FILE): anyone who can connect "
                        "to this runtime may read its history and prompt its agent")
-    app = web.Application(client_max_size=MAX_MESSAGE_BYTES, middlewares=[require_token, json_errors])
+    app = web.Application(client_max_size=MAX_MESSAGE_BYTES, middlewares=[require_token, json_errors],
+                          handler_args={"handler_cancellation": True})
     app[BRIDGE] = bridge
     app.router.add_get(HEALTH_PATH, healthz)
     app.router.add_get(INFO_PATH, info)

@@ -4,7 +4,8 @@ The gateway relays users' calls with it; the operator reads `/v1/info` and deliv
 with it. Timeouts are chosen per kind of call (`RuntimeTimeouts`), because agent turns are long and
 silent: a message (sync or streamed) has a connect timeout and nothing else — no total, no read
 timeout — so a turn that thinks for twenty minutes is answered. The short calls (info, history,
-healthz, cancel) and the prompt delivery (which does not wait for the turn) have a total timeout.
+healthz, cancel) and the prompt delivery (which does not wait for the turn) have a total timeout;
+a history long poll (`wait`) has that timeout on top of the wait it asked for.
 When a gateway's client goes away, aiohttp cancels the handler, which closes the upstream
 connection; the runtime then lets the turn finish into its history (only an explicit cancel stops a
 turn).
@@ -58,6 +59,19 @@ class RuntimeCallFailed(Exception):
         self.why = why
         self.status = status
         self.body = body
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """One answer of `/v1/history`."""
+
+    items: list[Frame]
+    """Frames after the seq asked for, oldest first, tagged with the session's identity."""
+    last_seq: int
+    """The runtime's lastSeq when it answered."""
+    long_poll: bool = False
+    """The runtime honoured `wait` (it answers `"longPoll": true`); one that ignored it answered at
+    once, whatever there was."""
 
 
 def _as_is(failure: RuntimeCallFailed) -> Exception:
@@ -140,10 +154,11 @@ class RuntimeClient:
     # -- short calls ------------------------------------------------------------------------
 
     async def _get_json(self, endpoint: str, path: str, session: SessionRef | None,
-                        params: Mapping[str, str] | None = None, method: str = "GET") -> dict[str, Any]:
+                        params: Mapping[str, str] | None = None, method: str = "GET",
+                        timeout: aiohttp.ClientTimeout | None = None) -> dict[str, Any]:
         try:
             async with self.http.request(method, runtime_url(endpoint, path), params=params,
-                                         headers=self._auth(session), timeout=self.timeouts.short,
+                                         headers=self._auth(session), timeout=timeout or self.timeouts.short,
                                          allow_redirects=False) as response:
                 body = await _json_or_none(response)
                 if response.status >= 300:
@@ -158,15 +173,30 @@ class RuntimeClient:
         return RuntimeInfo.from_json(await self._get_json(endpoint, INFO_PATH, session))
 
     async def history(self, endpoint: str, session: SessionRef, after_seq: int,
-                      limit: int | None = None) -> tuple[list[Frame], int]:
-        """(items after `after_seq`, tagged; the runtime's lastSeq)."""
+                      limit: int | None = None, *, wait: float | None = None) -> tuple[list[Frame], int]:
+        """(items after `after_seq`, tagged; the runtime's lastSeq). See `history_page`."""
+        page = await self.history_page(endpoint, session, after_seq, limit, wait=wait)
+        return page.items, page.last_seq
+
+    async def history_page(self, endpoint: str, session: SessionRef, after_seq: int,
+                           limit: int | None = None, *, wait: float | None = None) -> HistoryPage:
+        """Frames after `after_seq`; with `wait`, a long poll: a runtime that honours it answers when
+        there is a frame after `after_seq`, or after `wait` seconds (`long_poll` says whether it
+        did). The call's timeout is the short one plus `wait`."""
         params = {"after_seq": str(after_seq)}
         if limit:
             params["limit"] = str(limit)
-        body = await self._get_json(endpoint, HISTORY_PATH, session, params)
+        timeout = None
+        if wait is not None:
+            params["wait"] = f"{wait:g}"
+            short = self.timeouts.short
+            timeout = aiohttp.ClientTimeout(total=None if short.total is None else short.total + wait,
+                                            connect=short.connect, sock_connect=short.sock_connect)
+        body = await self._get_json(endpoint, HISTORY_PATH, session, params, timeout=timeout)
         items = [tag_frame(item, session) for item in body.get("items") or [] if isinstance(item, Mapping)]
         last = body.get("lastSeq")
-        return items, last if isinstance(last, int) else max([after_seq, *(i["seq"] or 0 for i in items)])
+        last_seq = last if isinstance(last, int) else max([after_seq, *(i["seq"] or 0 for i in items)])
+        return HistoryPage(items, last_seq, long_poll=wait is not None and body.get("longPoll") is True)
 
     async def cancel(self, endpoint: str, session: SessionRef) -> dict[str, Any]:
         body = await self._get_json(endpoint, CANCEL_PATH, session, method="POST")
