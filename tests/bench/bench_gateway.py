@@ -1,33 +1,49 @@
 """Gateway cost figures, measured with real processes (not a timed unit test).
 
-    .venv/bin/python tests/bench/bench_gateway.py [--messages 200] [--streams 1000 2000]
+    .venv/bin/python tests/bench/bench_gateway.py [--messages 200] [--lines 400] [--polled-lines 200]
+                                                  [--streams 250 1000 5000]
 
 Prints:
 1. per-message latency of a sync message sent directly to a session's runtime bridge and the
    same message through the gateway (TokenReview + SubjectAccessReview, cached), p50/p99, and
    the gateway's overhead;
-2. resident memory of one gateway process holding N concurrent SSE `/events` streams, for
-   several N: the cost per stream, to show memory stays bounded (linear, small per stream).
+2. SSE event latency: a second bridge runs `clock_agent.py` (plain lines), which streams lines
+   stamped with the wall clock the moment it writes them; the message that starts it is sent
+   straight to the bridge (a turn the gateway has no part in, like one started through another
+   replica), and each line is timed from its stamp to an SSE `/events` client of the gateway
+   reading it: agent -> bridge -> gateway -> client, p50/p99 over every frame. Then the same
+   through an endpoint that ignores the long poll (a proxy dropping `wait` and `longPoll`, as an
+   http platform's own API might), so the gateway polls it every `POLL_SECONDS`: the baseline,
+   what every session had before push-based tails;
+3. resident memory of one gateway process holding N concurrent SSE `/events` streams, for
+   several N: the cost per stream, to show memory stays bounded (linear, small per stream); with
+   the most streams held, the event latency of 2. on another session, and one turn fanned out to
+   all the streams, timed until the last one has its `done`.
 
 Everything runs on loopback: the strict embedded API in this process, the bridge with the demo
-agent and the gateway as child processes.
+agent and the gateway as child processes (the gateway without a rate limit: this measures
+capacity, not the limiter).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import resource
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import yaml
+from aiohttp import web
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -40,6 +56,8 @@ from agent_sessions.dev.strict_api import running_api  # noqa: E402
 
 CRDS = [yaml.safe_load((ROOT / "crds" / n).read_text()) for n in ("agentsessions.yaml", "sessiontemplates.yaml")]
 ALICE = {"Authorization": "Bearer alice-token"}
+POLL_SECONDS = 1.0
+"""The gateway's --history-poll-seconds (its default): the interval of the polling baseline."""
 
 
 def free_port() -> int:
@@ -96,17 +114,102 @@ async def latency(bridge: str, gateway: str, n: int) -> None:
           f"(mean {statistics.mean(through) - statistics.mean(direct):.2f} ms)")
 
 
-async def streams(gateway: str, gateway_pid: int, counts: list[int]) -> None:
-    print("\n2. Concurrent SSE /events streams held by one gateway process:")
+def sessions_url(gateway: str, name: str) -> str:
+    return f"{gateway}/v1/namespaces/team-a/sessions/{name}"
+
+
+async def sse_seqs(response: aiohttp.ClientResponse) -> AsyncIterator[tuple[int, str, float]]:
+    """(seq, event, perf_counter when its message was complete) of each SSE message with an id."""
+    seq, event = None, ""
+    async for raw in response.content:
+        line = raw.rstrip(b"\r\n")
+        if line.startswith(b"id: "):
+            seq = int(line[4:])
+        elif line.startswith(b"event: "):
+            event = line[7:].decode()
+        elif not line:
+            if seq is not None:
+                yield seq, event, time.perf_counter()
+            seq, event = None, ""
+
+
+async def ignoring_wait_proxy(bridge: str) -> tuple[web.AppRunner, str]:
+    """A runtime endpoint that ignores the long poll: the bridge's API without `wait` in history
+    requests and without `longPoll` in its answers (as an http platform's own API might be)."""
+    http = aiohttp.ClientSession()
+
+    async def forward(request: web.Request) -> web.Response:
+        query = {k: v for k, v in request.query.items() if k != "wait"}
+        async with http.get(f"{bridge}/{request.match_info['path']}", params=query) as upstream:
+            body, status = await upstream.json(), upstream.status
+        if isinstance(body, dict):
+            body.pop("longPoll", None)
+            if isinstance(body.get("capabilities"), dict):
+                body["capabilities"].pop("longPoll", None)
+        return web.json_response(body, status=status)
+
+    async def close(app: web.Application) -> None:
+        await http.close()
+
+    app = web.Application()
+    app.router.add_get("/{path:.*}", forward)
+    app.on_cleanup.append(close)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, f"http://127.0.0.1:{port}"
+
+
+async def event_latency(bridge: str, gateway: str, session: str, lines: int, gaps: tuple[float, float]) -> list[float]:
+    """ms from the clock agent writing each of `lines` lines (`gaps` seconds apart) to an SSE
+    `/events` client of the gateway reading it, the line sent to the agent straight through the
+    bridge (the gateway has no part in the turn)."""
+    latencies: list[float] = []
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as http:
+        async with http.get(sessions_url(gateway, session) + "/events", headers=ALICE) as events:
+            assert events.status == 200, await events.text()
+            await asyncio.sleep(0.5)  # the feed is up (its first long poll, or poll, is out)
+            async with http.post(f"{bridge}/v1/messages", params={"wait": "false"},
+                                 json={"text": f"{lines} {gaps[0]} {gaps[1]}"}) as sent:
+                assert sent.status == 202, await sent.text()
+            async with asyncio.timeout(60 + lines * gaps[1]):
+                async for raw in events.content:
+                    if not raw.startswith(b"data: "):
+                        continue
+                    received = time.time()
+                    data = json.loads(raw[6:])
+                    if data.get("event") != "agent_message_chunk":
+                        continue
+                    n, stamp = data["update"]["content"]["text"].split()
+                    latencies.append((received - float(stamp)) * 1000)
+                    if int(n) == lines - 1:
+                        break
+    assert len(latencies) == lines, (len(latencies), lines)
+    return latencies
+
+
+async def latencies(bridge: str, gateway: str, lines: int, polled_lines: int) -> None:
+    print("\n2. SSE event latency, from the agent writing a frame to a gateway /events client reading it")
+    print("   (a turn sent straight to the bridge, the agent streaming a line every 5-25 ms):")
+    pushed = await event_latency(bridge, gateway, "clock", lines, (0.005, 0.025))
+    polled = await event_latency(bridge, gateway, "clock-polled", polled_lines, (0.005, 0.025))
+    for label, values in (("push (long poll)", pushed), (f"polling every {POLL_SECONDS:g} s", polled)):
+        print(f"   {label:21}: p50 {percentile(values, 0.5):7.2f} ms   p99 {percentile(values, 0.99):7.2f} ms   "
+              f"max {max(values):7.2f} ms   ({len(values)} frames)")
+
+
+async def streams(bridge: str, clock: str, gateway: str, gateway_pid: int, counts: list[int], lines: int) -> None:
+    print("\n3. Concurrent SSE /events streams held by one gateway process:")
     baseline = rss_kib(gateway_pid)
     print(f"   idle gateway RSS: {baseline / 1024:.1f} MiB")
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector, headers=ALICE, timeout=aiohttp.ClientTimeout(total=None)) as http:
         open_responses: list[aiohttp.ClientResponse] = []
-        url = f"{gateway}/v1/namespaces/team-a/sessions/bench/events"
+        url = sessions_url(gateway, "bench") + "/events"
         for count in counts:
             async def one() -> aiohttp.ClientResponse:
-                response = await http.get(url, params={"after_seq": "1000000"})
+                response = await http.get(url)  # tail only: nothing to replay
                 assert response.status == 200, response.status
                 return response
 
@@ -118,6 +221,26 @@ async def streams(gateway: str, gateway_pid: int, counts: list[int]) -> None:
             per = (held - baseline) / count
             print(f"   {count:5d} streams: RSS {held / 1024:6.1f} MiB  (+{(held - baseline) / 1024:.1f} MiB, "
                   f"{per:.1f} KiB per stream)")
+
+        async def until_done(response: aiohttp.ClientResponse) -> int:
+            frames = 0
+            async for _, event, _ in sse_seqs(response):
+                frames += 1
+                if event == "done":
+                    return frames
+            raise AssertionError("a stream ended before the turn's done")
+
+        under_load = await event_latency(clock, gateway, "clock", lines, (0.005, 0.025))
+        print(f"   SSE event latency (push) on another session meanwhile: p50 {percentile(under_load, 0.5):.2f} ms   "
+              f"p99 {percentile(under_load, 0.99):.2f} ms   ({len(under_load)} frames)")
+        readers = [asyncio.create_task(until_done(response)) for response in open_responses]
+        started = time.perf_counter()
+        async with http.post(f"{bridge}/v1/messages", json={"text": "to everyone"}) as response:
+            assert response.status == 200, await response.text()
+        delivered = await asyncio.wait_for(asyncio.gather(*readers), timeout=120)
+        took = (time.perf_counter() - started) * 1000
+        print(f"   one turn ({delivered[0]} frames) fanned out to all {len(open_responses)} streams: the last had "
+              f"its done {took:.0f} ms after the message was sent; gateway RSS {rss_kib(gateway_pid) / 1024:.1f} MiB")
         for response in open_responses:
             response.close()
 
@@ -134,25 +257,40 @@ async def main_async(args: argparse.Namespace) -> None:
              "--workspace", tmp, "--", sys.executable, "-m", "agent_sessions.runtime.demo_agent"],
             env=env, stderr=subprocess.DEVNULL,
         )
+        clock_port = free_port()
+        clock = subprocess.Popen(
+            [sys.executable, "-m", "agent_sessions.runtime", "--host", "127.0.0.1", "--port", str(clock_port),
+             "--workspace", str(Path(tmp) / "clock"), "--protocol", "stdio-lines", "--quiet-ms", "200",
+             "--", sys.executable, str(Path(__file__).with_name("clock_agent.py"))],
+            stderr=subprocess.DEVNULL,
+        )
         kubeconfig = api.write_kubeconfig(Path(tmp) / "kubeconfig", token="gateway-token")
         gateway = subprocess.Popen(
             [sys.executable, "-m", "agent_sessions.cli.main", "gateway", "--host", "127.0.0.1",
-             "--port", str(gateway_port), "--kubeconfig", str(kubeconfig), "--log-level", "WARNING"],
+             "--port", str(gateway_port), "--kubeconfig", str(kubeconfig), "--log-level", "WARNING",
+             "--rate-limit", "0", "--history-poll-seconds", str(POLL_SECONDS)],
             stderr=subprocess.DEVNULL,
         )
+        proxy: web.AppRunner | None = None
         try:
             bridge_url, gateway_url = f"http://127.0.0.1:{bridge_port}", f"http://127.0.0.1:{gateway_port}"
-            await wait_http(f"{bridge_url}/healthz")
-            await wait_http(f"{gateway_url}/healthz")
-            api.create(c.SESSION_PLURAL, {"apiVersion": c.API_VERSION, "kind": c.SESSION_KIND,
-                                          "metadata": {"name": "bench", "namespace": "team-a"},
-                                          "spec": {"agent": {"image": "local"}}})
-            api.patch_status(c.SESSION_PLURAL, "team-a", "bench",
-                             {"phase": "Running", "provider": {"type": "pod", "id": "bench", "endpoint": bridge_url}})
+            clock_url = f"http://127.0.0.1:{clock_port}"
+            for url in (bridge_url, clock_url, gateway_url):
+                await wait_http(f"{url}/healthz")
+            proxy, proxy_url = await ignoring_wait_proxy(clock_url)
+            for name, endpoint in (("bench", bridge_url), ("clock", clock_url), ("clock-polled", proxy_url)):
+                api.create(c.SESSION_PLURAL, {"apiVersion": c.API_VERSION, "kind": c.SESSION_KIND,
+                                              "metadata": {"name": name, "namespace": "team-a"},
+                                              "spec": {"agent": {"image": "local"}}})
+                api.patch_status(c.SESSION_PLURAL, "team-a", name,
+                                 {"phase": "Running", "provider": {"type": "pod", "id": name, "endpoint": endpoint}})
             await latency(bridge_url, gateway_url, args.messages)
-            await streams(gateway_url, gateway.pid, args.streams)
+            await latencies(clock_url, gateway_url, args.lines, args.polled_lines)
+            await streams(bridge_url, clock_url, gateway_url, gateway.pid, args.streams, args.lines)
         finally:
-            for process in (gateway, bridge):
+            if proxy is not None:
+                await proxy.cleanup()
+            for process in (gateway, bridge, clock):
                 process.terminate()
                 try:
                     process.wait(10)
@@ -163,8 +301,12 @@ async def main_async(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=200)
-    parser.add_argument("--streams", type=int, nargs="+", default=[250, 1000, 2000])
+    parser.add_argument("--lines", type=int, default=400, help="frames timed for the push latency")
+    parser.add_argument("--polled-lines", type=int, default=200, help="frames timed for the polling baseline")
+    parser.add_argument("--streams", type=int, nargs="+", default=[250, 1000, 5000])
     args = parser.parse_args()
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # a socket per stream, here and in the gateway
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     print(f"agent-session-operator gateway bench, {time.strftime('%Y-%m-%dT%H:%M:%S')}, loopback")
     asyncio.run(main_async(args))
 
