@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from agent_sessions.api import constants as c
-from support.sessions import converged, pods_of, session
+from agent_sessions.wire.runtime_client import RuntimeCallFailed
+from agent_sessions.wire.runtime_info import RuntimeInfo
+from support.sessions import AcceptingRuntime, converged, pods_of, session
 from support.waits import ready, wait_session, wait_until
 
 
@@ -76,3 +82,40 @@ def test_a_converged_session_is_reconciled_without_a_single_request(api, kubelet
     wait_until(lambda: all(scheduler.completed[("default", n)] >= before[n] + 5 for n in names), timeout=15)
     requests = [f"{r.method} {r.path}" for r in api.requests if not getattr(r, "watch", False)]
     assert requests == []
+
+
+class SilenceableRuntime(AcceptingRuntime):
+    """A bridge that answers until `silent` (its pod is gone)."""
+
+    silent = False
+
+    async def info(self, endpoint: str, session: Any = None) -> RuntimeInfo:
+        if self.silent:
+            raise RuntimeCallFailed(session, "connection refused")
+        return RuntimeInfo()
+
+
+@pytest.mark.parametrize("missed", ["DELETED", "every event of the deletion"])
+def test_a_pod_deletion_the_watch_missed_is_found(api, kubelet, start_operator, missed):
+    # The pod store trusts the pod watch; a watch can miss a deletion (a re-list after a long
+    # disconnect reports no deletions). A pod held as terminating is read; a ready one whose bridge
+    # answered before and is silent now is read afresh. Either way the session finds its pod gone
+    # and gets a new one.
+    runtime = SilenceableRuntime()
+    operator = start_operator(runtime_client_factory=lambda: runtime, info_refresh_seconds=0.2)
+    api.create(c.SESSION_PLURAL, session("lost"))
+    wait_session(api, "lost", ready)
+    lost = pods_of(api, "lost")[0]["metadata"]
+    seen = operator.runtime.pod_seen
+
+    def lossy(event: str | None, pod: dict) -> None:
+        if pod["metadata"]["uid"] == lost["uid"] and (missed != "DELETED" or event == "DELETED"):
+            return
+        seen(event, pod)
+
+    operator.runtime.pod_seen = lossy
+    runtime.silent = True
+    api.delete("pods", "default", lost["name"])
+    api.wait_for(lambda: not [p for p in pods_of(api, "lost") if p["metadata"]["uid"] == lost["uid"]])
+    replaced = api.wait_for(lambda: [p for p in pods_of(api, "lost") if p["metadata"]["uid"] != lost["uid"]])
+    assert len(replaced) == 1

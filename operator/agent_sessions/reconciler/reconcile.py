@@ -198,11 +198,11 @@ class Reconciler:
                 and status.provider.id:
             provider_error = missing_provider  # what it made cannot be deleted by this operator
         observed = observation
-        observation, status, reported = await self._read_runtime(observation, status, ref)
+        observation, status, reported = await self._read_runtime(observation, status, ref, provider)
         decision = decide(session, status, observation, provider_error, self.clock())
         if _stops_for_idleness(status, decision) and self.runtime is not None:
             # Never stop a session for idleness on a stale reading: look again, decide again.
-            observation, status, reported = await self._read_runtime(observed, status, ref, force=True)
+            observation, status, reported = await self._read_runtime(observed, status, ref, provider, force=True)
             decision = decide(session, status, observation, provider_error, self.clock())
         decision = await self._deliver_prompt(decision, session, status, observation, provider_error)
         if reported is not None and decision.status.last_activity_time != reported:
@@ -370,8 +370,8 @@ class Reconciler:
     # --- the session's runtime ------------------------------------------------------------
 
     async def _read_runtime(
-        self, observation: Observation | None, status: AgentSessionStatus | None, ref: SessionRef, *,
-        force: bool = False,
+        self, observation: Observation | None, status: AgentSessionStatus | None, ref: SessionRef,
+        provider: Provider | None, *, force: bool = False,
     ) -> tuple[Observation | None, AgentSessionStatus | None, str | None]:
         """Fold what the runtime bridge reports into the status `decide()` starts from (so idle
         timeouts and the title use fresh data) and into the observed health (the bridge knows
@@ -394,6 +394,11 @@ class Reconciler:
         try:
             info = await self.runtime.info(observation.endpoint, ref)
         except RuntimeCallFailed:
+            # A bridge that answered before and is silent now, on a backing still said to be ready:
+            # look at the backing afresh next time, once (a deletion the pod watch missed).
+            invalidate = getattr(provider, "invalidate", None)
+            if observation.ready and self._last_info_read.pop(uid, None) is not None and invalidate is not None:
+                invalidate(ref)
             return observation, status, None  # the bridge may still be starting: the pod says the rest
         self._last_info_read[uid] = now
         if info.output_mark is not None:

@@ -84,6 +84,13 @@ class FakeCoreV1Api:
         if kind == "pod":
             self.pod_changed("MODIFIED", obj)
 
+    def finish_deletions(self) -> None:
+        """The kubelet and the pvc-protection controller finished: every object is gone."""
+        for (kind, _, _), obj in list(self.objects.items()):
+            if kind == "pod":
+                self.pod_changed("DELETED", obj)
+        self.objects.clear()
+
     def pod_changed(self, event: str, pod: dict) -> None:
         for watcher in self.pod_watchers:
             watcher(event, copy.deepcopy(pod))
@@ -401,7 +408,7 @@ async def test_delete_is_not_done_while_objects_terminate():
     provider = watching(PodProvider(core_api=core), core)
     await provider.ensure(SESSION)
     assert await provider.delete(SESSION) is False
-    core.objects.clear()  # the kubelet and the pvc-protection controller finished
+    core.finish_deletions()
     assert await provider.delete(SESSION) is True
 
 

@@ -9,7 +9,7 @@ import pytest
 from agent_sessions.providers import SessionRef
 from agent_sessions.providers.pod import PodProvider
 from agent_sessions.providers.pod.logs import secret_references
-from agent_sessions.providers.pod.pod_store import PodStore, trim_pod
+from agent_sessions.providers.pod.pod_store import GONE, PodStore, trim_pod
 
 TIER = "unit"
 
@@ -57,7 +57,9 @@ def test_a_deleted_pod_is_dropped_but_not_its_successor_of_the_same_name():
     store = PodStore(watched=True)
     store.seen("ADDED", pod(uid="old"))
     store.seen("DELETED", pod(uid="old"))
-    assert store.get("default", "ags-demo-1") is None and len(store) == 0
+    assert store.get("default", "ags-demo-1") is GONE and len(store) == 0
+    store.put(pod(uid="old", rv="11", deletionTimestamp="2026-12-06T10:00:00Z"))  # a read answered before
+    assert store.get("default", "ags-demo-1") is GONE
     store.seen("ADDED", pod(uid="new", rv="20"))
     store.seen("DELETED", pod(uid="old", rv="19"))  # the old pod's late DELETED
     assert store.get("default", "ags-demo-1")["metadata"]["uid"] == "new"
@@ -105,8 +107,10 @@ async def test_observe_follows_the_watch_without_a_request():
     provider.pods.seen("MODIFIED", pod(name, rv="11", phase="Succeeded"))
     assert (await provider.observe(SESSION)).state.name == "SUCCEEDED"
     provider.pods.seen("DELETED", pod(name, rv="12"))
-    assert (await provider.observe(SESSION)).state.name == "ABSENT"  # not held: read, and there is none
-    assert core.calls == [f"read pod {name}"]
+    assert (await provider.observe(SESSION)).state.name == "ABSENT"  # seen deleted: gone, no read
+    provider.invalidate(SESSION)  # the runtime did not answer: maybe the watch missed something
+    assert (await provider.observe(SESSION)).state.name == "ABSENT"
+    assert core.calls == [f"read pod {name}"]  # only after the invalidation
 
 
 async def test_without_a_watch_every_observe_reads():
@@ -118,3 +122,15 @@ async def test_without_a_watch_every_observe_reads():
     core.pods[name] = pod(name, rv="11", phase="Succeeded")  # changed, and nobody says so
     assert (await provider.observe(SESSION)).state.name == "SUCCEEDED"
     assert core.calls == [f"read pod {name}"] * 2
+
+
+async def test_a_pod_seen_deleted_is_stopped_without_a_request_and_one_seen_terminating_is_waited_for():
+    core = CountingCore({})
+    provider = PodProvider(core_api=core)
+    provider.pods.watched = True
+    name = provider._pod_name(SESSION)
+    provider.pods.seen("ADDED", pod(name, deletionTimestamp="2026-12-06T10:00:00Z"))
+    await provider.stop(SESSION)  # terminating: its DELETED event will say when it is gone
+    provider.pods.seen("DELETED", pod(name))
+    await provider.stop(SESSION)
+    assert core.calls == []

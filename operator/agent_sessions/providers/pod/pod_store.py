@@ -16,8 +16,17 @@ updates the store before it triggers the session's reconcile (`handlers.registra
 reconcile a change causes sees the change. A pod the store does not hold is read (and put here):
 the watch may not have delivered it yet.
 
+A pod the watch saw deleted is remembered as gone (`GONE`, at most `MAX_GONE` names, oldest
+first): the reconcile its DELETED event triggers, and the stopped session's next ones, need no
+read to learn that it is gone. Pod names carry the session's uid, so a name is never reused by
+another session; a new pod of the name (a resume) replaces the mark.
+
+A watch can miss a deletion (kopf re-lists after a long disconnect and does not report what
+vanished meanwhile): `forget` drops what is held for a pod, and the reconciler calls it through
+the provider's `invalidate` when the runtime of a session the store says is ready does not answer.
+
 Memory: one small dict per session pod (metadata names and times, the Secrets its containers are
-given, its status); a deleted pod is dropped with its DELETED event.
+given, its status), and a key per pod seen deleted (bounded).
 """
 
 from __future__ import annotations
@@ -26,6 +35,18 @@ from collections.abc import Mapping
 from typing import Any
 
 Key = tuple[str, str]
+
+MAX_GONE = 10_000
+"""Deleted pods remembered as gone; beyond this the oldest are forgotten (and read if asked about)."""
+
+
+class _Gone:
+    def __repr__(self) -> str:
+        return "GONE"
+
+
+GONE: Any = _Gone()
+"""`PodStore.get` for a pod the watch saw deleted."""
 
 _METADATA_KEPT = ("name", "namespace", "uid", "resourceVersion", "deletionTimestamp", "ownerReferences", "labels")
 
@@ -71,6 +92,8 @@ class PodStore:
 
     def __init__(self, *, watched: bool = False) -> None:
         self._pods: dict[Key, dict[str, Any]] = {}
+        self._gone: dict[Key, str | None] = {}
+        """Pods seen deleted: key → the deleted pod's uid."""
         self.watched = watched
         """Whether a pod watch feeds `seen` (else `get` always answers None: read the pod)."""
 
@@ -82,25 +105,39 @@ class PodStore:
             held = self._pods.get(key)
             if held is None or held["metadata"].get("uid") == meta.get("uid"):
                 self._pods.pop(key, None)
+                self._gone.pop(key, None)
+                self._gone[key] = meta.get("uid")
+                while len(self._gone) > MAX_GONE:
+                    self._gone.pop(next(iter(self._gone)))
             return
         self.put(pod)
 
     def put(self, pod: Mapping[str, Any]) -> None:
-        """Keep `pod` unless what is held is newer."""
+        """Keep `pod` unless what is held is newer, or it is a pod the watch saw deleted (a read
+        answered before the deletion, processed after it)."""
         meta = pod.get("metadata") or {}
         key = (meta.get("namespace") or "", meta.get("name") or "")
+        if key in self._gone and self._gone[key] == meta.get("uid"):
+            return
         held = self._pods.get(key)
         if held is not None and held["metadata"].get("uid") == meta.get("uid") \
                 and not _newer_or_unknown(meta.get("resourceVersion"), held["metadata"].get("resourceVersion")):
             return
+        self._gone.pop(key, None)
         self._pods[key] = trim_pod(pod)
 
     def forget(self, namespace: str, name: str) -> None:
+        """Whatever is known of the pod: the next `get` says None (read it)."""
         self._pods.pop((namespace, name), None)
+        self._gone.pop((namespace, name), None)
 
     def get(self, namespace: str, name: str) -> dict[str, Any] | None:
-        """The pod as last seen, or None when the store does not hold it or no watch feeds it (read it)."""
-        return self._pods.get((namespace, name)) if self.watched else None
+        """The pod as last seen, `GONE` when the watch saw it deleted, or None when the store knows
+        nothing of it or no watch feeds it (read it)."""
+        if not self.watched:
+            return None
+        key = (namespace, name)
+        return GONE if key in self._gone else self._pods.get(key)
 
     def __len__(self) -> int:
         return len(self._pods)

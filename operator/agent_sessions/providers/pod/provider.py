@@ -57,7 +57,7 @@ from .network_policies import DEFAULT_TTL_SECONDS as NETWORK_POLICY_TTL_SECONDS
 from .network_policies import SessionNetworkPolicies
 from .network_policy_spec import SessionNetworkPolicy
 from .observe import observe_pod
-from .pod_store import PodStore
+from .pod_store import GONE, PodStore
 from .pod_spec import build_pod, session_labels
 from .policy import RESTRICTED, PodPolicy, effective_level, policy_problems
 from .pvc_spec import build_pvc
@@ -174,16 +174,17 @@ class PodProvider:
         return observe_pod(await self._pod(session), runtime_port=self._runtime_port)
 
     async def stop(self, session: SessionRef) -> None:
-        name = self._pod_name(session)
-        self.pods.forget(session.namespace, name)  # what follows changes it: the next observe reads
-        await self._delete(f"pod {name}", self._core.delete_namespaced_pod,
-                           self._core.read_namespaced_pod, name, session.namespace)
+        await self._delete_pod(session)
+
+    def invalidate(self, session: SessionRef) -> None:
+        """Forget what the pod store holds for the session's pod: the next observe reads it (the
+        reconciler calls this when the runtime of a pod the store says is ready does not answer:
+        a deletion the watch missed)."""
+        self.pods.forget(session.namespace, self._pod_name(session))
 
     async def delete(self, session: SessionRef) -> bool:
-        pod, claim = self._pod_name(session), self._pvc_name(session)
-        self.pods.forget(session.namespace, pod)
-        pod_gone = await self._delete(f"pod {pod}", self._core.delete_namespaced_pod,
-                                      self._core.read_namespaced_pod, pod, session.namespace)
+        claim = self._pvc_name(session)
+        pod_gone = await self._delete_pod(session)
         claim_gone = await self._delete(f"persistentvolumeclaim {claim}",
                                         self._core.delete_namespaced_persistent_volume_claim,
                                         self._core.read_namespaced_persistent_volume_claim, claim, session.namespace)
@@ -244,11 +245,30 @@ class PodProvider:
             await self._call(f"patch secret {name}", self._core.patch_namespaced_secret, name, session.namespace,
                              {"data": {**stale, **body["data"]}}, _content_type="application/merge-patch+json")
 
-    async def _pod(self, session: SessionRef) -> dict[str, Any] | None:
-        """The session's pod: as the watch last delivered it, else read (and kept); None if there is none."""
+    async def _delete_pod(self, session: SessionRef) -> bool:
+        """`_delete` for the session's pod, from the store where it knows: a pod seen deleted is
+        gone, one seen terminating is waited for, one seen alive is deleted without a read first."""
         name = self._pod_name(session)
         held = self.pods.get(session.namespace, name)
-        if held is not None:
+        if held is GONE:
+            return True
+        if held is not None and held["metadata"].get("deletionTimestamp"):
+            return False
+        gone = await self._delete(f"pod {name}", self._core.delete_namespaced_pod, self._core.read_namespaced_pod,
+                                  name, session.namespace, current=held, keep=self.pods.put)
+        if gone:  # read as gone: what the store holds (if anything) is older
+            self.pods.forget(session.namespace, name)
+        return gone
+
+    async def _pod(self, session: SessionRef) -> dict[str, Any] | None:
+        """The session's pod: as the watch last delivered it, else read (and kept); None if there is
+        none. A pod held as terminating is read: its end is a transition worth the request, and
+        a DELETED event the watch missed would otherwise keep it terminating for good."""
+        name = self._pod_name(session)
+        held = self.pods.get(session.namespace, name)
+        if held is GONE:
+            return None
+        if held is not None and not held["metadata"].get("deletionTimestamp"):
             return held
         try:
             pod = self._as_dict(await self._call(f"read pod {name}", self._core.read_namespaced_pod, name,
@@ -326,23 +346,29 @@ class PodProvider:
         return existing
 
     async def _delete(self, what: str, delete: Callable[..., Awaitable[Any]],
-                      read: Callable[..., Awaitable[Any]], name: str, namespace: str) -> bool:
+                      read: Callable[..., Awaitable[Any]], name: str, namespace: str, *,
+                      current: Mapping[str, Any] | None = None,
+                      keep: Callable[[Mapping[str, Any]], None] | None = None) -> bool:
         """Delete one object once; True when it is gone (a finalizer or grace period may keep it).
 
-        Read first: deleting an object that is already going would be a write for nothing, and
-        on a real node a pod lives on for its grace period.
+        Read first (unless `current` says what it is): deleting an object that is already going
+        would be a write for nothing, and on a real node a pod lives on for its grace period.
+        `keep` is given what is read after the delete (the object on its way out).
         """
-        try:
-            current = self._as_dict(await self._call(f"read {what}", read, name, namespace))
-        except SessionNotFound:
-            return True
+        if current is None:
+            try:
+                current = self._as_dict(await self._call(f"read {what}", read, name, namespace))
+            except SessionNotFound:
+                return True
         if (current.get("metadata") or {}).get("deletionTimestamp"):
             return False
         try:
             await self._call(f"delete {what}", delete, name, namespace)
-            await self._call(f"read {what}", read, name, namespace)
+            after = self._as_dict(await self._call(f"read {what}", read, name, namespace))
         except SessionNotFound:
             return True
+        if keep is not None and after is not None:
+            keep(after)
         return False
 
     async def _read_log(self, name: str, namespace: str, *, tail_lines: int, previous: bool) -> bytes:
