@@ -97,6 +97,37 @@ def _http_allowlist(args: argparse.Namespace) -> tuple[tuple[str, ...], tuple[st
     return platforms, endpoints
 
 
+DEFAULT_PEERING = "agent-session-operator"
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def _peering(args: argparse.Namespace) -> str | None:
+    """The kopf peering name, or None (standalone, or sharded: the shard Leases replace it)."""
+    if args.shards > 1:
+        if args.peering:
+            raise SystemExit("--shards replaces kopf peering (every replica stays active and holds a shard "
+                             "through a Lease): drop --peering")
+        return None
+    return None if args.standalone else (args.peering or DEFAULT_PEERING)
+
+
+def _shard_lease_namespace(args: argparse.Namespace) -> str:
+    """`--shard-lease-namespace`, else the pod's own namespace, else `default`."""
+    if args.shard_lease_namespace:
+        return args.shard_lease_namespace
+    try:
+        return SERVICE_ACCOUNT_NAMESPACE.read_text(encoding="utf-8").strip() or "default"
+    except OSError:
+        return "default"
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     import asyncio
     import logging
@@ -119,7 +150,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     http_platforms, http_endpoints = _http_allowlist(args)
     options = OperatorOptions(
         namespaces=tuple(args.namespace or ()),
-        peering=None if args.standalone else args.peering,
+        peering=_peering(args),
         priority=args.priority if args.priority is not None else random.randint(1, 1_000_000),
         health_endpoint=f"http://{args.health_host}:{args.health_port}/healthz" if args.health_port else None,
         operator_defaults=_load_defaults(args.defaults),
@@ -134,6 +165,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         http_platforms=http_platforms,
         http_endpoints=http_endpoints,
         runtime_key_secret=args.runtime_key_secret,
+        shards=args.shards,
+        shard_lease_namespace=_shard_lease_namespace(args) if args.shards > 1 else "default",
+        shard_lease_prefix=args.shard_lease_prefix,
+        shard_lease_seconds=args.shard_lease_duration,
     )
     try:
         asyncio.run(run_operator(options, kubeconfig=args.kubeconfig))
@@ -221,10 +256,21 @@ def build_parser() -> argparse.ArgumentParser:
                      "session runtime requires a token derived from it, which only the operator and the gateway "
                      "(given the same Secret) can compute. Default: a key kept in memory (runtimes protected, but "
                      "no gateway can reach them, and a restart orphans the tokens of running sessions)")
+    run.add_argument("--shards", type=_positive, default=1, metavar="N",
+                     help="split the sessions into N shards by a hash of namespace/name; each replica reconciles "
+                     "the one shard it holds through the Lease <prefix>-shard-<i>, replicas beyond N stand by and "
+                     "take over the shard of a replica that dies. Replaces kopf peering (default: 1, no Leases)")
+    run.add_argument("--shard-lease-namespace", metavar="NS",
+                     help="namespace of the shard Leases (default: this pod's namespace, else default)")
+    run.add_argument("--shard-lease-prefix", default=DEFAULT_PEERING, metavar="NAME",
+                     help="the shard Leases are NAME-shard-0 … NAME-shard-<N-1> (default: %(default)s)")
+    run.add_argument("--shard-lease-duration", type=_positive, default=15, metavar="SECONDS",
+                     help="a dead replica's shard is taken over this long after its last renewal, at most a fifth "
+                     "more; holders renew every fifth of it (default: %(default)s)")
     peering = run.add_mutually_exclusive_group()
-    peering.add_argument("--peering", default="agent-session-operator",
-                         help="kopf peering name for HA: only one operator of the peering is active "
-                         "(default: %(default)s)")
+    peering.add_argument("--peering", default=None,
+                         help=f"kopf peering name for HA: only one operator of the peering is active "
+                         f"(default: {DEFAULT_PEERING}; none with --shards)")
     peering.add_argument("--standalone", action="store_true", help="no peering (a single operator, or development)")
     run.set_defaults(func=_cmd_run)
 

@@ -89,6 +89,7 @@ class OperatorThread:
         self.kubeconfig = kubeconfig
         self.kwargs = kwargs
         self.runtime: OperatorRuntime | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.error: BaseException | None = None
         self._stop = threading.Event()
         self._ready = threading.Event()
@@ -119,6 +120,7 @@ class OperatorThread:
 
     def _keep_runtime(self, runtime: OperatorRuntime) -> None:
         self.runtime = runtime
+        self._loop = asyncio.get_running_loop()
 
     def stop(self, timeout: float = 30.0) -> None:
         self._stop.set()
@@ -126,6 +128,13 @@ class OperatorThread:
             self._thread.join(timeout)
             if self._thread.is_alive():
                 raise RuntimeError("the operator did not stop in time")
+
+    def kill(self, timeout: float = 30.0) -> None:
+        """Stop as a killed process would for the cluster: at once, no more reconciles, no more
+        Lease renewals, and its shard Lease is never released (it expires). Then the thread ends."""
+        if self.runtime is not None and self._loop is not None and self._thread is not None and self._thread.is_alive():
+            asyncio.run_coroutine_threadsafe(self.runtime.die(), self._loop).result(timeout)
+        self.stop(timeout)
 
     def __enter__(self) -> OperatorThread:
         return self.start()

@@ -4,6 +4,9 @@ Only raw event handlers (`on.event`) and indexes are used: kopf stores no per-ob
 for them (no progress annotations, no last-handled-configuration, no finalizer of its own), so
 the operator writes exactly what `reconcile()` decides to write. Indexes keep the latest
 session and template bodies in memory, so a reconcile reads nothing from the API server.
+
+Sharded (`--shards N`), every replica keeps the same indexes but triggers only the sessions of
+the shard it holds (`OperatorRuntime.trigger`, `handlers.sharding`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from agent_sessions.wire.runtime_client import RuntimeClient
 from agent_sessions.wire.runtime_key import ensure_runtime_key
 
 from .settings import OperatorOptions
+from .sharding import LeaseClient, LeaseTiming, ShardLeases, shard_of
 from .wake_requests import PendingWakes, on_wake_event
 
 logger = logging.getLogger(__name__)
@@ -59,6 +63,8 @@ class OperatorRuntime:
     signatures derive from it. Never logged."""
     wakes: PendingWakes = field(default_factory=PendingWakes)
     """Checked wake requests from the gateway that no reconcile has seen yet."""
+    shards: ShardLeases | None = None
+    """With `--shards N` (N > 1): the shard this replica holds; only its sessions are reconciled."""
     _connecting: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def connect(self) -> Reconciler:
@@ -66,6 +72,7 @@ class OperatorRuntime:
         async with self._connecting:
             if self.reconciler is None:
                 api = await make_api_client(self.kubeconfig)
+                api.user_agent = self.user_agent
                 if self.runtime_key is None:
                     self.runtime_key = await load_runtime_key(api, self.options.runtime_key_secret)
                 for type_name, factory in self.provider_factories.items():
@@ -80,7 +87,57 @@ class OperatorRuntime:
                     runtime=self._runtime_client(),
                 )
                 self.scheduler = SessionScheduler(self.reconcile, concurrency=self.options.concurrency)
+                if self.options.sharded:
+                    self.shards = ShardLeases(
+                        LeaseClient(api, self.options.shard_lease_namespace),
+                        shards=self.options.shards,
+                        prefix=self.options.shard_lease_prefix,
+                        identity=self.options.replica_identity,
+                        timing=LeaseTiming(self.options.shard_lease_seconds),
+                        on_acquired=self._shard_acquired,
+                        on_lost=self._shard_lost,
+                    )
             return self.reconciler
+
+    @property
+    def user_agent(self) -> str:
+        """Ours; a sharded replica adds its identity, so an audit log tells the replicas apart."""
+        if self.options.sharded:
+            return f"{USER_AGENT} (replica {self.options.replica_identity})"
+        return USER_AGENT
+
+    # --- sharding ----------------------------------------------------------------------------
+
+    def owns(self, key: Hashable) -> bool:
+        """Whether this replica reconciles session `key` now (always, unless sharded)."""
+        if self.shards is None:
+            return True
+        namespace, name = key  # type: ignore[misc]
+        return self.shards.owns(shard_of(namespace, name, self.options.shards))
+
+    def trigger(self, key: Hashable) -> None:
+        """Reconcile session `key` soon, if it is this replica's."""
+        if self.scheduler is not None and self.owns(key):
+            self.scheduler.trigger(key)
+
+    def _shard_acquired(self, shard: int) -> None:
+        # Every session of the shard this replica knows of (the index is kept by every replica).
+        if self.sessions is None:
+            return  # not listed yet: each session's listing event triggers it
+        for key in list(self.sessions.keys()):
+            self.trigger(key)
+
+    def _shard_lost(self, shard: int) -> None:
+        # At once, before any other replica may take the shard: its reconciles are cancelled.
+        if self.scheduler is not None:
+            self.scheduler.drop(lambda key: shard_of(key[0], key[1], self.options.shards) == shard)  # type: ignore[index]
+
+    async def die(self) -> None:
+        """Stop reconciling and renewing at once, never to release the shard (tests: a kill)."""
+        if self.shards is not None:
+            await self.shards.abandon()
+        if self.scheduler is not None:
+            await self.scheduler.close()
 
     def provider(self, type_name: str) -> Provider:
         return self.providers.get(type_name)
@@ -102,7 +159,7 @@ class OperatorRuntime:
             provider.pods.watched = True
         if hasattr(provider, "on_change") and getattr(provider, "on_change") is None:
             # Providers without watch events (tmux) say when a backing changed.
-            provider.on_change = lambda namespace, name: self.scheduler and self.scheduler.trigger((namespace, name))
+            provider.on_change = lambda namespace, name: self.trigger((namespace, name))
         return provider
 
     async def _prepare_namespace(self, namespace: str) -> None:
@@ -129,7 +186,7 @@ class OperatorRuntime:
     async def reconcile(self, key: Hashable) -> tuple[float | None, bool]:
         namespace, name = key  # type: ignore[misc]
         body = self.session((namespace, name))
-        if body is None:
+        if body is None or not self.owns(key):
             assert self.scheduler is not None
             self.scheduler.forget(key)
             return None, False
@@ -249,6 +306,8 @@ def register(registry: kopf.OperatorRegistry, runtime: OperatorRuntime) -> None:
     @kopf.on.startup(registry=registry)
     async def startup(**_: Any) -> None:
         await runtime.connect()
+        if runtime.shards is not None:
+            runtime.shards.start()
         if "tmux" in runtime.provider_factories:
             runtime.background.append(asyncio.create_task(_report_tmux_orphans(runtime), name="tmux orphans"))
 
@@ -257,8 +316,12 @@ def register(registry: kopf.OperatorRegistry, runtime: OperatorRuntime) -> None:
         for task in runtime.background:
             task.cancel()
         await asyncio.gather(*runtime.background, return_exceptions=True)
+        if runtime.shards is not None:
+            await runtime.shards.stop()  # no shard acquired while the work stops
         if runtime.scheduler is not None:
             await runtime.scheduler.close()
+        if runtime.shards is not None:
+            await runtime.shards.release()  # only now: the next holder finds nothing of ours running
         if runtime.reconciler is not None:
             await runtime.reconciler.api.close()
             if runtime.reconciler.runtime is not None:
@@ -270,6 +333,7 @@ def register(registry: kopf.OperatorRegistry, runtime: OperatorRuntime) -> None:
         # plugin, as kubectl would), and carry our user agent instead of "kopf/<version>".
         reconciler = await runtime.connect()
         fields = await connection_fields(reconciler.api)
+        fields["headers"]["User-Agent"] = runtime.user_agent
         ssl_context: ssl.SSLContext | bool = False
         if fields["verify"]:
             ssl_context = ssl.create_default_context(cafile=fields["ca_path"])
@@ -295,19 +359,18 @@ def register(registry: kopf.OperatorRegistry, runtime: OperatorRuntime) -> None:
     @kopf.on.event(*SESSIONS, registry=registry)
     async def session_event(namespace: str, name: str, **kwargs: Any) -> None:
         _bind(kwargs)
-        if runtime.scheduler is not None:
-            runtime.scheduler.trigger((namespace, name))
+        runtime.trigger((namespace, name))
 
     @kopf.on.event(*TEMPLATES, registry=registry)
     async def template_event(namespace: str, **kwargs: Any) -> None:
         # A template change can change any session of its namespace (chains): let each one
         # find out; converged sessions cost no writes.
         _bind(kwargs)
-        if runtime.scheduler is None or runtime.sessions is None:
+        if runtime.sessions is None:
             return
         for key in list(runtime.sessions.keys()):
             if key[0] == namespace:
-                runtime.scheduler.trigger(key)
+                runtime.trigger(key)
 
     @kopf.on.event("v1", "events", labels={c.LABEL_WAKE_REQUEST: kopf.PRESENT}, registry=registry)
     async def wake_request_event(type: str | None, body: kopf.Body, **kwargs: Any) -> None:
@@ -317,7 +380,7 @@ def register(registry: kopf.OperatorRegistry, runtime: OperatorRuntime) -> None:
         if type not in (None, "ADDED") or runtime.scheduler is None:
             return
         on_wake_event(dict(body), key=getattr(runtime, "runtime_key", None), current_uid=runtime.uid_of,
-                      pending=runtime.wakes, trigger=runtime.scheduler.trigger)
+                      pending=runtime.wakes, trigger=runtime.trigger)
 
     @kopf.on.event("v1", "pods", labels={c.LABEL_SESSION: kopf.PRESENT}, registry=registry)
     async def pod_event(type: str | None, body: kopf.Body, namespace: str, meta: kopf.Meta, **kwargs: Any) -> None:
@@ -326,5 +389,5 @@ def register(registry: kopf.OperatorRegistry, runtime: OperatorRuntime) -> None:
         _bind(kwargs)
         runtime.pod_seen(type, body)
         for owner in meta.get("ownerReferences") or ():
-            if owner.get("kind") == c.SESSION_KIND and runtime.scheduler is not None:
-                runtime.scheduler.trigger((namespace, owner["name"]))
+            if owner.get("kind") == c.SESSION_KIND:
+                runtime.trigger((namespace, owner["name"]))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass, field
 
 import kopf
@@ -65,10 +67,38 @@ class OperatorOptions:
     """Peering priority: of the operators of one peering, only the highest-priority one is active.
     Equal priorities would leave all of them active (kopf only warns), so replicas pick distinct,
     random ones (`agent-sessions run --priority`)."""
+    shards: int = 1
+    """Sessions are split into this many shards; each replica reconciles the sessions of the one
+    shard it holds through a Lease (`handlers.sharding`). 1: no Lease, every session is this
+    operator's (HA by peering). More than 1 replaces kopf peering: `peering` must be None."""
+    shard_lease_namespace: str = "default"
+    """Where the shard Leases `<shard_lease_prefix>-shard-<i>` live (the install's namespace)."""
+    shard_lease_prefix: str = "agent-session-operator"
+    shard_lease_seconds: int = 15
+    """`leaseDurationSeconds` of the shard Leases: a dead replica's shard is taken over about this
+    long after its last renewal (at most a fifth more)."""
+    identity: str | None = None
+    """This replica's name: the shard Leases' holder, and in the user agent when sharded (so the
+    audit log tells replicas apart). None: `$POD_ID` (the chart sets the pod name), else host-pid."""
+
+    def __post_init__(self) -> None:
+        if self.shards < 1:
+            raise ValueError(f"shards must be at least 1, got {self.shards}")
+        if self.shards > 1 and self.peering:
+            # kopf peering keeps one operator of a peering active: it would idle all shards but one.
+            raise ValueError("sharding replaces kopf peering: run shards without a peering name")
 
     @property
     def clusterwide(self) -> bool:
         return not self.namespaces
+
+    @property
+    def sharded(self) -> bool:
+        return self.shards > 1
+
+    @property
+    def replica_identity(self) -> str:
+        return self.identity or os.environ.get("POD_ID") or f"{socket.gethostname()}-{os.getpid()}"
 
 
 def configure(settings: kopf.OperatorSettings, options: OperatorOptions) -> None:
@@ -99,6 +129,8 @@ def configure(settings: kopf.OperatorSettings, options: OperatorOptions) -> None
     # Only the gateway's wake requests among Events (`handlers.wake_requests`).
     settings.watching.label_selectors["v1", "events"] = c.LABEL_WAKE_REQUEST
     # HA (§9): with a peering name, only the highest-priority operator of the peering is active.
+    # Sharded operators have none (`OperatorOptions` refuses it): every replica must stay active,
+    # and the shard Leases decide which sessions each one reconciles (`handlers.sharding`).
     if options.peering:
         settings.peering.name = options.peering
         settings.peering.standalone = False

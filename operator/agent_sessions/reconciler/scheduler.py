@@ -67,6 +67,18 @@ class SessionScheduler:
         self._failures.pop(key, None)
         self._backoffs.pop(key, None)
 
+    def drop(self, which: Callable[[Hashable], bool]) -> None:
+        """Stop all work on the keys `which` selects, at once: timers, pending triggers and
+        reconciles in progress (cancelled). For keys another operator now owns (sharding)."""
+        for key in [k for k in self._timers if which(k)]:
+            self._timers.pop(key).cancel()
+        self._dirty = {k for k in self._dirty if not which(k)}
+        for key in [k for k in self._workers if which(k)]:
+            self._workers.pop(key).cancel()
+        for counters in (self._failures, self._backoffs):
+            for key in [k for k in counters if which(k)]:
+                del counters[key]
+
     @property
     def busy(self) -> bool:
         return any(not w.done() for w in self._workers.values())
