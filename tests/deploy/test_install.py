@@ -89,6 +89,20 @@ NAMESPACED_RULES = [
     {"apiGroups": ["kopf.dev"], "resources": ["kopfpeerings"], "verbs": PEERING_VERBS},
 ]
 
+SHARDED = ("shards=2", "replicas=3")
+SHARD_LEASES = [f"{RELEASE}-shard-0", f"{RELEASE}-shard-1"]
+
+
+def shard_lease_rules(names: list[str]) -> list[dict]:
+    """The sharded operator's grant in the release namespace: read and renew the shard Leases by
+    name, create them (create cannot be restricted by name). No list or watch: read by name."""
+    return [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "resourceNames": names,
+         "verbs": ["get", "update"]},
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+    ]
+
+
 # Custom resources in the rendered output: kubernetes-validate has no schema for them (it would
 # only warn), so they are checked against the CRDs of the same install instead.
 CUSTOM_RESOURCES = {("kopf.dev/v1", "ClusterKopfPeering"), ("kopf.dev/v1", "KopfPeering")}
@@ -148,6 +162,17 @@ def base_docs(kubectl) -> list[dict]:
     return load_all(result.stdout)
 
 
+SHARDING_OVERLAY = ROOT / "manifests" / "sharding"
+
+
+@pytest.fixture(scope="session")
+def sharded_base_docs(kubectl) -> list[dict]:
+    """manifests/sharding: the base with 2 shards over 3 replicas."""
+    result = run(kubectl, "kustomize", str(SHARDING_OVERLAY))
+    assert result.returncode == 0, result.stderr
+    return load_all(result.stdout)
+
+
 def helm_template_fails(helm: str, *sets: str) -> str:
     args = [arg for s in sets for arg in ("--set", s)]
     result = run(helm, "template", RELEASE, str(CHART), *args)
@@ -166,6 +191,7 @@ RENDERINGS = {
     "two-replicas": ("replicas=2",),
     "standalone": ("peering.enabled=false",),
     "gateway-disabled": NO_GATEWAY,
+    "sharded": SHARDED,
 }
 GATEWAY_RENDERINGS = ["cluster-wide", "namespaced"]
 """Renderings that have a gateway (the others differ from the default in the operator only)."""
@@ -179,11 +205,18 @@ def of_kind(docs: list[dict], kind: str, component: str | None = None) -> list[d
 RUNTIME_KEY_SUFFIX = "-runtime-key"
 """The Roles and RoleBindings of the runtime key Secret (release namespace, both modes); see
 tests/deploy/test_runtime_key_install.py."""
+SHARDS_SUFFIX = "-shards"
+"""The Role and RoleBinding of the shard Leases (release namespace, shards > 1)."""
 
 
 def session_grants(docs: list[dict], kind: str, component: str) -> list[dict]:
-    """The Roles (RoleBindings) of `component` but those of the runtime key Secret."""
-    return [d for d in of_kind(docs, kind, component) if not d["metadata"]["name"].endswith(RUNTIME_KEY_SUFFIX)]
+    """The Roles (RoleBindings) of `component` but those of the runtime key Secret and the shard Leases."""
+    return [d for d in of_kind(docs, kind, component)
+            if not d["metadata"]["name"].endswith((RUNTIME_KEY_SUFFIX, SHARDS_SUFFIX))]
+
+
+def shard_grants(docs: list[dict], kind: str) -> list[dict]:
+    return [d for d in of_kind(docs, kind, OPERATOR) if d["metadata"]["name"].endswith(SHARDS_SUFFIX)]
 
 
 def one(docs: list[dict], kind: str, component: str | None = None) -> dict:
@@ -555,13 +588,16 @@ def test_namespaced_mode_grants_a_role_in_each_watched_namespace_and_nothing_clu
                                                     "namespace": account["namespace"]}]
 
 
-@pytest.mark.parametrize("name", ["cluster-wide", "namespaced", "standalone"])
-def test_no_rule_uses_wildcards_resource_names_or_escalation_verbs(render, base_docs, name):
-    docs = render(*RENDERINGS[name]) + base_docs
+@pytest.mark.parametrize("name", ["cluster-wide", "namespaced", "standalone", "sharded"])
+def test_no_rule_uses_wildcards_resource_names_or_escalation_verbs(render, base_docs, sharded_base_docs, name):
+    docs = render(*RENDERINGS[name]) + base_docs + sharded_base_docs
     rules = [rule for role in of_kind(docs, "ClusterRole") + of_kind(docs, "Role") for rule in role["rules"]]
     assert rules
     for rule in rules:
-        if "resourceNames" in rule:  # only `get` of the runtime key Secret (test_runtime_key_install.py)
+        if "resourceNames" in rule:  # `get` of the runtime key Secret (test_runtime_key_install.py) …
+            if rule["resources"] == ["leases"]:  # … and get/update of the shard Leases
+                assert rule == shard_lease_rules(SHARD_LEASES)[0], rule
+                continue
             assert rule == {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"],
                             "resourceNames": [f"{RELEASE}-runtime-key"]}, rule
             continue
@@ -570,6 +606,8 @@ def test_no_rule_uses_wildcards_resource_names_or_escalation_verbs(render, base_
         assert not {"escalate", "bind", "impersonate", "deletecollection"} & set(rule["verbs"]), rule
         if "update" in rule["verbs"]:  # only for owner references with blockOwnerDeletion
             assert rule == {"apiGroups": ["agentsession.dev"], "resources": ["agentsessions/finalizers"], "verbs": ["update"]}
+        if rule["resources"] == ["leases"]:  # the shard Leases: created in the release namespace only
+            assert rule == shard_lease_rules(SHARD_LEASES)[1], rule
         # Nothing reaches into a session pod but the runtime's HTTP port (NetworkPolicy below).
         reaching_in = {"pods/exec", "pods/attach", "pods/portforward", "pods/proxy", "services/proxy"}
         assert not reaching_in & set(rule["resources"]), rule
@@ -603,6 +641,116 @@ def test_namespaced_install_peers_in_every_watched_namespace(render):
     assert {p["kind"] for p in peerings} == {"KopfPeering"}
     assert sorted(p["metadata"]["namespace"] for p in peerings) == sorted(WATCHED)
     assert {p["metadata"]["name"] for p in peerings} == {RELEASE}
+
+
+# --- sharding ---------------------------------------------------------------------------------
+
+MODES = [pytest.param((), id="cluster-wide"), pytest.param(NAMESPACED_MODE, id="namespaced")]
+
+
+def all_rules(docs: list[dict]) -> list[dict]:
+    return [rule for role in of_kind(docs, "ClusterRole") + of_kind(docs, "Role") for rule in role["rules"]]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_one_shard_by_default_means_no_lease_and_kopf_peering(render, mode):
+    docs = render(*mode)
+    assert shard_grants(docs, "Role") == [] and shard_grants(docs, "RoleBinding") == []
+    assert "coordination.k8s.io" not in {group for rule in all_rules(docs) for group in rule["apiGroups"]}
+    args = operator_container(docs)["args"]
+    assert not [a for a in args if a.startswith("--shard")] and f"--peering={RELEASE}" in args
+    assert [d for d in docs if d["apiVersion"] == "kopf.dev/v1"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_sharded_install_grants_exactly_the_shard_leases_in_the_release_namespace(render, mode):
+    docs = render(*SHARDED, *mode)
+    (role,), (binding,) = shard_grants(docs, "Role"), shard_grants(docs, "RoleBinding")
+    assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == NAMESPACE
+    assert role["rules"] == shard_lease_rules(SHARD_LEASES)
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                  "name": role["metadata"]["name"]}
+    account = one(docs, "ServiceAccount", OPERATOR)["metadata"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account["name"], "namespace": NAMESPACE}]
+    lease_rules = [r for r in all_rules(docs) if "coordination.k8s.io" in r["apiGroups"]]
+    assert lease_rules == role["rules"]  # nowhere else, and never cluster-wide
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_sharded_install_has_no_kopf_peering(render, mode):
+    docs = render(*SHARDED, *mode)
+    assert [d for d in docs if d["apiVersion"] == "kopf.dev/v1"] == []
+    assert "kopf.dev" not in {group for rule in all_rules(docs) for group in rule["apiGroups"]}
+    args = operator_container(docs)["args"]
+    assert not [a for a in args if a.startswith("--peering") or a == "--standalone"]
+    assert args[-4:] == ["--shards=2", f"--shard-lease-namespace={NAMESPACE}", f"--shard-lease-prefix={RELEASE}",
+                         "--shard-lease-duration=15"]
+
+
+@pytest.mark.parametrize(("shards", "sets"), [(2, ()), (5, ("fullnameOverride=sessions", "shardLeaseDurationSeconds=30"))],
+                         ids=["two", "five-renamed"])
+def test_the_operator_reads_and_renews_exactly_the_leases_the_chart_grants(render, shards, sets):
+    from types import SimpleNamespace
+
+    from agent_sessions.cli.main import _peering, _shard_lease_namespace, build_parser
+    from agent_sessions.handlers.sharding import ShardLeases
+
+    docs = render(f"shards={shards}", f"replicas={shards + 1}", *sets)
+    args = build_parser().parse_args(operator_container(docs)["args"])
+    (role,) = shard_grants(docs, "Role")
+    namespace = _shard_lease_namespace(args)
+    leases = ShardLeases(SimpleNamespace(namespace=namespace), shards=args.shards, prefix=args.shard_lease_prefix,
+                         identity="pod")
+    assert role["rules"] == shard_lease_rules(leases.names) and len(leases.names) == shards
+    assert namespace == role["metadata"]["namespace"] == NAMESPACE
+    assert _peering(args) is None
+
+
+def test_a_sharded_install_rolls_a_new_pod_in_before_an_old_one_leaves(render):
+    deployment = one(render(*SHARDED), "Deployment", OPERATOR)
+    assert deployment["spec"]["replicas"] == 3
+    assert deployment["spec"]["strategy"] == {"type": "RollingUpdate",
+                                              "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "valid"),
+    [({"shards": 2, "replicas": 2}, True), ({"shards": 2, "replicas": 3, "peering__enabled": False}, True),
+     ({"shards": 0}, False), ({"shards": 1.5}, False), ({"shards": "2"}, False),
+     ({"shardLeaseDurationSeconds": 0}, False), ({"replicas": 3, "shards": 1, "peering__enabled": False}, False)],
+    ids=["as-many-replicas-as-shards", "sharded-without-peering", "zero-shards", "fractional-shards",
+         "shards-as-a-string", "zero-lease-duration", "unsharded-replicas-without-peering"],
+)
+def test_sharding_values_are_checked_by_the_schema(overrides, valid):
+    assert (schema_errors(**overrides) == []) is valid
+
+
+@pytest.mark.parametrize(("sets", "in_message"), [
+    (("shards=3", "replicas=2"), "replicas (2) must be at least shards (3)"),
+    (("shards=2", "replicas=1"), "replicas (1) must be at least shards (2)"),
+    (("shards=0",), "shards must be at least 1"),
+], ids=["fewer-replicas-than-shards", "one-replica", "zero-shards"])
+def test_the_template_refuses_a_shard_without_a_replica_even_without_schema_validation(helm, sets, in_message):
+    args = [arg for s in sets for arg in ("--set", s)]
+    result = run(helm, "template", RELEASE, str(CHART), "--skip-schema-validation", *args)
+    assert result.returncode != 0 and in_message in result.stderr, result.stderr
+
+
+def test_the_sharding_overlay_runs_what_the_chart_renders_with_two_shards(render, sharded_base_docs):
+    chart, overlay = render(*SHARDED), sharded_base_docs
+    validate_strictly(overlay)
+    chart_deployment, overlay_deployment = one(chart, "Deployment", OPERATOR), one(overlay, "Deployment", OPERATOR)
+    for key in ("replicas", "strategy", "selector"):
+        assert chart_deployment["spec"][key] == overlay_deployment["spec"][key], key
+    assert chart_deployment["spec"]["template"]["spec"] == overlay_deployment["spec"]["template"]["spec"]
+    assert one(overlay, "ClusterRole", OPERATOR)["rules"] == one(chart, "ClusterRole", OPERATOR)["rules"]
+    for kind in ("Role", "RoleBinding"):
+        (chart_grant,), (overlay_grant,) = shard_grants(chart, kind), shard_grants(overlay, kind)
+        assert chart_grant["metadata"]["name"] == overlay_grant["metadata"]["name"]
+        assert chart_grant["metadata"]["namespace"] == overlay_grant["metadata"]["namespace"]
+        for key in ("rules", "roleRef", "subjects"):
+            assert chart_grant.get(key) == overlay_grant.get(key), (kind, key)
+    assert [d for d in overlay if d["apiVersion"] == "kopf.dev/v1"] == []
 
 
 # --- the operator and gateway Deployments ----------------------------------------------------
@@ -713,8 +861,11 @@ def test_the_operator_cli_parses_the_rendered_command_line(render, base_docs, na
     assert args.defaults == "/etc/agent-sessions/defaults.yaml"
     assert args.namespace == (WATCHED if name == "namespaced" else None)
     assert args.standalone is (name == "standalone")
-    if not args.standalone:
-        assert args.peering == RELEASE
+    if name == "sharded":  # the shard Leases replace kopf peering
+        assert (args.shards, args.peering, args.shard_lease_namespace) == (2, None, NAMESPACE)
+        assert (args.shard_lease_prefix, args.shard_lease_duration) == (RELEASE, 15)
+    elif not args.standalone:
+        assert args.shards == 1 and args.peering == RELEASE
 
 
 def test_namespaced_mode_passes_each_namespace(render):

@@ -93,12 +93,39 @@ sorted by key: the operator's --network-policy-peer-labels.
 {{- end }}
 
 {{/*
-Guard repeated from values.schema.json for `--skip-schema-validation` installs: two active kopf
-operators without peering would both process every session.
+"true" when the operators coordinate by kopf peering: peering.enabled and not sharded (with
+shards > 1 the shard Leases replace it, and every replica stays active).
+*/}}
+{{- define "agent-session-operator.peered" -}}
+{{- if and .Values.peering.enabled (le (int .Values.shards) 1) }}true{{ end }}
+{{- end }}
+
+{{/*
+The shard Leases' names: <fullname>-shard-0 … <fullname>-shard-<shards-1> (`--shard-lease-prefix`).
+*/}}
+{{- define "agent-session-operator.shardLeaseNames" -}}
+{{- $fullname := include "agent-session-operator.fullname" . }}
+{{- $names := list }}
+{{- range $i := until (int .Values.shards) }}
+{{- $names = append $names (printf "%s-shard-%d" $fullname $i) }}
+{{- end }}
+{{- toJson $names }}
+{{- end }}
+
+{{/*
+Guards repeated from values.schema.json for `--skip-schema-validation` installs: two active kopf
+operators without peering (or sharding) would both process every session; a shard without a
+replica would be reconciled by nobody.
 */}}
 {{- define "agent-session-operator.validate" -}}
-{{- if and (gt (int .Values.replicas) 1) (not .Values.peering.enabled) }}
-{{- fail "replicas > 1 requires peering.enabled=true (kopf peering keeps one operator active)" }}
+{{- if and (gt (int .Values.replicas) 1) (not .Values.peering.enabled) (le (int .Values.shards) 1) }}
+{{- fail "replicas > 1 requires peering.enabled=true (kopf peering keeps one operator active) or shards > 1" }}
+{{- end }}
+{{- if lt (int .Values.shards) 1 }}
+{{- fail "shards must be at least 1" }}
+{{- end }}
+{{- if and (gt (int .Values.shards) 1) (lt (int .Values.replicas) (int .Values.shards)) }}
+{{- fail (printf "replicas (%d) must be at least shards (%d): a shard needs a replica to hold it, and replicas beyond shards stand by" (int .Values.replicas) (int .Values.shards)) }}
 {{- end }}
 {{- if and .Values.watchNamespaces .Values.networkPolicy.namespaces }}
 {{- fail "networkPolicy.namespaces is for cluster-wide mode only: with watchNamespaces the NetworkPolicy goes into each watched namespace" }}
