@@ -188,6 +188,7 @@ def test_a_replica_stopped_cleanly_releases_its_shard_to_the_standby_at_once(api
     held[0].stop()
     taken_at = wait_until(lambda: holders([standby]).get(0) is standby and time.time(), interval=0.01,
                           what="the standby holding shard 0")
+    print(f"\nclean stop: shard 0 taken over {taken_at - stopped_at:.2f}s after the stop (lease duration 15s)")
     # A released Lease is free at once: the standby's next read (every 3 s), not the 15 s duration.
     assert taken_at - stopped_at < 15 / 5 + 1.5, taken_at - stopped_at
     api.create(c.SESSION_PLURAL, session(name))
