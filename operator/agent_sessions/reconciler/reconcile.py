@@ -60,6 +60,8 @@ from agent_sessions.lifecycle import (
     RemoveFinalizer,
     SessionInput,
     Stop,
+    apply_condition,
+    compute_provider_available_condition,
     decide,
     prompt_message_id,
 )
@@ -318,6 +320,11 @@ class Reconciler:
                     st = decision.status
                     if st.provider is not None and not st.provider.id:
                         st.provider.id = placed.id
+                    if st.provider is not None and st.provider.restarts is None:
+                        st.provider.restarts = 0  # a new backing: what its first observation will say
+                    # It answered: said now, in this reconcile's patch, not in one more when it is next observed.
+                    st.conditions = apply_condition(st.conditions, compute_provider_available_condition(None),
+                                                    st.observed_generation, self.clock())
                 elif isinstance(action, Stop):
                     await provider.stop(ref)
                 elif isinstance(action, Delete):
