@@ -83,14 +83,20 @@ class CountingCore:
 
 
 SESSION = SessionRef(namespace="default", name="demo", uid="session-uid-1", config={})
+POD_NAME = PodProvider(core_api=object())._pod_name(SESSION)
+
+
+def provider_over(pods: dict[str, dict], *, watched: bool = True) -> tuple[PodProvider, CountingCore]:
+    """A pod provider over `pods` (by name), its store fed by a watch (the tests play it) or not."""
+    core = CountingCore(pods)
+    provider = PodProvider(core_api=core)
+    provider.pods.watched = watched
+    return provider, core
 
 
 async def test_observe_reads_a_pod_once_and_then_takes_it_from_the_store():
-    provider = PodProvider(core_api=CountingCore({}))
-    provider.pods.watched = True
-    name = provider._pod_name(SESSION)
-    core = CountingCore({name: pod(name)})
-    provider._core = core
+    name = POD_NAME
+    provider, core = provider_over({name: pod(name)})
     first = await provider.observe(SESSION)
     second = await provider.observe(SESSION)
     assert (first, core.calls) == (second, [f"read pod {name}"])
@@ -98,10 +104,8 @@ async def test_observe_reads_a_pod_once_and_then_takes_it_from_the_store():
 
 
 async def test_observe_follows_the_watch_without_a_request():
-    core = CountingCore({})
-    provider = PodProvider(core_api=core)
-    provider.pods.watched = True
-    name = provider._pod_name(SESSION)
+    provider, core = provider_over({})
+    name = POD_NAME
     provider.pods.seen("ADDED", pod(name, phase="Pending"))
     assert not (await provider.observe(SESSION)).ready
     provider.pods.seen("MODIFIED", pod(name, rv="11", phase="Succeeded"))
@@ -114,10 +118,8 @@ async def test_observe_follows_the_watch_without_a_request():
 
 
 async def test_without_a_watch_every_observe_reads():
-    provider = PodProvider(core_api=CountingCore({}))
-    name = provider._pod_name(SESSION)
-    core = CountingCore({name: pod(name)})
-    provider._core = core
+    name = POD_NAME
+    provider, core = provider_over({name: pod(name)}, watched=False)
     await provider.observe(SESSION)
     core.pods[name] = pod(name, rv="11", phase="Succeeded")  # changed, and nobody says so
     assert (await provider.observe(SESSION)).state.name == "SUCCEEDED"
@@ -125,10 +127,8 @@ async def test_without_a_watch_every_observe_reads():
 
 
 async def test_a_pod_seen_deleted_is_stopped_without_a_request_and_one_seen_terminating_is_waited_for():
-    core = CountingCore({})
-    provider = PodProvider(core_api=core)
-    provider.pods.watched = True
-    name = provider._pod_name(SESSION)
+    provider, core = provider_over({})
+    name = POD_NAME
     provider.pods.seen("ADDED", pod(name, deletionTimestamp="2026-12-06T10:00:00Z"))
     await provider.stop(SESSION)  # terminating: its DELETED event will say when it is gone
     provider.pods.seen("DELETED", pod(name))
