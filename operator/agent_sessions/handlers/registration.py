@@ -21,6 +21,7 @@ from typing import Any
 import aiohttp
 import kopf
 from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
 
 from agent_sessions.api import constants as c
 from agent_sessions.api.json_shape import copy_json
@@ -210,6 +211,29 @@ class OperatorRuntime:
         return (body.get("metadata") or {}).get("uid") if body is not None else None
 
 
+async def peering_problem(api: client.ApiClient, peering: str, clusterwide: bool) -> str | None:
+    """Why kopf would keep the operator paused without a word (its peering CRD is not served), or None.
+
+    kopf pauses every watch while a mandatory peering's resource is missing; an operator started
+    with a peering name on a cluster without kopf's CRDs would then do nothing, silently.
+    """
+    kind, plural = ("ClusterKopfPeering", "clusterkopfpeerings") if clusterwide else ("KopfPeering", "kopfpeerings")
+    try:
+        found = await client.CustomObjectsApi(api).get_api_resources("kopf.dev", "v1", _request_timeout=10)
+    except ApiException as error:
+        if error.status != 404:
+            return None  # cannot tell: say nothing rather than something wrong
+        found = None
+    except (OSError, asyncio.TimeoutError, aiohttp.ClientError):
+        return None
+    if found is not None and any(r.name == plural for r in found.resources or ()):
+        return None
+    return (f"kopf peering '{peering}' needs the {kind} resource (group kopf.dev), which this cluster does "
+            f"not serve: the operator stays paused, reconciling nothing, until it does. Install the chart's "
+            f"CRDs (charts/agent-session-operator/crds/kopf-peerings.yaml) and the {kind} '{peering}', or run "
+            f"with --standalone (one operator, no HA).")
+
+
 async def load_runtime_key(api: client.ApiClient, secret: str | None) -> bytes:
     """The runtime key from Secret `NAMESPACE/NAME` (created with a fresh key when missing).
 
@@ -305,7 +329,11 @@ def register(registry: kopf.OperatorRegistry, runtime: OperatorRuntime) -> None:
 
     @kopf.on.startup(registry=registry)
     async def startup(**_: Any) -> None:
-        await runtime.connect()
+        reconciler = await runtime.connect()
+        if runtime.options.peering:
+            problem = await peering_problem(reconciler.api, runtime.options.peering, runtime.options.clusterwide)
+            if problem:
+                logger.error("%s", problem)
         if runtime.shards is not None:
             runtime.shards.start()
         if "tmux" in runtime.provider_factories:
