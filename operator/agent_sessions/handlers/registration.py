@@ -54,7 +54,13 @@ class OperatorRuntime:
     """Builds the client of the sessions' runtimes (tests inject failures through it)."""
     reconciler: Reconciler | None = None
     scheduler: SessionScheduler | None = None
-    sessions: Any = None  # kopf.Index: (namespace, name) -> [session body]
+    sessions: dict[tuple[str, str], dict] = field(default_factory=dict)
+    """(namespace, name) → the session body as its last watch event delivered it. Kept by
+    `session_event`, not as a kopf index: kopf holds every handler back until its indices are
+    filled, at a cost that grows with the cube of the objects listed (each listed object's toggle
+    wakes every waiting worker, which re-checks every toggle) — an operator restarted over 5,000
+    sessions reconciled none in 10 minutes. Templates (few) stay a kopf index, so no session is
+    reconciled before its namespace's templates are known."""
     templates: Any = None  # kopf.Index: namespace -> [template bodies]
     background: list[asyncio.Task] = field(default_factory=list)
     providers: ProviderRegistry = field(default_factory=ProviderRegistry)
@@ -123,9 +129,7 @@ class OperatorRuntime:
 
     def _shard_acquired(self, shard: int) -> None:
         # Every session of the shard this replica knows of (the index is kept by every replica).
-        if self.sessions is None:
-            return  # not listed yet: each session's listing event triggers it
-        for key in list(self.sessions.keys()):
+        for key in list(self.sessions):
             self.trigger(key)
 
     def _shard_lost(self, shard: int) -> None:
@@ -178,11 +182,7 @@ class OperatorRuntime:
         return {t["metadata"]["name"]: t for t in self.templates[namespace]}
 
     def session(self, key: tuple[str, str]) -> dict | None:
-        if self.sessions is None or key not in self.sessions:
-            return None
-        for body in self.sessions[key]:
-            return body
-        return None
+        return self.sessions.get(key)
 
     async def reconcile(self, key: Hashable) -> tuple[float | None, bool]:
         namespace, name = key  # type: ignore[misc]
@@ -372,21 +372,20 @@ def register(registry: kopf.OperatorRegistry, runtime: OperatorRuntime) -> None:
         )
         return kopf.AiohttpSession(aiohttp_session=session, server=fields["server"])
 
-    @kopf.index(*SESSIONS, id="session_index", registry=registry)
-    def session_index(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
-        return {(namespace, name): _snapshot(body)}
-
     @kopf.index(*TEMPLATES, id="template_index", registry=registry)
     def template_index(namespace: str, body: kopf.Body, **_: Any) -> dict:
         return {namespace: _snapshot(body)}
 
     def _bind(indexes: Mapping[str, Any]) -> None:
-        runtime.sessions = indexes["session_index"]
         runtime.templates = indexes["template_index"]
 
     @kopf.on.event(*SESSIONS, registry=registry)
-    async def session_event(namespace: str, name: str, **kwargs: Any) -> None:
+    async def session_event(type: str | None, namespace: str, name: str, body: kopf.Body, **kwargs: Any) -> None:
         _bind(kwargs)
+        if type == "DELETED":
+            runtime.sessions.pop((namespace, name), None)
+        else:
+            runtime.sessions[(namespace, name)] = _snapshot(body)
         runtime.trigger((namespace, name))
 
     @kopf.on.event(*TEMPLATES, registry=registry)
@@ -394,9 +393,7 @@ def register(registry: kopf.OperatorRegistry, runtime: OperatorRuntime) -> None:
         # A template change can change any session of its namespace (chains): let each one
         # find out; converged sessions cost no writes.
         _bind(kwargs)
-        if runtime.sessions is None:
-            return
-        for key in list(runtime.sessions.keys()):
+        for key in list(runtime.sessions):
             if key[0] == namespace:
                 runtime.trigger(key)
 
