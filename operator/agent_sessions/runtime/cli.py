@@ -30,7 +30,8 @@ from .output import CountingFilter
 
 RUNTIME_DESCRIPTION = (
     "Run an agent inside its session and serve the session's HTTP endpoint: GET /healthz, GET /v1/info, "
-    "POST /v1/messages (JSON or SSE), GET /v1/history?after_seq=N, POST /v1/cancel. The agent is the "
+    "POST /v1/messages (JSON or SSE), GET /v1/history?after_seq=N[&wait=S] (long-poll), POST /v1/cancel. "
+    "The agent is the "
     "command after `--`; it speaks ACP over stdio (or, with --protocol stdio-lines, plain lines). "
     "History and the ACP session id are kept in <workspace>/.agent-session/ so a resumed session "
     "continues where it stopped."
