@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import signal
 import statistics
@@ -239,7 +238,7 @@ async def run(args: argparse.Namespace, plane: ControlPlane, work: Path) -> None
                       + f"  = {rate / base_rate:.0%} of the bare-pod rate; overhead p50 "
                       f"{(statistics.median(latencies) - statistics.median(base_latencies)) * 1000:.0f} ms, p99 "
                       f"{(percentile(latencies, 0.99) - percentile(base_latencies, 0.99)) * 1000:.0f} ms")
-            print(f"\n3. Operator RSS (its own process, `agent-sessions run`) with N converged sessions:")
+            print("\n3. Operator RSS (its own process, `agent-sessions run`) with N converged sessions:")
             print(f"   {created:6d} sessions: {rss_mib(operator.pid):6.1f} MiB")
             for target in args.rss:
                 if target <= created:

@@ -7,11 +7,10 @@ import pytest
 from agent_sessions.gateway.wake_decision import (
     Route,
     needs_templates,
-    parse_wake_timestamp,
     route,
     wake_on_message,
-    wake_timestamp,
 )
+from agent_sessions.wire.wake_request import parse_wake_timestamp, wake_timestamp
 
 NOW = 1_700_000_000.0
 WINDOW = 120.0

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from agent_sessions.api import constants as c
 from agent_sessions.providers.pod.policy import ENFORCE_LABEL
 from support.backends import api, kubelet, real_cluster  # noqa: F401 (fixtures, parametrised by backend)

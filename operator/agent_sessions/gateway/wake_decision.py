@@ -22,7 +22,7 @@ from typing import Any
 
 from agent_sessions.api import constants as c
 from agent_sessions.config import ConfigInvalid, resolve_config
-from agent_sessions.wire.wake_request import parse_wake_timestamp, wake_timestamp
+from agent_sessions.wire.wake_request import parse_wake_timestamp
 
 from .session_view import endpoint_of, phase_of, status_of
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from agent_sessions.providers import SessionRef
 from agent_sessions.providers.pod import PodProvider
 from agent_sessions.providers.pod.logs import secret_references
