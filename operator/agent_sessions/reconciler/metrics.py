@@ -5,6 +5,9 @@ from prometheus_client import Counter, Gauge, Histogram
 SESSIONS = Gauge("agent_sessions", "Sessions known to the operator, by phase and provider.", ["phase", "provider"])
 TRANSITIONS = Counter("agent_session_transitions_total", "Phase transitions.", ["from_phase", "to_phase"])
 RECONCILE_SECONDS = Histogram("agent_session_reconcile_seconds", "Duration of one reconcile.")
+RECONCILE_ERRORS = Counter(
+    "agent_session_reconcile_errors_total", "Reconciles that failed with an unexpected error (retried with backoff)."
+)
 PROVIDER_ERRORS = Counter(
     "agent_session_provider_errors_total", "Provider calls that failed as unavailable.", ["provider", "operation"]
 )

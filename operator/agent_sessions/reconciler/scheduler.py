@@ -16,6 +16,8 @@ import random
 from collections import Counter
 from collections.abc import Awaitable, Callable, Hashable
 
+from . import metrics
+
 logger = logging.getLogger(__name__)
 
 ERROR_BACKOFF = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
@@ -116,6 +118,7 @@ class SessionScheduler:
             attempt = self._failures.get(key, 0)
             self._failures[key] = attempt + 1
             delay = ERROR_BACKOFF[min(attempt, len(ERROR_BACKOFF) - 1)]
+            metrics.RECONCILE_ERRORS.inc()
             logger.exception("reconcile of %s failed; retrying in %.0fs", key, delay)
             return delay
         self._failures.pop(key, None)
