@@ -2,8 +2,14 @@
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from agent_sessions.api import constants as c
+
 SESSIONS = Gauge("agent_sessions", "Sessions known to the operator, by phase and provider.", ["phase", "provider"])
 TRANSITIONS = Counter("agent_session_transitions_total", "Phase transitions.", ["from_phase", "to_phase"])
+# The series into Failed exist from the start, at 0: `increase()` (the AgentSessionsFailing alert)
+# cannot see the first failure on a series that appears with it.
+for _phase in c.PHASES:
+    TRANSITIONS.labels(from_phase=_phase, to_phase=c.PHASE_FAILED)
 RECONCILE_SECONDS = Histogram("agent_session_reconcile_seconds", "Duration of one reconcile.")
 RECONCILE_ERRORS = Counter(
     "agent_session_reconcile_errors_total", "Reconciles that failed with an unexpected error (retried with backoff)."
