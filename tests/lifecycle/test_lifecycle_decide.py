@@ -309,7 +309,8 @@ ROWS = [
     # — Running + crash → restart per policy / backoffLimit, else Failed
     Row("running session whose agent crashes is restarted under on failure",
         running, EXITED_1, c.PHASE_CREATING, ("Stop", "Warning:Restarted"),
-        expect={"crash_count": 1, "restart_count": 1, "ready.reason": c.REASON_CREATING}),
+        expect={"crash_count": 1, "restart_count": 1, "ready.reason": c.REASON_AGENT_EXITED,
+                "ready.message": "the agent exited with code 1: panic: boom; restarting (crash 1 of at most 3)"}),
     Row("running session crashing at its backoff limit fails",
         lambda: with_(running(), crash_count=3, restart_count=3), EXITED_1, c.PHASE_FAILED, ("Stop", "Warning:Failed"),
         expect={"crash_count": 4, "restart_count": 3, "ready.reason": c.REASON_BACKOFF_LIMIT_EXCEEDED}),

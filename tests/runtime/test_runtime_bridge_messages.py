@@ -67,7 +67,9 @@ async def test_info_follows_title_turns_activity_and_counts(start_bridge, http):
     assert before["lastActivityTime"] is None and before["messageCount"] == 0 and before["lastSeq"] == 0
     assert before["sessionInfo"] == {"title": None, "updatedAt": None, "meta": None}
     assert before["capabilities"]["resume"] is True and before["capabilities"]["streaming"] is True
-    assert before["health"] == {"status": "ok", "state": "idle", "protocol": "acp", "acpSessionId": before["acpSessionId"]}
+    assert before["health"] == {"status": "ok", "state": "idle", "protocol": "acp", "acpSessionId": before["acpSessionId"],
+                                "agentStart": {"state": "started"}}
+    assert before["agentStart"] == {"state": "started"}
 
     sent_at = datetime.now(UTC).replace(microsecond=0)
     await post_json(http, f"{bridge.url}/v1/messages", {"text": "Plan the migration of the billing service to Postgres 17"})

@@ -95,3 +95,13 @@ async def test_a_delivery_is_accepted_or_busy_and_an_unreachable_runtime_fails(r
         assert caught.value.status is None
     finally:
         await client.close()
+
+
+def test_a_failed_agent_start_is_read_with_its_reason_and_message():
+    body = {"agentStart": {"state": "failed", "reason": "AgentExecFailed", "message": "cannot run 'x': No such file"},
+            "health": {"status": "unhealthy", "reason": "AgentExecFailed", "message": "cannot run 'x': No such file"}}
+    info = RuntimeInfo.from_json(body)
+    assert info.start_failed and info.agent_start["reason"] == "AgentExecFailed"
+    assert info.health_message() == "AgentExecFailed; cannot run 'x': No such file"
+    assert not RuntimeInfo.from_json({"agentStart": {"state": "started"}}).start_failed
+    assert not RuntimeInfo.from_json({"agentStart": "garbage"}).start_failed

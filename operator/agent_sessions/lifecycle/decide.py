@@ -85,7 +85,14 @@ from .conditions import (
     compute_up_to_date_condition,
 )
 from .deadlines import idle_deadline, max_duration_deadline, seconds_until, start_deadline
-from .decision_state import GONE, POLL_SECONDS, PROVIDER_RETRY_SECONDS, RUNNING_PHASES
+from .decision_state import (
+    GONE,
+    POLL_SECONDS,
+    PROVIDER_RETRY_SECONDS,
+    RUNNING_PHASES,
+    STARTING_POLL_SECONDS,
+    STARTING_WINDOW_SECONDS,
+)
 from .health import next_health, resting_health
 from .inputs import SessionInput
 from .messages import (
@@ -98,7 +105,7 @@ from .messages import (
 from .observation import BackingState, Observation
 from .prompt import initial_prompt, next_prompt_step
 from .printable import printable_line
-from .timestamps import require_aware
+from .timestamps import parse_timestamp, require_aware
 from .transitions import Transitions
 
 __all__ = ["POLL_SECONDS", "PROVIDER_RETRY_SECONDS", "TERMINATING_QUIET_SECONDS", "decide"]
@@ -254,13 +261,18 @@ class _Decider(Transitions):
         if obs is None or obs.state in GONE:
             self.work.append(Ensure())  # idempotent repeat: the create/resume may not show yet
         # TERMINATING: the previous backing still holds the name; its removal triggers the ensure.
-        resuming = self._ready_reason() == c.REASON_RESUMING
-        self._ready(compute_ready_condition(
-            c.PHASE_CREATING,
-            reason=c.REASON_RESUMING if resuming else c.REASON_CREATING,
-            message=describe_observation(obs) if obs is not None and (obs.reason or obs.message) else None,
-        ))
-        self._poll(deadline)
+        reason = self._ready_reason()
+        if not (self.status.crash_count and reason not in (c.REASON_CREATING, c.REASON_RESUMING)):
+            # (After a crash, Ready keeps saying why it restarts until the new backing serves.)
+            self._ready(compute_ready_condition(
+                c.PHASE_CREATING,
+                reason=c.REASON_RESUMING if reason == c.REASON_RESUMING else c.REASON_CREATING,
+                message=describe_observation(obs) if obs is not None and (obs.reason or obs.message) else None,
+            ))
+        starting = obs is not None and obs.state == BackingState.RUNNING and not obs.ready
+        young = (started := parse_timestamp(self.status.start_time)) is not None and \
+            (self.now - started).total_seconds() < STARTING_WINDOW_SECONDS
+        self._poll(deadline, STARTING_POLL_SECONDS if starting and young else POLL_SECONDS)
         return False
 
     def _running(self) -> bool:

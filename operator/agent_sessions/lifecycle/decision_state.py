@@ -27,6 +27,13 @@ POLL_SECONDS: Final = 5.0
 """How soon to look again while waiting for the provider to finish something (start, stop,
 delete). Pod events usually come sooner; providers without events (http, tmux) rely on it."""
 
+STARTING_POLL_SECONDS: Final = 1.0
+"""How soon to look again at a backing that runs but does not serve yet, early in a start (see
+`STARTING_WINDOW_SECONDS`): its runtime knows within a second or two whether the agent started,
+and a failed start is reported only there (`agentStart`) — no pod event announces it."""
+STARTING_WINDOW_SECONDS: Final = 20.0
+"""How long after a start the quick look-again lasts; a slower start is polled every `POLL_SECONDS`."""
+
 RUNNING_PHASES: Final = (c.PHASE_CREATING, c.PHASE_RUNNING)
 GONE: Final = (BackingState.ABSENT, BackingState.STOPPED)
 """Backing states where nothing runs."""
@@ -77,8 +84,7 @@ class DecisionState:
     def _emit(self, event: Emit) -> None:
         self.events.append(event)
 
-    def _poll(self, deadline: datetime | None = None) -> None:
-        wait = POLL_SECONDS
+    def _poll(self, deadline: datetime | None = None, wait: float = POLL_SECONDS) -> None:
         if deadline is not None:
             wait = min(wait, max(seconds_until(deadline, self.now), 0.0))
         self.requeue.append(wait)

@@ -27,6 +27,9 @@ def describe_observation(obs: Observation | None) -> str:
 
 
 def exit_message(obs: Observation) -> str:
+    if obs.start_failed:
+        return f"the agent could not start ({obs.reason}): {obs.message}" if obs.reason else \
+            f"the agent could not start: {obs.message}"
     code = f" with code {obs.exit_code}" if obs.exit_code is not None else ""
     cause = f" ({obs.reason})" if obs.reason else ""
     detail = f": {obs.message}" if obs.message else ""

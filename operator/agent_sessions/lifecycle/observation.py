@@ -87,6 +87,10 @@ class Observation:
     """Restarts the backing made by itself (container restartCount) since it was created."""
     exit_code: int | None = None
     """Exit code of the agent, when it exited."""
+    start_failed: bool = False
+    """With `FAILED`: the agent never got as far as serving (its command cannot run, it exited or
+    was refused during start-up) and nothing will retry in this backing — reported by its runtime
+    (`agentStart`), so the restart policy applies at once instead of the start timeout."""
     health: HealthProbe | None = None
     """Health probe result, when the provider probes."""
     prompt_accepted: bool | None = None

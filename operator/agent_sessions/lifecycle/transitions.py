@@ -125,10 +125,13 @@ class Transitions(DecisionState):
             )
         st.crash_count = crashes + 1
         st.restart_count = (st.restart_count or 0) + 1
-        self._emit(Emit.warning(
-            c.EVENT_RESTARTED, f"{exited}; restarting (crash {crashes + 1} of at most {settings.backoff_limit})"
-        ))
-        return self._start(resume=False, replace=True, reset_crashes=False)
+        restarting = f"{exited}; restarting (crash {crashes + 1} of at most {settings.backoff_limit})"
+        self._emit(Emit.warning(c.EVENT_RESTARTED, restarting))
+        self._start(resume=False, replace=True, reset_crashes=False)
+        # Ready says why it restarts (kept by Creating until the new backing serves).
+        self._ready(compute_ready_condition(c.PHASE_CREATING, reason=obs.reason or c.REASON_AGENT_EXITED,
+                                            message=restarting))
+        return False
 
     def _count_self_restarts(self) -> bool:
         """Count crashes a self-restarting backing recovered from. True when that made it fail."""

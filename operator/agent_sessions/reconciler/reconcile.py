@@ -67,7 +67,12 @@ from agent_sessions.lifecycle import (
 )
 from agent_sessions.lifecycle.timestamps import format_timestamp, parse_timestamp
 from agent_sessions.providers.base import Provider, SessionRef, ValidationContext
-from agent_sessions.providers.errors import InvalidConfiguration, ProviderUnavailable, SessionAlreadyExists
+from agent_sessions.providers.errors import (
+    InvalidConfiguration,
+    ProviderUnavailable,
+    SessionAlreadyExists,
+    SessionNotFound,
+)
 from agent_sessions.providers.logs import tail as bound_tail
 from agent_sessions.providers.environment import SECRET, object_data
 from agent_sessions.providers.object_reader import KubernetesObjectReader
@@ -209,6 +214,10 @@ class Reconciler:
         decision = await self._deliver_prompt(decision, session, status, observation, provider_error)
         if reported is not None and decision.status.last_activity_time != reported:
             decision.status.last_activity_time = reported  # record the bridge's own clock, not "busy now"
+        if not session.deleting and observation is not None and observation.exists \
+                and _agent_failed(status, decision.status):
+            # The output before a failure is what explains it: read before a stop takes it away.
+            await self._refresh_logs(provider, ref, decision.status, failing=True)
         decision, removed = await self._execute(decision, provider, ref, session, status, observation)
         if removed:
             self._count(ref.uid, None, None)
@@ -410,7 +419,19 @@ class Reconciler:
         self._last_info_read[uid] = now
         if info.output_mark is not None:
             self._output_mark[uid] = info.output_mark
-        if not info.healthy:
+        if info.start_failed:
+            # The agent never started (cannot run, exited or refused during start-up) and the
+            # bridge does not retry: a backing that ended, now, not at the start timeout.
+            start = info.agent_start
+            message = redact(str(start.get("message") or info.health_message()))
+            exit_code = start.get("exitCode")
+            observation = dataclasses.replace(
+                observation, state=BackingState.FAILED, ready=False, start_failed=True,
+                exit_code=exit_code if isinstance(exit_code, int) else None,
+                reason=str(start.get("reason") or "") or None, message=message,
+                health=HealthProbe(c.HEALTH_UNHEALTHY, redact(info.health_message())),
+            )
+        elif not info.healthy:
             # The bridge outlives its agent: an exited agent is a backing that ended (so the
             # restart policy applies); a refused session or a failed start is just unhealthy.
             message = redact(info.health_message())
@@ -469,22 +490,26 @@ class Reconciler:
 
     # --- logs ----------------------------------------------------------------------------
 
-    async def _refresh_logs(self, provider: Provider | None, ref: SessionRef, status: AgentSessionStatus) -> None:
+    async def _refresh_logs(self, provider: Provider | None, ref: SessionRef, status: AgentSessionStatus,
+                            *, failing: bool = False) -> None:
         """Read the log tail of a running session at most every `log_refresh_seconds`, and not at
-        all while its bridge reports that it wrote nothing since the last read (`outputMark`)."""
-        if provider is None or status.phase != c.PHASE_RUNNING or not provider.capabilities().logs:
+        all while its bridge reports that it wrote nothing since the last read (`outputMark`);
+        `failing`: once more, whatever the phase, when the agent has just failed or crashed."""
+        if provider is None or not provider.capabilities().logs:
+            return
+        if not failing and status.phase != c.PHASE_RUNNING:
             return
         mark = self._output_mark.get(ref.uid)
-        if mark is not None and status.logs is not None and self._logged_mark.get(ref.uid) == mark:
+        if not failing and mark is not None and status.logs is not None and self._logged_mark.get(ref.uid) == mark:
             return
         now = time.monotonic()
         last = self._last_log_read.get(ref.uid)
-        if last is not None and now - last < self.log_refresh_seconds:
+        if not failing and last is not None and now - last < self.log_refresh_seconds:
             return
         self._last_log_read[ref.uid] = now
         try:
             text = await provider.logs(ref, c.MAX_LOG_TAIL_LINES, c.MAX_LOG_TAIL_BYTES * 4)
-        except ProviderUnavailable:
+        except (ProviderUnavailable, SessionNotFound):
             return
         if mark is not None:
             self._logged_mark[ref.uid] = mark
@@ -555,6 +580,13 @@ class Reconciler:
             data = object_data(SECRET, secret) if secret is not None else {}
             values += [value for k, value in data.items() if key is None or k == key]
         return values
+
+
+def _agent_failed(before: AgentSessionStatus | None, after: AgentSessionStatus) -> bool:
+    """This decision records a failure or a crash of the agent (Failed now, or one more crash)."""
+    if after.phase == c.PHASE_FAILED:
+        return before is None or before.phase != c.PHASE_FAILED
+    return (after.crash_count or 0) > ((before.crash_count or 0) if before is not None else 0)
 
 
 def _stops_for_idleness(status: AgentSessionStatus | None, decision: Decision) -> bool:

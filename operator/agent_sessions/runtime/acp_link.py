@@ -49,7 +49,6 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-AUTH_REQUIRED = -32000
 SESSION_UPDATE = "session/update"
 CLIENT_INFO = Implementation(name="agent-sessions-runtime", version=__version__)
 
@@ -145,7 +144,7 @@ class AcpLink:
         try:
             await self.process.start()
         except OSError as exc:
-            raise AgentStartFailed(health.agent_not_started(f"cannot run {self.process.command[0]!r}: {exc}")) from None
+            raise AgentStartFailed(health.agent_exec_failed(self.process.command[0], exc)) from None
         self._conn = connect_to_agent(
             _HeadlessClient(self._permissions), self.process.stdin, self.process.stdout, observers=[self._observe]
         )
@@ -183,7 +182,7 @@ class AcpLink:
                     "session/load", self._conn.load_session(cwd=cwd, session_id=previous_session_id, mcp_servers=[])
                 )
             except RequestError as exc:
-                if exc.code == AUTH_REQUIRED:
+                if exc.code == health.ACP_AUTH_REQUIRED:
                     raise self._refused(exc, opened) from None
                 logger.warning("session/load of %s failed (%s); opening a new ACP session", previous_session_id, exc)
             else:

@@ -29,6 +29,12 @@ An aborted turn ends with an `error` frame like any failed one, and the next mes
 cannot be written (`HistoryUnwritable`, until a write succeeds again) or a turn the machinery
 could not close properly (`TurnMachineryFailed`, until a turn ends normally again).
 
+Both `/healthz` and `/v1/info` carry `agentStart` (see `health.AgentStart`): `starting` until the
+agent's session is open, then `started`, or `failed` with the reason and message when the agent
+never got there — the command cannot run, it exited (noticed at once, not when a start-up request
+times out), `initialize` failed, or the session was refused (authentication required). A failed
+start is final for this bridge: the operator restarts the session per its restart policy.
+
 History can be waited on (`history_after_waiting`, the long poll behind `/v1/history?wait=`): a
 reader with nothing new parks on one `asyncio.Event` that `_record` pulses (set, then cleared at
 once: every parked reader is woken, none is woken twice), so a frame reaches every reader in one
@@ -184,6 +190,7 @@ class RuntimeBridge:
         self.options = options
         self.session = json_safe(options.session.to_json())
         self.health: h.Health = h.STARTING
+        self.agent_start = h.AgentStart()
         self.opened: OpenedSession | None = None
         self.session_info = SessionInfoStatus()
         self.message_count = 0
@@ -267,8 +274,11 @@ class RuntimeBridge:
             logger.error("the agent is not available: %s", exc)
             self.opened = exc.handshake
             self._set_health(exc.health)
+            self._start_failed(exc.health)
             return
         self.opened = opened
+        if self.agent_start.state == h.START_STARTING:
+            self.agent_start = h.AgentStart(h.START_STARTED)
         if opened.acp_session_id is not None:
             state = WorkspaceState(acp_session_id=opened.acp_session_id, protocol=self._link.protocol)
             save_state(self.options.workspace, state)
@@ -283,10 +293,19 @@ class RuntimeBridge:
             return
         self.health = health
 
+    def _start_failed(self, failure: h.Health) -> None:
+        """The agent will not open its session: the first reason found is the one reported."""
+        if self.agent_start.state == h.START_STARTING and not self._closing:
+            self.agent_start = h.start_failed(failure)
+            logger.error("the agent failed to start (%s): %s", failure.reason, self.agent_start.failure.message)
+
     def _on_agent_exit(self, code: int | None) -> None:
         assert self._link is not None
         exited = h.agent_exited(code, self._link.process.stderr_tail.lines())
         self._set_health(exited)
+        # An exit before the session was open is a failed start, said now: a start-up request
+        # may otherwise wait for its timeout (a child that outlives the agent keeps stdout open).
+        self._start_failed(exited)
         if self._turn is not None:
             # The link reports the exit when the agent's stdout closes; a child that outlives the
             # agent may hold it open, so the turn ends here if the link has not said so by then.
@@ -537,6 +556,7 @@ class RuntimeBridge:
 
     def health_json(self) -> dict[str, Any]:
         body = self.runtime_health.to_json()
+        body["agentStart"] = self.agent_start.to_json()
         if self.health.ok:
             body["state"] = self.state
             body["protocol"] = self.options.protocol
@@ -564,6 +584,7 @@ class RuntimeBridge:
             "openedWith": opened.opened_with if opened else None,
             "agent": dict(opened.agent_info) if opened and opened.agent_info else None,
             "state": self.state,
+            "agentStart": self.agent_start.to_json(),
             "sessionInfo": self.session_info.model_dump(mode="json", by_alias=True),
             "lastActivityTime": self.last_activity,
             "messageCount": self.message_count,

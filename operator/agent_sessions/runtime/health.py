@@ -6,26 +6,43 @@ code and last stderr lines of a crashed agent, or the JSON-RPC error and adverti
 methods of an agent that refuses to open a session. The bridge itself never exits for an
 unhealthy agent: it keeps serving so that the reason stays readable (no crash loop that only
 says "Error").
+
+An agent that never got as far as an open session is a *start failure* (`AgentStart`): the
+command cannot be run (`AgentExecFailed`), the agent exited before its session was open
+(`AgentExited`), `initialize` failed or was not answered (`InitializeFailed`), or `session/new`
+(`session/load`) was answered with an error — `AuthenticationRequired` for ACP's auth_required
+(-32000, what e.g. `@zed-industries/codex-acp` answers without credentials), else
+`SessionRefused`. The bridge never retries a start, so a failed start is final for this runtime:
+`/healthz` and `/v1/info` say so in `agentStart` (`state: failed`), and the operator applies the
+session's restart policy at once instead of waiting for its start timeout.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 STDERR_TAIL_LINES = 20
 MAX_STDERR_LINE = 2000
 
 REASON_STARTING = "Starting"
-REASON_AGENT_NOT_STARTED = "AgentNotStarted"
+REASON_AGENT_EXEC_FAILED = "AgentExecFailed"
 REASON_INITIALIZE_FAILED = "InitializeFailed"
+REASON_AUTHENTICATION_REQUIRED = "AuthenticationRequired"
 REASON_SESSION_REFUSED = "SessionRefused"
 REASON_AGENT_EXITED = "AgentExited"
 REASON_STOPPING = "Stopping"
 REASON_HISTORY_UNWRITABLE = "HistoryUnwritable"
 REASON_TURN_MACHINERY_FAILED = "TurnMachineryFailed"
+
+ACP_AUTH_REQUIRED = -32000
+"""ACP's JSON-RPC error code for "authentication required"."""
+
+START_STARTING = "starting"
+START_STARTED = "started"
+START_FAILED = "failed"
 
 
 @dataclass(frozen=True)
@@ -92,8 +109,10 @@ def turn_machinery_failed(error: str) -> Health:
     return Health(ok=False, reason=REASON_TURN_MACHINERY_FAILED, message=error)
 
 
-def agent_not_started(message: str) -> Health:
-    return Health(ok=False, reason=REASON_AGENT_NOT_STARTED, message=message)
+def agent_exec_failed(command: str, error: OSError) -> Health:
+    """The agent's command cannot be run (not installed, not executable, …)."""
+    why = error.strerror or str(error)
+    return Health(ok=False, reason=REASON_AGENT_EXEC_FAILED, message=f"cannot run {command!r}: {why}")
 
 
 def initialize_failed(message: str, *, error: Mapping[str, Any] | None = None, stderr: Iterable[str] = ()) -> Health:
@@ -103,14 +122,56 @@ def initialize_failed(message: str, *, error: Mapping[str, Any] | None = None, s
 def session_refused(
     error: Mapping[str, Any], auth_methods: Iterable[Mapping[str, Any]], *, stderr: Iterable[str] = ()
 ) -> Health:
+    """`session/new` (or `session/load`) answered with an error: `AuthenticationRequired` for
+    ACP's auth_required error, `SessionRefused` for any other."""
+    methods = tuple(auth_methods)
+    if error.get("code") == ACP_AUTH_REQUIRED:
+        names = ", ".join(str(m.get("name") or m.get("id")) for m in methods if isinstance(m, Mapping))
+        return Health(
+            ok=False,
+            reason=REASON_AUTHENTICATION_REQUIRED,
+            message=f"the agent requires authentication: {error.get('message')} ({error.get('code')})"
+            + (f"; it offers: {names}" if names else "")
+            + "; give it credentials (e.g. an API key in agent.env)",
+            error=error,
+            auth_methods=methods,
+            stderr=tuple(stderr),
+        )
     return Health(
         ok=False,
         reason=REASON_SESSION_REFUSED,
         message=f"the agent refused to open a session: {error.get('message')} ({error.get('code')})",
         error=error,
-        auth_methods=tuple(auth_methods),
+        auth_methods=methods,
         stderr=tuple(stderr),
     )
+
+
+@dataclass(frozen=True)
+class AgentStart:
+    """How far the agent's start got: `starting`, `started` (its session is open), or `failed`
+    with the `Health` that says why. Final once it is not `starting`: the bridge does not retry."""
+
+    state: str = START_STARTING
+    failure: Health | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """`agentStart` in `/healthz` and `/v1/info`: `{"state"}`, and for a failed start
+        `reason`, `message` and, when the agent exited, `exitCode`."""
+        body: dict[str, Any] = {"state": self.state}
+        if self.failure is not None:
+            body["reason"] = self.failure.reason
+            body["message"] = self.failure.message
+            if self.failure.reason == REASON_AGENT_EXITED:
+                body["exitCode"] = self.failure.exit_code
+        return body
+
+
+def start_failed(failure: Health) -> AgentStart:
+    """A start that ended without an open session; an exit is worded as one during start-up."""
+    if failure.reason == REASON_AGENT_EXITED:
+        failure = replace(failure, message=f"{failure.message} before its session was open")
+    return AgentStart(START_FAILED, failure)
 
 
 class StderrTail:

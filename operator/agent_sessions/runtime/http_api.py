@@ -1,8 +1,12 @@
 """The runtime's HTTP API, served on the session's endpoint (§7).
 
 * `GET /healthz` — 200 while the agent is up and its session open and the runtime can keep the
-  conversation (history writable, turns ending properly), else 503 with the reason.
-* `GET /v1/info` — identity, state, session info, activity, counters, health, capabilities.
+  conversation (history writable, turns ending properly), else 503 with the reason. Both bodies
+  carry `agentStart`: `{"state": "starting"|"started"|"failed"}`, and for a failed start
+  `reason` (`AgentExecFailed`, `AgentExited`, `InitializeFailed`, `AuthenticationRequired`,
+  `SessionRefused`), `message` and, after an exit, `exitCode` — final: the bridge never retries.
+* `GET /v1/info` — identity, state, agent start, session info, activity, counters, health,
+  capabilities.
 * `POST /v1/messages` — one turn: a JSON reply, or SSE with `?stream=true` or
   `Accept: text/event-stream`, or with `?wait=false` just 202 once the turn has started. An
   optional `"id"` in the body makes the message idempotent: a repeated id is answered with the

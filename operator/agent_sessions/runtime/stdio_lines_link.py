@@ -62,7 +62,7 @@ class StdioLinesLink:
         try:
             await self.process.start()
         except OSError as exc:
-            raise AgentStartFailed(health.agent_not_started(f"cannot run {self.process.command[0]!r}: {exc}")) from None
+            raise AgentStartFailed(health.agent_exec_failed(self.process.command[0], exc)) from None
         self._reader = asyncio.create_task(self._read_output(), name="runtime.stdio-lines.stdout")
         return OpenedSession(acp_session_id=None, opened_with=None)
 

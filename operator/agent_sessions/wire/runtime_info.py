@@ -26,6 +26,9 @@ class RuntimeInfo:
     health: dict[str, Any] = field(default_factory=dict)
     state: str = "idle"
     """`idle`, `busy` (a turn is running: the session is active right now), `starting`, `unhealthy`."""
+    agent_start: dict[str, Any] = field(default_factory=dict)
+    """`agentStart`: `state` `starting`/`started`/`failed`, and for a failed start `reason`,
+    `message` and, after an exit, `exitCode` (empty from runtimes that do not report it)."""
     output_mark: str | None = None
     """Changes whenever the bridge writes to its log (`runtime.output`); None from runtimes that
     do not report it (their logs are read on every refresh)."""
@@ -43,6 +46,7 @@ class RuntimeInfo:
             last_seq=last_seq if isinstance(last_seq, int) and not isinstance(last_seq, bool) else None,
             health=body.get("health") or {},
             state=body.get("state") or "idle",
+            agent_start=dict(start) if isinstance(start := body.get("agentStart"), Mapping) else {},
             output_mark=mark if isinstance(mark := body.get("outputMark"), str) else None,
             body=dict(body),
         )
@@ -55,12 +59,20 @@ class RuntimeInfo:
     def healthy(self) -> bool:
         return self.health.get("status", "ok") == "ok"
 
+    @property
+    def start_failed(self) -> bool:
+        """The agent will not open its session in this runtime (it does not retry a start)."""
+        return self.agent_start.get("state") == "failed"
+
     def health_message(self) -> str:
-        """Why the agent is unhealthy, in one line: exit code, the agent's error, last stderr lines."""
+        """Why the agent is unhealthy, in one line: what the runtime says, exit code, the agent's
+        error, last stderr lines."""
         parts: list[str] = []
         if self.health.get("reason"):
             parts.append(str(self.health["reason"]))
-        if self.health.get("exitCode") is not None:
+        if self.health.get("message"):
+            parts.append(str(self.health["message"]))
+        if self.health.get("exitCode") is not None and not self.health.get("message"):  # the message has it
             parts.append(f"exit code {self.health['exitCode']}")
         error = self.health.get("error") or {}
         if error:
