@@ -6,6 +6,12 @@ are checked, durations are parsed, and the whole result is validated against the
 `ConfigBlocks` (the same model the CRD is generated from, so operator defaults — which the API
 server never sees — get the same checks). Every finding becomes a Problem at the wire path,
 blamed on the layer whose value is at fault.
+
+Across layers: a session that sets the settings block of a provider other than the one its
+configuration resolves to (`spec.http` on a session whose template says `provider: pod`) would
+have them silently ignored; that is a problem naming the block, the resolved provider and who
+chose it. Only the session's own blocks count: templates and operator defaults may well carry
+settings for every provider their sessions might pick.
 """
 
 from __future__ import annotations
@@ -29,6 +35,13 @@ REQUIRED_BY_PROVIDER: Final[Mapping[str, tuple[str, ...]]] = {
     c.PROVIDER_TMUX: (),
 }
 
+#: Settings blocks that only one provider reads.
+BLOCK_OF_PROVIDER: Final[Mapping[str, str]] = {
+    "podTemplate": c.PROVIDER_POD,
+    "http": c.PROVIDER_HTTP,
+    "tmux": c.PROVIDER_TMUX,
+}
+
 #: Duration fields of the config blocks.
 DURATION_FIELDS: Final = ("lifecycle.idleTimeout", "lifecycle.maxDuration", "lifecycle.startTimeout")
 
@@ -41,6 +54,7 @@ def validate_merged(
 ) -> list[Problem]:
     """Problems of a merged configuration; `session` labels the layer blamed for gaps."""
     problems = required_field_problems(config, removed, session)
+    problems += other_provider_problems(config, origins, session)
     problems += duration_problems(config, origins)
     reported = {problem.field for problem in problems}
     problems += [problem for problem in schema_problems(config, origins, session) if problem.field not in reported]
@@ -61,6 +75,27 @@ def required_field_problems(config: Mapping[str, Any], removed: Mapping[str, str
         remover = _removed_by(path, removed)
         why = f"removed by {remover}" if remover else "no layer sets it"
         problems.append(Problem(field=f"spec.{path}", layer=session, message=f"required for provider {provider}; {why}"))
+    return problems
+
+
+def other_provider_problems(config: Mapping[str, Any], origins: Mapping[str, str], session: str) -> list[Problem]:
+    """Blocks the session sets for a provider other than the resolved one (they would be ignored)."""
+    provider = config.get("provider")
+    if not isinstance(provider, str):
+        return []
+    chosen_by = origins.get("provider", "")
+    problems = []
+    for block, owner in BLOCK_OF_PROVIDER.items():
+        if owner == provider:
+            continue
+        if not any(layer == session and (path == block or path.startswith((f"{block}.", f"{block}[")))
+                   for path, layer in origins.items()):
+            continue
+        problems.append(Problem(
+            field=f"spec.{block}", layer=session,
+            message=f"set, but the resolved provider is {provider} (from {chosen_by}); {block} applies only to "
+                    f"provider {owner}: set spec.provider: {owner}, or remove spec.{block}",
+        ))
     return problems
 
 
