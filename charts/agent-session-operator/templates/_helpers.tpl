@@ -127,6 +127,9 @@ replica would be reconciled by nobody.
 {{- if and (gt (int .Values.shards) 1) (lt (int .Values.replicas) (int .Values.shards)) }}
 {{- fail (printf "replicas (%d) must be at least shards (%d): a shard needs a replica to hold it, and replicas beyond shards stand by" (int .Values.replicas) (int .Values.shards)) }}
 {{- end }}
+{{- if and (or .Values.monitoring.scrape.enabled .Values.monitoring.prometheusRule.enabled) (not .Values.metrics.enabled) }}
+{{- fail "monitoring.scrape and monitoring.prometheusRule need metrics.enabled=true (the operator's /metrics)" }}
+{{- end }}
 {{- if and .Values.watchNamespaces .Values.networkPolicy.namespaces }}
 {{- fail "networkPolicy.namespaces is for cluster-wide mode only: with watchNamespaces the NetworkPolicy goes into each watched namespace" }}
 {{- end }}
@@ -253,4 +256,24 @@ to resolve lifecycle.wakeOnMessage as the operator does.
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
+{{- end }}
+
+{{/*
+Monitoring (monitoring.*): the job labels the ServiceMonitor/PodMonitor give their targets, and
+the series selectors the alerts use (job and namespace, so two releases never mix).
+*/}}
+{{- define "agent-session-operator.monitoring.operatorJob" -}}
+{{- printf "%s-operator" (include "agent-session-operator.fullname" . | trunc 54 | trimSuffix "-") }}
+{{- end }}
+
+{{- define "agent-session-operator.monitoring.gatewayJob" -}}
+{{- printf "%s-gateway" (include "agent-session-operator.fullname" . | trunc 55 | trimSuffix "-") }}
+{{- end }}
+
+{{- define "agent-session-operator.monitoring.operatorSelector" -}}
+job="{{ include "agent-session-operator.monitoring.operatorJob" . }}",namespace="{{ .Release.Namespace }}"
+{{- end }}
+
+{{- define "agent-session-operator.monitoring.gatewaySelector" -}}
+job="{{ include "agent-session-operator.monitoring.gatewayJob" . }}",namespace="{{ .Release.Namespace }}"
 {{- end }}
