@@ -1279,7 +1279,7 @@ def test_kubectl_gets_applies_and_deletes(tmp_path):
         assert "agentsession.agentsession.dev/minimal created" in kubectl("apply", "-f", sample)
         assert "unchanged" in kubectl("apply", "-f", sample)
         listing = kubectl("get", "ags")
-        assert listing.split()[:6] == ["NAME", "PHASE", "PROVIDER", "TITLE", "HEALTH", "AGE"]
+        assert listing.split()[:8] == ["NAME", "PHASE", "PROVIDER", "READY", "REASON", "HEALTH", "TITLE", "AGE"]
         assert "minimal" in listing
         as_yaml = yaml.safe_load(kubectl("get", "ags", "-o", "yaml"))
         assert as_yaml["items"][0]["metadata"]["generation"] == 1

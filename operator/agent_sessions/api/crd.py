@@ -189,26 +189,33 @@ def session_crd() -> dict[str, Any]:
         structural_schema(AgentSessionSpec),
         structural_schema(AgentSessionStatus),
     )
+    # The default columns answer "is it working, and if not, why" (READY and the Ready
+    # condition's short REASON); `-o wide` adds the Ready message, the longer why.
     columns = [
         {"name": "Phase", "type": "string", "jsonPath": ".status.phase", "description": "Lifecycle phase."},
         {"name": "Provider", "type": "string", "jsonPath": ".status.provider.type", "description": "Provider in use."},
-        {"name": "Title", "type": "string", "jsonPath": ".status.title", "description": "Effective title."},
-        {"name": "Health", "type": "string", "jsonPath": ".status.health.state", "description": "Health state."},
         {
             "name": "Ready",
             "type": "string",
-            "priority": 1,
             "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
-            "description": "The Ready condition.",
+            "description": "The Ready condition: True when the agent serves.",
         },
         {
             "name": "Reason",
             "type": "string",
-            "priority": 1,
             "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
-            "description": "Why the session is (not) ready.",
+            "description": "Why the session is (not) ready, e.g. AgentExecFailed, ImagePullBackOff, StartTimeout.",
         },
+        {"name": "Health", "type": "string", "jsonPath": ".status.health.state", "description": "Health state."},
+        {"name": "Title", "type": "string", "jsonPath": ".status.title", "description": "Effective title."},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        {
+            "name": "Message",
+            "type": "string",
+            "priority": 1,
+            "jsonPath": '.status.conditions[?(@.type=="Ready")].message',
+            "description": "The Ready condition's message: what happened, in words.",
+        },
     ]
     return _crd(
         kind=c.SESSION_KIND,
