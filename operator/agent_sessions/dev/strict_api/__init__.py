@@ -40,7 +40,9 @@ What the server does, by concern (each covered by ``tests/dev/test_strict_api.py
   ``Warning`` header, or 400 with ``fieldValidation=Strict``) and printed;
 * ``pods/log`` from text the harness sets (there is no kubelet);
 * authentication and RBAC, when asked for (``tokens``, ``authorizer``): bearer tokens (401
-  without a known one), every request authorized before routing as the server's filter
+  without a known one; with ``tokenless_admin``, a request with no token at all is served
+  unchecked, as the insecure port did: how ``agent-sessions dev`` serves kubectl, which sends
+  no token over plain HTTP, next to a developer's token, see ``developer``), every request authorized before routing as the server's filter
   chain does (403 with the server's message), ``OwnerReferencesPermissionEnforcement``, and
   SubjectAccessReview, SelfSubjectAccessReview and TokenReview; see ``authorization.py``;
 * for tests: every request recorded, faults injected, watches dropped on demand.
@@ -71,20 +73,26 @@ Creating an object in a namespace that does not exist fails with 404 as on a clu
 The package, by concern: ``server`` (:class:`StrictKubernetesAPI`: lifecycle, kubeconfig,
 in-process access; :func:`running_api`), ``routing`` (the HTTP entry point and resource verbs),
 ``access`` (authentication, RBAC, owner-reference admission, access and token reviews),
-``discovery``, ``watch``, ``pod_logs``, ``harness`` (what tests ask of it), ``streams``,
+``developer`` (the user ``agent-sessions dev`` gives a token and RBAC), ``discovery``,
+``watch``, ``pod_logs``, ``harness`` (what tests ask of it), ``streams``,
 ``recorded`` (:class:`RecordedRequest`) and ``codec`` (request bodies, query parameters,
 responses).
 """
 
+from agent_sessions.dev.strict_api.developer import DEVELOPER, developer_access, developer_rbac, developer_token
 from agent_sessions.dev.strict_api.recorded import WRITE_METHODS, RecordedRequest
 from agent_sessions.dev.strict_api.server import KUBERNETES_VERSION, StrictKubernetesAPI, running_api
 from agent_sessions.dev.strict_api.watch import DEFAULT_WATCH_TIMEOUT
 
 __all__ = [
     "DEFAULT_WATCH_TIMEOUT",
+    "DEVELOPER",
     "KUBERNETES_VERSION",
     "WRITE_METHODS",
     "RecordedRequest",
     "StrictKubernetesAPI",
+    "developer_access",
+    "developer_rbac",
+    "developer_token",
     "running_api",
 ]

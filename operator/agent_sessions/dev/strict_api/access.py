@@ -35,13 +35,16 @@ class Access:
     def _authorize(self, request: web.Request, record: RecordedRequest) -> RequestAttributes | None:
         """Authentication, then authorization, before routing (as the server's filter chain:
         an unknown resource is 403 to whom may not ask for it).  The request's attributes;
-        None when the server runs without authentication."""
+        None when the server runs without authentication, or the request carries no token and
+        the server serves those as the admin (``tokenless_admin``)."""
         if self.tokens is None:
             return None
         scheme, _, rest = request.headers.get("Authorization", "").strip().partition(" ")
         token = rest.split(" ")[0] if scheme.lower() == "bearer" else ""
         identity = self.tokens.get(token) if token else None
         if identity is None:
+            if not token and self.tokenless_admin:
+                return None  # kube-apiserver's insecure port: neither authenticated nor authorized
             raise ApiError(401, "Unauthorized", "Unauthorized")
         record.user, record.groups = identity[0], tuple(with_authenticated(identity[1]))
         attrs = attributes_for(request.method, request.path, request.query, user=record.user,

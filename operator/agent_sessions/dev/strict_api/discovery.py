@@ -19,8 +19,8 @@ class Discovery:
     async def _serve_non_resource(self, request: web.Request) -> web.StreamResponse:
         path = request.path.rstrip("/") or "/"
         if request.method != "GET":
-            raise ApiError(405, "MethodNotAllowed", f"the server does not allow this method on "
-                                                    f"the requested resource")
+            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on "
+                                                    "the requested resource")
         parts = [p for p in path.split("/") if p]
         document: Any = None
         if path == "/":

@@ -49,7 +49,8 @@ class StrictKubernetesAPI(Routing, Access, Discovery, Watches, PodLogs, Harness,
                  kubernetes_version: str = KUBERNETES_VERSION,
                  tokens: Mapping[str, tuple[str, list[str]]] | None = None,
                  authorizer: RBACAuthorizer | None = None,
-                 enforce_owner_references: bool = True) -> None:
+                 enforce_owner_references: bool = True,
+                 tokenless_admin: bool = False) -> None:
         """``crds`` are created at start; ``history_size`` bounds the watch history (older
         resourceVersions get 410 Expired); ``request_log_size`` bounds ``requests`` (None =
         keep all, as tests want; ``agent-sessions dev`` should bound it).
@@ -57,12 +58,22 @@ class StrictKubernetesAPI(Routing, Access, Discovery, Watches, PodLogs, Harness,
         ``tokens`` (bearer token → user name and groups) turn authentication on: HTTP
         requests without a known token get 401.  ``authorizer`` (needs ``tokens``) then
         decides every request; ``enforce_owner_references`` adds the
-        OwnerReferencesPermissionEnforcement admission check to its writes."""
+        OwnerReferencesPermissionEnforcement admission check to its writes.
+
+        ``tokenless_admin`` (needs ``tokens``): a request without a bearer token is served
+        unauthenticated and unauthorized, as kube-apiserver's insecure port served everything
+        until 1.20; one with a token is authenticated and authorized as above.  kubectl sends
+        no token over plain HTTP, so this is how ``agent-sessions dev`` lets its token-less
+        kubeconfig (kubectl, the operator, the gateway) do anything while the developer's
+        token gets exactly its RBAC, in TokenReviews and SubjectAccessReviews too."""
+        if tokenless_admin and tokens is None:
+            raise ValueError("tokenless_admin needs tokens: without them every request is served so")
         if authorizer is not None and tokens is None:
             raise ValueError("an authorizer needs tokens: requests must have a user")
         self.tokens = dict(tokens) if tokens is not None else None
         self.authorizer = authorizer
         self.enforce_owner_references = enforce_owner_references
+        self.tokenless_admin = tokenless_admin
         self.catalogue = ResourceCatalogue()
         self.catalogue.load_builtins()
         for group, plural, kind in REVIEWS:
