@@ -150,7 +150,8 @@ def test_a_refused_endpoint_is_dropped_and_the_session_says_why():
 def test_an_allowed_endpoint_is_kept_as_before():
     reported = {"id": "u", "state": "Running", "ready": True, "endpoint": "https://platform.example.com/rt/u/"}
     obs = observe_session(reported, endpoint_problem=lambda e: ALLOWLIST.endpoint_problem(e, BASE))
-    assert obs.endpoint == "https://platform.example.com/rt/u" and obs.ready and obs.health is None
+    assert obs.endpoint == "https://platform.example.com/rt/u" and obs.ready
+    assert obs.health is not None and obs.health.state == c.HEALTH_HEALTHY
 
 
 # --- the provider: validate, and every call guarded -----------------------------------------

@@ -9,7 +9,7 @@ from email.utils import format_datetime
 import pytest
 
 from agent_sessions.api import constants as c
-from agent_sessions.lifecycle import BackingState, Observation
+from agent_sessions.lifecycle import BackingState, HealthProbe, Observation
 from agent_sessions.providers import (
     REDACTED,
     Capabilities,
@@ -123,8 +123,9 @@ def test_session_body_carries_identity_config_blocks_and_labels_but_not_the_http
         pytest.param({"id": UID, "state": "Pending", "ready": False, "endpoint": "http://rt:8080/"},
                      Observation(BackingState.PENDING, id=UID, endpoint="http://rt:8080"), id="pending-keeps-endpoint"),
         pytest.param({"id": UID, "state": "Running", "ready": True, "endpoint": "http://rt:8080"},
-                     Observation(BackingState.RUNNING, ready=True, id=UID, endpoint="http://rt:8080"),
-                     id="running-ready"),
+                     Observation(BackingState.RUNNING, ready=True, id=UID, endpoint="http://rt:8080",
+                                 health=HealthProbe(c.HEALTH_HEALTHY)),
+                     id="running-ready-is-healthy"),
         pytest.param({"id": UID, "state": "Running", "ready": False, "endpoint": "http://rt", "restarts": 2,
                       "reason": "CrashLoop", "message": "restarting"},
                      Observation(BackingState.RUNNING, id=UID, endpoint="http://rt", restarts=2, reason="CrashLoop",
@@ -140,7 +141,8 @@ def test_session_body_carries_identity_config_blocks_and_labels_but_not_the_http
                      Observation(BackingState.PENDING, id=UID, reason="ImagePullBackOff", permanent=True),
                      id="permanent-pending"),
         pytest.param({"id": UID, "state": "Running", "ready": True, "permanent": True},
-                     Observation(BackingState.RUNNING, ready=True, id=UID), id="permanent-ignored-when-running"),
+                     Observation(BackingState.RUNNING, ready=True, id=UID, health=HealthProbe(c.HEALTH_HEALTHY)),
+                     id="permanent-ignored-when-running"),
         pytest.param({"state": "Hibernating"},
                      Observation(BackingState.PENDING, id=UID, reason="UnknownState",
                                  message="the platform reported an unknown state 'Hibernating'"),

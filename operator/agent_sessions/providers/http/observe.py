@@ -9,6 +9,9 @@ so the mapping is nearly the identity; what needs deciding:
   pulled fails the session at once instead of after the start timeout.
 * An unknown state is read as `Pending` with a message naming it: the start timeout bounds a
   platform that speaks a newer contract, instead of the operator failing hard on it.
+* A session the platform says is `Running` and `ready` is `Healthy`, as a pod whose readiness
+  probe (the runtime's `/healthz`) passes: `kubectl get` shows HEALTH for http sessions too. When
+  the runtime itself says otherwise (`/v1/info`), the operator's reading of it wins.
 * Platform-written text goes through pattern redaction (it ends up in conditions and Events).
 * The `endpoint` is fetched by the operator and the gateway, so it is a platform's word about
   where to send requests: `endpoint_problem` (the provider's allowlist) may refuse it. A refused
@@ -61,7 +64,7 @@ def observe_session(
     exit_code = session.get("exitCode")
     restarts = session.get("restarts")
     ready = state == BackingState.RUNNING and session.get("ready") is True
-    health = None
+    health = HealthProbe(c.HEALTH_HEALTHY) if ready else None
     refused = endpoint_problem(endpoint) if endpoint_problem is not None and endpoint not in (None, "") else None
     if refused is not None:
         refused = redact(refused)
