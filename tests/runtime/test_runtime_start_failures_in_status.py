@@ -2,11 +2,13 @@
 turns it into `Ready=False` with the bridge's reason and message within seconds — not at the start
 timeout — fills `status.logs.tail`, and applies the restart policy.
 
-On the embedded API with the local pod runner (the bridge and its agent really run as processes).
+On the embedded API with the local pod runner (the bridge and its agent really run as processes);
+`kubectl get ags` shows it in its default columns.
 """
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +23,7 @@ from agent_sessions.dev.strict_api import StrictKubernetesAPI
 from agent_sessions.handlers.operator import OperatorThread
 from support.embedded import api, kubeconfig  # noqa: F401 (fixtures)
 from support.operators import Operators, operators  # noqa: F401 (fixture)
+from support.tools import find_tool
 from support.waits import condition, wait_session
 
 FAIL_FAST_SECONDS = 10.0
@@ -107,3 +110,25 @@ def test_under_on_failure_a_missing_binary_is_restarted_up_to_its_backoff_limit_
     cond = condition(obj, c.COND_READY)
     assert cond["reason"] == c.REASON_BACKOFF_LIMIT_EXCEEDED and "No such file or directory" in cond["message"]
     assert obj["status"]["crashCount"] == 2
+
+
+def kubectl_get_ags(kubeconfig: str, *args: str) -> list[dict[str, str]]:
+    """`kubectl get ags` as rows of {COLUMN: cell} (cells cut at the header's column starts)."""
+    out = subprocess.run([find_tool("kubectl"), "--kubeconfig", kubeconfig, "get", "ags", *args],
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    header, *lines = out.rstrip("\n").split("\n")
+    names = header.split()
+    starts = [header.index(f"{name} ") if name != names[-1] else header.rindex(name) for name in names]
+    return [{name: line[start:end].strip() for name, start, end in zip(names, starts, [*starts[1:], None])}
+            for line in lines]
+
+
+def test_kubectl_get_shows_why_a_session_failed_in_its_default_columns(api, operator, kubeconfig):
+    api.create(c.SESSION_PLURAL, agent_session("missing", ["claude-code-not-installed"]))
+    wait_session(api, "missing", ready_false_with("AgentExecFailed", "No such file or directory"), timeout=30)
+    (row,) = kubectl_get_ags(kubeconfig)
+    assert (row["NAME"], row["PHASE"], row["READY"], row["REASON"]) == ("missing", "Failed", "False", "AgentExecFailed")
+    assert row["HEALTH"] == "Unhealthy" and row["PROVIDER"] == "pod"
+    (wide,) = kubectl_get_ags(kubeconfig, "-o", "wide")
+    assert wide["MESSAGE"] == ("the agent could not start (AgentExecFailed): cannot run "
+                               "'claude-code-not-installed': No such file or directory")

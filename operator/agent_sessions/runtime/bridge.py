@@ -297,7 +297,6 @@ class RuntimeBridge:
         """The agent will not open its session: the first reason found is the one reported."""
         if self.agent_start.state == h.START_STARTING and not self._closing:
             self.agent_start = h.start_failed(failure)
-            logger.error("the agent failed to start (%s): %s", failure.reason, self.agent_start.failure.message)
 
     def _on_agent_exit(self, code: int | None) -> None:
         assert self._link is not None
