@@ -20,6 +20,9 @@ from agent_sessions.dev.strict_api import StrictKubernetesAPI
 
 logger = logging.getLogger(__name__)
 
+RUNTIME_PORT = 8080
+"""The port session pods' runtime bridges listen on (`providers.pod.constants.RUNTIME_PORT`)."""
+
 
 class LocalPodRunner:
     """Runs the embedded API's pods as local processes; see the module docstring.
@@ -43,7 +46,9 @@ class LocalPodRunner:
         self.max_grace_period = max_grace_period
         self.max_log_bytes = max_log_bytes
         self.inherited_env = tuple(inherited_env)
-        self.addresses = addresses or LoopbackAddresses()
+        # Session pods listen on the runtime's port (8080): pass over addresses where another
+        # runner's pod already does.
+        self.addresses = addresses or LoopbackAddresses(busy_port=RUNTIME_PORT)
         self._runs: dict[tuple[str, str], PodRun] = {}
         self._lock = threading.Lock()
         """Guards `_runs`. Never held while calling the API: the store's hooks take it under the
