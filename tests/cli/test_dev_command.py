@@ -1,20 +1,37 @@
-"""`agent-sessions dev` (behind `make dev`): a real process, driven with kubectl, stopped by Ctrl-C."""
+"""`agent-sessions dev` (behind `make dev`): a real process, driven with kubectl, curl and the lines
+its banner prints, stopped by Ctrl-C or SIGTERM — after which nothing it started may be left.
+
+Each run gets a tmux directory of its own (`TMUX_TMPDIR`), so the `local` sample's tmux server
+is never the user's (`tmux -L agent-sessions` in their own /tmp/tmux-UID)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+import tomllib
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from support.tools import find_tool
+from support.waits import wait_until
 
 TIER = "embedded"  # runs `agent-sessions dev` as a subprocess
 
 ROOT = Path(__file__).resolve().parents[2]
+SOCKET = "agent-sessions"
+"""The socket the `local` sample names (manifests/samples/30-session-tmux.yaml)."""
+HAS_TMUX = shutil.which("tmux") is not None
 
 
 def read_until(process: subprocess.Popen, marker: str, timeout: float) -> str:
@@ -27,61 +44,268 @@ def read_until(process: subprocess.Popen, marker: str, timeout: float) -> str:
         seen.append(line)
         if marker in line:
             return "".join(seen)
-    process.kill()
+    interrupt(process)
     raise AssertionError(f"never printed {marker!r}; output: {''.join(seen)}; stderr: {process.stderr.read()}")
 
 
-def test_dev_serves_kubectl_runs_the_samples_answers_messages_and_stops_on_ctrl_c(tmp_path):
-    kubectl = find_tool("kubectl")
-    kubeconfig = tmp_path / "kubeconfig"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "agent_sessions.cli.main", "dev", "--port", "0",
-         "--kubeconfig-out", str(kubeconfig), "--samples", str(ROOT / "manifests" / "samples")],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+def interrupt(process: subprocess.Popen, sig: int = signal.SIGINT) -> str:
+    """Stop `dev` as a user would, so that a failing test leaves nothing behind either (a killed
+    `dev` leaves its pods' processes, which then hold their loopback addresses); killed only if
+    it does not stop in a minute."""
+    process.send_signal(sig)
     try:
-        banner = read_until(process, "Ctrl-C stops everything.", timeout=30)
-        assert f"kubectl --kubeconfig {kubeconfig} get ags" in banner
-        assert "Applied 7 samples" in banner
+        return process.communicate(timeout=60)[0]
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
 
-        def sessions() -> dict[str, dict]:
-            out = subprocess.run([kubectl, "--kubeconfig", str(kubeconfig), "get", "ags", "-o", "json"],
-                                 capture_output=True, text=True, check=True).stdout
-            return {i["metadata"]["name"]: i.get("status") or {} for i in json.loads(out)["items"]}
 
-        deadline = time.monotonic() + 30
-        while True:
-            phases = {name: st.get("phase") for name, st in sessions().items()}
-            if phases.get("demo") == "Running" and phases.get("minimal") == "Running" and phases.get("parked") == "Stopped":
-                break
-            assert time.monotonic() < deadline, phases
-            time.sleep(0.2)
-        cloud = sessions()["cloud"]  # the http sample needs a platform at its URL: it waits for one
-        assert cloud.get("phase") == "Pending"
-        assert {x["type"]: x["status"] for x in cloud.get("conditions") or []}.get("ProviderAvailable") == "False"
-        if shutil.which("tmux"):  # dev offers the tmux provider where tmux exists
-            deadline = time.monotonic() + 30
-            while sessions()["local"].get("phase") != "Running":
-                assert time.monotonic() < deadline, sessions()["local"]
-                time.sleep(0.2)
+# --- processes ------------------------------------------------------------------------------
 
-        table = subprocess.run([kubectl, "--kubeconfig", str(kubeconfig), "get", "ags"],
-                               capture_output=True, text=True, check=True).stdout
-        assert table.split("\n")[0].split() == ["NAME", "PHASE", "PROVIDER", "TITLE", "HEALTH", "AGE"]
-        assert "Demo session" in table
 
-        # The sample session really answers: the pod runner runs the runtime bridge and the demo agent.
-        sent = subprocess.run(
-            [sys.executable, "-m", "agent_sessions.cli.main", "send", "demo", "hello", "--kubeconfig", str(kubeconfig)],
-            capture_output=True, text=True, timeout=60,
-        )
-        assert (sent.returncode, sent.stdout, sent.stderr) == (0, "You said: hello\n", "")
+def parents() -> dict[int, int]:
+    """pid → parent pid of every live (not zombie) process, from /proc."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if fields[0] not in ("Z", "X"):
+                found[int(entry.name)] = int(fields[1])
+    return found
+
+
+def descendants(root: int) -> set[int]:
+    tree, found, frontier = parents(), set(), {root}
+    while frontier:
+        frontier = {pid for pid, parent in tree.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def tmux(tmux_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["tmux", "-L", SOCKET, *args], capture_output=True, text=True,
+                          env={**os.environ, "TMUX_TMPDIR": str(tmux_dir)})
+
+
+def tmux_server_pid(tmux_dir: Path) -> int | None:
+    shown = tmux(tmux_dir, "display-message", "-p", "#{pid}")
+    return int(shown.stdout) if shown.returncode == 0 else None
+
+
+def users_tmux_sessions() -> set[str]:
+    """`ags-…` tmux sessions on the user's own `agent-sessions` socket, with their uid."""
+    listed = subprocess.run(["tmux", "-L", SOCKET, "list-sessions", "-F", "#{session_name} #{@ags-uid}"],
+                            capture_output=True, text=True)
+    return set(listed.stdout.splitlines()) if listed.returncode == 0 else set()
+
+
+def get(url: str, headers: dict[str, str]) -> int:
+    """The HTTP status of GET `url`."""
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+# --- one `agent-sessions dev` ---------------------------------------------------------------
+
+
+@dataclass
+class Dev:
+    process: subprocess.Popen
+    banner: str
+    state: Path
+    """The directory of its kubeconfig, token and logs."""
+    tmux_dir: Path
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.state / "kubeconfig"
+
+    def kubectl(self, *args: str) -> str:
+        return subprocess.run([find_tool("kubectl"), "--kubeconfig", str(self.kubeconfig), *args],
+                              capture_output=True, text=True, check=True).stdout
+
+    def sessions(self) -> dict[str, dict]:
+        items = json.loads(self.kubectl("get", "ags", "-o", "json"))["items"]
+        return {i["metadata"]["name"]: i for i in items}
+
+    def wait_running(self, *names: str) -> None:
+        def running() -> bool:
+            phases = {name: (s.get("status") or {}).get("phase") for name, s in self.sessions().items()}
+            return all(phases.get(name) == "Running" for name in names)
+
+        wait_until(running, timeout=60, interval=0.2, what=f"{names} Running")
+
+    def banner_line(self, start: str) -> str:
+        return next(line.strip() for line in self.banner.splitlines() if line.strip().startswith(start))
+
+    def stop(self, sig: int = signal.SIGINT) -> str:
+        return interrupt(self.process, sig)
+
+
+def start_dev(state: Path, tmux_dir: Path, cwd: Path = ROOT) -> Dev:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "agent_sessions.cli.main", "dev", "--port", "0", "--gateway-port", "0",
+         "--kubeconfig-out", os.path.relpath(state / "kubeconfig", cwd), "--samples", str(ROOT / "manifests" / "samples")],
+        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "TMUX_TMPDIR": str(tmux_dir)},
+    )
+    banner = read_until(process, "Ctrl-C stops everything", timeout=60)
+    return Dev(process, banner, state, tmux_dir)
+
+
+@contextlib.contextmanager
+def private_tmux_dir() -> Iterator[Path]:
+    """A TMUX_TMPDIR of the test's own (short: a socket path has at most 107 bytes); its server
+    is killed at the end, whatever the test left, and no session of the test's may reach the
+    user's own tmux."""
+    before = users_tmux_sessions()
+    directory = Path(tempfile.mkdtemp(prefix="ags-tmux-", dir="/tmp"))
+    try:
+        yield directory
     finally:
-        process.send_signal(signal.SIGINT)
+        if HAS_TMUX:
+            tmux(directory, "kill-server")
+        shutil.rmtree(directory, ignore_errors=True)
+    assert users_tmux_sessions() <= before, "a tmux session was left on the user's own socket"
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
+    """One `agent-sessions dev` for the tests that only look at it; run from another directory
+    than the checkout, as a user who pastes its lines elsewhere would."""
+    state = tmp_path_factory.mktemp("dev") / ".dev"
+    with private_tmux_dir() as tmux_dir:
+        running = start_dev(state, tmux_dir, cwd=state.parent)
         try:
-            out, _ = process.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+            running.wait_running("demo", "minimal", *(["local"] if HAS_TMUX else []))
+            yield running
+        finally:
+            out = running.stop()
+            assert running.process.returncode == 0, out
+            assert "agent-sessions dev: stopped." in out
+
+
+# --- stopping ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_stops_every_process_dev_started_tmux_included(sig: int, tmp_path: Path):
+    with private_tmux_dir() as tmux_dir:
+        dev = start_dev(tmp_path / ".dev", tmux_dir)
+        try:
+            dev.wait_running("demo", "minimal", *(["local"] if HAS_TMUX else []))
+            # Two pods, each a runtime bridge and its agent (which the bridge starts once it serves).
+            started = wait_until(lambda: found if len(found := descendants(dev.process.pid)) >= 4 else None,
+                                 timeout=30, what="the pods' bridges and agents")
+            server = tmux_server_pid(tmux_dir) if HAS_TMUX else None
+            if HAS_TMUX:
+                assert server is not None
+                started |= {server, *descendants(server)}  # the tmux server, the bridge and the agent in it
+        except BaseException:
+            dev.stop()
             raise
-    assert process.returncode == 0
-    assert "agent-sessions dev: stopped." in out
+        out = dev.stop(sig)
+        assert dev.process.returncode == 0, out
+        assert "agent-sessions dev: stopped." in out
+        assert not started & set(parents()), f"left running: {started & set(parents())}"
+        if HAS_TMUX:
+            listed = tmux(tmux_dir, "list-sessions")
+            assert listed.returncode != 0 and ("no server running" in listed.stderr or "error connecting" in
+                                               listed.stderr), listed
+
+
+# --- what it runs, and the lines it prints ----------------------------------------------------
+
+
+def test_dev_serves_kubectl_runs_the_samples_and_answers_messages(dev: Dev):
+    assert "Applied 7 samples" in dev.banner
+    sessions = dev.sessions()
+    assert (sessions["parked"].get("status") or {}).get("phase") == "Stopped"
+    cloud = sessions["cloud"].get("status") or {}  # the http sample needs a platform at its URL: it waits for one
+    assert cloud.get("phase") == "Pending"
+    assert {x["type"]: x["status"] for x in cloud.get("conditions") or []}.get("ProviderAvailable") == "False"
+
+    table = dev.kubectl("get", "ags")
+    assert table.split("\n")[0].split()[:3] == ["NAME", "PHASE", "PROVIDER"]
+    assert "Demo session" in table
+
+    # The sample session really answers: the pod runner runs the runtime bridge and the demo agent.
+    sent = subprocess.run(
+        [sys.executable, "-m", "agent_sessions.cli.main", "send", "demo", "hello", "--kubeconfig", str(dev.kubeconfig)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert (sent.returncode, sent.stdout, sent.stderr) == (0, "You said: hello\n", "")
+
+
+def test_every_line_the_banner_prints_works_when_pasted_in_another_directory(dev: Dev, tmp_path: Path):
+    kubeconfig = str(dev.kubeconfig)
+    assert f"kubectl --kubeconfig {kubeconfig} get ags" in dev.banner  # absolute, though given as .dev/kubeconfig
+    assert f"export KUBECONFIG={kubeconfig} " in dev.banner
+    assert f"PATH={Path(sys.executable).parent}:" in dev.banner  # where agent-sessions and the plugin are
+
+    def paste(line: str, **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", "-c", line], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                              env={**os.environ, **env})
+
+    path_without_venv = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep)
+                                        if Path(p) != Path(sys.executable).parent)
+    send_line = next(line.strip() for line in dev.banner.splitlines() if ' send demo "hello" --kubeconfig ' in line)
+    # In a fresh shell the virtualenv is not on PATH: the line names agent-sessions by its path then.
+    send = paste(send_line, **({"PATH": path_without_venv} if send_line.startswith("/") else {}))
+    assert (send.returncode, send.stdout) == (0, "You said: hello\n"), send.stderr
+    listed = paste(dev.banner_line(f"kubectl --kubeconfig {kubeconfig} get ags"))
+    assert listed.returncode == 0 and "demo" in listed.stdout, listed.stderr
+
+    # The shell set up as the banner says: kubectl, agent-sessions and the kubectl plugin, by name.
+    setup = dev.banner_line("export KUBECONFIG=")
+    plugin = paste(f"{setup}\nkubectl agentsession history demo", PATH=f"{Path(find_tool('kubectl')).parent}:"
+                   f"{path_without_venv}")
+    assert plugin.returncode == 0 and "hello" in plugin.stdout, plugin.stderr
+
+
+def test_dev_gateway_answers_the_printed_token_and_refuses_callers_without_it(dev: Dev, tmp_path: Path):
+    token = (dev.state / "token").read_text().strip()
+    assert f"Bearer {token}" in dev.banner
+    listing, message = [line for line in dev.banner.splitlines() if line.strip().startswith("curl ")]
+    url = listing.split()[-1]
+
+    # The two curl lines, pasted: the sessions listed, and a message answered.
+    pasted = subprocess.run(["bash", "-c", f"{listing.strip()} -w ' %{{http_code}}'"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    body, _, code = pasted.stdout.rpartition(" ")
+    assert code == "200", pasted
+    assert {"demo", "minimal", "parked"} <= {item["name"] for item in json.loads(body)["items"]}
+    answered = subprocess.run(["bash", "-c", message.strip()], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=60)
+    assert json.loads(answered.stdout)["text"] == "You said: hello", answered
+
+    assert get(url, {"Authorization": f"Bearer {token}"}) == 200
+    assert get(url, {}) == 401
+    assert get(url, {"Authorization": "Bearer not-the-dev-token"}) == 401
+
+
+def test_operator_and_gateway_logs_land_in_the_dev_directory(dev: Dev):
+    operator_log, gateway_log = dev.state / "operator.log", dev.state / "gateway.log"
+    assert f"Logs: {operator_log} " in dev.banner and str(gateway_log) in dev.banner
+    gateway = dev.banner_line("curl ").split()[-1]
+    assert get(gateway, {"Authorization": f"Bearer {(dev.state / 'token').read_text().strip()}"}) == 200
+    wait_until(lambda: "GET /v1/namespaces/default/sessions HTTP/1.1\" 200" in gateway_log.read_text(),
+               timeout=10, what="the request in the gateway's access log")
+    assert "runtime key read from Secret" in gateway_log.read_text()
+    operator = operator_log.read_text()
+    assert "kopf" in operator and "agent_sessions.gateway" not in operator
+
+
+# --- make dev's install -------------------------------------------------------------------------
+
+
+def test_the_license_is_an_spdx_expression_so_installing_prints_no_deprecation_box():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert project["project"]["license"] == "Apache-2.0"
+    assert "setuptools>=77" in project["build-system"]["requires"]  # the first to read it without a warning
