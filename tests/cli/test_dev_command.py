@@ -44,17 +44,17 @@ def read_until(process: subprocess.Popen, marker: str, timeout: float) -> str:
         seen.append(line)
         if marker in line:
             return "".join(seen)
-    interrupt(process)
-    raise AssertionError(f"never printed {marker!r}; output: {''.join(seen)}; stderr: {process.stderr.read()}")
+    out, err = interrupt(process)
+    raise AssertionError(f"never printed {marker!r}; output: {''.join(seen)}{out}; stderr: {err}")
 
 
-def interrupt(process: subprocess.Popen, sig: int = signal.SIGINT) -> str:
+def interrupt(process: subprocess.Popen, sig: int = signal.SIGINT) -> tuple[str, str]:
     """Stop `dev` as a user would, so that a failing test leaves nothing behind either (a killed
     `dev` leaves its pods' processes, which then hold their loopback addresses); killed only if
     it does not stop in a minute."""
     process.send_signal(sig)
     try:
-        return process.communicate(timeout=60)[0]
+        return process.communicate(timeout=60)
     except subprocess.TimeoutExpired:
         process.kill()
         raise
@@ -145,7 +145,7 @@ class Dev:
         return next(line.strip() for line in self.banner.splitlines() if line.strip().startswith(start))
 
     def stop(self, sig: int = signal.SIGINT) -> str:
-        return interrupt(self.process, sig)
+        return interrupt(self.process, sig)[0]
 
 
 def start_dev(state: Path, tmux_dir: Path, cwd: Path = ROOT) -> Dev:
