@@ -14,9 +14,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-## Run everything locally: embedded Kubernetes API, operator, pod runner, samples (Ctrl-C stops).
+## Run everything locally: embedded Kubernetes API, operator, gateway, pod runner, samples; logs and the
+## dev user's token in .dev/. Ctrl-C (or SIGTERM to make) stops all of it, tmux sessions included.
+## Options of `agent-sessions dev --help` in DEV_ARGS, e.g. make dev DEV_ARGS="--port 0 --gateway-port 0".
+DEV_ARGS ?=
 dev: $(STAMP)
-	$(BIN)/agent-sessions dev
+	$(BIN)/agent-sessions dev $(DEV_ARGS)
 
 ## Run the whole test suite (unit, validation corpus, layer contract, CRD drift, install manifests).
 test: $(STAMP) tools
