@@ -183,7 +183,11 @@ class AgentSessionStatus(APIModel):
     ] | None = None
     """Lifecycle phase."""
     conditions: Annotated[list[Condition], Field(max_length=16, json_schema_extra=list_map("type"))] | None = None
-    """Ready (summary), ConfigValid, ProviderAvailable, Healthy and UpToDate."""
+    """Ready (summary), ConfigValid, ProviderAvailable, Healthy and UpToDate. Ready's reason says
+    why a session is not ready: its phase (Creating, Stopped, ...), or the cause, e.g.
+    ImagePullBackOff, StartTimeout, BackoffLimitExceeded, or an agent that could not start as its
+    runtime reports it (agentStart): AgentExecFailed, AgentExited, InitializeFailed,
+    AuthenticationRequired, SessionRefused."""
     observed_generation: Annotated[int, Field(ge=0)] | None = None
     """The `metadata.generation` last acted upon."""
     provider: ProviderStatus | None = None
