@@ -309,3 +309,29 @@ def test_the_license_is_an_spdx_expression_so_installing_prints_no_deprecation_b
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     assert project["project"]["license"] == "Apache-2.0"
     assert "setuptools>=77" in project["build-system"]["requires"]  # the first to read it without a warning
+
+
+# --- what the README says of it ---------------------------------------------------------------
+
+
+def readme_section(title: str) -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start:end if end != -1 else len(text)]
+
+
+def test_the_readme_quick_start_says_where_the_gateway_token_logs_and_commands_are():
+    quick_start = readme_section("Quick start")
+    for fact in (".dev/token", ".dev/operator.log", ".dev/gateway.log", ".venv/bin", "kubectl agentsession",
+                 "http://127.0.0.1:8081/v1/namespaces/default/sessions", "401", "tmux"):
+        assert fact in quick_start, fact
+
+
+def test_the_readme_layout_has_a_line_for_every_subpackage():
+    layout = readme_section("Layout")
+    package = ROOT / "operator" / "agent_sessions"
+    subpackages = sorted(p.name for p in package.iterdir() if (p / "__init__.py").is_file())
+    assert len(subpackages) >= 12
+    missing = [name for name in subpackages if f"\n  {name}/ " not in layout]
+    assert not missing, missing
