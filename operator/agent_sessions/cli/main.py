@@ -288,8 +288,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+CLUSTER_COMMANDS = ("run", "gateway")
+"""Commands outside `session_commands` that need a kubeconfig (or a pod's service account) to start."""
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in CLUSTER_COMMANDS:
+        from agent_sessions.cli.failures import CommandError, require_kubeconfig
+
+        try:
+            require_kubeconfig(args.kubeconfig)
+        except CommandError as missing:
+            print(f"error: {missing}", file=sys.stderr)
+            return 1
     return int(args.func(args))
 
 
