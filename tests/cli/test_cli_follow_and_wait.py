@@ -1,0 +1,146 @@
+"""`logs --follow` and `start/stop/restart --wait` (issue 12, point 8), as a user runs them."""
+
+from __future__ import annotations
+
+import queue
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from agent_sessions.api import constants as c
+from agent_sessions.cli.main import main
+from agent_sessions.cli.session_commands import unseen_lines
+from support.sessions import pods_of, session
+from support.waits import TIMEOUT, condition, phase_is, ready, wait_session
+
+TIER = "embedded"  # runs `agent-sessions logs --follow` as a subprocess
+
+
+class Follower:
+    """`agent-sessions logs NAME --follow` in a subprocess, its stdout read line by line."""
+
+    def __init__(self, kubeconfig: str, name: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "agent_sessions.cli.main", "logs", name, "--follow", "--kubeconfig", kubeconfig],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.lines.put(line)
+
+    def next_line(self) -> str:
+        try:
+            return self.lines.get(timeout=TIMEOUT)
+        except queue.Empty:
+            self.process.kill()
+            raise AssertionError(f"logs --follow printed nothing more; stderr: {self.process.stderr.read()}") from None
+
+    def ended(self) -> tuple[int, str]:
+        """The exit code and stderr, once it ended by itself."""
+        try:
+            code = self.process.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise AssertionError("logs --follow did not end with the session") from None
+        return code, self.process.stderr.read()
+
+
+def test_logs_follow_streams_the_pod_log_as_it_grows_until_the_session_stops(api, operator, kubeconfig):
+    api.create(c.SESSION_PLURAL, session("talker"))
+    wait_session(api, "talker", ready)
+    pod = pods_of(api, "talker")[0]["metadata"]["name"]
+    api.set_pod_log("default", pod, "starting\n")
+    follower = Follower(kubeconfig, "talker")
+    try:
+        assert follower.next_line() == "starting\n"
+        api.append_pod_log("default", pod, "cannot run 'claude': No such file or directory\n")
+        assert follower.next_line() == "cannot run 'claude': No such file or directory\n"
+        api.patch(c.SESSION_PLURAL, "default", "talker", {"spec": {"state": "Stopped"}})
+        assert follower.ended() == (0, "")
+        assert follower.lines.empty()
+    finally:
+        follower.process.kill()
+
+
+def test_logs_follow_of_a_session_without_a_pod_prints_its_status_tail_as_it_grows(api, kubeconfig):
+    """Providers without a pod log (tmux, http): the tail the operator keeps in status."""
+    api.create(c.SESSION_PLURAL, session("local"))
+    status = {"phase": c.PHASE_RUNNING, "provider": {"type": c.PROVIDER_TMUX, "id": "agent-local"}}
+    api.patch_status(c.SESSION_PLURAL, "default", "local", {**status, "logs": {"tail": "one\ntwo\n"}})
+    follower = Follower(kubeconfig, "local")
+    try:
+        assert (follower.next_line(), follower.next_line()) == ("one\n", "two\n")
+        api.patch_status(c.SESSION_PLURAL, "default", "local", {"logs": {"tail": "two\nthree\n"}})
+        assert follower.next_line() == "three\n"
+        api.patch_status(c.SESSION_PLURAL, "default", "local", {"phase": c.PHASE_STOPPED})
+        assert follower.ended() == (0, "")
+        assert follower.lines.empty()
+    finally:
+        follower.process.kill()
+
+
+@pytest.mark.parametrize(("shown", "tail", "new"), [
+    ([], ["a\n", "b\n"], ["a\n", "b\n"]),
+    (["a\n", "b\n"], ["a\n", "b\n"], []),
+    (["a\n", "b\n"], ["a\n", "b\n", "c\n"], ["c\n"]),
+    (["a\n", "b\n", "c\n"], ["c\n", "d\n"], ["d\n"]),  # the window slid
+    (["a\n", "b\n"], ["x\n", "y\n"], ["x\n", "y\n"]),  # slid past everything shown
+    (["a\n", "a\n"], ["a\n", "a\n", "a\n"], ["a\n"]),
+], ids=["first", "unchanged", "grew", "slid", "replaced", "repeated"])
+def test_follow_prints_only_the_lines_of_the_tail_it_has_not_shown(shown, tail, new):
+    assert unseen_lines(shown, tail) == new
+
+
+def run(kubeconfig: str, *args: str) -> int:
+    return main([*args, "--kubeconfig", kubeconfig])
+
+
+def test_start_stop_and_restart_wait_until_the_session_is_there(api, operator, kubeconfig, capsys):
+    api.create(c.SESSION_PLURAL, session("waiter", state="Stopped"))
+    wait_session(api, "waiter", phase_is(c.PHASE_STOPPED))
+
+    assert run(kubeconfig, "start", "waiter", "--wait", "--timeout", "30s") == 0
+    assert capsys.readouterr() == (f"agentsession.{c.GROUP}/waiter is Running and Ready\n", "")
+    assert ready(api.get(c.SESSION_PLURAL, "default", "waiter"))
+
+    assert run(kubeconfig, "restart", "waiter", "--wait") == 0
+    assert capsys.readouterr() == (f"agentsession.{c.GROUP}/waiter is Running and Ready\n", "")
+    obj = api.get(c.SESSION_PLURAL, "default", "waiter")
+    assert ready(obj) and obj["status"]["restartCount"] == 1
+
+    assert run(kubeconfig, "stop", "waiter", "--wait") == 0
+    assert capsys.readouterr() == (f"agentsession.{c.GROUP}/waiter is Stopped\n", "")
+    assert api.get(c.SESSION_PLURAL, "default", "waiter")["status"]["phase"] == c.PHASE_STOPPED
+
+
+def test_start_wait_of_a_failed_session_ends_at_once_with_the_reason(api, operator, kubeconfig, capsys):
+    api.create(c.SESSION_PLURAL, session("broken", templateRef={"name": "nowhere"}))
+    obj = wait_session(api, "broken", phase_is(c.PHASE_FAILED))
+    why = condition(obj, c.COND_READY)
+    started = time.monotonic()
+    assert run(kubeconfig, "start", "broken", "--wait") == 1
+    assert time.monotonic() - started < 5
+    assert capsys.readouterr() == ("", (
+        f"error: agentsession default/broken will not be Running and Ready: phase Failed, Ready=False "
+        f"{why['reason']}: {' '.join(why['message'].split())} (`agent-sessions logs broken -n default` shows the "
+        "agent's last lines)\n"))
+
+
+def test_wait_that_times_out_says_where_the_session_is(api, kubeconfig, capsys):
+    """No operator: the session never gets a status."""
+    api.create(c.SESSION_PLURAL, session("stuck", state="Stopped"))
+    assert run(kubeconfig, "start", "stuck", "--wait", "--timeout", "1s") == 1
+    assert capsys.readouterr() == ("", "error: agentsession default/stuck not Running and Ready after 1s: phase "
+                                       "unknown (wait longer with --timeout)\n")
+
+
+def test_timeout_takes_durations(capsys):
+    with pytest.raises(SystemExit):
+        main(["start", "x", "--wait", "--timeout", "soon"])
+    assert "expected a duration such as 90s, 5m or 1h, got 'soon'" in capsys.readouterr().err
