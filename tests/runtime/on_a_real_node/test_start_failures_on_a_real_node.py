@@ -1,0 +1,69 @@
+"""The missing-binary session on the real API server: a real kube-apiserver, and a simulated node
+that runs the pod's command (the runtime bridge) as a local process. Ready=False with the exec error
+within seconds, as on the embedded API (DESIGN §10: the real server is the truth)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent_sessions.api import constants as c
+from agent_sessions.handlers.operator import OperatorThread
+from agent_sessions.handlers.settings import OperatorOptions
+from support.backends import OPERATOR_ROLE, RealCluster, grant_operator_role
+from support.cluster.control_plane import ControlPlane
+from support.cluster.fault_proxy import FaultProxy
+from support.cluster.node import SimulatedNode
+from support.cluster.real_api import RealAPI
+from support.waits import condition, wait_session
+
+pytestmark = pytest.mark.realcluster
+FAIL_FAST_SECONDS = 10.0
+
+
+@pytest.fixture
+def real(control_plane: ControlPlane, tmp_path: Path) -> Iterator[RealAPI]:
+    admin = control_plane.client("admin")
+    try:
+        if admin.get("clusterroles", None, OPERATOR_ROLE) is None:
+            grant_operator_role(control_plane)
+    finally:
+        admin.close()
+    with FaultProxy(control_plane.url, control_plane.ca_file) as proxy, \
+            SimulatedNode(control_plane, mode="process", root=tmp_path / "node") as node:
+        RealCluster(control_plane, proxy, node).ensure_crds()
+        api = RealAPI(control_plane, proxy, node)
+        # The defaults of `agent-sessions run` (info refresh 10 s): not what makes it fast.
+        operator = OperatorThread(OperatorOptions(log_refresh_seconds=1.0),
+                                  kubeconfig=str(api.write_kubeconfig(tmp_path / "operator.kubeconfig"))).start()
+        try:
+            yield api
+        finally:
+            operator.stop()
+            api.reset_namespace("default")
+            api.close()
+
+
+def test_a_missing_agent_binary_is_ready_false_with_the_exec_error_within_ten_seconds(real: RealAPI):
+    started = time.monotonic()
+    real.create(c.SESSION_PLURAL, {
+        "apiVersion": c.API_VERSION, "kind": c.SESSION_KIND, "metadata": {"name": "missing", "namespace": "default"},
+        "spec": {"agent": {"image": "local", "command": ["claude-code-not-installed"]},
+                 "lifecycle": {"restartPolicy": c.RESTART_NEVER}}})
+
+    def failed_with_the_exec_error(obj: dict | None) -> bool:
+        cond = condition(obj, c.COND_READY) or {}
+        return cond.get("status") == "False" and cond.get("reason") == "AgentExecFailed" and \
+            "cannot run 'claude-code-not-installed': No such file or directory" in cond.get("message", "")
+
+    obj = wait_session(real, "missing", failed_with_the_exec_error, timeout=60)
+    elapsed = time.monotonic() - started
+    print(f"\ntime to Ready=False/AgentExecFailed on the real API server: {elapsed:.2f}s")
+    assert elapsed <= FAIL_FAST_SECONDS, f"took {elapsed:.1f}s"
+    assert obj["status"]["phase"] == c.PHASE_FAILED
+    # The log tail comes through pods/log: apiserver → the node's kubelet port.
+    obj = wait_session(real, "missing", lambda o: "No such file or directory" in
+                       (((o or {}).get("status") or {}).get("logs") or {}).get("tail", ""), timeout=30)
