@@ -399,29 +399,39 @@ async def _change_state(api: client.ApiClient, args: argparse.Namespace, name: s
     return target
 
 
-async def _state_of_one(api: client.ApiClient, args: argparse.Namespace, name: str) -> bool:
+def _report(api: client.ApiClient, exc: Exception) -> None:
+    """One session's failure, in its line: the other sessions of a batch go on."""
+    print(f"error: {describe_failure(exc, api.configuration.host)}", file=sys.stderr, flush=True)
+    if debugging():
+        traceback.print_exc()
+
+
+async def _wait(api: client.ApiClient, args: argparse.Namespace, name: str, target: Target) -> bool:
     try:
-        target = await _change_state(api, args, name)
-        if args.wait:
-            await wait_for(lambda: _session_or_none(api, args.namespace, name), args.namespace, name, target,
-                           args.timeout)
-            print(f"agentsession.{c.GROUP}/{name} is {target.describe()}", flush=True)
-        return True
-    except Exception as exc:  # one session's failure is reported in its line; the others go on
-        print(f"error: {describe_failure(exc, api.configuration.host)}", file=sys.stderr, flush=True)
-        if debugging():
-            traceback.print_exc()
+        await wait_for(lambda: _session_or_none(api, args.namespace, name), args.namespace, name, target, args.timeout)
+    except Exception as exc:
+        _report(api, exc)
         return False
+    print(f"agentsession.{c.GROUP}/{name} is {target.describe()}", flush=True)
+    return True
 
 
 async def cmd_state(args: argparse.Namespace, api: client.ApiClient) -> int:
+    """Asks each session in turn (lines in the order given, or by name), then waits for them all
+    at once (lines as they get there)."""
     names = await _selected(api, args)
     if not names:
         chosen = f"match -l {args.selector}" if args.selector else "exist"
         print(f"no agentsessions {chosen} in namespace {args.namespace}: nothing to {args.command}", file=sys.stderr)
         return 0
-    done = await asyncio.gather(*(_state_of_one(api, args, name) for name in names))
-    return 0 if all(done) else 1
+    targets: dict[str, Target] = {}
+    for name in names:
+        try:
+            targets[name] = await _change_state(api, args, name)
+        except Exception as exc:
+            _report(api, exc)
+    waited = await asyncio.gather(*(_wait(api, args, n, t) for n, t in targets.items())) if args.wait else []
+    return 0 if len(targets) == len(names) and all(waited) else 1
 
 
 async def cmd_explain(args: argparse.Namespace, api: client.ApiClient) -> int:
