@@ -173,8 +173,13 @@ def run_dev(
         http_endpoints=DEV_HTTP_ENDPOINTS,
         runtime_key_secret=DEV_RUNTIME_KEY_SECRET,
     )
-    with DevLogs(state) as logs, running_api(crds=[session_crd(), template_crd()], request_log_size=10_000,
-                                              host=host, port=port, **developer_access(token)) as api:
+    with DevLogs(state) as logs, contextlib.ExitStack() as serving:
+        try:
+            api = serving.enter_context(running_api(crds=[session_crd(), template_crd()], request_log_size=10_000,
+                                                    host=host, port=port, **developer_access(token)))
+        except OSError as exc:
+            raise SystemExit(f"agent-sessions dev: the Kubernetes API could not serve on {host}:{port}: {exc} "
+                             "(--port 0 picks a free port)") from None
         api.write_kubeconfig(kubeconfig_path)
         api.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": DEV_INSTALL_NAMESPACE}})
         tmux = TmuxSessions(api)
@@ -334,7 +339,7 @@ class GatewayThread:
             self._thread.join(5)
             where = f"{self.options.host}:{self.options.port}"
             raise SystemExit(f"agent-sessions dev: the gateway could not serve on {where}: {self.error} "
-                             "(--gateway-port 0 picks a free port)")
+                             "(--gateway-port 0 picks a free port)") from None
         return self
 
     def __exit__(self, *exc: object) -> None:
