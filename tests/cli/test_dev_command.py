@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -218,6 +219,24 @@ def test_ctrl_c_or_sigterm_stops_every_process_dev_started_tmux_included(sig: in
             listed = tmux(tmux_dir, "list-sessions")
             assert listed.returncode != 0 and ("no server running" in listed.stderr or "error connecting" in
                                                listed.stderr), listed
+
+
+@pytest.mark.parametrize("flag", ["--port", "--gateway-port"])
+def test_a_port_in_use_is_a_one_line_error(flag: str, tmp_path: Path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        ports = {"--port": "0", "--gateway-port": "0", flag: port}
+        with private_tmux_dir() as tmux_dir:
+            ran = subprocess.run(
+                [sys.executable, "-m", "agent_sessions.cli.main", "dev", *(x for kv in ports.items() for x in kv),
+                 "--kubeconfig-out", str(tmp_path / ".dev" / "kubeconfig"), "--samples", str(ROOT / "manifests" / "samples")],
+                capture_output=True, text=True, timeout=60, env={**os.environ, "TMUX_TMPDIR": str(tmux_dir)},
+            )
+    assert ran.returncode == 1
+    assert ran.stderr.count("\n") == 1, ran.stderr
+    assert f"could not serve on 127.0.0.1:{port}" in ran.stderr and f"({flag} 0 picks a free port)" in ran.stderr
 
 
 # --- what it runs, and the lines it prints ----------------------------------------------------
