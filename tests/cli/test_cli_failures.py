@@ -188,3 +188,39 @@ def test_an_unreachable_runtime_says_to_go_through_the_gateway(api, kubeconfig, 
         f"error: cannot reach the runtime of default/s at {endpoint} (Connection refused): a session's runtime is "
         "reachable only from inside the cluster (and in `make dev`): from elsewhere go through the gateway with "
         "--gateway URL (or $AGENT_SESSIONS_GATEWAY)\n")
+
+
+def test_a_file_a_flag_names_that_cannot_be_read_or_written_is_one_line(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert failed(capsys, main(["crds", "--out", str(blocker / "crds")])) == f"error: {blocker / 'crds'}: Not a directory\n"
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\ncurrent-context: x\nclusters: [{name: x, cluster: {server: "
+                          "'http://127.0.0.1:1'}}]\nusers: [{name: x, user: {}}]\ncontexts: [{name: x, context: "
+                          "{cluster: x, user: x}}]\n")
+    broken = tmp_path / "defaults.yaml"
+    broken.write_text("agent: [\n")
+    for defaults, expected in ((tmp_path / "missing.yaml", f"{tmp_path / 'missing.yaml'}: No such file or directory"),
+                               (broken, f"{broken}: operator defaults are not valid YAML (expected the node content, "
+                                        "but found '<stream end>' at line 2)")):
+        done = subprocess.run([sys.executable, "-m", "agent_sessions.cli.main", "run", "--kubeconfig", str(kubeconfig),
+                               "--defaults", str(defaults), "--health-port", "0", "--metrics-port", "0"],
+                              capture_output=True, text=True, timeout=60)
+        assert (done.returncode, done.stdout, done.stderr) == (1, "", f"error: {expected}\n")
+
+
+def test_an_unforeseen_failure_is_still_one_line_and_the_traceback_is_one_variable_away(api, kubeconfig, capsys,
+                                                                                       monkeypatch):
+    from agent_sessions.cli import session_commands
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom\nacross lines")
+
+    api.create(c.SESSION_PLURAL, session("s"))
+    monkeypatch.setattr(session_commands, "resolve_config", broken)
+    assert failed(capsys, main(["explain", "s", "--kubeconfig", kubeconfig])) == (
+        "error: unexpected RuntimeError: boom across lines (set AGENT_SESSIONS_DEBUG=1 for the traceback and report it)\n")
+    monkeypatch.setenv("AGENT_SESSIONS_DEBUG", "1")
+    assert main(["explain", "s", "--kubeconfig", kubeconfig]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: unexpected RuntimeError") and "Traceback" in err and "in broken" in err

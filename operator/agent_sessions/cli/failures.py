@@ -14,12 +14,12 @@ import asyncio
 import json
 import os
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
-import yaml
-from kubernetes_asyncio.client.exceptions import ApiException
-from kubernetes_asyncio.config.config_exception import ConfigException
+if TYPE_CHECKING:  # every command loads this module: the client libraries only when a failure is described
+    import aiohttp
+    import yaml
+    from kubernetes_asyncio.client.exceptions import ApiException
 
 DEBUG_VARIABLE = "AGENT_SESSIONS_DEBUG"
 MAKE_DEV_HINT = "for a local cluster run `make dev` and use the kubeconfig it prints"
@@ -95,6 +95,11 @@ def connection_failure(exc: aiohttp.ClientConnectorError) -> str:
 
 def describe_failure(exc: BaseException, server: str | None) -> str:
     """One line for a failure of a call to the Kubernetes API at `server` (or of anything else)."""
+    import aiohttp
+    import yaml
+    from kubernetes_asyncio.client.exceptions import ApiException
+    from kubernetes_asyncio.config.config_exception import ConfigException
+
     where = server or "the kubeconfig's server"
     if isinstance(exc, CommandError):
         return str(exc)

@@ -36,8 +36,13 @@ def _load_defaults(path: str | None) -> dict:
         return {}
     import yaml
 
+    from agent_sessions.cli.failures import CommandError, yaml_problem
+
     text = Path(path).read_text(encoding="utf-8")
-    data = yaml.safe_load(text) or {}
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise CommandError(f"{path}: operator defaults are not valid YAML ({yaml_problem(exc)})") from None
     if not isinstance(data, dict):
         raise SystemExit(f"{path}: operator defaults must be a mapping of config blocks, got {type(data).__name__}")
     return data
@@ -293,16 +298,23 @@ CLUSTER_COMMANDS = ("run", "gateway")
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Runs one command; a failure the user can fix (no kubeconfig, a file named by a flag that
+    cannot be read or written) is one `error:` line and exit code 1, not a traceback."""
     args = build_parser().parse_args(argv)
-    if args.command in CLUSTER_COMMANDS:
-        from agent_sessions.cli.failures import CommandError, require_kubeconfig
+    from agent_sessions.cli.failures import CommandError, require_kubeconfig
 
-        try:
+    try:
+        if args.command in CLUSTER_COMMANDS:
             require_kubeconfig(args.kubeconfig)
-        except CommandError as missing:
-            print(f"error: {missing}", file=sys.stderr)
-            return 1
-    return int(args.func(args))
+        return int(args.func(args))
+    except CommandError as failure:
+        print(f"error: {failure}", file=sys.stderr)
+        return 1
+    except OSError as failure:
+        if failure.filename is None:
+            raise
+        print(f"error: {failure.filename}: {failure.strerror or failure}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover
