@@ -144,3 +144,18 @@ def test_timeout_takes_durations(capsys):
     with pytest.raises(SystemExit):
         main(["start", "x", "--wait", "--timeout", "soon"])
     assert "expected a duration such as 90s, 5m or 1h, got 'soon'" in capsys.readouterr().err
+
+
+def test_logs_follow_ends_quietly_on_ctrl_c(api, kubeconfig):
+    import signal
+
+    api.create(c.SESSION_PLURAL, session("local"))
+    api.patch_status(c.SESSION_PLURAL, "default", "local", {
+        "phase": c.PHASE_RUNNING, "provider": {"type": c.PROVIDER_TMUX, "id": "agent-local"}, "logs": {"tail": "one\n"}})
+    follower = Follower(kubeconfig, "local")
+    try:
+        assert follower.next_line() == "one\n"
+        follower.process.send_signal(signal.SIGINT)
+        assert follower.ended() == (130, "")
+    finally:
+        follower.process.kill()
