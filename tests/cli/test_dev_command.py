@@ -86,6 +86,18 @@ def descendants(root: int) -> set[int]:
     return found
 
 
+def agents(pids: set[int]) -> set[int]:
+    """Those of `pids` that run the demo agent (`agent-sessions demo-agent`; the bridges that
+    start it name it in their arguments too, after `runtime`)."""
+    found = set()
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if b"demo-agent" in argv and b"runtime" not in argv:
+                found.add(pid)
+    return found
+
+
 def tmux(tmux_dir: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["tmux", "-L", SOCKET, *args], capture_output=True, text=True,
                           env={**os.environ, "TMUX_TMPDIR": str(tmux_dir)})
@@ -202,12 +214,13 @@ def test_ctrl_c_or_sigterm_stops_every_process_dev_started_tmux_included(sig: in
         try:
             dev.wait_running("demo", "minimal", *(["local"] if HAS_TMUX else []))
             # Two pods, each a runtime bridge and its agent (which the bridge starts once it serves).
-            started = wait_until(lambda: found if len(found := descendants(dev.process.pid)) >= 4 else None,
+            started = wait_until(lambda: found if len(agents(found := descendants(dev.process.pid))) == 2 else None,
                                  timeout=30, what="the pods' bridges and agents")
-            server = tmux_server_pid(tmux_dir) if HAS_TMUX else None
-            if HAS_TMUX:
+            if HAS_TMUX:  # the tmux server, and the bridge and agent in it
+                server = tmux_server_pid(tmux_dir)
                 assert server is not None
-                started |= {server, *descendants(server)}  # the tmux server, the bridge and the agent in it
+                started |= {server, *wait_until(lambda: found if agents(found := descendants(server)) else None,
+                                                timeout=30, what="the tmux session's bridge and agent")}
         except BaseException:
             dev.stop()
             raise
