@@ -156,7 +156,8 @@ class FaultProxy:
         assert self._session is not None
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
         body = await request.read()
-        watching = request.query.get("watch") in ("1", "true") or request.query.get("follow") in ("1", "true")
+        # kubernetes_asyncio sends booleans as "True" (the API server parses them as Go's ParseBool)
+        watching = any((request.query.get(k) or "").lower() in ("1", "true") for k in ("watch", "follow"))
         async with self._session.request(request.method, self.upstream + request.path_qs, headers=headers,
                                          data=body or None, allow_redirects=False) as upstream:
             response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
