@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from agent_sessions.api import constants as c
 from agent_sessions.cli.main import main
 from support.sessions import IMAGE, pods_of, session, template
@@ -59,12 +61,17 @@ def test_send_to_a_session_that_is_not_running_fails_clearly(api, operator, kube
     api.create(c.SESSION_PLURAL, session("asleep", state="Stopped"))
     wait_session(api, "asleep", phase_is(c.PHASE_STOPPED))
     assert run(kubeconfig, "send", "asleep", "hello") == 1
-    assert capsys.readouterr().err == "error: session default/asleep is not running (phase Stopped)\n"
+    assert capsys.readouterr().err == ("error: session default/asleep is not running (phase Stopped, Ready=False "
+                                       "Stopped: stopped because spec.state is Stopped; its workspace is kept): start it "
+                                       "with `agent-sessions start asleep -n default --wait`\n")
 
 
-def test_commands_on_a_missing_session_say_so(api, operator, kubeconfig, capsys):
-    assert run(kubeconfig, "stop", "ghost") == 1
-    assert capsys.readouterr().err == 'error: agentsession "ghost" not found in namespace "default"\n'
+@pytest.mark.parametrize("args", [["stop", "ghost"], ["start", "ghost", "--wait"], ["restart", "ghost"],
+                                  ["send", "ghost", "hello"], ["history", "ghost"], ["logs", "ghost"],
+                                  ["logs", "ghost", "--follow"], ["explain", "ghost"]], ids=" ".join)
+def test_commands_on_a_missing_session_say_so(api, kubeconfig, capsys, args):
+    assert run(kubeconfig, *args) == 1
+    assert capsys.readouterr() == ("", 'error: agentsession "ghost" not found in namespace "default"\n')
 
 
 def test_installed_as_a_kubectl_plugin(api, operator, kubeconfig):

@@ -121,8 +121,19 @@ async def _running_endpoint(api: client.ApiClient, namespace: str, name: str, wa
                 break
     endpoint = (status.get("provider") or {}).get("endpoint")
     if status.get("phase") != c.PHASE_RUNNING or not endpoint:
-        raise CommandError(f"session {namespace}/{name} is not running (phase {status.get('phase') or 'unknown'})")
+        raise _not_running(namespace, name, status)
     return endpoint
+
+
+def _not_running(namespace: str, name: str, status: dict) -> CommandError:
+    phase, session = status.get("phase"), f"{name} -n {namespace}"
+    if phase == c.PHASE_STOPPED:
+        hint = f"start it with `agent-sessions start {session} --wait`"
+    elif phase in (c.PHASE_FAILED, c.PHASE_COMPLETED):
+        hint = f"`agent-sessions logs {session}` shows why; `agent-sessions restart {session} --wait` starts it again"
+    else:
+        hint = f"`agent-sessions start {session} --wait` waits until it is"
+    return CommandError(f"session {namespace}/{name} is not running ({why(status)}): {hint}")
 
 
 async def _gateway_headers(api: client.ApiClient) -> dict[str, str]:
