@@ -46,7 +46,9 @@ def test_explain_prints_each_field_with_the_layer_that_set_it(api, operator, kub
 def test_explain_of_an_invalid_session_lists_the_problems(api, operator, kubeconfig, capsys):
     api.create(c.SESSION_PLURAL, session("confused", templateRef={"name": "nowhere"}))
     assert run(kubeconfig, "explain", "confused") == 1
-    assert 'SessionTemplate "nowhere" not found' in capsys.readouterr().err
+    assert capsys.readouterr() == ("", 'error: the configuration of agentsession default/confused is invalid: '
+                                       'spec.templateRef.name: SessionTemplate "nowhere" not found in namespace '
+                                       '"default"\n')
 
 
 def test_logs_prints_the_agent_log(api, operator, kubeconfig, capsys):

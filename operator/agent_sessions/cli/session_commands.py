@@ -454,7 +454,8 @@ async def cmd_explain(args: argparse.Namespace, api: client.ApiClient) -> int:
     try:
         resolved = resolve_config(obj, templates)
     except ConfigInvalid as invalid:
-        raise CommandError("the configuration is invalid:\n  " + "\n  ".join(str(p) for p in invalid.problems)) from None
+        raise CommandError(f"the configuration of agentsession {args.namespace}/{args.name} is invalid: "
+                           + "; ".join(one_line(p) for p in invalid.problems)) from None
     print(explain(resolved))
     return 0
 
