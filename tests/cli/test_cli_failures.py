@@ -143,8 +143,17 @@ def test_logs_without_a_pod_or_a_tail_fail_saying_where_to_look(api, kubeconfig,
         "message": "the runtime is not ready yet", "lastTransitionTime": "2026-01-01T00:00:00Z"}])
     assert failed(capsys, main(["logs", "s", "--kubeconfig", kubeconfig])) == (
         "error: no logs for agentsession default/s (phase Failed, Ready=False StartTimeout: the runtime is not "
-        "ready yet): its pod s-pod is gone and status.logs.tail is empty; `kubectl describe agentsession s -n "
+        "ready yet): pod s-pod is gone and status.logs.tail is empty; `kubectl describe agentsession s -n "
         "default` shows its events\n")
+
+
+def test_logs_of_an_agent_not_started_yet_say_how_to_wait_for_them(api, kubeconfig, capsys):
+    running_pod_session(api, "s", phase=c.PHASE_CREATING)
+    waiting = 'container "agent" in pod "s-pod" is waiting to start: ContainerCreating'
+    api.fail_next("GET", "/pods/s-pod/log$", 400, message=waiting)
+    assert failed(capsys, main(["logs", "s", "--kubeconfig", kubeconfig])) == (
+        f"error: no logs for agentsession default/s (phase Creating): pod s-pod has no log yet ({waiting}) and "
+        "status.logs.tail is empty; `agent-sessions logs s -n default --follow` prints it as it comes\n")
 
 
 class Gateway(ThreadedServer):

@@ -297,25 +297,29 @@ def _pod_name(obj: dict) -> str | None:
     return provider.get("id") if provider.get("type") == c.PROVIDER_POD and provider.get("id") else None
 
 
-async def _pod_log(api: client.ApiClient, namespace: str, pod: str, tail: int, follow: bool) -> bool:
-    """Writes the pod's log (with `follow`, as it grows, until the pod's container ends); False
-    when the pod is gone (404), or, when following, not started yet (400 "waiting to start")."""
+async def _pod_log(api: client.ApiClient, namespace: str, pod: str, tail: int, follow: bool) -> str | None:
+    """Writes the pod's log (with `follow`, as it grows, until the pod's container ends); None when
+    written, else why there is none: the pod is gone (404) or its container has not started (400)."""
+    from agent_sessions.cli.failures import status_message
+
     response = await client.CoreV1Api(api).read_namespaced_pod_log(
         pod, namespace, tail_lines=tail, follow=follow, _preload_content=False, _request_timeout=API_TIMEOUT
     )
     try:
-        if response.status == 404 or (follow and response.status == 400):
-            return False
         if response.status >= 400:
             refused = ApiException(status=response.status, reason=response.reason)
             refused.body = await response.text(errors="replace")
+            if response.status == 404:
+                return f"pod {pod} is gone"
+            if response.status == 400:
+                return f"pod {pod} has no log yet ({one_line(status_message(refused))})"
             raise refused
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         async for chunk in response.content.iter_any():
             sys.stdout.write(decoder.decode(chunk))
             sys.stdout.flush()
         sys.stdout.write(decoder.decode(b"", final=True))
-        return True
+        return None
     finally:
         response.release()
 
@@ -333,12 +337,12 @@ def unseen_lines(shown: list[str], lines: list[str]) -> list[str]:
     return lines
 
 
-def _no_logs(namespace: str, name: str, obj: dict) -> CommandError:
-    pod = _pod_name(obj)
-    where = f"its pod {pod} is gone" if pod else "it has no pod to read"
-    return CommandError(f"no logs for agentsession {namespace}/{name} ({why(obj.get('status') or {})}): {where} and "
-                        f"status.logs.tail is empty; `kubectl describe agentsession {name} -n {namespace}` "
-                        "shows its events")
+def _no_logs(namespace: str, name: str, obj: dict, missing: str) -> CommandError:
+    session = f"{name} -n {namespace}"
+    hint = (f"`agent-sessions logs {session} --follow` prints it as it comes" if "no log yet" in missing
+            else f"`kubectl describe agentsession {session}` shows its events")
+    return CommandError(f"no logs for agentsession {namespace}/{name} ({why(obj.get('status') or {})}): {missing} "
+                        f"and status.logs.tail is empty; {hint}")
 
 
 async def _follow(api: client.ApiClient, namespace: str, name: str, obj: dict | None, tail: int) -> None:
@@ -348,7 +352,7 @@ async def _follow(api: client.ApiClient, namespace: str, name: str, obj: dict | 
     while obj is not None:
         pod = _pod_name(obj)
         if pod and (obj.get("status") or {}).get("phase") not in ENDED:
-            if await _pod_log(api, namespace, pod, tail, follow=True):
+            if await _pod_log(api, namespace, pod, tail, follow=True) is None:
                 return
         lines = _tail_lines(obj)
         sys.stdout.write("".join(unseen_lines(shown, lines)))
@@ -366,13 +370,14 @@ async def cmd_logs(args: argparse.Namespace, api: client.ApiClient) -> int:
         await _follow(api, args.namespace, args.name, obj, args.tail)
         return 0
     pod = _pod_name(obj)
-    if pod and await _pod_log(api, args.namespace, pod, args.tail, follow=False):
+    missing = await _pod_log(api, args.namespace, pod, args.tail, follow=False) if pod else "it has no pod to read"
+    if missing is None:
         return 0
     tail = ((obj.get("status") or {}).get("logs") or {}).get("tail")
     if not tail:
-        raise _no_logs(args.namespace, args.name, obj)
+        raise _no_logs(args.namespace, args.name, obj, missing)
     if pod:
-        print(f"(pod {pod} is gone: these are the last lines the operator kept, status.logs.tail)", file=sys.stderr)
+        print(f"({missing}: these are the last lines the operator kept, status.logs.tail)", file=sys.stderr)
     sys.stdout.write(tail)
     return 0
 
