@@ -159,3 +159,15 @@ def test_logs_follow_ends_quietly_on_ctrl_c(api, kubeconfig):
         assert follower.ended() == (130, "")
     finally:
         follower.process.kill()
+
+
+def test_start_resumes_a_session_stopped_for_idleness(api, operator, kubeconfig, capsys):
+    """spec.state is Running already: `start` asks for a wake, and --wait waits for it."""
+    api.create(c.SESSION_PLURAL, session("sleepy", lifecycle={"idleTimeout": "1s"}))
+    wait_session(api, "sleepy", ready)
+    wait_session(api, "sleepy", lambda o: o["status"].get("stoppedReason") == c.STOPPED_IDLE_TIMEOUT
+                 and o["status"].get("phase") == c.PHASE_STOPPED)
+    assert run(kubeconfig, "start", "sleepy", "--wait", "--timeout", "30s") == 0
+    assert capsys.readouterr() == (f"agentsession.{c.GROUP}/sleepy is Running and Ready\n", "")
+    obj = api.get(c.SESSION_PLURAL, "default", "sleepy")
+    assert obj["status"]["wakeRequest"] == obj["metadata"]["annotations"][c.ANNOTATION_WAKE]

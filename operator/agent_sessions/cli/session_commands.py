@@ -107,10 +107,7 @@ async def _running_endpoint(api: client.ApiClient, namespace: str, name: str, wa
     """The runtime endpoint of a Running session; wakes an idle-stopped one if asked."""
     obj = await _session(api, namespace, name)
     status = obj.get("status") or {}
-    idle = status.get("phase") == c.PHASE_STOPPED and status.get("stoppedReason") in (
-        c.STOPPED_IDLE_TIMEOUT, c.STOPPED_MAX_DURATION,
-    )
-    if idle and wake:
+    if _idle(status) and wake:
         await _patch(api, namespace, name, {"metadata": {"annotations": {c.ANNOTATION_WAKE: _now()}}})
         print(f"waking {namespace}/{name} …", file=sys.stderr)
         deadline = asyncio.get_running_loop().time() + WAKE_TIMEOUT
@@ -395,15 +392,30 @@ async def _selected(api: client.ApiClient, args: argparse.Namespace) -> list[str
     return sorted(item["metadata"]["name"] for item in listed.get("items") or [])
 
 
+def _idle(status: dict) -> bool:
+    """Stopped by the operator for idleness or duration, not by `spec.state`: a wake resumes it."""
+    return status.get("phase") == c.PHASE_STOPPED and status.get("stoppedReason") in (
+        c.STOPPED_IDLE_TIMEOUT, c.STOPPED_MAX_DURATION,
+    )
+
+
 async def _change_state(api: client.ApiClient, args: argparse.Namespace, name: str) -> Target:
     """Asks for the state change of one session; what `--wait` waits for."""
-    await _session(api, args.namespace, name)
+    before = await _session(api, args.namespace, name)
     if args.command == "restart":
         request = _now()
         obj = await _patch(api, args.namespace, name, {"metadata": {"annotations": {c.ANNOTATION_RESTART: request}}})
         verb = "restart requested"
         stopped = (obj.get("spec") or {}).get("state") == c.STATE_STOPPED  # recorded, not acted on
-        target = Target(c.PHASE_STOPPED if stopped else c.PHASE_RUNNING, obj["metadata"].get("generation") or 0, request)
+        target = Target(c.PHASE_STOPPED if stopped else c.PHASE_RUNNING, obj["metadata"].get("generation") or 0,
+                        ("restartRequest", request))
+    elif args.command == "start" and (before.get("spec") or {}).get("state") != c.STATE_STOPPED \
+            and _idle(before.get("status") or {}):
+        # spec.state is Running already: only a wake resumes a session stopped for idleness.
+        request = _now()
+        obj = await _patch(api, args.namespace, name, {"metadata": {"annotations": {c.ANNOTATION_WAKE: request}}})
+        verb = f"wake requested (stopped for {(before.get('status') or {}).get('stoppedReason')})"
+        target = Target(c.PHASE_RUNNING, obj["metadata"].get("generation") or 0, ("wakeRequest", request))
     else:
         state = c.STATE_STOPPED if args.command == "stop" else c.STATE_RUNNING
         obj = await _patch(api, args.namespace, name, {"spec": {"state": state}})

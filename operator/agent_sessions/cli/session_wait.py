@@ -2,7 +2,8 @@
 reached what was asked (Running and Ready, or Stopped), or say why it will not.
 
 Only a status that has seen the change counts: `status.observedGeneration` at least the
-generation our patch produced (a restart: `status.restartRequest` equal to the value we set), so
+generation our patch produced (a restart or a wake: `status.restartRequest` or `status.wakeRequest`
+equal to the value we set), so
 the Running status of before a `restart` or the Stopped status of before a `start` is never
 taken for the answer. A session that reaches Failed or Completed instead will not get there by
 itself: the wait ends at once with the Ready condition's reason and message.
@@ -41,7 +42,9 @@ class Target:
 
     phase: str
     generation: int
-    restart_request: str | None = None
+    request: tuple[str, str] | None = None
+    """A status field and the value it records once the operator acted on our annotation
+    (`restartRequest` of a restart, `wakeRequest` of a wake)."""
 
     def describe(self) -> str:
         return "Running and Ready" if self.phase == c.PHASE_RUNNING else self.phase
@@ -66,7 +69,7 @@ def outcome(obj: dict, target: Target) -> bool | str:
     status = obj.get("status") or {}
     if (status.get("observedGeneration") or 0) < target.generation:
         return False
-    if target.restart_request is not None and status.get("restartRequest") != target.restart_request:
+    if target.request is not None and status.get(target.request[0]) != target.request[1]:
         return False
     phase = status.get("phase")
     ready = any(x.get("type") == c.COND_READY and x.get("status") == "True" for x in status.get("conditions") or [])
