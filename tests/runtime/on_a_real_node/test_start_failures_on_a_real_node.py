@@ -1,9 +1,11 @@
 """The missing-binary session on the real API server: a real kube-apiserver, and a simulated node
 that runs the pod's command (the runtime bridge) as a local process. Ready=False with the exec error
-within seconds, as on the embedded API (DESIGN §10: the real server is the truth)."""
+within seconds, as on the embedded API (DESIGN §10: the real server is the truth), and the real
+server's `kubectl get ags` table (rendered from the CRD's printer columns) shows READY and REASON."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +20,7 @@ from support.cluster.control_plane import ControlPlane
 from support.cluster.fault_proxy import FaultProxy
 from support.cluster.node import SimulatedNode
 from support.cluster.real_api import RealAPI
+from support.tools import find_tool
 from support.waits import condition, wait_session
 
 pytestmark = pytest.mark.realcluster
@@ -47,7 +50,8 @@ def real(control_plane: ControlPlane, tmp_path: Path) -> Iterator[RealAPI]:
             api.close()
 
 
-def test_a_missing_agent_binary_is_ready_false_with_the_exec_error_within_ten_seconds(real: RealAPI):
+def test_a_missing_agent_binary_is_ready_false_with_the_exec_error_within_ten_seconds(real: RealAPI, control_plane: ControlPlane,
+                                                                                  tmp_path: Path):
     started = time.monotonic()
     real.create(c.SESSION_PLURAL, {
         "apiVersion": c.API_VERSION, "kind": c.SESSION_KIND, "metadata": {"name": "missing", "namespace": "default"},
@@ -67,3 +71,14 @@ def test_a_missing_agent_binary_is_ready_false_with_the_exec_error_within_ten_se
     # The log tail comes through pods/log: apiserver → the node's kubelet port.
     obj = wait_session(real, "missing", lambda o: "No such file or directory" in
                        (((o or {}).get("status") or {}).get("logs") or {}).get("tail", ""), timeout=30)
+
+
+    # The real API server renders the table from the CRD: READY and REASON without -o wide.
+    kubeconfig = control_plane.kubeconfig(tmp_path / "admin.kubeconfig", "admin")
+    got = subprocess.run([find_tool("kubectl"), "--kubeconfig", str(kubeconfig), "get", "ags"],
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert got.returncode == 0, got.stderr
+    header, row = got.stdout.splitlines()
+    cells = dict(zip(header.split(), row.split()))  # the cells up to HEALTH are one word each
+    assert (cells["PHASE"], cells["READY"], cells["REASON"], cells["HEALTH"]) == \
+        ("Failed", "False", "AgentExecFailed", "Unhealthy")
