@@ -92,6 +92,9 @@ def test_a_backing_that_runs_but_does_not_serve_is_looked_at_every_second_early_
     pulling = Observation(BackingState.PENDING, id="ags-demo", reason="ContainerCreating")
     assert decide(ON_FAILURE, status, pulling, None, at(2)).requeue_after == POLL_SECONDS, \
         "a pod not running yet announces its start with an event"
+    platform_pending = Observation(BackingState.PENDING, id="uid-1", endpoint="http://127.0.0.1:41000")
+    assert decide(ON_FAILURE, status, platform_pending, None, at(2)).requeue_after == STARTING_POLL_SECONDS, \
+        "a platform's session pending with a runtime endpoint: its runtime may say the agent cannot start"
 
 
 def test_an_exit_zero_during_start_up_is_a_failed_start_not_a_completion():

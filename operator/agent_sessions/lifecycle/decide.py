@@ -269,7 +269,8 @@ class _Decider(Transitions):
                 reason=c.REASON_RESUMING if reason == c.REASON_RESUMING else c.REASON_CREATING,
                 message=describe_observation(obs) if obs is not None and (obs.reason or obs.message) else None,
             ))
-        starting = obs is not None and obs.state == BackingState.RUNNING and not obs.ready
+        starting = obs is not None and not obs.ready and (
+            obs.state == BackingState.RUNNING or (obs.state == BackingState.PENDING and bool(obs.endpoint)))
         young = (started := parse_timestamp(self.status.start_time)) is not None and \
             (self.now - started).total_seconds() < STARTING_WINDOW_SECONDS
         self._poll(deadline, STARTING_POLL_SECONDS if starting and young else POLL_SECONDS)

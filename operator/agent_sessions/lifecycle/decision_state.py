@@ -28,7 +28,8 @@ POLL_SECONDS: Final = 5.0
 delete). Pod events usually come sooner; providers without events (http, tmux) rely on it."""
 
 STARTING_POLL_SECONDS: Final = 1.0
-"""How soon to look again at a backing that runs but does not serve yet, early in a start (see
+"""How soon to look again at a backing that runs but does not serve yet (or is pending with a
+runtime endpoint already), early in a start (see
 `STARTING_WINDOW_SECONDS`): its runtime knows within a second or two whether the agent started,
 and a failed start is reported only there (`agentStart`) — no pod event announces it."""
 STARTING_WINDOW_SECONDS: Final = 20.0

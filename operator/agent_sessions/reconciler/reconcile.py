@@ -394,11 +394,13 @@ class Reconciler:
         why an agent is unhealthy: its exit code and stderr, or the error it refused a session
         with). Read at most every `info_refresh_seconds`, and at once while not ready or when
         `force`d. A running turn counts as activity now; the third value is the activity time the
-        bridge reported, which is what status records."""
+        bridge reported, which is what status records. A Pending backing with an endpoint (a
+        platform's session whose runtime answers before the platform calls it ready) is read too:
+        its runtime may say the agent cannot start."""
         if (
             self.runtime is None
             or observation is None
-            or observation.state != BackingState.RUNNING
+            or observation.state not in (BackingState.PENDING, BackingState.RUNNING)
             or not observation.endpoint
         ):
             return observation, status, None
