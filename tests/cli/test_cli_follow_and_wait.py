@@ -41,6 +41,12 @@ class Follower:
             self.process.kill()
             raise AssertionError(f"logs --follow printed nothing more; stderr: {self.process.stderr.read()}") from None
 
+    def close(self) -> None:
+        self.process.kill()
+        self.process.wait()
+        self.process.stdout.close()
+        self.process.stderr.close()
+
     def ended(self) -> tuple[int, str]:
         """The exit code and stderr, once it ended by itself."""
         try:
@@ -65,7 +71,7 @@ def test_logs_follow_streams_the_pod_log_as_it_grows_until_the_session_stops(api
         assert follower.ended() == (0, "")
         assert follower.lines.empty()
     finally:
-        follower.process.kill()
+        follower.close()
 
 
 def test_logs_follow_of_a_session_without_a_pod_prints_its_status_tail_as_it_grows(api, kubeconfig):
@@ -82,7 +88,7 @@ def test_logs_follow_of_a_session_without_a_pod_prints_its_status_tail_as_it_gro
         assert follower.ended() == (0, "")
         assert follower.lines.empty()
     finally:
-        follower.process.kill()
+        follower.close()
 
 
 @pytest.mark.parametrize(("shown", "tail", "new"), [
@@ -158,12 +164,12 @@ def test_logs_follow_ends_quietly_on_ctrl_c(api, kubeconfig):
         follower.process.send_signal(signal.SIGINT)
         assert follower.ended() == (130, "")
     finally:
-        follower.process.kill()
+        follower.close()
 
 
 def test_start_resumes_a_session_stopped_for_idleness(api, operator, kubeconfig, capsys):
     """spec.state is Running already: `start` asks for a wake, and --wait waits for it."""
-    api.create(c.SESSION_PLURAL, session("sleepy", lifecycle={"idleTimeout": "1s"}))
+    api.create(c.SESSION_PLURAL, session("sleepy", lifecycle={"idleTimeout": "2s"}))
     wait_session(api, "sleepy", ready)
     wait_session(api, "sleepy", lambda o: o["status"].get("stoppedReason") == c.STOPPED_IDLE_TIMEOUT
                  and o["status"].get("phase") == c.PHASE_STOPPED)

@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import aiohttp
-from kubernetes_asyncio import client
+from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from agent_sessions.api import constants as c
@@ -47,6 +47,8 @@ WAKE_TIMEOUT = 120.0
 FOLLOW_POLL_SECONDS = 1.0
 """How often `logs --follow` reads a session without a pod log to stream (its status tail)."""
 DEFAULT_WAIT_TIMEOUT = "5m"
+WATCH_SECONDS = 60
+"""A `--wait` watch is renewed this often (a server-side timeout: a silently dead connection ends)."""
 ENDED = (c.PHASE_STOPPED, c.PHASE_COMPLETED, c.PHASE_FAILED)
 """Phases after which a session's log grows no more."""
 API_TIMEOUT = aiohttp.ClientTimeout(sock_connect=10)
@@ -67,6 +69,32 @@ async def _session_or_none(api: client.ApiClient, namespace: str, name: str) -> 
         if exc.status == 404:
             return None
         raise
+
+
+async def session_changes(api: client.ApiClient, namespace: str, name: str) -> AsyncIterator[dict | None]:
+    """The session now, then after each change, until it is deleted (None): a watch from the
+    version read, read again whenever the watch ends (its server-side timeout, a 410 Expired)."""
+    objects = client.CustomObjectsApi(api)
+    while True:
+        obj = await _session_or_none(api, namespace, name)
+        yield obj
+        if obj is None:
+            return
+        try:
+            async with watch.Watch().stream(
+                objects.list_namespaced_custom_object, c.GROUP, c.VERSION, namespace, c.SESSION_PLURAL,
+                field_selector=f"metadata.name={name}", resource_version=obj["metadata"]["resourceVersion"],
+                timeout_seconds=WATCH_SECONDS, _request_timeout=API_TIMEOUT,
+            ) as events:
+                async for event in events:
+                    if event["type"] == "DELETED":
+                        yield None
+                        return
+                    if event["type"] in ("ADDED", "MODIFIED"):
+                        yield event["raw_object"]
+        except ApiException as exc:
+            if exc.status != 410:
+                raise
 
 
 async def _session(api: client.ApiClient, namespace: str, name: str) -> dict:
@@ -436,7 +464,7 @@ def _report(api: client.ApiClient, exc: Exception) -> None:
 
 async def _wait(api: client.ApiClient, args: argparse.Namespace, name: str, target: Target) -> bool:
     try:
-        await wait_for(lambda: _session_or_none(api, args.namespace, name), args.namespace, name, target, args.timeout)
+        await wait_for(session_changes(api, args.namespace, name), args.namespace, name, target, args.timeout)
     except Exception as exc:
         _report(api, exc)
         return False

@@ -12,15 +12,13 @@ itself: the wait ends at once with the Ready condition's reason and message.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from agent_sessions.api import constants as c
 from agent_sessions.cli.failures import CommandError
-
-POLL_SECONDS = 0.5
-"""How often a waiting command reads the session: short next to a start, light for the API."""
 
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s?)?$")
 
@@ -80,24 +78,26 @@ def outcome(obj: dict, target: Target) -> bool | str:
     return False
 
 
-async def wait_for(read: Callable[[], Awaitable[dict | None]], namespace: str, name: str, target: Target,
+async def wait_for(changes: AsyncIterator[dict | None], namespace: str, name: str, target: Target,
                    timeout: float) -> None:
-    """Returns once the session (`read()`, None when deleted) reached `target`; CommandError
-    when it cannot, or did not in `timeout` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        obj = await read()
-        if obj is None:
-            raise CommandError(f"agentsession {namespace}/{name} was deleted while waiting for it to be "
-                               f"{target.describe()}")
-        reached = outcome(obj, target)
-        if reached is True:
-            return
-        if reached:
-            raise CommandError(f"agentsession {namespace}/{name} will not be {target.describe()}: {reached} "
-                               f"(`agent-sessions logs {name} -n {namespace}` shows the agent's last lines)")
-        if loop.time() >= deadline:
-            raise CommandError(f"agentsession {namespace}/{name} not {target.describe()} after {timeout:g}s: "
-                               f"{why(obj.get('status') or {})} (wait longer with --timeout)")
-        await asyncio.sleep(min(POLL_SECONDS, max(0.0, deadline - loop.time())))
+    """Returns once the session reached `target`; CommandError when it cannot, or did not in
+    `timeout` seconds. `changes` yields the session now and after each change (None: deleted),
+    so a state it passes through is seen even when it does not stay in it."""
+    last: dict = {}
+    try:
+        async with asyncio.timeout(timeout), contextlib.aclosing(changes):
+            async for obj in changes:
+                if obj is None:
+                    raise CommandError(f"agentsession {namespace}/{name} was deleted while waiting for it to be "
+                                       f"{target.describe()}")
+                last = obj
+                reached = outcome(obj, target)
+                if reached is True:
+                    return
+                if reached:
+                    raise CommandError(f"agentsession {namespace}/{name} will not be {target.describe()}: {reached} "
+                                       f"(`agent-sessions logs {name} -n {namespace}` shows the agent's last lines)")
+    except TimeoutError:
+        pass
+    raise CommandError(f"agentsession {namespace}/{name} not {target.describe()} after {timeout:g}s: "
+                       f"{why(last.get('status') or {})} (wait longer with --timeout)")
