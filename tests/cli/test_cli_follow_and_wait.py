@@ -177,3 +177,17 @@ def test_start_resumes_a_session_stopped_for_idleness(api, operator, kubeconfig,
     assert capsys.readouterr() == (f"agentsession.{c.GROUP}/sleepy is Running and Ready\n", "")
     obj = api.get(c.SESSION_PLURAL, "default", "sleepy")
     assert obj["status"]["wakeRequest"] == obj["metadata"]["annotations"][c.ANNOTATION_WAKE]
+
+
+def test_wait_on_a_session_deleted_meanwhile_says_so(api, kubeconfig, capsys):
+    """No operator: nothing stops the session, and nothing holds its deletion."""
+    api.create(c.SESSION_PLURAL, session("doomed"))
+    code: list[int] = []
+    waiter = threading.Thread(target=lambda: code.append(run(kubeconfig, "stop", "doomed", "--wait", "--timeout", "30s")))
+    waiter.start()
+    api.wait_for(lambda: (api.get(c.SESSION_PLURAL, "default", "doomed") or {}).get("spec", {}).get("state") == "Stopped")
+    api.delete(c.SESSION_PLURAL, "default", "doomed")
+    waiter.join(TIMEOUT)
+    assert code == [1]
+    assert capsys.readouterr() == ("", "error: agentsession default/doomed was deleted while waiting for it to be "
+                                       "Stopped\n")

@@ -2,10 +2,9 @@
 reached what was asked (Running and Ready, or Stopped), or say why it will not.
 
 Only a status that has seen the change counts: `status.observedGeneration` at least the
-generation our patch produced (a restart or a wake: `status.restartRequest` or `status.wakeRequest`
-equal to the value we set), so
-the Running status of before a `restart` or the Stopped status of before a `start` is never
-taken for the answer. A session that reaches Failed or Completed instead will not get there by
+generation our patch produced (a restart or a wake: `status.restartRequest` or
+`status.wakeRequest` equal to the value we set), so the Running status of before a `restart` or
+the Stopped status of before a `start` is never taken for the answer. A session that reaches Failed or Completed instead will not get there by
 itself: the wait ends at once with the Ready condition's reason and message.
 """
 
