@@ -180,6 +180,10 @@ def test_a_gateway_error_is_its_code_and_message_and_anything_else_is_not_printe
     with Gateway(404, '{"code": "session_not_found", "message": "no session default/s"}', "application/json") as gw:
         assert failed(capsys, main(["send", "s", "hello", "--gateway", gw.url, "--kubeconfig", kubeconfig])) == (
             "error: session_not_found: no session default/s\n")
+    with Gateway(401, '{"code": "unauthorized", "message": "a bearer token is required"}', "application/json") as gw:
+        assert failed(capsys, main(["history", "s", "--gateway", gw.url, "--kubeconfig", kubeconfig])) == (
+            "error: unauthorized: a bearer token is required (the gateway takes the bearer token of the kubeconfig's "
+            "user, never its client certificate: use a kubeconfig with a token)\n")
     with Gateway(502, "<html><body>Bad gateway</body></html>", "text/html") as proxy:
         assert failed(capsys, main(["history", "s", "--gateway", proxy.url, "--kubeconfig", kubeconfig])) == (
             f"error: the gateway at {proxy.url} answered 502 Bad Gateway, not an error of the session API: check "

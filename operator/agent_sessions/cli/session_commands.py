@@ -172,10 +172,13 @@ class Peer:
 
     what: str
     hint: str
+    unauthorized_hint: str = ""
 
 
 def _gateway(url: str) -> Peer:
-    return Peer(f"the gateway at {url}", "check --gateway (or $AGENT_SESSIONS_GATEWAY) and that the gateway runs")
+    return Peer(f"the gateway at {url}", "check --gateway (or $AGENT_SESSIONS_GATEWAY) and that the gateway runs",
+                "the gateway takes the bearer token of the kubeconfig's user , never its client certificate: "
+                "use a kubeconfig with a token")
 
 
 def _runtime(namespace: str, name: str, endpoint: str) -> Peer:
@@ -208,7 +211,8 @@ async def _refusal(response: aiohttp.ClientResponse, peer: Peer) -> str:
     except ValueError:
         body = None
     if isinstance(body, dict) and body.get("message"):
-        return f"{body.get('code') or response.status}: {one_line(body['message'])}"
+        refusal = f"{body.get('code') or response.status}: {one_line(body['message'])}"
+        return f"{refusal} ({peer.unauthorized_hint})" if response.status == 401 and peer.unauthorized_hint else refusal
     return (f"{peer.what} answered {response.status} {response.reason or ''}".rstrip()
             + f", not an error of the session API: {peer.hint}")
 
