@@ -177,7 +177,7 @@ class Peer:
 
 def _gateway(url: str) -> Peer:
     return Peer(f"the gateway at {url}", "check --gateway (or $AGENT_SESSIONS_GATEWAY) and that the gateway runs",
-                "the gateway takes the bearer token of the kubeconfig's user , never its client certificate: "
+                "the gateway takes the bearer token of the kubeconfig's user, never its client certificate: "
                 "use a kubeconfig with a token")
 
 
