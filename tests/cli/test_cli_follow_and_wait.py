@@ -191,3 +191,16 @@ def test_wait_on_a_session_deleted_meanwhile_says_so(api, kubeconfig, capsys):
     assert code == [1]
     assert capsys.readouterr() == ("", "error: agentsession default/doomed was deleted while waiting for it to be "
                                        "Stopped\n")
+
+
+def test_logs_follow_of_an_ended_session_prints_its_kept_pod_log_and_ends(api, kubelet, kubeconfig):
+    """An agent that ended by itself keeps its pod: its log, not the shorter status tail."""
+    api.create(c.SESSION_PLURAL, session("done"))
+    api.create("pods", {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "done-pod", "namespace": "default"},
+                        "spec": {"containers": [{"name": "agent", "image": "agent"}]}})
+    api.set_pod_log("default", "done-pod", "line 1\nline 2\n")
+    api.patch_status(c.SESSION_PLURAL, "default", "done", {
+        "phase": c.PHASE_COMPLETED, "provider": {"type": c.PROVIDER_POD, "id": "done-pod"}, "logs": {"tail": "line 2\n"}})
+    done = subprocess.run([sys.executable, "-m", "agent_sessions.cli.main", "logs", "done", "-f", "--kubeconfig",
+                           kubeconfig], capture_output=True, text=True, timeout=TIMEOUT)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "line 1\nline 2\n", "")

@@ -380,14 +380,15 @@ async def _follow(api: client.ApiClient, namespace: str, name: str, obj: dict | 
     shown: list[str] = []
     while obj is not None:
         pod = _pod_name(obj)
-        if pod and (obj.get("status") or {}).get("phase") not in ENDED:
-            if await _pod_log(api, namespace, pod, tail, follow=True) is None:
-                return
+        ended = (obj.get("status") or {}).get("phase") in ENDED
+        # An ended session's pod, when kept (an agent that exited by itself), has its whole log.
+        if pod and await _pod_log(api, namespace, pod, tail, follow=not ended) is None:
+            return
         lines = _tail_lines(obj)
         sys.stdout.write("".join(unseen_lines(shown, lines)))
         sys.stdout.flush()
         shown = lines
-        if (obj.get("status") or {}).get("phase") in ENDED:
+        if ended:
             return
         await asyncio.sleep(FOLLOW_POLL_SECONDS)
         obj = await _session_or_none(api, namespace, name)
