@@ -12,7 +12,7 @@ import pytest
 
 from agent_sessions.api import constants as c
 from agent_sessions.cli.main import main
-from agent_sessions.cli.session_commands import unseen_lines
+from agent_sessions.cli.session_logs import unseen_lines
 from support.sessions import pods_of, session
 from support.waits import TIMEOUT, condition, phase_is, ready, wait_session
 

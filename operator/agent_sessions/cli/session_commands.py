@@ -7,9 +7,9 @@ gateway, authenticated with the kubeconfig's bearer token. A runtime requires it
 called directly, it is read from the session's token Secret (pod provider), which only those who
 may read Secrets in the session's namespace can do; everyone else goes through the gateway.
 
-Every failure ends the command with one `error: …` line on stderr and exit code 1 (`failures`);
-`stop`/`start`/`restart` act on several sessions at once (names, `-l SELECTOR` or `--all`), one
-line per session, exit code 1 when any of them failed.
+Every failure ends the command with one `error: …` line on stderr and exit code 1 (`failures`).
+`logs` lives in `session_logs`, `stop`/`start`/`restart` (of many sessions at once, `--wait`) in
+`session_state` and `session_wait`; their calls to the API in `session_api`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import codecs
 import contextlib
 import json
 import os
@@ -25,90 +24,26 @@ import sys
 import traceback
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 import aiohttp
-from kubernetes_asyncio import client, watch
+from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from agent_sessions.api import constants as c
 from agent_sessions.cli.failures import (
     CommandError, connection_failure, debugging, describe_failure, one_line, require_kubeconfig, yaml_problem,
 )
-from agent_sessions.cli.session_wait import Target, duration, wait_for, why
+from agent_sessions.cli.session_api import API_TIMEOUT, now, patch_session, read_session, stopped_for_idleness
+from agent_sessions.cli.session_logs import cmd_logs
+from agent_sessions.cli.session_state import add_state_arguments, cmd_state
+from agent_sessions.cli.session_wait import why
 from agent_sessions.config import ConfigInvalid, explain, resolve_config
 from agent_sessions.k8s.client import USER_AGENT, connection_fields, make_api_client
-from agent_sessions.k8s.status import MERGE_PATCH
 from agent_sessions.wire.frames import EVENT_AGENT_MESSAGE_CHUNK, EVENT_DONE, EVENT_ERROR, EVENT_USER_MESSAGE
 from agent_sessions.wire.sse import SSEParser
 
 WAKE_TIMEOUT = 120.0
-FOLLOW_POLL_SECONDS = 1.0
-"""How often `logs --follow` reads a session without a pod log to stream (its status tail)."""
-DEFAULT_WAIT_TIMEOUT = "5m"
-WATCH_SECONDS = 60
-"""A `--wait` watch is renewed this often (a server-side timeout: a silently dead connection ends)."""
-ENDED = (c.PHASE_STOPPED, c.PHASE_COMPLETED, c.PHASE_FAILED)
-"""Phases after which a session's log grows no more."""
-API_TIMEOUT = aiohttp.ClientTimeout(sock_connect=10)
-"""A connection to the API server that does not open in 10 s will not: say so instead of hanging
-(the client's default is no timeout at all). Reads keep none: a log is followed for hours."""
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-async def _session_or_none(api: client.ApiClient, namespace: str, name: str) -> dict | None:
-    try:
-        return await client.CustomObjectsApi(api).get_namespaced_custom_object(
-            c.GROUP, c.VERSION, namespace, c.SESSION_PLURAL, name, _request_timeout=API_TIMEOUT
-        )
-    except ApiException as exc:
-        if exc.status == 404:
-            return None
-        raise
-
-
-async def session_changes(api: client.ApiClient, namespace: str, name: str) -> AsyncIterator[dict | None]:
-    """The session now, then after each change, until it is deleted (None): a watch from the
-    version read, read again whenever the watch ends (its server-side timeout, a 410 Expired)."""
-    objects = client.CustomObjectsApi(api)
-    while True:
-        obj = await _session_or_none(api, namespace, name)
-        yield obj
-        if obj is None:
-            return
-        try:
-            async with watch.Watch().stream(
-                objects.list_namespaced_custom_object, c.GROUP, c.VERSION, namespace, c.SESSION_PLURAL,
-                field_selector=f"metadata.name={name}", resource_version=obj["metadata"]["resourceVersion"],
-                timeout_seconds=WATCH_SECONDS, _request_timeout=API_TIMEOUT,
-            ) as events:
-                async for event in events:
-                    if event["type"] == "DELETED":
-                        yield None
-                        return
-                    if event["type"] in ("ADDED", "MODIFIED"):
-                        yield event["raw_object"]
-        except ApiException as exc:
-            if exc.status != 410:
-                raise
-
-
-async def _session(api: client.ApiClient, namespace: str, name: str) -> dict:
-    obj = await _session_or_none(api, namespace, name)
-    if obj is None:
-        raise CommandError(f'agentsession "{name}" not found in namespace "{namespace}"')
-    return obj
-
-
-async def _patch(api: client.ApiClient, namespace: str, name: str, patch: dict) -> dict:
-    return await client.CustomObjectsApi(api).patch_namespaced_custom_object(
-        c.GROUP, c.VERSION, namespace, c.SESSION_PLURAL, name, patch, _content_type=MERGE_PATCH,
-        _request_timeout=API_TIMEOUT,
-    )
 
 
 async def _runtime_headers(api: client.ApiClient, namespace: str, name: str) -> dict[str, str]:
@@ -118,7 +53,7 @@ async def _runtime_headers(api: client.ApiClient, namespace: str, name: str) -> 
     from agent_sessions.wire.credentials import TOKEN_FILE_NAME
 
     headers = {"User-Agent": USER_AGENT}
-    uid = ((await _session(api, namespace, name)).get("metadata") or {}).get("uid") or ""
+    uid = ((await read_session(api, namespace, name)).get("metadata") or {}).get("uid") or ""
     try:
         secret = await client.CoreV1Api(api).read_namespaced_secret(
             token_secret_name(namespace, name, uid), namespace, _request_timeout=API_TIMEOUT
@@ -133,15 +68,15 @@ async def _runtime_headers(api: client.ApiClient, namespace: str, name: str) -> 
 
 async def _running_endpoint(api: client.ApiClient, namespace: str, name: str, wake: bool) -> str:
     """The runtime endpoint of a Running session; wakes an idle-stopped one if asked."""
-    obj = await _session(api, namespace, name)
+    obj = await read_session(api, namespace, name)
     status = obj.get("status") or {}
-    if _idle(status) and wake:
-        await _patch(api, namespace, name, {"metadata": {"annotations": {c.ANNOTATION_WAKE: _now()}}})
+    if stopped_for_idleness(status) and wake:
+        await patch_session(api, namespace, name, {"metadata": {"annotations": {c.ANNOTATION_WAKE: now()}}})
         print(f"waking {namespace}/{name} …", file=sys.stderr)
         deadline = asyncio.get_running_loop().time() + WAKE_TIMEOUT
         while asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.5)
-            status = (await _session(api, namespace, name)).get("status") or {}
+            status = (await read_session(api, namespace, name)).get("status") or {}
             if status.get("phase") == c.PHASE_RUNNING and (status.get("provider") or {}).get("endpoint"):
                 break
     endpoint = (status.get("provider") or {}).get("endpoint")
@@ -321,182 +256,8 @@ def render_history(items: list[dict]) -> list[str]:
     return lines
 
 
-def _pod_name(obj: dict) -> str | None:
-    provider = (obj.get("status") or {}).get("provider") or {}
-    return provider.get("id") if provider.get("type") == c.PROVIDER_POD and provider.get("id") else None
-
-
-async def _pod_log(api: client.ApiClient, namespace: str, pod: str, tail: int, follow: bool) -> str | None:
-    """Writes the pod's log (with `follow`, as it grows, until the pod's container ends); None when
-    written, else why there is none: the pod is gone (404) or its container has not started (400)."""
-    from agent_sessions.cli.failures import status_message
-
-    response = await client.CoreV1Api(api).read_namespaced_pod_log(
-        pod, namespace, tail_lines=tail, follow=follow, _preload_content=False, _request_timeout=API_TIMEOUT
-    )
-    try:
-        if response.status >= 400:
-            refused = ApiException(status=response.status, reason=response.reason)
-            refused.body = await response.text(errors="replace")
-            if response.status == 404:
-                return f"pod {pod} is gone"
-            if response.status == 400:
-                return f"pod {pod} has no log yet ({one_line(status_message(refused))})"
-            raise refused
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        async for chunk in response.content.iter_any():
-            sys.stdout.write(decoder.decode(chunk))
-            sys.stdout.flush()
-        sys.stdout.write(decoder.decode(b"", final=True))
-        return None
-    finally:
-        response.release()
-
-
-def _tail_lines(obj: dict) -> list[str]:
-    return (((obj.get("status") or {}).get("logs") or {}).get("tail") or "").splitlines(keepends=True)
-
-
-def unseen_lines(shown: list[str], lines: list[str]) -> list[str]:
-    """The lines of a new log tail after those of the tail already shown: the tail is a window
-    that slides as the log grows, so the longest end of `shown` that starts `lines` is skipped."""
-    for overlap in range(min(len(shown), len(lines)), 0, -1):
-        if shown[-overlap:] == lines[:overlap]:
-            return lines[overlap:]
-    return lines
-
-
-def _no_logs(namespace: str, name: str, obj: dict, missing: str) -> CommandError:
-    session = f"{name} -n {namespace}"
-    hint = (f"`agent-sessions logs {session} --follow` prints it as it comes" if "no log yet" in missing
-            else f"`kubectl describe agentsession {session}` shows its events")
-    return CommandError(f"no logs for agentsession {namespace}/{name} ({why(obj.get('status') or {})}): {missing} "
-                        f"and status.logs.tail is empty; {hint}")
-
-
-async def _follow(api: client.ApiClient, namespace: str, name: str, obj: dict | None, tail: int) -> None:
-    """Streams the pod's log while there is one; else writes the status tail as it grows, until the
-    session ends or is deleted."""
-    shown: list[str] = []
-    while obj is not None:
-        pod = _pod_name(obj)
-        ended = (obj.get("status") or {}).get("phase") in ENDED
-        # An ended session's pod, when kept (an agent that exited by itself), has its whole log.
-        if pod and await _pod_log(api, namespace, pod, tail, follow=not ended) is None:
-            return
-        lines = _tail_lines(obj)
-        sys.stdout.write("".join(unseen_lines(shown, lines)))
-        sys.stdout.flush()
-        shown = lines
-        if ended:
-            return
-        await asyncio.sleep(FOLLOW_POLL_SECONDS)
-        obj = await _session_or_none(api, namespace, name)
-
-
-async def cmd_logs(args: argparse.Namespace, api: client.ApiClient) -> int:
-    obj = await _session(api, args.namespace, args.name)
-    if args.follow:
-        await _follow(api, args.namespace, args.name, obj, args.tail)
-        return 0
-    pod = _pod_name(obj)
-    missing = await _pod_log(api, args.namespace, pod, args.tail, follow=False) if pod else "it has no pod to read"
-    if missing is None:
-        return 0
-    tail = ((obj.get("status") or {}).get("logs") or {}).get("tail")
-    if not tail:
-        raise _no_logs(args.namespace, args.name, obj, missing)
-    if pod:
-        print(f"({missing}: these are the last lines the operator kept, status.logs.tail)", file=sys.stderr)
-    sys.stdout.write(tail)
-    return 0
-
-
-async def _selected(api: client.ApiClient, args: argparse.Namespace) -> list[str]:
-    """The sessions a state command acts on: NAME…, `-l SELECTOR` or `--all` (exactly one)."""
-    if sum(bool(x) for x in (args.names, args.selector, args.all)) != 1:
-        raise CommandError(f"{args.command}: name the sessions (NAME …), select them (-l SELECTOR) or take --all")
-    if args.names:
-        return list(dict.fromkeys(args.names))
-    listed = await client.CustomObjectsApi(api).list_namespaced_custom_object(
-        c.GROUP, c.VERSION, args.namespace, c.SESSION_PLURAL, label_selector=args.selector or None,
-        _request_timeout=API_TIMEOUT,
-    )
-    return sorted(item["metadata"]["name"] for item in listed.get("items") or [])
-
-
-def _idle(status: dict) -> bool:
-    """Stopped by the operator for idleness or duration, not by `spec.state`: a wake resumes it."""
-    return status.get("phase") == c.PHASE_STOPPED and status.get("stoppedReason") in (
-        c.STOPPED_IDLE_TIMEOUT, c.STOPPED_MAX_DURATION,
-    )
-
-
-async def _change_state(api: client.ApiClient, args: argparse.Namespace, name: str) -> Target:
-    """Asks for the state change of one session; what `--wait` waits for."""
-    before = await _session(api, args.namespace, name)
-    if args.command == "restart":
-        request = _now()
-        obj = await _patch(api, args.namespace, name, {"metadata": {"annotations": {c.ANNOTATION_RESTART: request}}})
-        verb = "restart requested"
-        stopped = (obj.get("spec") or {}).get("state") == c.STATE_STOPPED  # recorded, not acted on
-        target = Target(c.PHASE_STOPPED if stopped else c.PHASE_RUNNING, obj["metadata"].get("generation") or 0,
-                        ("restartRequest", request))
-    elif args.command == "start" and (before.get("spec") or {}).get("state") != c.STATE_STOPPED \
-            and _idle(before.get("status") or {}):
-        # spec.state is Running already: only a wake resumes a session stopped for idleness.
-        request = _now()
-        obj = await _patch(api, args.namespace, name, {"metadata": {"annotations": {c.ANNOTATION_WAKE: request}}})
-        verb = f"wake requested (stopped for {(before.get('status') or {}).get('stoppedReason')})"
-        target = Target(c.PHASE_RUNNING, obj["metadata"].get("generation") or 0, ("wakeRequest", request))
-    else:
-        state = c.STATE_STOPPED if args.command == "stop" else c.STATE_RUNNING
-        obj = await _patch(api, args.namespace, name, {"spec": {"state": state}})
-        verb = f"spec.state set to {state}"
-        target = Target(c.PHASE_STOPPED if args.command == "stop" else c.PHASE_RUNNING,
-                        obj["metadata"].get("generation") or 0)
-    if not args.wait:
-        print(f"agentsession.{c.GROUP}/{name} {verb}", flush=True)
-    return target
-
-
-def _report(api: client.ApiClient, exc: Exception) -> None:
-    """One session's failure, in its line: the other sessions of a batch go on."""
-    print(f"error: {describe_failure(exc, api.configuration.host)}", file=sys.stderr, flush=True)
-    if debugging():
-        traceback.print_exc()
-
-
-async def _wait(api: client.ApiClient, args: argparse.Namespace, name: str, target: Target) -> bool:
-    try:
-        await wait_for(session_changes(api, args.namespace, name), args.namespace, name, target, args.timeout)
-    except Exception as exc:
-        _report(api, exc)
-        return False
-    print(f"agentsession.{c.GROUP}/{name} is {target.describe()}", flush=True)
-    return True
-
-
-async def cmd_state(args: argparse.Namespace, api: client.ApiClient) -> int:
-    """Asks each session in turn (lines in the order given, or by name), then waits for them all
-    at once (lines as they get there)."""
-    names = await _selected(api, args)
-    if not names:
-        chosen = f"match -l {args.selector}" if args.selector else "exist"
-        print(f"no agentsessions {chosen} in namespace {args.namespace}: nothing to {args.command}", file=sys.stderr)
-        return 0
-    targets: dict[str, Target] = {}
-    for name in names:
-        try:
-            targets[name] = await _change_state(api, args, name)
-        except Exception as exc:
-            _report(api, exc)
-    waited = await asyncio.gather(*(_wait(api, args, n, t) for n, t in targets.items())) if args.wait else []
-    return 0 if len(targets) == len(names) and all(waited) else 1
-
-
 async def cmd_explain(args: argparse.Namespace, api: client.ApiClient) -> int:
-    obj = await _session(api, args.namespace, args.name)
+    obj = await read_session(api, args.namespace, args.name)
     listed = await client.CustomObjectsApi(api).list_namespaced_custom_object(
         c.GROUP, c.VERSION, args.namespace, c.TEMPLATE_PLURAL, _request_timeout=API_TIMEOUT
     )
@@ -526,7 +287,7 @@ def add_session_commands(commands: argparse._SubParsersAction) -> None:
     for name, (handler, help_text) in COMMANDS.items():
         parser = commands.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".")
         if name in STATE_COMMANDS:
-            _add_state_arguments(parser, name)
+            add_state_arguments(parser, name)
         else:
             parser.add_argument("name", metavar="NAME", help="the AgentSession")
         if name == "send":
@@ -547,19 +308,6 @@ def add_session_commands(commands: argparse._SubParsersAction) -> None:
         parser.add_argument("-n", "--namespace", default=None, help="namespace (default: the kubeconfig's, else default)")
         parser.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
         parser.set_defaults(func=_run(handler))
-
-
-def _add_state_arguments(parser: argparse.ArgumentParser, command: str) -> None:
-    reached = "Stopped" if command == "stop" else "Running and Ready"
-    parser.add_argument("names", metavar="NAME", nargs="*", help="the AgentSessions (or -l, or --all)")
-    parser.add_argument("-l", "--selector", metavar="SELECTOR",
-                        help="every AgentSession of the namespace with these labels, e.g. team=a,tier!=prod")
-    parser.add_argument("--all", action="store_true", help="every AgentSession of the namespace")
-    parser.add_argument("--wait", action="store_true",
-                        help=f"wait until each session is {reached}; exit code 1 with the reason when one "
-                        "fails or the timeout passes")
-    parser.add_argument("--timeout", type=duration, default=duration(DEFAULT_WAIT_TIMEOUT), metavar="DURATION",
-                        help=f"how long --wait waits, e.g. 90s, 5m (default: {DEFAULT_WAIT_TIMEOUT})")
 
 
 async def _with_api(handler: Any, args: argparse.Namespace) -> int:
