@@ -38,8 +38,10 @@ class Follower:
         try:
             return self.lines.get(timeout=TIMEOUT)
         except queue.Empty:
+            ended = self.process.poll()
             self.process.kill()
-            raise AssertionError(f"logs --follow printed nothing more; stderr: {self.process.stderr.read()}") from None
+            raise AssertionError(f"logs --follow printed nothing more (exit code {ended}, None: still running); "
+                                 f"stderr: {self.process.stderr.read()}") from None
 
     def close(self) -> None:
         self.process.kill()
