@@ -11,6 +11,7 @@ a limit, so a burst of new sessions cannot flood the API server.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import random
 from collections import Counter
@@ -59,7 +60,11 @@ class SessionScheduler:
         if worker is not None and not worker.done():
             self._dirty.add(key)
             return
-        self._workers[key] = asyncio.get_running_loop().create_task(self._work(key), name=f"reconcile {key}")
+        # In a context of its own: a task (and each timer) copies the context it is made in, and a
+        # trigger from a kopf handler runs in kopf's, which holds the watch event's whole body —
+        # kept for as long as the session's requeue timer lives (one full body per session).
+        self._workers[key] = asyncio.get_running_loop().create_task(
+            self._work(key), name=f"reconcile {key}", context=contextvars.Context())
 
     def forget(self, key: Hashable) -> None:
         """The session is gone: drop its timer and counters (a running worker finishes)."""
@@ -107,7 +112,8 @@ class SessionScheduler:
         self._workers.pop(key, None)
         if delay is not None and not self._closed:
             spread = delay * (1 + random.uniform(0, JITTER))
-            self._timers[key] = asyncio.get_running_loop().call_later(spread, self.trigger, key)
+            self._timers[key] = asyncio.get_running_loop().call_later(
+                spread, self.trigger, key, context=contextvars.Context())
 
     async def _run_once(self, key: Hashable) -> float | None:
         try:
