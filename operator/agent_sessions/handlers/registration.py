@@ -315,10 +315,12 @@ def _snapshot(body: kopf.Body) -> dict[str, Any]:
     # Without recursion: a free-form field (`spec.meta`) may be nested far deeper than Python's
     # stack (`copy.deepcopy` raised RecursionError at 900 levels, and the session was never
     # indexed, so never reconciled). Its depth is judged by the reconcile, with a message.
+    # `managedFields` is left out: nothing reads it, and it is the largest part of most bodies
+    # (memory at scale, issue 11).
     return {
         "apiVersion": body.get("apiVersion"),
         "kind": body.get("kind"),
-        "metadata": copy_json(dict(body.metadata)),
+        "metadata": copy_json({key: value for key, value in body.metadata.items() if key != "managedFields"}),
         "spec": copy_json(dict(body.spec)),
         "status": copy_json(dict(body.status)),
     }
