@@ -64,6 +64,10 @@ class SessionRef(wire.SessionRef):
     """Owner reference: kind of the session object."""
     raises: TemplateRaises = field(default_factory=TemplateRaises, hash=False)
     """`ResolvedConfig.raises`: the limits the session's templates raise (nothing, by default)."""
+    placed_before: bool = False
+    """Whether the session's status records a backing made before (`status.provider.id`): what
+    `ensure` made then (a claim, a token Secret) most likely exists, so a provider reads it first
+    rather than create it and be refused; a first start creates without reading."""
 
     @property
     def context(self) -> ValidationContext:
@@ -77,6 +81,8 @@ class SessionRef(wire.SessionRef):
     ) -> SessionRef:
         """A SessionRef for an AgentSession object (a dict as the API server returns it)."""
         identity = wire.SessionRef.of(session)
+        status = session.get("status")
+        placed = (status.get("provider") if isinstance(status, Mapping) else None) or {}
         return cls(
             namespace=identity.namespace,
             name=identity.name,
@@ -87,6 +93,7 @@ class SessionRef(wire.SessionRef):
             api_version=session.get("apiVersion") or c.API_VERSION,
             kind=session.get("kind") or c.SESSION_KIND,
             raises=raises or TemplateRaises(),
+            placed_before=isinstance(placed, Mapping) and bool(placed.get("id")),
         )
 
     def owner_reference(self) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
+import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
@@ -49,6 +50,8 @@ CONFIG = {
     "lifecycle": {"restartPolicy": "OnFailure"},
 }
 SESSION = SessionRef(namespace=NS, name="demo", uid=UID, config=CONFIG)
+RESUMED = dataclasses.replace(SESSION, placed_before=True)
+"""The same session once a backing was made for it (its status records `provider.id`)."""
 NO_WORKSPACE = SessionRef(namespace=NS, name="demo", uid=UID,
                           config={**CONFIG, "workspace": {"accessModes": ["ReadWriteOnce"]}})
 POD = pod_name(NS, "demo", UID)
@@ -231,36 +234,45 @@ async def test_ensure_without_a_workspace_creates_only_the_pod(provider, core):
 async def test_a_second_ensure_creates_nothing_and_returns_the_same_backing(provider, core):
     first = await provider.ensure(SESSION)
     running(core)
-    second = await provider.ensure(SESSION)
+    second = await provider.ensure(RESUMED)
     assert second == ProviderRef(type="pod", id=first.id, endpoint="http://10.1.2.3:8080")
     assert len([key for key in core.objects if key[0] == "pod"]) == 1
-    # The claim is read first (it usually exists: no refused create); the pod is read back after its 409.
-    # The namespace's labels are read once (cached for the TTL).
+    # The claim is created at once the first time, read first once a backing was made (it usually
+    # exists: no refused create); the pod is read back after its 409. The namespace's labels are
+    # read once (cached for the TTL).
     assert [m for m, _, _ in core.calls if m.startswith("read")] == [
-        "read_namespace",
-        "read_namespaced_persistent_volume_claim", "read_namespaced_persistent_volume_claim", "read_namespaced_pod"]
+        "read_namespace", "read_namespaced_persistent_volume_claim", "read_namespaced_pod"]
     assert created(core) == [("create_namespaced_persistent_volume_claim", PVC), ("create_namespaced_pod", POD),
                              ("create_namespaced_pod", POD)]
 
 
-async def test_ensure_creates_the_pod_without_checking_first_and_reads_the_claim_first():
+async def test_a_first_start_creates_without_checking_first():
     core = FakeCoreV1Api()
     provider = watching(PodProvider(core_api=core), core)
     await provider.ensure(SESSION)
     assert [m for m, _, _ in core.calls] == [
         "read_namespace",  # its pod-security.kubernetes.io/enforce label may raise the policy level
-        "read_namespaced_persistent_volume_claim",  # 404 on the first start
-        "create_namespaced_persistent_volume_claim",
+        "create_namespaced_persistent_volume_claim",  # nothing was made before: no read first
         "create_namespaced_pod",  # never checked first: the 409 decides
     ]
 
 
-async def test_a_resume_reuses_the_claim_without_a_refused_create(provider, core):
+async def test_a_resume_reads_the_claim_first_and_makes_no_refused_create(provider, core):
     await provider.ensure(SESSION)
     core.objects = {key: obj for key, obj in core.objects.items() if key[0] != "pod"}  # stopped: the pod went
     core.calls.clear()
-    await provider.ensure(SESSION)
+    await provider.ensure(RESUMED)
+    assert [m for m, _, _ in core.calls] == [
+        "read_namespaced_persistent_volume_claim", "create_namespaced_pod"]
     assert created(core) == [("create_namespaced_pod", POD)]
+
+
+async def test_a_first_start_whose_claim_exists_already_adopts_it_after_the_409(provider, core):
+    # The status write after an earlier ensure failed: the claim exists, the status does not say so.
+    await provider.ensure(SESSION)
+    core.objects = {key: obj for key, obj in core.objects.items() if key[0] != "pod"}
+    await provider.ensure(SESSION)
+    assert core.has("pod", POD) and core.has("pvc", PVC)
 
 
 async def test_concurrent_ensures_create_one_pod(provider, core):

@@ -6,7 +6,7 @@ computed from the session (`names`), so after an operator restart it finds every
 construction, and two reconciles racing each other cannot create two pods — the API server's
 409 decides.
 
-* `ensure` creates the PVC (read first: on every resume it exists already), then the Pod; a 409
+* `ensure` creates the PVC (read first on a resume: it exists already), then the Pod; a 409
   means it already exists, which is success once we checked it is this session's. The pod is
   never checked before its create. A pod that still exists while being deleted is returned as
   is: `observe` reports it TERMINATING, and the lifecycle ensures again once it is gone.
@@ -23,8 +23,9 @@ session's own context, before creating anything.
 
 With a `runtime_key` (the operator's, `wire.runtime_key`), `ensure` writes the session's runtime
 token Secret (`token_secret`) before the pod, and the pod mounts it: the bridge then answers only
-callers holding the token. Read first (it exists on every resume); written only when missing or
-different (a rotated key), so a resume costs one read and no write.
+callers holding the token. Created without a read on a first start; read first on a resume
+(`SessionRef.placed_before`: it exists then), and written only when missing or different (a
+rotated key), so a resume costs one read and no write. The workspace claim is made the same way.
 
 With a `network_policy` (operator configuration), `ensure` makes sure the session NetworkPolicy
 exists as configured in the session's namespace before it creates a pod there
@@ -157,7 +158,8 @@ class PodProvider:
         if pvc is not None:
             await self._create_owned(session, "persistentvolumeclaim", pvc,
                                      self._core.create_namespaced_persistent_volume_claim,
-                                     self._core.read_namespaced_persistent_volume_claim, read_first=True)
+                                     self._core.read_namespaced_persistent_volume_claim,
+                                     read_first=session.placed_before)
         if self.runtime_key is not None:
             await self._ensure_token_secret(session, session_token(self.runtime_key, session.uid))
         pod = build_pod(session, session.config, runtime_port=self._runtime_port, operator_image=self._operator_image,
@@ -230,14 +232,18 @@ class PodProvider:
         body = build_token_secret(session, token, session_labels(session))
         name = body["metadata"]["name"]
         read = self._core.read_namespaced_secret
-        try:
-            current = self._as_dict(await self._call(f"read secret {name}", read, name, session.namespace))
-        except SessionNotFound:
+        current = None
+        if session.placed_before:  # a resume: it exists, most likely
+            try:
+                current = self._as_dict(await self._call(f"read secret {name}", read, name, session.namespace))
+            except SessionNotFound:
+                pass
+        if current is None:
             try:
                 await self._call(f"create secret {name}", self._core.create_namespaced_secret, session.namespace,
                                  body, create=True)
                 return
-            except SessionAlreadyExists:  # created meanwhile: compare it
+            except SessionAlreadyExists:  # made before all the same (or meanwhile): compare it
                 current = self._as_dict(await self._call(f"read secret {name}", read, name, session.namespace))
         self._check_owned(session, "secret", current)
         if not holds(current, token):
