@@ -7,6 +7,7 @@ against a cluster where the chart's CRDs were not applied would reconcile nothin
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from pathlib import Path
@@ -47,7 +48,12 @@ async def test_with_the_peering_crds_served_nothing_is_said(api, kubeconfig):
         for crd in PEERING_CRDS:
             if api.get("customresourcedefinitions", None, crd["metadata"]["name"]) is None:
                 api.create("customresourcedefinitions", crd)
-        wait_until(lambda: api.get("customresourcedefinitions", None, "clusterkopfpeerings.kopf.dev") is not None)
+        # Served once established and in discovery: a real API server takes a moment for each CRD.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (
+                await peering_problem(client, "agent-session-operator", clusterwide=True) is not None
+                or await peering_problem(client, "agent-session-operator", clusterwide=False) is not None):
+            await asyncio.sleep(0.2)
         assert await peering_problem(client, "agent-session-operator", clusterwide=True) is None
         assert await peering_problem(client, "agent-session-operator", clusterwide=False) is None
     finally:
