@@ -76,6 +76,25 @@ def test_logs_follow_streams_the_pod_log_as_it_grows_until_the_session_stops(api
         follower.close()
 
 
+def test_logs_follow_goes_on_with_the_new_pod_of_a_restarted_session(api, operator, kubeconfig):
+    api.create(c.SESSION_PLURAL, session("phoenix"))
+    wait_session(api, "phoenix", ready)
+    first = pods_of(api, "phoenix")[0]["metadata"]["name"]
+    api.set_pod_log("default", first, "first life\n")
+    follower = Follower(kubeconfig, "phoenix")
+    try:
+        assert follower.next_line() == "first life\n"
+        api.patch(c.SESSION_PLURAL, "default", "phoenix", {"metadata": {"annotations": {c.ANNOTATION_RESTART: "1"}}})
+        obj = wait_session(api, "phoenix", lambda o: ready(o) and o["status"].get("restartCount") == 1)
+        api.set_pod_log("default", obj["status"]["provider"]["id"], "second life\n")
+        assert follower.next_line() == "second life\n"
+        api.patch(c.SESSION_PLURAL, "default", "phoenix", {"spec": {"state": "Stopped"}})
+        assert follower.ended() == (0, "")
+        assert follower.lines.empty()
+    finally:
+        follower.close()
+
+
 def test_logs_follow_of_a_session_without_a_pod_prints_its_status_tail_as_it_grows(api, kubeconfig):
     """Providers without a pod log (tmux, http): the tail the operator keeps in status."""
     api.create(c.SESSION_PLURAL, session("local"))

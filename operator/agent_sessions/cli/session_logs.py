@@ -1,9 +1,9 @@
 """`agent-sessions logs [--follow]`: the pod's log while there is one, else the tail the operator
 keeps in `status.logs.tail` (sessions without a pod: tmux, http; a pod that is gone).
 
-`--follow` streams the pod's log until its container ends; without a pod log to stream it
-prints the status tail as it grows (the lines it has not shown: the tail is a sliding window)
-until the session ends or is deleted.
+`--follow` streams the pod's log until its container ends, then the next pod's if the session
+gets one (a restart); without a pod log to stream it prints the status tail as it grows (the
+lines it has not shown: the tail is a sliding window); until the session ends or is deleted.
 """
 
 from __future__ import annotations
@@ -79,19 +79,23 @@ def _no_logs(namespace: str, name: str, obj: dict, missing: str) -> CommandError
 
 
 async def _follow(api: client.ApiClient, namespace: str, name: str, obj: dict | None, tail: int) -> None:
-    """Streams the pod's log while there is one; else writes the status tail as it grows, until the
-    session ends or is deleted."""
+    """Streams the log of each pod the session runs on (a restart's new pod too) while there is
+    one; without any, writes the status tail as it grows; until the session ends or is deleted."""
     shown: list[str] = []
+    streamed: tuple | None = None  # the start whose pod log was printed (to its end): not printed again
     while obj is not None:
+        status = obj.get("status") or {}
         pod = _pod_name(obj)
-        ended = (obj.get("status") or {}).get("phase") in ENDED
+        ended = status.get("phase") in ENDED
+        start = (pod, status.get("startTime"), status.get("restartCount"))  # a restart's pod may keep its name
         # An ended session's pod, when kept (an agent that exited by itself), has its whole log.
-        if pod and await _pod_log(api, namespace, pod, tail, follow=not ended) is None:
-            return
-        lines = _tail_lines(obj)
-        sys.stdout.write("".join(unseen_lines(shown, lines)))
-        sys.stdout.flush()
-        shown = lines
+        if pod and start != streamed and await _pod_log(api, namespace, pod, tail, follow=not ended) is None:
+            streamed = start
+        if streamed is None:
+            lines = _tail_lines(obj)
+            sys.stdout.write("".join(unseen_lines(shown, lines)))
+            sys.stdout.flush()
+            shown = lines
         if ended:
             return
         await asyncio.sleep(FOLLOW_POLL_SECONDS)
