@@ -159,7 +159,9 @@ for their events, create, delete) and their workspace claims (get, create, delet
 the status log tail, secrets (get: exact-value redaction of log tails; create and patch: each
 session's runtime token Secret, written before its pod, patched only when the runtime key changed —
 Kubernetes cannot restrict `create` by name, and these Secrets have names derived from the
-session), core/v1 Events (create transition events; list/watch
+session; list/watch: a session waiting for a Secret it names is reconciled as soon as the Secret
+changes, handlers/dependencies.py), configmaps (list/watch, the same for the ConfigMaps sessions
+name; docs/security.md says why no selector can narrow these two watches), core/v1 Events (create transition events; list/watch
 only those labelled agentsession.dev/wake-request, the gateway's signed wake requests: kopf watches
 them with a label selector) and the session's namespace itself (get: its pod-security.kubernetes.io/enforce label may raise the
 pod security level; a Role grants get on its own namespace). With networkPolicy.enabled, the session
@@ -191,7 +193,10 @@ is disabled (handlers/settings.py): no cluster-scoped lists or watches.
   verbs: ["get", "create", "delete"]
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["get", "create", "patch"]
+  verbs: ["get", "list", "watch", "create", "patch"]
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["list", "watch"]
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "list", "watch"]

@@ -33,6 +33,7 @@ from agent_sessions.wire.credentials import generate_key, session_token
 from agent_sessions.wire.runtime_client import RuntimeClient
 from agent_sessions.wire.runtime_key import ensure_runtime_key
 
+from .dependencies import CONFIG_MAPS, SECRETS, DependencyIndex, session_dependencies
 from .settings import OperatorOptions
 from .sharding import LeaseClient, LeaseTiming, ShardLeases, shard_of
 from .wake_requests import PendingWakes, on_wake_event
@@ -72,6 +73,8 @@ class OperatorRuntime:
     """Checked wake requests from the gateway that no reconcile has seen yet."""
     shards: ShardLeases | None = None
     """With `--shards N` (N > 1): the shard this replica holds; only its sessions are reconciled."""
+    dependencies: DependencyIndex = field(default_factory=DependencyIndex)
+    """The Secrets and ConfigMaps each session names (`handlers.dependencies`)."""
     _connecting: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def connect(self) -> Reconciler:
@@ -386,8 +389,11 @@ def register(registry: kopf.OperatorRegistry, runtime: OperatorRuntime) -> None:
         _bind(kwargs)
         if type == "DELETED":
             runtime.sessions.pop((namespace, name), None)
+            runtime.dependencies.forget((namespace, name))
         else:
             runtime.sessions[(namespace, name)] = _snapshot(body)
+            runtime.dependencies.update((namespace, name), namespace,
+                                        session_dependencies(body, runtime.templates_of(namespace)))
         runtime.trigger((namespace, name))
 
     @kopf.on.event(*TEMPLATES, registry=registry)
@@ -395,9 +401,19 @@ def register(registry: kopf.OperatorRegistry, runtime: OperatorRuntime) -> None:
         # A template change can change any session of its namespace (chains): let each one
         # find out; converged sessions cost no writes.
         _bind(kwargs)
-        for key in list(runtime.sessions):
+        templates = runtime.templates_of(namespace)
+        for key, body in list(runtime.sessions.items()):
             if key[0] == namespace:
+                runtime.dependencies.update(key, namespace, session_dependencies(body, templates))
                 runtime.trigger(key)
+
+    @kopf.on.event("v1", SECRETS, id="secret_event", registry=registry)
+    @kopf.on.event("v1", CONFIG_MAPS, id="configmap_event", registry=registry)
+    async def dependency_event(resource: kopf.Resource, namespace: str, name: str, **kwargs: Any) -> None:
+        # Only which object changed is read; its body (a Secret's data) is dropped with the event.
+        _bind(kwargs)
+        for key in runtime.dependencies.sessions_naming(resource.plural, namespace, name):
+            runtime.trigger(key)
 
     @kopf.on.event("v1", "events", labels={c.LABEL_WAKE_REQUEST: kopf.PRESENT}, registry=registry)
     async def wake_request_event(type: str | None, body: kopf.Body, **kwargs: Any) -> None:
