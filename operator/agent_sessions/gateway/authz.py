@@ -1,6 +1,7 @@
 """What a caller may do: SubjectAccessReview on the AgentSession the request names (§7).
 
 Reading a session is `get agentsessions` (name-scoped), listing them is `list agentsessions`,
+following a namespace's sessions (the status stream) is `watch agentsessions` on the namespace,
 sending to a session and cancelling one's own turn is `create agentsessions/messages` (a
 subresource no object has: it exists to be granted, e.g. `resources: ["agentsessions/messages"],
 verbs: ["create"]`), cancelling a turn someone else started is `create agentsessions/cancel` too
@@ -46,6 +47,7 @@ class Permission:
 
 READ = Permission("get")
 LIST = Permission("list")
+WATCH = Permission("watch")
 SEND = Permission("create", MESSAGES_SUBRESOURCE)
 CANCEL_ANY = Permission("create", CANCEL_SUBRESOURCE)
 """Cancel a turn the caller did not start (the caller's own need only SEND)."""

@@ -16,8 +16,10 @@ from .options import (
     DEFAULT_IDLE_TIMEOUT_SECONDS,
     DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_PORT,
+    DEFAULT_PROVIDERS,
     DEFAULT_RATE_LIMIT_BURST,
     DEFAULT_RATE_LIMIT_PER_SECOND,
+    DEFAULT_STATUS_STREAMS_PER_CALLER,
     DEFAULT_WEBSOCKET_IDLE_SECONDS,
     GatewayOptions,
 )
@@ -26,8 +28,10 @@ DESCRIPTION = (
     "Serve the session gateway: HTTP, SSE and WebSocket access to running AgentSessions for users "
     "authenticated by Kubernetes TokenReview and authorized by SubjectAccessReview (`get agentsessions` "
     "to read, `create agentsessions/messages` to send). Stateless: run as many replicas as needed. "
-    "Endpoints: GET /v1/namespaces/{ns}/sessions[/{name}], POST .../{name}/messages[?stream=true], "
-    "GET .../{name}/events, POST .../{name}/cancel, GET /v1/ws, /healthz, /readyz, /metrics."
+    "Endpoints: GET /v1/namespaces/{ns}/sessions[/{name}], GET /v1/namespaces/{ns}/sessions?watch=true "
+    "(SSE: one event per session change; `watch agentsessions`), POST .../{name}/messages[?stream=true], "
+    "GET .../{name}/events, POST .../{name}/cancel, GET /v1/ws, GET /v1/providers (the providers of "
+    "--provider and their capabilities), /healthz, /readyz, /metrics."
 )
 
 
@@ -47,6 +51,16 @@ def _non_negative(text: str) -> float:
         raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
     return value
 
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
+    return value
+
+
+PROVIDER_TYPES = ("pod", "http", "tmux")
+"""Every provider an operator can offer (`providers_api` answers for each)."""
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
@@ -102,6 +116,14 @@ def add_gateway_command(commands: Any) -> None:
                         "--runtime-key-secret`); the gateway derives each session runtime's token from it, and is "
                         "not ready until it can read it. Without it, protected runtimes answer the gateway 401 "
                         "(503 provider_unavailable to its clients)")
+    parser.add_argument("--provider", action="append", choices=PROVIDER_TYPES, metavar="TYPE", dest="providers",
+                        help="a provider the operator of this installation offers, for GET /v1/providers "
+                        "(repeatable; one of %(choices)s); default: " + " and ".join(DEFAULT_PROVIDERS)
+                        + " (what `agent-sessions run` offers; add tmux when it runs with --enable-tmux)")
+    parser.add_argument("--status-streams-per-caller", type=_non_negative_int,
+                        default=DEFAULT_STATUS_STREAMS_PER_CALLER, metavar="N",
+                        help="session-status streams (GET .../sessions?watch=true) one caller may hold open on this "
+                        "replica; one more gets 429 rate_limited; 0: no limit (default: %(default)s)")
     parser.add_argument("--operator-defaults", metavar="FILE",
                         help="the operator's --defaults YAML, to resolve lifecycle.wakeOnMessage as it does")
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
@@ -132,6 +154,8 @@ def options_from_args(args: argparse.Namespace) -> GatewayOptions:
         idle_timeout_seconds=args.idle_timeout_seconds,
         websocket_idle_seconds=args.websocket_idle_seconds,
         operator_defaults=defaults,
+        providers=tuple(dict.fromkeys(args.providers)) if args.providers else DEFAULT_PROVIDERS,
+        status_streams_per_caller=args.status_streams_per_caller,
         runtime_key_secret=args.runtime_key_secret,
     )
 

@@ -31,8 +31,10 @@ from .errors import (
     stream_error_frame,
 )
 from .feed import SessionTail
+from .providers_api import add_provider_routes
 from .service import SERVICE, GatewayService, query_int
 from .session_view import endpoint_of, is_serving, summary
+from .status_stream import install_status_streams, wants_watch, watch_sessions
 from .websocket import websocket
 
 logger = logging.getLogger(__name__)
@@ -102,7 +104,9 @@ async def prometheus(request: web.Request) -> web.Response:
 # -- sessions -----------------------------------------------------------------------------------
 
 
-async def list_sessions(request: web.Request) -> web.Response:
+async def list_sessions(request: web.Request) -> web.StreamResponse:
+    if wants_watch(request):  # ?watch=true: the session-status stream (`status_stream`)
+        return await watch_sessions(request)
     service, namespace = _service(request), request.match_info["namespace"]
     caller = await service.caller(bearer_token(request.headers))
     await service.authorize(caller, LIST, namespace)
@@ -242,3 +246,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get(SESSION + "/events", get_events)
     app.router.add_post(SESSION + "/cancel", post_cancel)
     app.router.add_get("/v1/ws", websocket)
+    add_provider_routes(app)
+    install_status_streams(app)

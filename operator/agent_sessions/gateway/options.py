@@ -14,6 +14,9 @@ DEFAULT_IDLE_TIMEOUT_SECONDS = 75.0
 DEFAULT_WEBSOCKET_IDLE_SECONDS = 300.0
 DEFAULT_RATE_LIMIT_PER_SECOND = 10.0
 DEFAULT_RATE_LIMIT_BURST = 50
+DEFAULT_PROVIDERS = ("pod", "http")
+"""What an operator offers unless started with `--enable-tmux` (and what the chart installs)."""
+DEFAULT_STATUS_STREAMS_PER_CALLER = 10
 
 
 @dataclass(frozen=True)
@@ -67,5 +70,25 @@ class GatewayOptions:
     runtimes require a token derived from it. Read at start, retried every
     `runtime_key_retry_seconds` until it exists (not ready meanwhile). None: calls carry no token."""
     runtime_key_retry_seconds: float = 2.0
+    providers: tuple[str, ...] = DEFAULT_PROVIDERS
+    """The providers the operator of this installation offers (`GET /v1/providers`): `pod` and
+    `http` always, `tmux` when the operator runs with `--enable-tmux`. The gateway cannot ask the
+    operator, so it is told, as it is told the operator's defaults."""
+    status_streams_per_caller: int = DEFAULT_STATUS_STREAMS_PER_CALLER
+    """Session-status streams (`GET …/sessions?watch=true`) one caller (user name) may hold open on
+    this replica at once; one more is 429 `rate_limited`. 0: no limit."""
+    status_stream_queue: int = 256
+    """Events held for one status stream whose client reads slower than sessions change; past it
+    the stream is sent `reset` and the namespace's current state instead (memory per stream stays
+    bounded, whatever the client does)."""
+    status_stream_replay: int = 1024
+    """Recent changes kept per watched namespace, so that a client reconnecting with
+    `Last-Event-ID` gets what it missed; an older id gets `reset` and the current state."""
+    status_stream_linger_seconds: float = 60.0
+    """How long a namespace's shared watch is kept after its last stream closed (a reconnecting
+    client resumes from its buffer)."""
+    status_stream_recheck_seconds: float = 60.0
+    """How often an open status stream re-checks its caller's token and `watch` right; a caller
+    who lost either gets an `error` event and the stream ends."""
     operator_defaults: Mapping[str, Any] = field(default_factory=dict)
     """The operator's defaults layer (Helm values), used only to resolve `lifecycle.wakeOnMessage`."""
