@@ -10,12 +10,14 @@ runtime says about itself — and the runtime's per-session monotonic `seq`.
 | endpoint | needs | answer |
 |---|---|---|
 | `GET /v1/namespaces/{ns}/sessions` | `list agentsessions` | `{"namespace", "items": [summary]}` |
+| `GET /v1/namespaces/{ns}/sessions?watch=true` (`Last-Event-ID` to resume) | `watch agentsessions` | SSE: the sessions as `added`, `synced`, then `added`/`modified`/`deleted` per change, `id: <resourceVersion>`; `reset` when the client must start over (`status_stream`) |
 | `GET …/sessions/{name}[?after_seq=N&limit=M]` | `get agentsessions` | `{"session", "info": summary, "runtime": /v1/info, "items": [frames], "lastSeq"}` (`runtime` null and no items unless Running) |
 | `POST …/{name}/messages` `{"text"}` or `{"prompt": [blocks]}` | `create agentsessions/messages` | the runtime's reply `{"session", "seq", "stopReason", "text", "content", "usage"}` |
 | `POST …/{name}/messages?stream=true` (or `Accept: text/event-stream`) | same | SSE: `id: <seq>`, `event: <kind>`, `data: {"session", "seq", "event", "update"…}`, closed by `done` or `error` |
 | `GET …/{name}/events[?after_seq=N]` (or `Last-Event-ID`) | `get agentsessions` | SSE: history after N, then live frames; `: keep-alive` every 15 s |
 | `POST …/{name}/cancel` | `create agentsessions/messages` for the caller's own turn, `create agentsessions/cancel` too for anyone else's | `{"session", "cancelled": bool}` |
 | `GET /v1/ws` | a token at the upgrade; per frame as above | one WebSocket for many sessions (`ws_protocol`) |
+| `GET /v1/providers` | a token | `{"items": [{"name", "capabilities", "variesByPlatform"}]}` for the providers of `--provider` (`providers_api`) |
 | `GET /healthz`, `/readyz`, `/metrics` | nothing | liveness, readiness (the Kubernetes API answers), Prometheus |
 
 Errors are `{"code", "message", "session"}` (`errors`). Checks run in an order that tells a caller
@@ -23,7 +25,8 @@ nothing about sessions it may not see (`service`); a sender who may not read a s
 a missing one from a forbidden one. Every message carries who sent it in its id (`turn_owner`).
 Slow and idle clients are cut off (`slow_clients`, `options`: header, body, idle and WebSocket idle
 timeouts) and callers are rate limited by default (`rate_limit`). Messages to a session stopped for idleness wake
-it (`wake`). Tailing is a shared history poller per session (`feed`). Message calls to the runtime
+it (`wake`). Tailing is a shared history poller per session (`feed`); following a namespace's sessions is one shared
+Kubernetes watch per namespace (`status_stream`), with streams bounded per caller. Message calls to the runtime
 have no total or read timeout (`wire.runtime_client`).
 """
 
