@@ -152,6 +152,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from prometheus_client import start_http_server
 
         start_http_server(args.metrics_port, addr=args.health_host)
+    from agent_sessions.wire import tracing
+
+    tracing.configure("agent-session-operator")  # only when OTEL_* ask for it (docs/monitoring.md#tracing)
     http_platforms, http_endpoints = _http_allowlist(args)
     options = OperatorOptions(
         namespaces=tuple(args.namespace or ()),

@@ -17,6 +17,7 @@ from kubernetes_asyncio import client
 
 from agent_sessions import __version__
 from agent_sessions.k8s.client import make_api_client
+from agent_sessions.wire import tracing
 
 from .http_api import add_routes, json_errors
 from .options import GatewayOptions
@@ -28,12 +29,14 @@ logger = logging.getLogger(__name__)
 
 SHUTDOWN_SECONDS = 10.0
 GATEWAY_USER_AGENT = f"agent-session-gateway/{__version__}"
+UNTRACED = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 def build_app(service: GatewayService) -> web.Application:
     # Message bodies are read and limited by the handlers (`wire.message_request.read_limited`), so that
     # 413 comes in the gateway's error shape.
-    app = web.Application(middlewares=[json_errors])
+    # A span per request while tracing is on (wire.tracing), continuing the caller's trace.
+    app = web.Application(middlewares=[tracing.request_spans(UNTRACED), json_errors])
     app[SERVICE] = service
     app[SOCKETS] = weakref.WeakSet()
     app.on_shutdown.append(close_sockets)
@@ -90,6 +93,7 @@ async def serve_gateway(options: GatewayOptions, api: client.ApiClient) -> Async
 
 async def run_gateway(options: GatewayOptions, kubeconfig: str | None = None) -> None:
     """The `agent-sessions gateway` process: serve until SIGTERM/SIGINT."""
+    tracing.configure("agent-sessions-gateway")
     api = await make_api_client(kubeconfig)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -54,6 +54,7 @@ from typing import Any
 from agent_sessions.api.session import SessionInfoStatus
 from agent_sessions.lifecycle.session_info import apply_update, fold_session_info
 from agent_sessions.lifecycle.timestamps import format_timestamp
+from agent_sessions.wire import tracing
 from agent_sessions.wire.frames import (
     EVENT_DONE,
     EVENT_ERROR,
@@ -409,10 +410,24 @@ class RuntimeBridge:
         frame = self._record(*update_body(user_message_update(blocks, message_id)))
         if message_id is not None:
             self._message_ids[message_id] = frame["seq"]
-        task = asyncio.create_task(self._run_turn(turn, blocks), name="runtime.turn")
+        run = self._run_traced_turn if tracing.enabled() else self._run_turn
+        task = asyncio.create_task(run(turn, blocks), name="runtime.turn")
         task.add_done_callback(lambda done: self._close_orphaned_turn(turn, done))
         self._turn_task = task
         return turn
+
+    @property
+    def span_attributes(self) -> dict[str, tracing.AttributeValue]:
+        return tracing.session_attributes(self.session.get("namespace"), self.session.get("name"))
+
+    async def _run_traced_turn(self, turn: Turn, blocks: list[dict[str, Any]]) -> None:
+        """`_run_turn` in an `agent turn` span: a child of the request's that began it (the task
+        copied its context), ending with the turn's stop reason and token counts, or its error."""
+        with tracing.span("agent turn", {**self.span_attributes, tracing.TURN_SEQ: turn.user_seq}) as current:
+            try:
+                await self._run_turn(turn, blocks)
+            finally:
+                tracing.record_turn(current, turn.result)
 
     async def _run_turn(self, turn: Turn, blocks: list[dict[str, Any]]) -> None:
         seq = turn.user_seq

@@ -183,6 +183,9 @@ def run_runtime(args: argparse.Namespace) -> int:
 
     options = options_from_args(args)
     configure_logging(args.log_level, args.log_format, options.session)
+    from agent_sessions.wire import tracing
+
+    tracing.configure("agent-sessions-runtime")
     try:
         asyncio.run(serve(options))
     except KeyboardInterrupt:

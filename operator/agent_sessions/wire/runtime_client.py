@@ -22,6 +22,9 @@ Every call but `healthy` (the open `/healthz`) carries the session's runtime tok
 the gateway derive it from the runtime key, `wire.credentials.session_token`); a call that names
 no session, or a session without a uid, goes without one, and a protected runtime answers it 401.
 
+Every call carries the caller's trace context (W3C `traceparent`) while tracing is on
+(`wire.tracing`), and a message or delivery is a client span of its own.
+
 Frames and answers are tagged with the session's Kubernetes identity (`SessionRef`), never what the
 runtime says about itself. A call that fails raises `RuntimeCallFailed`, or what the caller's
 `failure` hook makes of it (the gateway's error, the reconciler's retry-later).
@@ -38,6 +41,7 @@ from typing import Any
 
 import aiohttp
 
+from . import tracing
 from .frames import Frame, is_terminal, tag_frame
 from .paths import CANCEL_PATH, HEALTH_PATH, HISTORY_PATH, INFO_PATH, MESSAGES_PATH
 from .runtime_info import RuntimeInfo
@@ -147,6 +151,10 @@ class RuntimeClient:
         token = self.token_for(session.uid)
         return {"Authorization": f"Bearer {token}"} if token else {}
 
+    def _call_headers(self, session: SessionRef | None) -> dict[str, str]:
+        """Authorization and the trace context."""
+        return tracing.inject(self._auth(session))  # type: ignore[return-value]
+
     def _fail(self, session: SessionRef | None, why: str, *, status: int | None = None,
               body: Any = None) -> Exception:
         return self._failure(RuntimeCallFailed(session, why, status=status, body=body))
@@ -158,7 +166,7 @@ class RuntimeClient:
                         timeout: aiohttp.ClientTimeout | None = None) -> dict[str, Any]:
         try:
             async with self.http.request(method, runtime_url(endpoint, path), params=params,
-                                         headers=self._auth(session), timeout=timeout or self.timeouts.short,
+                                         headers=self._call_headers(session), timeout=timeout or self.timeouts.short,
                                          allow_redirects=False) as response:
                 body = await _json_or_none(response)
                 if response.status >= 300:
@@ -218,9 +226,13 @@ class RuntimeClient:
                       session: SessionRef | None = None) -> Delivery:
         """Hand `text` to the agent as message `message_id` without waiting for the reply."""
         body = {"text": text, "id": message_id}
+        with tracing.client_span(f"POST {MESSAGES_PATH}", _span_attributes(session, "deliver")):
+            return await self._deliver(endpoint, body, session)
+
+    async def _deliver(self, endpoint: str, body: dict[str, str], session: SessionRef | None) -> Delivery:
         try:
             async with self.http.post(runtime_url(endpoint, MESSAGES_PATH), params={"wait": "false"}, json=body,
-                                      headers=self._auth(session), timeout=self.timeouts.delivery,
+                                      headers=self._call_headers(session), timeout=self.timeouts.delivery,
                                       allow_redirects=False) as response:
                 answer = await _json_or_none(response)
                 if response.status in (200, 202):
@@ -233,9 +245,13 @@ class RuntimeClient:
 
     async def send(self, endpoint: str, session: SessionRef, message: Mapping[str, Any]) -> dict[str, Any]:
         """One turn, answered when it ends: `{"session", "seq", "stopReason", "text", "content", "usage"}`."""
+        with tracing.client_span(f"POST {MESSAGES_PATH}", _span_attributes(session, "sync")):
+            return await self._send(endpoint, session, message)
+
+    async def _send(self, endpoint: str, session: SessionRef, message: Mapping[str, Any]) -> dict[str, Any]:
         try:
             async with self.http.post(runtime_url(endpoint, MESSAGES_PATH), json=dict(message),
-                                      headers=self._auth(session), timeout=self.timeouts.message,
+                                      headers=self._call_headers(session), timeout=self.timeouts.message,
                                       allow_redirects=False) as response:
                 body = await _json_or_none(response)
                 if response.status >= 300:
@@ -252,10 +268,17 @@ class RuntimeClient:
         """One turn, streamed: enters once the runtime accepted the turn (errors before that —
         busy, invalid, unreachable — raise here) and yields the turn's frames, tagged, ending with
         its `done` or `error` frame. A stream that breaks off raises from the iterator."""
+        with tracing.client_span(f"POST {MESSAGES_PATH}", _span_attributes(session, "stream")):
+            async with self._stream(endpoint, session, message) as frames:
+                yield frames
+
+    @contextlib.asynccontextmanager
+    async def _stream(self, endpoint: str, session: SessionRef,
+                      message: Mapping[str, Any]) -> AsyncIterator[AsyncIterator[Frame]]:
         url = runtime_url(endpoint, MESSAGES_PATH)
         try:
             response = await self.http.post(url, params={"stream": "true"}, json=dict(message),
-                                             headers={"Accept": "text/event-stream", **self._auth(session)},
+                                             headers={"Accept": "text/event-stream", **self._call_headers(session)},
                                              timeout=self.timeouts.message,
                                              allow_redirects=False)
         except UPSTREAM_FAILURES as exc:
@@ -296,6 +319,11 @@ class RuntimeClient:
         except UPSTREAM_FAILURES as exc:
             raise self._fail(session, f"the stream broke off: {_describe(exc)}") from None
         raise self._fail(session, "the runtime ended the stream before the turn ended")
+
+
+def _span_attributes(session: SessionRef | None, mode: str) -> dict[str, tracing.AttributeValue]:
+    names = tracing.session_attributes(session.namespace, session.name) if session is not None else {}
+    return {"agent_sessions.message.mode": mode, **names}
 
 
 async def _json_or_none(response: aiohttp.ClientResponse) -> Any:
