@@ -77,6 +77,7 @@ from agent_sessions.providers.logs import tail as bound_tail
 from agent_sessions.providers.environment import SECRET, object_data
 from agent_sessions.providers.object_reader import KubernetesObjectReader
 from agent_sessions.providers.redaction import redact, secret_references
+from agent_sessions.wire import tracing
 from agent_sessions.wire.runtime_client import RuntimeCallFailed, RuntimeClient
 
 from . import metrics
@@ -144,7 +145,8 @@ class Reconciler:
         (`wire.wake_request`), if there is one."""
         started = time.monotonic()
         try:
-            return await self._reconcile(dict(body), templates, pending_wake)
+            with tracing.object_span("reconcile", body):  # a span while tracing is on (wire.tracing)
+                return await self._reconcile(dict(body), templates, pending_wake)
         finally:
             metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
 

@@ -152,6 +152,14 @@ def span(name: str, attributes: Attributes | None = None) -> Any:
     return _tracer.start_as_current_span(name, attributes=attributes)
 
 
+def object_span(name: str, body: Mapping[str, Any]) -> Any:
+    """`span` named for a Kubernetes object (`body`): its namespace and name as attributes."""
+    if _tracer is None:
+        return NO_SPAN
+    meta = body.get("metadata") or {}
+    return span(name, session_attributes(meta.get("namespace"), meta.get("name")))
+
+
 def client_span(name: str, attributes: Attributes | None = None) -> Any:
     """`span` for an outgoing call; `inject` its context into the call's headers inside it."""
     if _tracer is None:
