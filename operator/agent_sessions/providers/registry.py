@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from .base import Provider
 from .errors import InvalidConfiguration
+from .traced_provider import traced_provider
 
 ProviderFactory = Callable[[], Provider]
 
@@ -42,7 +43,7 @@ class ProviderRegistry:
         factory = self._factories.get(type_name)
         if factory is None:
             raise InvalidConfiguration([f"spec.provider: provider {type_name!r} is not available in this operator"])
-        provider = self._providers[type_name] = factory()
+        provider = self._providers[type_name] = traced_provider(factory(), type_name)  # spans while tracing is on
         return provider
 
     def types(self) -> tuple[str, ...]:
