@@ -135,6 +135,11 @@ def configure(settings: kopf.OperatorSettings, options: OperatorOptions) -> None
     settings.watching.label_selectors["v1", "pods"] = c.LABEL_SESSION
     # Only the gateway's wake requests among Events (`handlers.wake_requests`).
     settings.watching.label_selectors["v1", "events"] = c.LABEL_WAKE_REQUEST
+    # Secrets and ConfigMaps: no label selector can find the ones sessions name (any object may
+    # be named), so all are watched (`handlers.dependencies`, docs/security.md). Helm's release
+    # Secrets are never a session's and hold most of a cluster's Secret bytes (every revision's
+    # manifest): the server leaves them out, so they cost the operator nothing.
+    settings.watching.field_selectors["v1", "secrets"] = "type!=helm.sh/release.v1"
     # HA (§9): with a peering name, only the highest-priority operator of the peering is active.
     # Sharded operators have none (`OperatorOptions` refuses it): every replica must stay active,
     # and the shard Leases decide which sessions each one reconciles (`handlers.sharding`).
