@@ -9,6 +9,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import aiohttp
+from prometheus_client import REGISTRY
 
 from agent_sessions.api import constants as c
 
@@ -44,6 +45,10 @@ async def stream(http: aiohttp.ClientSession, gateway: str, headers: dict, names
         headers["Last-Event-ID"] = last_event_id
     async with http.get(gateway + WATCH.format(namespace=namespace), headers=headers) as resp:
         yield resp
+
+
+def watched_namespaces() -> float:
+    return REGISTRY.get_sample_value("agent_session_gateway_status_watches") or 0.0
 
 
 def status_watches(api, namespace: str = "team-a") -> list:
@@ -158,6 +163,7 @@ async def test_an_id_older_than_what_is_kept_gets_reset_then_the_sessions(api, g
 
 async def test_streams_of_a_namespace_share_one_watch(api, gateway, http):
     make_session(api, "one", phase="Running")
+    before = watched_namespaces()
     async with contextlib.AsyncExitStack() as stack:
         responses = [await stack.enter_async_context(stream(http, gateway, ALICE)) for _ in range(4)]
         for resp in responses:
@@ -166,6 +172,7 @@ async def test_streams_of_a_namespace_share_one_watch(api, gateway, http):
         for resp in responses:
             assert [m["data"]["info"]["phase"] for m in await read_sse(resp, count(1))] == ["Stopping"]
         assert len(status_watches(api)) == 1
+        assert watched_namespaces() == before + 1
 
 
 async def test_streams_per_caller_are_bounded(api, start_gateway, http):

@@ -34,3 +34,7 @@ TAILED_SESSIONS = Gauge(
     "agent_session_gateway_tailed_sessions",
     "Sessions whose history this replica is polling for subscribers.",
 )
+STATUS_WATCHES = Gauge(
+    "agent_session_gateway_status_watches",
+    "Namespaces whose sessions this replica watches for session-status streams (one watch each).",
+)

@@ -348,11 +348,13 @@ class StatusStreams:
         if watch is None:
             watch = self.watches[namespace] = NamespaceWatch(
                 self.objects, namespace, replay=self.options.status_stream_replay, queue=self.options.status_stream_queue)
+            metrics.STATUS_WATCHES.inc()
         try:
             await watch.start()
         except BaseException:
             if watch.task is None and not watch.subscribers and self.watches.get(namespace) is watch:
                 del self.watches[namespace]
+                metrics.STATUS_WATCHES.dec()
             raise
         return watch.subscribe(resume)
 
@@ -369,6 +371,7 @@ class StatusStreams:
         if watch.subscribers or self.watches.get(watch.namespace) is not watch:
             return
         del self.watches[watch.namespace]
+        metrics.STATUS_WATCHES.dec()
         if watch.task is not None:
             watch.task.cancel()
 
@@ -380,6 +383,7 @@ class StatusStreams:
 
     async def close(self) -> None:
         watches, self.watches = list(self.watches.values()), {}
+        metrics.STATUS_WATCHES.dec(len(watches))
         for watch in watches:
             await watch.stop()
 
