@@ -161,6 +161,32 @@ async def test_an_id_older_than_what_is_kept_gets_reset_then_the_sessions(api, g
     assert messages[-1]["data"]["count"] == 2
 
 
+async def test_when_the_shared_watch_expires_streams_are_reset_and_go_on(api, gateway, http):
+    make_session(api, "one", phase="Running")
+    async with stream(http, gateway, ALICE) as resp:
+        await read_sse(resp, synced)
+        # The gateway's watch ends and its position is gone when it comes back (410 Gone).
+        api.fail_next("GET", r"/namespaces/team-a/agentsessions$", status=410)
+        api.drop_watches()
+        messages = await read_sse(resp, synced)
+        assert [m["event"] for m in messages] == ["reset", "added", "synced"]
+        assert messages[0]["data"]["reason"] == "relisted"
+        api.patch_status(c.SESSION_PLURAL, "team-a", "one", {"phase": "Stopping"})
+        after = await read_sse(resp, count(1))
+    assert [(m["event"], m["data"]["info"]["phase"]) for m in after] == [("modified", "Stopping")]
+
+
+async def test_a_refused_watch_is_retried_from_where_it_was_without_a_reset(api, gateway, http):
+    make_session(api, "one", phase="Running")
+    async with stream(http, gateway, ALICE) as resp:
+        await read_sse(resp, synced)
+        api.fail_next("GET", r"/namespaces/team-a/agentsessions$", status=500)
+        api.drop_watches()
+        api.patch_status(c.SESSION_PLURAL, "team-a", "one", {"phase": "Stopping"})  # while it is away
+        after = await read_sse(resp, count(1))
+    assert [(m["event"], m["data"]["info"]["phase"]) for m in after] == [("modified", "Stopping")]
+
+
 async def test_streams_of_a_namespace_share_one_watch(api, gateway, http):
     make_session(api, "one", phase="Running")
     before = watched_namespaces()

@@ -107,6 +107,14 @@ def _message(event: str, data: Mapping[str, Any], event_id: str | None = None) -
     return f"{head}event: {event}\ndata: {_dumps(data)}\n\n".encode()
 
 
+class WatchRefused(Exception):
+    """The API server answered a watch request with an error status (retried)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"the API server answered the watch with {status}")
+        self.status = status
+
+
 class Subscriber:
     """One stream's place in a `NamespaceWatch`: the changes not sent yet (at most `limit`), or a
     reset to send (then the namespace's state, read when the stream gets to it)."""
@@ -266,6 +274,12 @@ class NamespaceWatch:
                 return True
             raise
         with contextlib.closing(response):
+            # Unread (`_preload_content=False`), an error answer is not raised: it is a Status body.
+            status = getattr(response, "status", 200)
+            if status == 410:
+                return True
+            if status >= 400:
+                raise WatchRefused(status)
             async for line in response.content:
                 try:
                     event = json.loads(line)
