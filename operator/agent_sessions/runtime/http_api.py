@@ -37,8 +37,9 @@ A client that goes away cancels its request's handler (`handler_cancellation`): 
 not outlive its client. Nothing else depends on a request staying: a turn runs in its own task,
 and cancel's work is shielded from its request.
 
-While tracing is on (`wire.tracing`), every request but `/healthz` is a server span continuing the
-caller's `traceparent`, and a turn started by a message is a child span of that request's.
+While tracing is on (`wire.tracing`), every request but `/healthz` and `/v1/history` is a server
+span continuing the caller's `traceparent`, and a turn started by a message is a child span of that
+request's.
 
 Every body is valid UTF-8 JSON: what an agent sent (its name, an error text) is made JSON-safe
 when it would not encode.
@@ -289,7 +290,8 @@ def build_app(bridge: RuntimeBridge) -> web.Application:
     if bridge.options.token is None:
         logger.warning("no token configured (--token-file, $AGENT_SESSION_TOKEN_FILE): anyone who can connect "
                        "to this runtime may read its history and prompt its agent")
-    requests = tracing.request_spans(frozenset({HEALTH_PATH}), lambda request: bridge.span_attributes)
+    # Not traced: probes, and history reads (the gateway's tails long-poll it after every frame).
+    requests = tracing.request_spans(frozenset({HEALTH_PATH, HISTORY_PATH}), lambda request: bridge.span_attributes)
     app = web.Application(client_max_size=MAX_MESSAGE_BYTES, middlewares=[requests, require_token, json_errors],
                           handler_args={"handler_cancellation": True})
     app[BRIDGE] = bridge
