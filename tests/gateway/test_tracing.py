@@ -213,3 +213,16 @@ import sys; print("grpc" in sys.modules)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["opentelemetry.exporter.otlp.proto.http.trace_exporter", "my-gateway", "False"]
+
+
+def test_asked_for_without_the_tracing_extra_tracing_stays_off_with_a_warning():
+    script = """
+import logging, sys
+sys.modules["opentelemetry.sdk"] = None  # as if the tracing extra were not installed
+logging.basicConfig(level=logging.WARNING)
+from agent_sessions.wire import tracing
+print(tracing.configure("x", environ={"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"}), tracing.enabled())
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.split() == ["False", "False"]
+    assert "agent-session-operator[tracing]" in out.stderr and out.stderr.count("WARNING") == 1

@@ -104,17 +104,17 @@ def configure(service_name: str, *, exporter: Any = None, environ: Mapping[str, 
     if exporter is not None:
         processor = SimpleSpanProcessor(exporter)
     else:
-        chosen = _exporter(environ)
-        if chosen is None:
+        exporter = _exporter(environ)
+        if exporter is None:
             return False
-        processor = BatchSpanProcessor(chosen)
+        processor = BatchSpanProcessor(exporter)
     attributes = {} if environ.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: service_name}
     shutdown()
     _provider = TracerProvider(resource=Resource.create(attributes))
     _provider.add_span_processor(processor)
     from agent_sessions import __version__
     _tracer = _provider.get_tracer("agent_sessions", __version__)
-    logger.info("tracing on: %s", type(processor.span_exporter).__name__)
+    logger.info("tracing on: %s", type(exporter).__name__)
     return True
 
 
