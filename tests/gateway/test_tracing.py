@@ -25,6 +25,8 @@ from agent_sessions.runtime.bridge import RuntimeBridge
 from agent_sessions.runtime.http_api import build_app
 from agent_sessions.runtime.options import RuntimeOptions, SessionIdentity
 from agent_sessions.wire import tracing
+from agent_sessions.wire.runtime_client import RuntimeClient
+from agent_sessions.wire.session_ref import SessionRef
 
 from .conftest import ALICE, DEADLINE, make_session, read_sse
 from .test_gateway_http import session_url
@@ -150,6 +152,30 @@ async def test_a_caller_trace_is_continued_by_the_gateway(exporter, api, bridge,
     gateway_span = one(exporter.get_finished_spans(), f"POST {MESSAGES}", SpanKind.SERVER)
     assert f"{gateway_span.context.trace_id:032x}" == "0af7651916cd43dd8448eb211c80319c"
     assert f"{gateway_span.parent.span_id:016x}" == "b7ad6b7169203331"
+
+
+async def test_the_operators_prompt_delivery_continues_its_reconcile_trace_into_the_agent_turn(exporter, bridge):
+    endpoint, headers = bridge
+    client = RuntimeClient()
+    try:
+        with tracing.object_span("reconcile", {"metadata": {"namespace": "team-a", "name": "demo"}}):
+            delivery = await client.deliver(endpoint, "the spec.prompt", "prompt-1", SessionRef("team-a", "demo", "u"))
+        assert delivery.accepted
+        async with asyncio.timeout(DEADLINE):  # delivery does not wait for the turn
+            while not any(s.name == "agent turn" for s in exporter.get_finished_spans()):
+                await asyncio.sleep(0.02)
+    finally:
+        await client.close()
+    spans = exporter.get_finished_spans()
+    reconcile = one(spans, "reconcile")
+    call = one(spans, "POST /v1/messages", SpanKind.CLIENT)
+    runtime = one(spans, "POST /v1/messages", SpanKind.SERVER)
+    turn = one(spans, "agent turn")
+    assert call.attributes["agent_sessions.message.mode"] == "deliver"
+    assert (call.parent.span_id, runtime.parent.span_id, turn.parent.span_id) == (
+        reconcile.context.span_id, call.context.span_id, runtime.context.span_id)
+    assert len({s.context.trace_id for s in (reconcile, call, runtime, turn)}) == 1
+    assert runtime.attributes["http.response.status_code"] == 202
 
 
 async def test_with_tracing_off_a_message_makes_no_span_and_sends_no_traceparent(api, bridge, gateway, http):
