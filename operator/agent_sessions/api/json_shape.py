@@ -10,6 +10,7 @@ its depth is known walks it here, with an explicit stack.
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Final
 
 MAX_FREE_FORM_DEPTH: Final = 32
@@ -38,19 +39,33 @@ def nesting_depth(value: Any, stop_after: int = MAX_FREE_FORM_DEPTH) -> int:
     return deepest
 
 
-def copy_json(value: Any) -> Any:
+SHARED_STRING_LENGTH = 32
+"""`copy_json(shared=True)` shares string values up to this length (names, reasons, phases)."""
+
+
+def copy_json(value: Any, *, shared: bool = False) -> Any:
     """A deep copy of a JSON-like value (dicts, lists, scalars) at any depth. Mappings and
-    sequences of other types (kopf's body views) are copied as dicts and lists."""
+    sequences of other types (kopf's body views) are copied as dicts and lists.
+
+    `shared`: for copies kept long, many of a kind (every session's body): keys and short string
+    values are interned (`sys.intern`), so the copies share one object per distinct string where
+    each decoded watch event had its own (a key like "lastTransitionTime" is ~70 bytes, every time)."""
     root: list[Any] = [None]
     stack: list[tuple[Any, Any, Any]] = [(value, root, 0)]
     while stack:
         item, parent, key = stack.pop()
         if isinstance(item, dict) or (hasattr(item, "items") and hasattr(item, "keys")):
             copied: Any = {}
-            stack.extend((child, copied, name) for name, child in item.items())
+            if shared:
+                stack.extend((child, copied, sys.intern(name) if type(name) is str else name)
+                             for name, child in item.items())
+            else:
+                stack.extend((child, copied, name) for name, child in item.items())
         elif isinstance(item, (list, tuple)):
             copied = [None] * len(item)
             stack.extend((child, copied, index) for index, child in enumerate(item))
+        elif shared and type(item) is str and len(item) <= SHARED_STRING_LENGTH:
+            copied = sys.intern(item)
         else:
             copied = item
         parent[key] = copied

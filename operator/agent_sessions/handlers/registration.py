@@ -323,9 +323,10 @@ def _snapshot(body: kopf.Body) -> dict[str, Any]:
     return {
         "apiVersion": body.get("apiVersion"),
         "kind": body.get("kind"),
-        "metadata": copy_json({key: value for key, value in body.metadata.items() if key != "managedFields"}),
-        "spec": copy_json(dict(body.spec)),
-        "status": copy_json(dict(body.status)),
+        "metadata": copy_json({key: value for key, value in body.metadata.items() if key != "managedFields"},
+                              shared=True),
+        "spec": copy_json(dict(body.spec), shared=True),
+        "status": copy_json(dict(body.status), shared=True),
     }
 
 

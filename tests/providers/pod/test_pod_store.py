@@ -7,6 +7,7 @@ from typing import Any
 from agent_sessions.providers import SessionRef
 from agent_sessions.providers.pod import PodProvider
 from agent_sessions.providers.pod.logs import secret_references
+from agent_sessions.providers.pod.observe import observe_pod
 from agent_sessions.providers.pod.pod_store import GONE, PodStore, trim_pod
 
 TIER = "unit"
@@ -39,6 +40,31 @@ def test_a_trimmed_pod_keeps_what_observation_and_redaction_read_and_little_else
                                    "resourceVersion": "10"}
     assert secret_references(trimmed) == secret_references(full)  # the same Secrets redact its log
     assert len(repr(trimmed)) < len(repr(full)) // 4
+
+
+def test_of_the_status_only_what_observation_reads_is_kept_in_a_copy_of_its_own():
+    full = pod()
+    full["status"] |= {
+        "hostIP": "10.1.0.1", "startTime": "2026-12-06T20:00:00Z", "qosClass": "Burstable",
+        "conditions": [{"type": "Ready", "status": "False", "reason": "ContainersNotReady", "message": "not yet",
+                        "lastTransitionTime": "2026-12-06T20:00:01Z", "lastProbeTime": None}],
+        "containerStatuses": [{"name": "agent", "ready": False, "restartCount": 2, "image": "x", "imageID": "y",
+                               "containerID": "containerd://z", "started": True,
+                               "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off"}},
+                               "lastState": {"terminated": {"exitCode": 3, "reason": "Error"}},
+                               "volumeMounts": [{"name": "ws", "mountPath": "/workspace"}] * 5}],
+    }
+    trimmed = trim_pod(full)
+    assert trimmed["status"] == {
+        "phase": "Running", "podIP": "10.0.0.7",
+        "conditions": [{"type": "Ready", "status": "False", "reason": "ContainersNotReady", "message": "not yet"}],
+        "containerStatuses": [{"name": "agent", "ready": False, "restartCount": 2,
+                               "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off"}},
+                               "lastState": {"terminated": {"exitCode": 3, "reason": "Error"}}}],
+    }
+    assert observe_pod(trimmed) == observe_pod(full)
+    full["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] = "changed"  # the event is not kept alive
+    assert trimmed["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == "CrashLoopBackOff"
 
 
 def test_events_are_kept_in_order_and_an_older_one_never_replaces_a_newer():

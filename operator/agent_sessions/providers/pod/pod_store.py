@@ -34,6 +34,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from agent_sessions.api.json_shape import copy_json
+
 Key = tuple[str, str]
 
 MAX_GONE = 10_000
@@ -51,19 +53,40 @@ GONE: Any = _Gone()
 _METADATA_KEPT = ("name", "namespace", "uid", "resourceVersion", "deletionTimestamp", "ownerReferences", "labels")
 
 
+_STATUS_KEPT = ("phase", "reason", "message", "podIP")
+_CONDITION_KEPT = ("type", "status", "reason", "message")
+_CONTAINER_STATUS_KEPT = ("name", "ready", "restartCount", "state", "lastState")
+
+
 def trim_pod(pod: Mapping[str, Any]) -> dict[str, Any]:
-    """`pod` (Pod JSON) cut to what the pod provider reads: `observe_pod` (metadata, status),
-    `secret_references` (the containers' secret env and envFrom, secret volumes), ownership."""
+    """`pod` (Pod JSON) cut to what the pod provider reads: `observe_pod` (metadata; of the status
+    the phase, reason, message, IP, conditions and container states), `secret_references` (the
+    containers' secret env and envFrom, secret volumes), ownership. A copy, sharing its keys and
+    short strings with every other held pod (`copy_json(shared=True)`): nothing of the decoded
+    watch event is kept alive by it."""
     meta = pod.get("metadata") or {}
     spec = pod.get("spec") or {}
-    return {
+    status = pod.get("status") or {}
+    kept_status = _picked(status, _STATUS_KEPT)
+    if isinstance(status.get("conditions"), list):
+        kept_status["conditions"] = [_picked(condition, _CONDITION_KEPT) for condition in status["conditions"]
+                                     if isinstance(condition, Mapping)]
+    if isinstance(status.get("containerStatuses"), list):
+        kept_status["containerStatuses"] = [_picked(container, _CONTAINER_STATUS_KEPT)
+                                            for container in status["containerStatuses"]
+                                            if isinstance(container, Mapping)]
+    return copy_json({
         "metadata": {key: meta[key] for key in _METADATA_KEPT if meta.get(key) is not None},
         "spec": {
             kind: [_secret_parts_of_container(container) for container in spec.get(kind) or ()]
             for kind in ("initContainers", "containers") if spec.get(kind)
         } | ({"volumes": volumes} if (volumes := _secret_volumes(spec.get("volumes"))) else {}),
-        "status": pod.get("status") or {},
-    }
+        "status": kept_status,
+    }, shared=True)
+
+
+def _picked(mapping: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {key: mapping[key] for key in keys if mapping.get(key) is not None}
 
 
 def _secret_parts_of_container(container: Mapping[str, Any]) -> dict[str, Any]:
