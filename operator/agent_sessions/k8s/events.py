@@ -13,6 +13,7 @@ from typing import Any
 from kubernetes_asyncio import client
 
 from agent_sessions.api import constants as c
+from agent_sessions.k8s.client import call_json
 from agent_sessions.lifecycle.printable import printable_text
 
 COMPONENT = "agent-session-operator"
@@ -56,4 +57,5 @@ def build_event(
 
 
 async def post_event(api: client.ApiClient, event: dict[str, Any]) -> None:
-    await client.CoreV1Api(api).create_namespaced_event(event["metadata"]["namespace"], event)
+    # The answer is not needed: not turned into the client's model (`call_json`).
+    await call_json(client.CoreV1Api(api).create_namespaced_event, event["metadata"]["namespace"], event)

@@ -43,6 +43,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from kubernetes_asyncio.client.rest import RESTResponse
 
 from agent_sessions.api import constants as c
+from agent_sessions.k8s.client import call_json
 from agent_sessions.lifecycle.observation import Observation
 from agent_sessions.wire.credentials import session_token
 
@@ -240,8 +241,8 @@ class PodProvider:
                 pass
         if current is None:
             try:
-                await self._call(f"create secret {name}", self._core.create_namespaced_secret, session.namespace,
-                                 body, create=True)
+                await self._call(f"create secret {name}", call_json, self._core.create_namespaced_secret,
+                                 session.namespace, body, create=True)
                 return
             except SessionAlreadyExists:  # made before all the same (or meanwhile): compare it
                 current = self._as_dict(await self._call(f"read secret {name}", read, name, session.namespace))
@@ -332,7 +333,8 @@ class PodProvider:
             if existing is not None and not (existing.get("metadata") or {}).get("deletionTimestamp"):
                 return self._check_owned(session, kind, existing)
         try:
-            response = await self._call(f"create {kind} {name}", create, session.namespace, body, create=True)
+            response = await self._call(f"create {kind} {name}", call_json, create, session.namespace, body,
+                                        create=True)
             return self._as_dict(response)
         except SessionAlreadyExists:
             pass
