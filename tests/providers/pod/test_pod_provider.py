@@ -33,6 +33,7 @@ from agent_sessions.providers import (
     ValidationContext,
 )
 from agent_sessions.providers.pod import PodProvider, pod_name, pvc_name
+from agent_sessions.providers.pod.names import token_secret_name
 from agent_sessions.providers.pod.api_errors import api_error
 from agent_sessions.providers.pod.logs import SecretReference, secret_references, secret_values
 
@@ -159,6 +160,9 @@ class FakeCoreV1Api:
 
     async def read_namespaced_secret(self, name, namespace, **kwargs):
         return await self._read("secret", "read_namespaced_secret", name, namespace, kwargs)
+
+    async def create_namespaced_secret(self, namespace, body, **kwargs):
+        return await self._create("secret", "create_namespaced_secret", namespace, body, kwargs)
 
     async def read_namespace(self, name, **kwargs):
         return await self._read("namespace", "read_namespace", name, None, kwargs)
@@ -487,6 +491,21 @@ async def test_logs_fall_back_to_patterns_when_secrets_cannot_be_read(provider, 
     core.fail["read_namespaced_secret"] = api_exception(403, 'secrets "creds" is forbidden')
     core.logs[POD] = b"token=abc123\n"
     assert await provider.logs(SESSION, 50, 8192) == f"token={REDACTED}\n"
+
+
+async def test_the_runtime_token_is_redacted_from_logs_without_reading_its_secret(core):
+    # The operator derives the token from its key: the Secret holding it is never read for a log.
+    from agent_sessions.wire.credentials import session_token
+
+    key = b"k" * 32
+    provider = watching(PodProvider(core_api=core, runtime_key=key), core)
+    await provider.ensure(NO_WORKSPACE)
+    token = session_token(key, UID)
+    core.logs[POD] = f"bearer {token}\n".encode()
+    core.calls.clear()
+    assert await provider.logs(NO_WORKSPACE, 50, 8192) == f"bearer {REDACTED}\n"
+    read = [name for m, name, _ in core.calls if m == "read_namespaced_secret"]
+    assert token_secret_name(NS, "demo", UID) not in read and read  # the session's own Secrets are read
 
 
 async def test_logs_fail_rather_than_publish_when_secrets_are_unavailable(provider, core):

@@ -53,7 +53,7 @@ from ..logs import LogTail, bounded_log
 from .api_errors import TRANSIENT_ERRORS, api_error, transport_error
 from .constants import CONTAINER_NAME, RUNTIME_PORT
 from .logs import secret_references, secret_values
-from .names import label_value, pod_name, pvc_name
+from .names import label_value, pod_name, pvc_name, token_secret_name
 from .namespace_labels import DEFAULT_TTL_SECONDS, NamespaceLabels
 from .network_policies import DEFAULT_TTL_SECONDS as NETWORK_POLICY_TTL_SECONDS
 from .network_policies import SessionNetworkPolicies
@@ -204,7 +204,7 @@ class PodProvider:
         pod = await self._pod(session)
         if pod is None:
             raise SessionNotFound(f"pod {session.namespace}/{name} not found")
-        secrets = await self._secret_values(session.namespace, pod)
+        secrets = await self._secret_values(session, pod)
         statuses = (pod.get("status") or {}).get("containerStatuses") or ()
         container = next((status for status in statuses if status.get("name") == CONTAINER_NAME), {})
         previous = bool((container.get("state") or {}).get("waiting")) and bool(container.get("restartCount"))
@@ -396,12 +396,18 @@ class PodProvider:
         except TRANSIENT_ERRORS as error:
             raise transport_error(error, action=action) from error
 
-    async def _secret_values(self, namespace: str, pod: Mapping[str, Any]) -> list[str]:
+    async def _secret_values(self, session: SessionRef, pod: Mapping[str, Any]) -> list[str]:
         """Values of the Secrets the pod can see. Forbidden or missing Secrets are skipped
         (pattern redaction still applies); any other failure fails the log read, rather than
-        publishing a log redacted less than it should be."""
+        publishing a log redacted less than it should be. The session's runtime token is not
+        read: the operator derives it (a request less per log read)."""
+        namespace = session.namespace
         values: list[str] = []
+        token_secret = token_secret_name(session.namespace, session.name, session.uid)
         for ref in secret_references(pod):
+            if ref.name == token_secret and self.runtime_key is not None:
+                values.append(session_token(self.runtime_key, session.uid))
+                continue
             action = f"read secret {ref.name}"
             try:
                 secret = await self._core.read_namespaced_secret(ref.name, namespace, _request_timeout=self._timeout)
