@@ -321,6 +321,13 @@ def test_dev_gateway_answers_the_printed_token_and_refuses_callers_without_it(de
     assert get(url, {}) == 401
     assert get(url, {"Authorization": "Bearer not-the-dev-token"}) == 401
 
+    # The providers the gateway lists are the dev operator's: tmux too where tmux is installed.
+    providers = urllib.request.Request(url.split("/v1/")[0] + "/v1/providers",
+                                       headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(providers, timeout=10) as response:
+        listed = {item["name"] for item in json.load(response)["items"]}
+    assert listed == ({"pod", "http", "tmux"} if shutil.which("tmux") else {"pod", "http"})
+
 
 def test_operator_and_gateway_logs_land_in_the_dev_directory(dev: Dev):
     operator_log, gateway_log = dev.state / "operator.log", dev.state / "gateway.log"

@@ -154,7 +154,7 @@ def run_dev(
     from agent_sessions.api.crd import session_crd, template_crd
     from agent_sessions.dev.pod_runner import LocalPodRunner
     from agent_sessions.dev.strict_api import developer_access, developer_token, running_api
-    from agent_sessions.gateway.options import GatewayOptions
+    from agent_sessions.gateway.options import DEFAULT_PROVIDERS, GatewayOptions
     from agent_sessions.handlers.operator import OperatorThread, default_provider_factories
     from agent_sessions.handlers.settings import OperatorOptions
 
@@ -184,7 +184,9 @@ def run_dev(
         api.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": DEV_INSTALL_NAMESPACE}})
         tmux = TmuxSessions(api)
         gateway_options = GatewayOptions(host=host, port=gateway_port, runtime_key_secret=DEV_RUNTIME_KEY_SECRET,
-                                         operator_defaults=options.operator_defaults)
+                                         operator_defaults=options.operator_defaults,
+                                         # What this operator offers: `GET /v1/providers` says so.
+                                         providers=(*DEFAULT_PROVIDERS, "tmux") if options.tmux else DEFAULT_PROVIDERS)
         # Left in reverse order: the gateway and the operator first, so that nothing restarts
         # what is being stopped; the tmux sessions while the API still says which are ours.
         with contextlib.ExitStack() as running:
