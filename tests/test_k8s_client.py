@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,19 @@ def kubeconfig(path: Path, server: str) -> str:
     return str(path)
 
 
+@contextlib.asynccontextmanager
+async def serving(app: web.Application) -> AsyncIterator[str]:
+    """`app` on a free loopback port: its URL."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+    finally:
+        await runner.cleanup()
+
+
 async def test_requests_look_nothing_up_in_a_thread(tmp_path, monkeypatch):
     # With the environment trusted, aiohttp reads the proxy variables and ~/.netrc in the default
     # executor on every request: the operator spent a fifth of its CPU there in a burst.
@@ -35,11 +50,6 @@ async def test_requests_look_nothing_up_in_a_thread(tmp_path, monkeypatch):
 
     app = web.Application()
     app.router.add_get("/api/v1/namespaces/{name}", namespace)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
     loop = asyncio.get_running_loop()
     offloaded: list[object] = []
     original = loop.run_in_executor
@@ -49,18 +59,18 @@ async def test_requests_look_nothing_up_in_a_thread(tmp_path, monkeypatch):
         return original(executor, func, *args)
 
     monkeypatch.setattr(loop, "run_in_executor", counting)
-    api = await make_api_client(kubeconfig(tmp_path / "config", f"http://127.0.0.1:{port}"))
-    try:
-        from kubernetes_asyncio.client import CoreV1Api
+    async with serving(app) as url:
+        api = await make_api_client(kubeconfig(tmp_path / "config", url))
+        try:
+            from kubernetes_asyncio.client import CoreV1Api
 
-        core = CoreV1Api(api)
-        for _ in range(5):
-            namespace = await core.read_namespace("default", _preload_content=False)
-            assert (await namespace.json())["metadata"]["name"] == "default"
-        assert offloaded == []
-    finally:
-        await api.close()
-        await runner.cleanup()
+            core = CoreV1Api(api)
+            for _ in range(5):
+                namespace = await core.read_namespace("default", _preload_content=False)
+                assert (await namespace.json())["metadata"]["name"] == "default"
+            assert offloaded == []
+        finally:
+            await api.close()
 
 
 @pytest.mark.parametrize(("environment", "expected"), [
@@ -96,21 +106,16 @@ async def test_call_json_answers_the_json_and_raises_what_the_client_would(tmp_p
 
     app = web.Application()
     app.router.add_post("/api/v1/namespaces/{namespace}/pods", create)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    api = await make_api_client(kubeconfig(tmp_path / "config", f"http://127.0.0.1:{port}"))
-    try:
-        core = CoreV1Api(api)
-        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": []}}
-        created = await call_json(core.create_namespaced_pod, "default", pod)
-        assert created == {**pod, "status": {"phase": "Pending"}}  # a dict, not the client's V1Pod
-        with pytest.raises(ApiException) as refused:
-            await call_json(core.create_namespaced_pod, "default", {**pod, "metadata": {"name": "taken"}})
-        assert refused.value.status == 409 and "already exists" in refused.value.body
-        assert refused.value.headers["Retry-After"] == "3"
-    finally:
-        await api.close()
-        await runner.cleanup()
+    async with serving(app) as url:
+        api = await make_api_client(kubeconfig(tmp_path / "config", url))
+        try:
+            core = CoreV1Api(api)
+            pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": []}}
+            created = await call_json(core.create_namespaced_pod, "default", pod)
+            assert created == {**pod, "status": {"phase": "Pending"}}  # a dict, not the client's V1Pod
+            with pytest.raises(ApiException) as refused:
+                await call_json(core.create_namespaced_pod, "default", {**pod, "metadata": {"name": "taken"}})
+            assert refused.value.status == 409 and "already exists" in refused.value.body
+            assert refused.value.headers["Retry-After"] == "3"
+        finally:
+            await api.close()
