@@ -183,17 +183,22 @@ async def _stream(response: aiohttp.ClientResponse) -> None:
             _print_update(data.get("update") or {})
 
 
+async def _target(args: argparse.Namespace, api: client.ApiClient, *, gateway_path: str, runtime_path: str,
+                  wake: bool) -> tuple[str, Peer, dict[str, str]]:
+    """Where a command reaches the session: `(url, peer, headers)` of the gateway (`--gateway`,
+    at `…/sessions/NAME` + `gateway_path`) or of the session's own runtime (+ `runtime_path`)."""
+    if args.gateway:
+        url = f"{args.gateway.rstrip('/')}/v1/namespaces/{args.namespace}/sessions/{args.name}{gateway_path}"
+        return url, _gateway(args.gateway), await _gateway_headers(api)
+    endpoint = await _running_endpoint(api, args.namespace, args.name, wake=wake)
+    return (f"{endpoint}{runtime_path}", _runtime(args.namespace, args.name, endpoint),
+            await _runtime_headers(api, args.namespace, args.name))
+
+
 async def cmd_send(args: argparse.Namespace, api: client.ApiClient) -> int:
     body = {"text": args.text}
     params = {"stream": "true"} if args.stream else {}
-    if args.gateway:
-        url = f"{args.gateway.rstrip('/')}/v1/namespaces/{args.namespace}/sessions/{args.name}/messages"
-        peer = _gateway(args.gateway)
-        headers = await _gateway_headers(api)
-    else:
-        endpoint = await _running_endpoint(api, args.namespace, args.name, wake=True)
-        url, peer = f"{endpoint}/v1/messages", _runtime(args.namespace, args.name, endpoint)
-        headers = await _runtime_headers(api, args.namespace, args.name)
+    url, peer, headers = await _target(args, api, gateway_path="/messages", runtime_path="/v1/messages", wake=True)
     async with aiohttp.ClientSession(headers=headers, timeout=aiohttp.ClientTimeout(total=None)) as http:
         async with _request(http, "POST", url, peer, json=body, params=params) as response:
             if args.stream:
@@ -205,14 +210,7 @@ async def cmd_send(args: argparse.Namespace, api: client.ApiClient) -> int:
 
 
 async def cmd_history(args: argparse.Namespace, api: client.ApiClient) -> int:
-    if args.gateway:
-        url = f"{args.gateway.rstrip('/')}/v1/namespaces/{args.namespace}/sessions/{args.name}"
-        peer = _gateway(args.gateway)
-        headers = await _gateway_headers(api)
-    else:
-        endpoint = await _running_endpoint(api, args.namespace, args.name, wake=False)
-        url, peer = f"{endpoint}/v1/history", _runtime(args.namespace, args.name, endpoint)
-        headers = await _runtime_headers(api, args.namespace, args.name)
+    url, peer, headers = await _target(args, api, gateway_path="", runtime_path="/v1/history", wake=False)
     async with aiohttp.ClientSession(headers=headers) as http:
         async with _request(http, "GET", url, peer, params={"after_seq": str(args.after_seq)}) as response:
             body = await _json(response, peer)
