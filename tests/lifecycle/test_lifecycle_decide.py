@@ -244,8 +244,8 @@ ROWS = [
     Row("running session set to stopped starts stopping",
         running, READY, c.PHASE_STOPPING, ("Stop",), session=session(desired_state=c.STATE_STOPPED, generation=2),
         expect={"stopped_reason": c.STOPPED_USER, "ready.reason": c.REASON_STOPPING, "observed_generation": 2}),
-    Row("running session idle past its idle timeout stops and says why",
-        lambda: running(IDLE), READY, c.PHASE_STOPPING, ("Stop", "Normal:IdleStopped"), session=IDLE, t=60,
+    Row("running session idle past its idle timeout stops and says why",  # Ready since t=10
+        lambda: running(IDLE), READY, c.PHASE_STOPPING, ("Stop", "Normal:IdleStopped"), session=IDLE, t=70,
         expect={"stopped_reason": c.STOPPED_IDLE_TIMEOUT}),
     Row("running session with recent activity is not idle",
         lambda: with_(running(IDLE), last_activity_time="2025-03-01T09:00:30Z"), READY, c.PHASE_RUNNING, (),
@@ -569,16 +569,18 @@ def test_running_session_asks_to_be_requeued_at_its_nearest_deadline():
     assert step(running(), READY, t=400).requeue_after is None  # no deadline: wait for events
 
 
-def test_idle_timeout_after_resume_counts_from_the_new_start():
+def test_idle_timeout_after_resume_counts_from_when_it_is_ready_again():
+    # A message woke it: it is sent once the session is Ready, so idleness counts from then, not
+    # from the start of the resume (a start longer than the timeout would stop it at once).
     resumed = step(stopped_by_idle(), ABSENT, replace(IDLE, wake_requested=True), t=500).status
     running_again = step(resumed, READY, IDLE, t=510).status
     assert running_again.phase == c.PHASE_RUNNING
-    assert step(running_again, READY, IDLE, t=550).status.phase == c.PHASE_RUNNING
-    assert step(running_again, READY, IDLE, t=560).status.phase == c.PHASE_STOPPING
+    assert step(running_again, READY, IDLE, t=560).status.phase == c.PHASE_RUNNING
+    assert step(running_again, READY, IDLE, t=570).status.phase == c.PHASE_STOPPING
 
 
 def test_idle_stop_event_says_how_long_it_was_idle():
-    decision = step(running(IDLE), READY, IDLE, t=60)
+    decision = step(running(IDLE), READY, IDLE, t=70)  # Ready since t=10
     assert Emit(c.EVENT_TYPE_NORMAL, c.EVENT_IDLE_STOPPED, "no activity for 60s; stopping the session") in decision.actions
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from agent_sessions.api.session import AgentSessionStatus, HealthStatus
+from agent_sessions.api.session import AgentSessionStatus, Condition, HealthStatus
 from agent_sessions.lifecycle import (
     HealthProbe,
     LifecycleSettings,
@@ -102,6 +102,12 @@ def test_start_deadline(status, settings, expected):
                      T0 + timedelta(seconds=1800), id="activity-before-a-resume-does-not-count"),
         pytest.param(AgentSessionStatus(start_time=STAMP0, last_activity_time="2025-03-01T09:10:00.250Z"),
                      T0 + timedelta(minutes=10, seconds=1800.25), id="fractional-activity-time-from-the-gateway"),
+        pytest.param(AgentSessionStatus(start_time=STAMP0, last_activity_time="2025-03-01T08:00:00Z", conditions=[
+            Condition(type="Ready", status="True", reason="Running", last_transition_time=STAMP1)]),
+                     T1 + timedelta(seconds=1800), id="a-start-longer-than-the-timeout-counts-from-ready"),
+        pytest.param(AgentSessionStatus(start_time=STAMP0, conditions=[
+            Condition(type="Ready", status="False", reason="Creating", last_transition_time=STAMP1)]),
+                     T0 + timedelta(seconds=1800), id="not-ready-counts-from-start"),
         pytest.param(AgentSessionStatus(), None, id="not-started"),
     ],
 )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from agent_sessions.api import constants as c
 from agent_sessions.api.session import AgentSessionStatus
 
 from .inputs import LifecycleSettings
@@ -32,12 +33,16 @@ def start_deadline(status: AgentSessionStatus, settings: LifecycleSettings | Non
 def idle_deadline(status: AgentSessionStatus, settings: LifecycleSettings | None) -> datetime | None:
     """The session stops for idleness at this moment: idle timeout after the last activity.
 
-    Activity counts from the later of `lastActivityTime` and `startTime`, so a session resumed
-    after an idle stop is not idle again at once.
+    Activity counts from the latest of `lastActivityTime`, `startTime` and the moment it became
+    Ready, so a session resumed after an idle stop is not idle again at once — not even when its
+    start took longer than the idle timeout (the message that woke it is sent once it is Ready).
     """
     if settings is None or settings.idle_timeout is None:
         return None
-    moments = [m for m in (parse_timestamp(status.start_time), parse_timestamp(status.last_activity_time)) if m]
+    ready_since = next((condition.last_transition_time for condition in status.conditions or ()
+                        if condition.type == c.COND_READY and condition.status == "True"), None)
+    moments = [m for m in (parse_timestamp(status.start_time), parse_timestamp(status.last_activity_time),
+                           parse_timestamp(ready_since)) if m]
     if not moments:
         return None
     return _after(max(moments), settings.idle_timeout)
