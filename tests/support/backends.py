@@ -14,6 +14,7 @@ wrong.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -129,3 +130,30 @@ def kubelet(api: Any) -> Iterator[FakeKubelet]:
         return
     with FakeKubelet(api) as fake:
         yield fake
+
+
+@contextlib.contextmanager
+def operator_on_a_real_node(plane: ControlPlane, work: Path, options: Any) -> Iterator[tuple[RealAPI, Any]]:
+    """The real API server with the operator's role, a simulated node in process mode (pods' commands
+    run as local processes under `work/node`) and an operator (`OperatorThread` with `options`);
+    the default namespace is emptied afterwards."""
+    from agent_sessions.handlers.operator import OperatorThread  # noqa: PLC0415
+    from support.cluster.node import SimulatedNode  # noqa: PLC0415
+
+    admin = plane.client("admin")
+    try:
+        if admin.get("clusterroles", None, OPERATOR_ROLE) is None:
+            grant_operator_role(plane)
+    finally:
+        admin.close()
+    with FaultProxy(plane.url, plane.ca_file) as proxy, \
+            SimulatedNode(plane, mode="process", root=work / "node") as node:
+        RealCluster(plane, proxy, node).ensure_crds()
+        api = RealAPI(plane, proxy, node)
+        operator = OperatorThread(options, kubeconfig=str(api.write_kubeconfig(work / "operator.kubeconfig"))).start()
+        try:
+            yield api, operator
+        finally:
+            operator.stop()
+            api.reset_namespace("default")
+            api.close()

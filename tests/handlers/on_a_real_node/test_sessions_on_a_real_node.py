@@ -21,10 +21,8 @@ from agent_sessions.api import constants as c
 from agent_sessions.handlers.operator import OperatorThread
 from agent_sessions.handlers.settings import OperatorOptions
 from agent_sessions.wire.credentials import session_token
-from support.backends import OPERATOR_ROLE, RealCluster, grant_operator_role
+from support.backends import operator_on_a_real_node as real_node_operator
 from support.cluster.control_plane import ControlPlane
-from support.cluster.fault_proxy import FaultProxy
-from support.cluster.node import SimulatedNode
 from support.cluster.real_api import RealAPI
 from support.waits import phase_is, ready, wait_session
 
@@ -36,24 +34,9 @@ GC_TIMEOUT = 90.0
 
 @pytest.fixture
 def operator_on_a_real_node(control_plane: ControlPlane, tmp_path: Path) -> Iterator[tuple[RealAPI, OperatorThread]]:
-    admin = control_plane.client("admin")
-    try:
-        if admin.get("clusterroles", None, OPERATOR_ROLE) is None:
-            grant_operator_role(control_plane)
-    finally:
-        admin.close()
-    with FaultProxy(control_plane.url, control_plane.ca_file) as proxy, \
-            SimulatedNode(control_plane, mode="process", root=tmp_path / "node") as node:
-        RealCluster(control_plane, proxy, node).ensure_crds()
-        api = RealAPI(control_plane, proxy, node)
-        operator = OperatorThread(OperatorOptions(log_refresh_seconds=1.0, info_refresh_seconds=0.5),
-                                  kubeconfig=str(api.write_kubeconfig(tmp_path / "operator.kubeconfig"))).start()
-        try:
-            yield api, operator
-        finally:
-            operator.stop()
-            api.reset_namespace("default")
-            api.close()
+    with real_node_operator(control_plane, tmp_path,
+                            OperatorOptions(log_refresh_seconds=1.0, info_refresh_seconds=0.5)) as running:
+        yield running
 
 
 @pytest.fixture

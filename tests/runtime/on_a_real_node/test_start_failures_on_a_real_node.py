@@ -13,12 +13,9 @@ from pathlib import Path
 import pytest
 
 from agent_sessions.api import constants as c
-from agent_sessions.handlers.operator import OperatorThread
 from agent_sessions.handlers.settings import OperatorOptions
-from support.backends import OPERATOR_ROLE, RealCluster, grant_operator_role
+from support.backends import operator_on_a_real_node
 from support.cluster.control_plane import ControlPlane
-from support.cluster.fault_proxy import FaultProxy
-from support.cluster.node import SimulatedNode
 from support.cluster.real_api import RealAPI
 from support.tools import find_tool
 from support.waits import condition, wait_session
@@ -29,25 +26,9 @@ FAIL_FAST_SECONDS = 10.0
 
 @pytest.fixture
 def real(control_plane: ControlPlane, tmp_path: Path) -> Iterator[RealAPI]:
-    admin = control_plane.client("admin")
-    try:
-        if admin.get("clusterroles", None, OPERATOR_ROLE) is None:
-            grant_operator_role(control_plane)
-    finally:
-        admin.close()
-    with FaultProxy(control_plane.url, control_plane.ca_file) as proxy, \
-            SimulatedNode(control_plane, mode="process", root=tmp_path / "node") as node:
-        RealCluster(control_plane, proxy, node).ensure_crds()
-        api = RealAPI(control_plane, proxy, node)
-        # The defaults of `agent-sessions run` (info refresh 10 s): not what makes it fast.
-        operator = OperatorThread(OperatorOptions(log_refresh_seconds=1.0),
-                                  kubeconfig=str(api.write_kubeconfig(tmp_path / "operator.kubeconfig"))).start()
-        try:
-            yield api
-        finally:
-            operator.stop()
-            api.reset_namespace("default")
-            api.close()
+    # The defaults of `agent-sessions run` (info refresh 10 s): not what makes it fast.
+    with operator_on_a_real_node(control_plane, tmp_path, OperatorOptions(log_refresh_seconds=1.0)) as (api, _):
+        yield api
 
 
 def test_a_missing_agent_binary_is_ready_false_with_the_exec_error_within_ten_seconds(real: RealAPI, control_plane: ControlPlane,
