@@ -12,7 +12,6 @@ tests run under, tests/gateway/conftest.py).
 
 from __future__ import annotations
 
-import copy
 import importlib
 import json
 import re
@@ -123,11 +122,6 @@ KUBERNETES_VERSIONS = ["1.29.0", None]
 
 
 @pytest.fixture(scope="session")
-def helm() -> str:
-    return find_tool("helm")
-
-
-@pytest.fixture(scope="session")
 def kubectl() -> str:
     return find_tool("kubectl")
 
@@ -138,22 +132,6 @@ def run(*cmd: str, input: str | None = None) -> subprocess.CompletedProcess:
 
 def load_all(text: str) -> list[dict]:
     return [doc for doc in yaml.safe_load_all(text) if doc]
-
-
-@pytest.fixture(scope="session")
-def render(helm) -> Callable[..., list[dict]]:
-    """`helm template` of the chart with --set arguments, CRDs included; cached per arguments."""
-    cache: dict[tuple[str, ...], list[dict]] = {}
-
-    def render(*sets: str) -> list[dict]:
-        if sets not in cache:
-            args = [arg for s in sets for arg in ("--set", s)]
-            result = run(helm, "template", RELEASE, str(CHART), "--namespace", NAMESPACE, "--include-crds", *args)
-            assert result.returncode == 0, result.stderr
-            cache[sets] = load_all(result.stdout)
-        return copy.deepcopy(cache[sets])
-
-    return render
 
 
 @pytest.fixture(scope="session")

@@ -100,11 +100,6 @@ def kubectl() -> str:
 
 
 @pytest.fixture(scope="module")
-def helm() -> str:
-    return find_tool("helm")
-
-
-@pytest.fixture(scope="module")
 def crds_applied(control_plane, admin_kubeconfig, kubectl) -> subprocess.CompletedProcess:
     """`kubectl apply -f crds/`, as the README documents it, once per module."""
     return run([kubectl, "apply", "-f", str(CRDS_DIR)], admin_kubeconfig)

@@ -35,9 +35,8 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from agent_sessions.dev.strict_api import running_api
-from deploy.test_install import CHART, NAMESPACE, RELEASE, load_all, run, validate_strictly
+from deploy.test_install import CHART, NAMESPACE, RELEASE, run, validate_strictly
 from support.embedded import CRDS
-from support.tools import find_tool
 
 TIER = "embedded"  # helm, and an operator and a gateway as processes
 
@@ -58,26 +57,6 @@ EXPECTED_ALERTS = {
 
 TARGET_LABELS = {"job", "namespace", "instance", "pod", "service", "container", "endpoint"}
 """Labels Prometheus (through the prometheus-operator's relabelling) puts on every scraped series."""
-
-
-@pytest.fixture(scope="module")
-def helm() -> str:
-    return find_tool("helm")
-
-
-@pytest.fixture(scope="module")
-def render(helm):
-    cache: dict[tuple[str, ...], list[dict]] = {}
-
-    def render(*sets: str) -> list[dict]:
-        if sets not in cache:
-            args = [arg for s in sets for arg in ("--set", s)]
-            result = run(helm, "template", RELEASE, str(CHART), "--namespace", NAMESPACE, "--include-crds", *args)
-            assert result.returncode == 0, result.stderr
-            cache[sets] = load_all(result.stdout)
-        return json.loads(json.dumps(cache[sets]))
-
-    return render
 
 
 def monitoring_objects(docs: list[dict]) -> list[dict]:

@@ -16,12 +16,10 @@ from deploy.test_install import (  # noqa: F401 (fixtures)
     base_docs,
     deployments,
     gateway_container,
-    helm,
     helm_template_fails,
     kubectl,
     of_kind,
     operator_container,
-    render,
 )
 
 TIER = "embedded"

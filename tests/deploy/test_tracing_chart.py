@@ -6,10 +6,8 @@ from __future__ import annotations
 
 from deploy.test_install import (  # noqa: F401 (fixtures)
     gateway_container,
-    helm,
     helm_template_fails,
     operator_container,
-    render,
     validate_strictly,
 )
 
