@@ -20,6 +20,7 @@ from agent_sessions.wire.sse import open_event_stream, relay, wants_stream
 from . import metrics
 from .authn import bearer_token
 from .authz import LIST, READ, SEND
+from .console import add_console_routes
 from .errors import (
     INTERNAL_ERROR,
     METHOD_NOT_ALLOWED,
@@ -248,3 +249,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/v1/ws", websocket)
     add_provider_routes(app)
     install_status_streams(app)
+    add_console_routes(app)

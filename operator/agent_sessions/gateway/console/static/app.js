@@ -1,0 +1,1 @@
+/* The console (docs/console.md). */
