@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
 
 import aiohttp
 from kubernetes_asyncio import client, watch
@@ -18,11 +17,6 @@ API_TIMEOUT = aiohttp.ClientTimeout(sock_connect=10)
 (the client's default is no timeout at all). Reads keep none: a log is followed for hours."""
 WATCH_SECONDS = 60
 """A `--wait` watch is renewed this often (a server-side timeout: a silently dead connection ends)."""
-
-
-def now() -> str:
-    """The time as the restart and wake annotations carry it (a new value is a new request)."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 async def session_or_none(api: client.ApiClient, namespace: str, name: str) -> dict | None:
@@ -73,11 +67,4 @@ async def patch_session(api: client.ApiClient, namespace: str, name: str, patch:
     return await client.CustomObjectsApi(api).patch_namespaced_custom_object(
         c.GROUP, c.VERSION, namespace, c.SESSION_PLURAL, name, patch, _content_type=MERGE_PATCH,
         _request_timeout=API_TIMEOUT,
-    )
-
-
-def stopped_for_idleness(status: dict) -> bool:
-    """Stopped by the operator for idleness or duration, not by `spec.state`: a wake resumes it."""
-    return status.get("phase") == c.PHASE_STOPPED and status.get("stoppedReason") in (
-        c.STOPPED_IDLE_TIMEOUT, c.STOPPED_MAX_DURATION,
     )

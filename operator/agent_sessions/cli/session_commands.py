@@ -34,12 +34,13 @@ from agent_sessions.api import constants as c
 from agent_sessions.cli.failures import (
     CommandError, connection_failure, debugging, describe_failure, one_line, require_kubeconfig, yaml_problem,
 )
-from agent_sessions.cli.session_api import API_TIMEOUT, now, patch_session, read_session, stopped_for_idleness
+from agent_sessions.cli.session_api import API_TIMEOUT, patch_session, read_session
 from agent_sessions.cli.session_logs import cmd_logs
 from agent_sessions.cli.session_state import add_state_arguments, cmd_state
 from agent_sessions.cli.session_wait import why
 from agent_sessions.config import ConfigInvalid, explain, resolve_config
 from agent_sessions.k8s.client import USER_AGENT, connection_fields, make_api_client
+from agent_sessions.k8s.session_state import now, stopped_for_idleness
 from agent_sessions.wire.frames import EVENT_AGENT_MESSAGE_CHUNK, EVENT_DONE, EVENT_ERROR, EVENT_USER_MESSAGE
 from agent_sessions.wire.sse import SSEParser
 

@@ -16,10 +16,9 @@ from kubernetes_asyncio import client
 
 from agent_sessions.api import constants as c
 from agent_sessions.cli.failures import CommandError, debugging, describe_failure
-from agent_sessions.cli.session_api import (
-    API_TIMEOUT, now, patch_session, read_session, session_changes, stopped_for_idleness,
-)
+from agent_sessions.cli.session_api import API_TIMEOUT, read_session, session_changes
 from agent_sessions.cli.session_wait import Target, duration, wait_for
+from agent_sessions.k8s.session_state import request_state_change
 
 DEFAULT_WAIT_TIMEOUT = "5m"
 
@@ -38,31 +37,14 @@ async def _selected(api: client.ApiClient, args: argparse.Namespace) -> list[str
 
 
 async def _change_state(api: client.ApiClient, args: argparse.Namespace, name: str) -> Target:
-    """Asks for the state change of one session; what `--wait` waits for."""
+    """Asks for the state change of one session (`k8s.session_state`, as the gateway's
+    `POST …/stop|start|restart` does); what `--wait` waits for."""
     before = await read_session(api, args.namespace, name)
-    if args.command == "restart":
-        request = now()
-        obj = await patch_session(api, args.namespace, name, {"metadata": {"annotations": {c.ANNOTATION_RESTART: request}}})
-        verb = "restart requested"
-        stopped = (obj.get("spec") or {}).get("state") == c.STATE_STOPPED  # recorded, not acted on
-        target = Target(c.PHASE_STOPPED if stopped else c.PHASE_RUNNING, obj["metadata"].get("generation") or 0,
-                        ("restartRequest", request))
-    elif args.command == "start" and (before.get("spec") or {}).get("state") != c.STATE_STOPPED \
-            and stopped_for_idleness(before.get("status") or {}):
-        # spec.state is Running already: only a wake resumes a session stopped for idleness.
-        request = now()
-        obj = await patch_session(api, args.namespace, name, {"metadata": {"annotations": {c.ANNOTATION_WAKE: request}}})
-        verb = f"wake requested (stopped for {(before.get('status') or {}).get('stoppedReason')})"
-        target = Target(c.PHASE_RUNNING, obj["metadata"].get("generation") or 0, ("wakeRequest", request))
-    else:
-        state = c.STATE_STOPPED if args.command == "stop" else c.STATE_RUNNING
-        obj = await patch_session(api, args.namespace, name, {"spec": {"state": state}})
-        verb = f"spec.state set to {state}"
-        target = Target(c.PHASE_STOPPED if args.command == "stop" else c.PHASE_RUNNING,
-                        obj["metadata"].get("generation") or 0)
+    obj, change = await request_state_change(api, args.namespace, name, args.command, before,
+                                             request_timeout=API_TIMEOUT)
     if not args.wait:
-        print(f"agentsession.{c.GROUP}/{name} {verb}", flush=True)
-    return target
+        print(f"agentsession.{c.GROUP}/{name} {change.said}", flush=True)
+    return Target(change.phase, obj["metadata"].get("generation") or 0, change.request)
 
 
 def _report(api: client.ApiClient, exc: Exception) -> None:
