@@ -15,7 +15,7 @@ providers and handlers can all build on it.
 from .chain import MAX_CHAIN_DEPTH, template_chain
 from .defaults import BUILTIN_DEFAULTS
 from .durations import parse_duration
-from .explain import explain
+from .explain import explain, explain_data
 from .hashing import config_hash
 from .layers import BUILTIN_LAYER, CONFIG_BLOCKS, OPERATOR_LAYER, session_layer, template_layer
 from .problems import ConfigInvalid, Problem
@@ -35,6 +35,7 @@ __all__ = [
     "TemplateRaises",
     "config_hash",
     "explain",
+    "explain_data",
     "parse_duration",
     "resolve_config",
     "session_layer",

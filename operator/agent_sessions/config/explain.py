@@ -31,14 +31,46 @@ RAISED_NOTE = ("(each above the operator's configuration; a namespace's"
 def explain(resolved: ResolvedConfig) -> str:
     """A text table of every leaf path, the layer that set it and its value (JSON), preceded
     by the template chain, the locked fields and the hash."""
-    rows = [(path, resolved.origins.get(path, "?"), _render(path, value)) for path, value in leaves(resolved.config)]
-    rows += [(path, layer, REMOVED) for path, layer in resolved.removed.items()]
-    rows.sort(key=lambda row: _block_index(row[0]))  # stable: document order within a block
+    rows = [(path, layer, REMOVED if value is _REMOVED else json.dumps(value, ensure_ascii=False, sort_keys=False))
+            for path, layer, value in _rows(resolved)]
     header = ("PATH", "LAYER", "VALUE")
     path_width = max(len(row[0]) for row in [header, *rows])
     layer_width = max(len(row[1]) for row in [header, *rows])
     table = [f"{path:<{path_width}}  {layer:<{layer_width}}  {value}".rstrip() for path, layer, value in [header, *rows]]
     return "\n".join([*_summary(resolved), "", *table]) + "\n"
+
+
+def explain_data(resolved: ResolvedConfig) -> dict[str, Any]:
+    """What `explain` prints, as JSON-ready data (the gateway's `GET …/sessions/{name}/config`):
+    `fields` are the table's rows with a value (the value itself, as `explain` prints it in
+    JSON), `removed` its `(removed)` rows, `raised` the raised limits, in the same order."""
+    fields: list[dict[str, Any]] = []
+    removed: list[dict[str, Any]] = []
+    for path, layer, value in _rows(resolved):
+        if value is _REMOVED:
+            removed.append({"path": path, "layer": layer})
+        else:
+            fields.append({"path": path, "layer": layer, "value": value})
+    return {
+        "templateChain": [{"name": name, "generation": generation} for name, generation in resolved.template_chain],
+        "lockedFields": sorted(resolved.locked_fields),
+        "hash": resolved.hash,
+        "fields": fields,
+        "removed": removed,
+        "raised": [{"key": key, "value": item.value, "origin": item.origin} for key, item in resolved.raises.rows()],
+    }
+
+
+_REMOVED = object()
+"""The value of a row a `null` removed."""
+
+
+def _rows(resolved: ResolvedConfig) -> list[tuple[str, str, Any]]:
+    """(path, layer, value shown) of every leaf and every removed path, in block order."""
+    rows = [(path, resolved.origins.get(path, "?"), _shown(path, value)) for path, value in leaves(resolved.config)]
+    rows += [(path, layer, _REMOVED) for path, layer in resolved.removed.items()]
+    rows.sort(key=lambda row: _block_index(row[0]))  # stable: document order within a block
+    return rows
 
 
 def _summary(resolved: ResolvedConfig) -> list[str]:
@@ -61,14 +93,13 @@ def _raised_limits(resolved: ResolvedConfig) -> list[str]:
     return [f"Raised limits:  {rows[0]}", *(indent + row for row in rows[1:]), indent + RAISED_NOTE]
 
 
-def _render(path: str, value: Any) -> str:
+def _shown(path: str, value: Any) -> Any:
     if path.startswith("agent.env[") and isinstance(value, dict):
         # The name is in the path; show the literal value, or the reference it comes from.
         if set(value) <= {"name", "value"}:
-            value = value.get("value", "")
-        else:
-            value = {key: member for key, member in value.items() if key != "name"}
-    return json.dumps(value, ensure_ascii=False, sort_keys=False)
+            return value.get("value", "")
+        return {key: member for key, member in value.items() if key != "name"}
+    return value
 
 
 def _block_index(path: str) -> int:
