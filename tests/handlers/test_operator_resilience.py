@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -119,3 +120,34 @@ def test_a_pod_deletion_the_watch_missed_is_found(api, kubelet, start_operator, 
     api.wait_for(lambda: not [p for p in pods_of(api, "lost") if p["metadata"]["uid"] == lost["uid"]])
     replaced = api.wait_for(lambda: [p for p in pods_of(api, "lost") if p["metadata"]["uid"] != lost["uid"]])
     assert len(replaced) == 1
+
+
+class CountingRuntime(AcceptingRuntime):
+    """A bridge whose info is `info` (changed by the test), counting the reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+        self.info_now = RuntimeInfo()
+
+    async def info(self, endpoint: str, session: Any = None) -> RuntimeInfo:
+        self.reads += 1
+        return self.info_now
+
+
+def test_an_unchanging_runtime_is_read_less_and_less_often_and_a_change_is_still_seen(api, kubelet, start_operator):
+    # info_refresh_seconds 0.2: read every 0.2 s while it changes, backing off to every 1.2 s (x6)
+    # while it does not. Without the backoff, 6 s of a converged session would be ~30 reads.
+    runtime = CountingRuntime()
+    start_operator(runtime_client_factory=lambda: runtime, info_refresh_seconds=0.2, log_refresh_seconds=3600)
+    api.create(c.SESSION_PLURAL, session("idle"))
+    wait_session(api, "idle", ready)
+    time.sleep(3.0)  # backed off by now
+    runtime.reads = 0
+    time.sleep(6.0)
+    assert 3 <= runtime.reads <= 8
+    runtime.info_now = RuntimeInfo(session_info={"title": "fixing the build"}, message_count=1)
+    started = time.monotonic()
+    wait_session(api, "idle", lambda s: (s.get("status") or {}).get("sessionInfo", {}).get("title") == "fixing the build",
+                 timeout=5)
+    assert time.monotonic() - started <= 1.2 + 1.0  # within the longest interval (and a reconcile)

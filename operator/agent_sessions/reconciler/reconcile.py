@@ -96,6 +96,11 @@ LOG_REFRESH_SECONDS = 30.0
 """At most one log read (and one log status write) per session in this interval."""
 INFO_REFRESH_SECONDS = 10.0
 """At most one read of a running session's runtime info (title, activity, health) per interval."""
+INFO_REFRESH_BACKOFF = 6.0
+"""A runtime whose info did not change since the last read is read half as often each time, down
+to once per this many `info_refresh_seconds` (60 s by default); a change, a running turn or a
+failed read brings it back to every `info_refresh_seconds`. An idle session so costs a sixth of
+the reconciles; its pod's readiness (the bridge's health) still comes at once from the pod watch."""
 DELETE_RETRY_SECONDS = 2.0
 
 MAX_SECRETS_READ: Final = 32
@@ -128,6 +133,10 @@ class Reconciler:
     """Client of the sessions' runtime bridges (session info, health detail, prompt delivery)."""
     _last_log_read: dict[str, float] = field(default_factory=dict)
     _last_info_read: dict[str, float] = field(default_factory=dict)
+    _info_interval: dict[str, float] = field(default_factory=dict)
+    """uid → the current interval between info reads (see `INFO_REFRESH_BACKOFF`)."""
+    _info_seen: dict[str, int] = field(default_factory=dict)
+    """uid → a hash of the info last read, to tell whether it changed."""
     _output_mark: dict[str, str] = field(default_factory=dict)
     """The bridge's `outputMark` as last reported, per session uid."""
     _logged_mark: dict[str, str] = field(default_factory=dict)
@@ -245,7 +254,8 @@ class Reconciler:
         if new_status.phase == c.PHASE_RUNNING and provider is not None and provider.capabilities().logs:
             requeue = min(requeue or self.log_refresh_seconds, self.log_refresh_seconds)
         if new_status.phase == c.PHASE_RUNNING and self.runtime is not None:
-            requeue = min(requeue or self.info_refresh_seconds, self.info_refresh_seconds)
+            interval = self._info_interval.get(ref.uid, self.info_refresh_seconds)
+            requeue = min(requeue or interval, interval)
         asked = self._retry_after.pop(ref.uid, None)
         if asked is not None:  # the provider said when to come back (Retry-After): not sooner
             requeue = max(requeue or 0.0, asked)
@@ -360,6 +370,8 @@ class Reconciler:
         """The session is going away: drop what was kept for it."""
         self._last_log_read.pop(uid, None)
         self._last_info_read.pop(uid, None)
+        self._info_interval.pop(uid, None)
+        self._info_seen.pop(uid, None)
         self._output_mark.pop(uid, None)
         self._logged_mark.pop(uid, None)
         self._retry_after.pop(uid, None)
@@ -394,7 +406,8 @@ class Reconciler:
         """Fold what the runtime bridge reports into the status `decide()` starts from (so idle
         timeouts and the title use fresh data) and into the observed health (the bridge knows
         why an agent is unhealthy: its exit code and stderr, or the error it refused a session
-        with). Read at most every `info_refresh_seconds`, and at once while not ready or when
+        with). Read at most every `info_refresh_seconds` (less often while nothing changes:
+        `INFO_REFRESH_BACKOFF`), and at once while not ready or when
         `force`d. A running turn counts as activity now; the third value is the activity time the
         bridge reported, which is what status records. A Pending backing with an endpoint (a
         platform's session whose runtime answers before the platform calls it ready) is read too:
@@ -409,7 +422,8 @@ class Reconciler:
         uid = ref.uid
         now = time.monotonic()
         last = self._last_info_read.get(uid)
-        if not force and observation.ready and last is not None and now - last < self.info_refresh_seconds:
+        interval = self._info_interval.get(uid, self.info_refresh_seconds)
+        if not force and observation.ready and last is not None and now - last < interval:
             return observation, status, None
         try:
             info = await self.runtime.info(observation.endpoint, ref)
@@ -419,8 +433,15 @@ class Reconciler:
             invalidate = getattr(provider, "invalidate", None)
             if observation.ready and self._last_info_read.pop(uid, None) is not None and invalidate is not None:
                 invalidate(ref)
+            self._info_interval.pop(uid, None)
             return observation, status, None  # the bridge may still be starting: the pod says the rest
         self._last_info_read[uid] = now
+        seen = hash(repr(info))
+        if self._info_seen.get(uid) == seen and info.state != "busy":
+            self._info_interval[uid] = min(interval * 2, self.info_refresh_seconds * INFO_REFRESH_BACKOFF)
+        else:
+            self._info_interval.pop(uid, None)
+        self._info_seen[uid] = seen
         if info.output_mark is not None:
             self._output_mark[uid] = info.output_mark
         if info.start_failed:
