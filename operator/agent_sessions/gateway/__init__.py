@@ -11,13 +11,18 @@ runtime says about itself — and the runtime's per-session monotonic `seq`.
 |---|---|---|
 | `GET /v1/namespaces/{ns}/sessions` | `list agentsessions` | `{"namespace", "items": [summary]}` |
 | `GET /v1/namespaces/{ns}/sessions?watch=true` (`Last-Event-ID` to resume) | `watch agentsessions` | SSE: the sessions as `added`, `synced`, then `added`/`modified`/`deleted` per change, `id: <resourceVersion>`; `reset` when the client must start over (`status_stream`) |
-| `GET …/sessions/{name}[?after_seq=N&limit=M]` | `get agentsessions` | `{"session", "info": summary, "runtime": /v1/info, "items": [frames], "lastSeq"}` (`runtime` null and no items unless Running) |
+| `GET …/sessions/{name}[?after_seq=N&limit=M]` | `get agentsessions` | `{"session", "info": summary, "detail", "runtime": /v1/info, "items": [frames], "lastSeq"}` (`runtime` null and no items unless Running; `detail`: `session_view.detail`) |
 | `POST …/{name}/messages` `{"text"}` or `{"prompt": [blocks]}` | `create agentsessions/messages` | the runtime's reply `{"session", "seq", "stopReason", "text", "content", "usage"}` |
 | `POST …/{name}/messages?stream=true` (or `Accept: text/event-stream`) | same | SSE: `id: <seq>`, `event: <kind>`, `data: {"session", "seq", "event", "update"…}`, closed by `done` or `error` |
 | `GET …/{name}/events[?after_seq=N]` (or `Last-Event-ID`) | `get agentsessions` | SSE: history after N, then live frames; `: keep-alive` every 15 s |
 | `POST …/{name}/cancel` | `create agentsessions/messages` for the caller's own turn, `create agentsessions/cancel` too for anyone else's | `{"session", "cancelled": bool}` |
 | `GET /v1/ws` | a token at the upgrade; per frame as above | one WebSocket for many sessions (`ws_protocol`) |
 | `GET /v1/providers` | a token | `{"items": [{"name", "capabilities", "variesByPlatform"}]}` for the providers of `--provider` (`providers_api`) |
+| `GET /v1/whoami` | a token | `{"user", "groups"}` as TokenReview said (`access_api`) |
+| `GET /v1/namespaces` | a token | `{"items": [{"name"}]}`: the namespaces holding sessions that the caller may `list agentsessions` in (`access_api`) |
+| `GET /v1/namespaces/{ns}/access`, `GET …/sessions/{name}/access` | a token | `{"namespace", "name", "allowed": {"get", "list", "watch", "patch", "send", "cancel"}}` (`access_api`) |
+| `GET …/sessions/{name}/config` | `get agentsessions` | the resolved configuration, as `agent-sessions explain` shows it (`config_api`) |
+| `POST …/sessions/{name}/stop`, `/start`, `/restart` | `patch agentsessions`, and the cluster lets the caller's own token patch it | `{"session", "info", "detail", "change"}` (`state_api`, `caller_client`) |
 | `GET /healthz`, `/readyz`, `/metrics` | nothing | liveness, readiness (the Kubernetes API answers), Prometheus |
 
 Errors are `{"code", "message", "session"}` (`errors`). Checks run in an order that tells a caller

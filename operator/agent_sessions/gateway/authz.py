@@ -5,7 +5,7 @@ following a namespace's sessions (the status stream) is `watch agentsessions` on
 sending to a session and cancelling one's own turn is `create agentsessions/messages` (a
 subresource no object has: it exists to be granted, e.g. `resources: ["agentsessions/messages"],
 verbs: ["create"]`), cancelling a turn someone else started is `create agentsessions/cancel` too
-(`turn_owner`).
+(`turn_owner`), stopping, starting and restarting one is `patch agentsessions` (`state_api`).
 
 Answers are cached per (user, groups, uid, extra, verb, subresource, namespace, name) for
 `auth_cache_seconds` (10 s by default; `auth_cache_size` entries at most, least recently used out
@@ -51,6 +51,8 @@ WATCH = Permission("watch")
 SEND = Permission("create", MESSAGES_SUBRESOURCE)
 CANCEL_ANY = Permission("create", CANCEL_SUBRESOURCE)
 """Cancel a turn the caller did not start (the caller's own need only SEND)."""
+PATCH = Permission("patch")
+"""Stop, start, restart a session (`state_api`: done with the caller's own token)."""
 
 AccessKey = tuple[Caller, Permission, str, str]
 

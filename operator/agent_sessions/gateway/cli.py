@@ -30,8 +30,10 @@ DESCRIPTION = (
     "to read, `create agentsessions/messages` to send). Stateless: run as many replicas as needed. "
     "Endpoints: GET /v1/namespaces/{ns}/sessions[/{name}], GET /v1/namespaces/{ns}/sessions?watch=true "
     "(SSE: one event per session change; `watch agentsessions`), POST .../{name}/messages[?stream=true], "
-    "GET .../{name}/events, POST .../{name}/cancel, GET /v1/ws, GET /v1/providers (the providers of "
-    "--provider and their capabilities), /healthz, /readyz, /metrics."
+    "GET .../{name}/events, POST .../{name}/cancel, GET .../{name}/config, POST .../{name}/stop|start|restart "
+    "(done with the caller's own token), GET .../{name}/access, GET /v1/namespaces[/{ns}/access], GET /v1/whoami, "
+    "GET /v1/ws, GET /v1/providers (the providers of --provider and their capabilities), /healthz, /readyz, "
+    "/metrics; the console at /."
 )
 
 

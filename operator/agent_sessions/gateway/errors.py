@@ -19,6 +19,7 @@ SESSION_NOT_FOUND: Final = "session_not_found"
 SESSION_NOT_RUNNING: Final = "session_not_running"
 SESSION_BUSY: Final = "session_busy"
 INVALID_REQUEST: Final = "invalid_request"
+INVALID_CONFIGURATION: Final = "invalid_configuration"
 MESSAGE_TOO_LARGE: Final = "message_too_large"
 UNAUTHORIZED: Final = "unauthorized"
 FORBIDDEN: Final = "forbidden"
@@ -34,6 +35,7 @@ STATUS: Final[Mapping[str, int]] = {
     SESSION_NOT_RUNNING: 409,
     SESSION_BUSY: 409,
     INVALID_REQUEST: 422,
+    INVALID_CONFIGURATION: 422,
     MESSAGE_TOO_LARGE: 413,
     UNAUTHORIZED: 401,
     FORBIDDEN: 403,

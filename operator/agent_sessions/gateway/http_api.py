@@ -18,8 +18,10 @@ from agent_sessions.wire.session_ref import SessionRef
 from agent_sessions.wire.sse import open_event_stream, relay, wants_stream
 
 from . import metrics
+from .access_api import add_access_routes
 from .authn import bearer_token
 from .authz import LIST, READ, SEND
+from .config_api import add_config_routes
 from .console import add_console_routes
 from .errors import (
     INTERNAL_ERROR,
@@ -34,7 +36,8 @@ from .errors import (
 from .feed import SessionTail
 from .providers_api import add_provider_routes
 from .service import SERVICE, GatewayService, query_int
-from .session_view import endpoint_of, is_serving, summary
+from .session_view import detail, endpoint_of, is_serving, summary
+from .state_api import add_state_routes
 from .status_stream import install_status_streams, wants_watch, watch_sessions
 from .websocket import websocket
 
@@ -125,7 +128,8 @@ async def get_session(request: web.Request) -> web.Response:
     limit = query_int(request.query, "limit")
     obj = await service.session(namespace, name)
     view = summary(obj)
-    body: dict[str, Any] = {"session": view["session"], "info": view, "runtime": None, "items": [], "lastSeq": None}
+    body: dict[str, Any] = {"session": view["session"], "info": view, "detail": detail(obj), "runtime": None,
+                            "items": [], "lastSeq": None}
     if is_serving(obj):
         ref, endpoint = SessionRef.of(obj), endpoint_of(obj) or ""
         body["runtime"] = (await service.runtime.info(endpoint, ref)).tagged(ref)
@@ -248,5 +252,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post(SESSION + "/cancel", post_cancel)
     app.router.add_get("/v1/ws", websocket)
     add_provider_routes(app)
+    add_access_routes(app, SESSIONS)
+    add_config_routes(app, SESSION)
+    add_state_routes(app, SESSION)
     install_status_streams(app)
     add_console_routes(app)

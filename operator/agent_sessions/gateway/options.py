@@ -90,5 +90,9 @@ class GatewayOptions:
     status_stream_recheck_seconds: float = 60.0
     """How often an open status stream re-checks its caller's token and `watch` right; a caller
     who lost either gets an `error` event and the stream ends."""
+    namespaces_cache_seconds: float = 10.0
+    """How long the namespaces holding AgentSessions (`GET /v1/namespaces`, `access_api`) are kept
+    before they are listed again (one list per replica, whatever the number of callers)."""
     operator_defaults: Mapping[str, Any] = field(default_factory=dict)
-    """The operator's defaults layer (Helm values), used only to resolve `lifecycle.wakeOnMessage`."""
+    """The operator's defaults layer (Helm values), to resolve `lifecycle.wakeOnMessage` and a
+    session's configuration (`GET …/sessions/{name}/config`) as the operator does."""

@@ -3,7 +3,9 @@
 The gateway keeps no session state: every request reads the AgentSession it names (one GET by
 name, served from the API server's watch cache), so any replica can serve any request and a
 session's endpoint is never stale. The only write is a wake request: an Event the gateway
-creates (`wire.wake_request`); AgentSessions are never written (the gateway may not).
+creates (`wire.wake_request`); AgentSessions are never written (the gateway may not). What a
+user changes (stop, start, restart) is written with that user's own token (`caller_client`,
+`state_api`), never with these credentials.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from agent_sessions.wire.session_ref import SessionRef
 from .errors import SESSION_NOT_FOUND, GatewayError
 from .kube_errors import KUBE_FAILURES, KUBE_REQUEST_SECONDS, kube_failure
 
+NAMESPACE_PAGE = 500
+"""AgentSessions per page when listing them all to find the namespaces that hold some."""
 WATCH_CHUNK_SECONDS = 60
 """A wait watches at most this long per request, then re-reads the object and watches again."""
 
@@ -54,6 +58,23 @@ class SessionDirectory:
         except KUBE_FAILURES as exc:
             raise kube_failure(exc, f"list {c.SESSION_PLURAL}") from None
         return list(result.get("items") or [])
+
+    async def namespaces(self) -> list[str]:
+        """The namespaces holding at least one AgentSession, sorted: one cluster-wide list (the
+        gateway's own `list agentsessions`), read in pages of `NAMESPACE_PAGE`."""
+        found: set[str] = set()
+        token: str | None = None
+        while True:
+            try:
+                result = await self.objects.list_cluster_custom_object(
+                    c.GROUP, c.VERSION, c.SESSION_PLURAL, limit=NAMESPACE_PAGE, _continue=token,
+                    _request_timeout=KUBE_REQUEST_SECONDS)
+            except KUBE_FAILURES as exc:
+                raise kube_failure(exc, f"list {c.SESSION_PLURAL}") from None
+            found.update((item.get("metadata") or {}).get("namespace") or "" for item in result.get("items") or [])
+            token = (result.get("metadata") or {}).get("continue") or None
+            if token is None:
+                return sorted(found - {""})
 
     async def templates(self, namespace: str) -> dict[str, dict[str, Any]]:
         """The namespace's SessionTemplates by name (to resolve a session's configuration)."""
