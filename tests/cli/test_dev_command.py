@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -329,6 +330,42 @@ def test_dev_gateway_answers_the_printed_token_and_refuses_callers_without_it(de
     assert listed == ({"pod", "http", "tmux"} if shutil.which("tmux") else {"pod", "http"})
 
 
+def call_gateway(method: str, url: str, token: str) -> tuple[int, dict]:
+    request = urllib.request.Request(url, method=method, headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+
+
+def test_the_banner_prints_the_console_and_both_tokens_and_the_viewer_may_only_read(dev: Dev):
+    gateway = dev.banner_line("curl ").split()[-1].split("/v1/")[0]
+    console = dev.banner_line("Console: ")
+    token_path, viewer_path = dev.state / "token", dev.state / "viewer-token"
+    assert console.startswith(f"Console: {gateway}/ ")
+    assert str(token_path) in console and str(viewer_path) in console
+    assert stat.S_IMODE(viewer_path.stat().st_mode) == 0o600
+    token, viewer = token_path.read_text().strip(), viewer_path.read_text().strip()
+    assert viewer != token
+    assert get(gateway + "/", {}) == 200  # the console's page needs no token; its API calls do
+
+    demo = f"{gateway}/v1/namespaces/default/sessions/demo"
+    assert call_gateway("GET", f"{gateway}/v1/whoami", viewer)[1]["user"] == "viewer"
+    assert call_gateway("GET", f"{gateway}/v1/whoami", token)[1]["user"] == "developer"
+    assert call_gateway("GET", demo + "/access", viewer) == (200, {
+        "namespace": "default", "name": "demo", "allowed": {
+            "get": True, "list": True, "watch": True, "patch": False, "send": False, "cancel": False}})
+    assert call_gateway("GET", demo + "/access", token)[1]["allowed"] == dict.fromkeys(
+        ("get", "list", "watch", "patch", "send", "cancel"), True)
+    assert {"name": "default"} in call_gateway("GET", f"{gateway}/v1/namespaces", viewer)[1]["items"]
+    # The viewer reads sessions, may not stop them nor message them.
+    assert call_gateway("GET", demo, viewer)[0] == 200
+    assert call_gateway("POST", demo + "/stop", viewer)[1]["code"] == "forbidden"
+    assert call_gateway("POST", demo + "/messages", viewer)[0] == 403
+    assert dev.sessions()["demo"]["spec"].get("state") != "Stopped"
+
+
 def test_operator_and_gateway_logs_land_in_the_dev_directory(dev: Dev):
     operator_log, gateway_log = dev.state / "operator.log", dev.state / "gateway.log"
     assert f"Logs: {operator_log} " in dev.banner and str(gateway_log) in dev.banner
@@ -362,7 +399,7 @@ def readme_section(title: str) -> str:
 
 def test_the_readme_quick_start_says_where_the_gateway_token_logs_and_commands_are():
     quick_start = readme_section("Quick start")
-    for fact in (".dev/token", ".dev/operator.log", ".dev/gateway.log", ".venv/bin", "kubectl agentsession",
+    for fact in (".dev/token", ".dev/viewer-token", "Console", "http://127.0.0.1:8081/ ", ".dev/operator.log", ".dev/gateway.log", ".venv/bin", "kubectl agentsession",
                  "http://127.0.0.1:8081/v1/namespaces/default/sessions", "401", "tmux"):
         assert fact in quick_start, fact
 

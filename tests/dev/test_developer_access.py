@@ -16,6 +16,7 @@ import pytest
 from agent_sessions.api.crd import session_crd, template_crd
 from agent_sessions.dev.strict_api import (
     DEVELOPER,
+    VIEWER,
     StrictKubernetesAPI,
     developer_access,
     developer_token,
@@ -25,13 +26,14 @@ from agent_sessions.dev.strict_api import (
 TIER = "embedded"
 
 TOKEN = "d" * 43
+VIEWER_TOKEN = "v" * 43
 SESSIONS = "/apis/agentsession.dev/v1alpha1/namespaces/default/agentsessions"
 SECRETS = "/api/v1/namespaces/default/secrets"
 
 
 @pytest.fixture(scope="module")
 def api() -> Iterator[StrictKubernetesAPI]:
-    with running_api(crds=[session_crd(), template_crd()], **developer_access(TOKEN)) as server:
+    with running_api(crds=[session_crd(), template_crd()], **developer_access(TOKEN, VIEWER_TOKEN)) as server:
         yield server
 
 
@@ -49,9 +51,10 @@ def call(api: StrictKubernetesAPI, method: str, path: str, token: str | None = N
         return error.code, json.loads(error.read() or b"{}")
 
 
-def review(api: StrictKubernetesAPI, resource: str, **attributes: str) -> dict:
+def review(api: StrictKubernetesAPI, resource: str, user: str = DEVELOPER,
+           groups: tuple[str, ...] = ("agent-sessions:developers",), **attributes: str) -> dict:
     body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
-            "spec": {"user": DEVELOPER, "groups": ["agent-sessions:developers", "system:authenticated"],
+            "spec": {"user": user, "groups": [*groups, "system:authenticated"],
                      "resourceAttributes": {"namespace": "default", "resource": resource, **attributes}}}
     code, answer = call(api, "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", body=body)
     assert code == 201, answer
@@ -97,6 +100,37 @@ def test_access_reviews_answer_what_the_gateway_asks_about_the_developer(api, ve
     group = "agentsession.dev" if resource == "agentsessions" else ""
     status = review(api, resource, verb=verb, group=group, subresource=subresource, name="demo")
     assert status["allowed"] is allowed, status
+
+
+@pytest.mark.parametrize(("verb", "resource", "subresource", "allowed"), [
+    ("get", "agentsessions", "", True),
+    ("list", "agentsessions", "", True),
+    ("watch", "agentsessions", "", True),
+    ("patch", "agentsessions", "", False),
+    ("create", "agentsessions", "messages", False),
+    ("create", "agentsessions", "cancel", False),
+    ("list", "sessiontemplates", "", False),
+    ("get", "pods", "", False),
+])
+def test_the_viewer_may_only_read_sessions(api, verb, resource, subresource, allowed):
+    group = "agentsession.dev" if resource.startswith(("agentsessions", "sessiontemplates")) else ""
+    status = review(api, resource, user=VIEWER, groups=("agent-sessions:viewers",), verb=verb, group=group,
+                    subresource=subresource, name="demo")
+    assert status["allowed"] is allowed, status
+
+
+def test_the_viewer_token_is_the_viewer_and_may_not_patch_a_session(api):
+    body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": VIEWER_TOKEN}}
+    code, answer = call(api, "POST", "/apis/authentication.k8s.io/v1/tokenreviews", body=body)
+    assert code == 201 and answer["status"]["user"] == {
+        "username": VIEWER, "groups": ["agent-sessions:viewers", "system:authenticated"]}
+    assert call(api, "GET", SESSIONS, token=VIEWER_TOKEN)[0] == 200
+    assert call(api, "GET", "/api/v1/namespaces/default/pods", token=VIEWER_TOKEN)[0] == 403
+
+
+def test_the_viewer_token_must_differ_from_the_developer_token():
+    with pytest.raises(ValueError, match="must differ"):
+        developer_access(TOKEN, TOKEN)
 
 
 def test_the_token_is_kept_private_and_the_same_across_runs(tmp_path: Path):

@@ -11,8 +11,10 @@ each session pod's command as a local process (the runtime bridge and the agent,
 own loopback address), the operator and the gateway, wired together in one process; the samples
 are applied and a kubeconfig is written, so `kubectl` and `agent-sessions send` work against it
 at once. kubectl sends no token over plain HTTP, so the API serves token-less requests as the
-admin and knows one token, the dev user's, for the gateway's TokenReview and SubjectAccessReview
-(`agent_sessions.dev.strict_api.developer`). Ctrl-C or SIGTERM stops all of it, the tmux sessions
+admin and knows two tokens, for the gateway's TokenReview and SubjectAccessReview
+(`agent_sessions.dev.strict_api.developer`): the dev user's (`.dev/token`, "developer": may read,
+stop, start and message sessions) and a read-only viewer's (`.dev/viewer-token`, "viewer"). The
+gateway serves the console at its root URL. Ctrl-C or SIGTERM stops all of it, the tmux sessions
 of its sessions included (`TmuxSessions`).
 """
 
@@ -67,9 +69,9 @@ def add_dev_command(commands: Any) -> None:
         help="run everything locally: an embedded Kubernetes API, the operator, the gateway and a pod runner",
         description="Start the strict embedded Kubernetes API on localhost, a pod runner in place of "
         "the kubelet, the operator and the gateway; apply the samples; write a kubeconfig for kubectl, "
-        "and a token for the dev user \"developer\" (for the gateway) next to it, with operator.log and "
-        "gateway.log. Runs until Ctrl-C or SIGTERM, which stop everything it started, tmux sessions "
-        "included. No cluster needed.",
+        "and tokens for the gateway and its console next to it (token: the dev user \"developer\"; "
+        "viewer-token: the read-only user \"viewer\"), with operator.log and gateway.log. Runs until "
+        "Ctrl-C or SIGTERM, which stop everything it started, tmux sessions included. No cluster needed.",
     )
     dev.add_argument("--host", default="127.0.0.1", help="address of the API and the gateway (default: %(default)s)")
     dev.add_argument("--port", type=int, default=8001, help="port of the API; 0 picks a free one (default: %(default)s)")
@@ -162,8 +164,9 @@ def run_dev(
     kubeconfig_path = kubeconfig_path.absolute()
     state = kubeconfig_path.parent
     state.mkdir(parents=True, exist_ok=True)
-    token_path = state / "token"
+    token_path, viewer_token_path = state / "token", state / "viewer-token"
     token = developer_token(token_path)
+    viewer_token = developer_token(viewer_token_path)
     options = OperatorOptions(
         info_refresh_seconds=2.0,
         log_refresh_seconds=5.0,
@@ -176,7 +179,8 @@ def run_dev(
     with DevLogs(state) as logs, contextlib.ExitStack() as serving:
         try:
             api = serving.enter_context(running_api(crds=[session_crd(), template_crd()], request_log_size=10_000,
-                                                    host=host, port=port, **developer_access(token)))
+                                                    host=host, port=port,
+                                                    **developer_access(token, viewer_token)))
         except OSError as exc:
             raise SystemExit(f"agent-sessions dev: the Kubernetes API could not serve on {host}:{port}: {exc} "
                              "(--port 0 picks a free port)") from None
@@ -197,7 +201,8 @@ def run_dev(
             gateway = running.enter_context(GatewayThread(gateway_options, kubeconfig=str(kubeconfig_path)))
             applied = apply_samples(api, samples, out)
             print_banner(out, api_url=api.url, gateway_url=gateway.url, kubeconfig=kubeconfig_path, token=token,
-                         token_path=token_path, logs=logs, applied=applied, samples=samples)
+                         token_path=token_path, viewer_token_path=viewer_token_path, logs=logs, applied=applied,
+                         samples=samples)
             stop.wait()
             print("agent-sessions dev: stopping…", file=out, flush=True)
         for problem in tmux.problems:
@@ -246,7 +251,7 @@ def command_path(name: str) -> str:
 
 
 def print_banner(out: TextIO, *, api_url: str, gateway_url: str, kubeconfig: Path, token: str, token_path: Path,
-                 logs: DevLogs, applied: list[str], samples: Path | None) -> None:
+                 viewer_token_path: Path, logs: DevLogs, applied: list[str], samples: Path | None) -> None:
     """What runs, where its logs are, and lines to paste, each working from any directory."""
     config = shlex.quote(str(kubeconfig))
     kubectl = f"kubectl --kubeconfig {config}"
@@ -275,6 +280,9 @@ def print_banner(out: TextIO, *, api_url: str, gateway_url: str, kubeconfig: Pat
         "without it: 401):",
         f"  curl -sS -H {bearer} {sessions}",
         f"  curl -sS -H {bearer} -H 'Content-Type: application/json' -d '{{\"text\": \"hello\"}}' {sessions}/demo/messages",
+        f"Console: {gateway_url}/ (sign in with a token: {shlex.quote(str(token_path))} is \"developer\", who may "
+        f"stop, start and message sessions; {shlex.quote(str(viewer_token_path))} is \"viewer\", who may only "
+        "read them)",
         "Ctrl-C stops everything (API, operator, gateway, pods, tmux sessions).",
     ]
     print("\n".join(lines), file=out, flush=True)

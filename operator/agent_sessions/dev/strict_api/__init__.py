@@ -79,7 +79,14 @@ in-process access; :func:`running_api`), ``routing`` (the HTTP entry point and r
 responses).
 """
 
-from agent_sessions.dev.strict_api.developer import DEVELOPER, developer_access, developer_rbac, developer_token
+from agent_sessions.dev.strict_api.developer import (
+    DEVELOPER,
+    VIEWER,
+    developer_access,
+    developer_rbac,
+    developer_token,
+    viewer_rbac,
+)
 from agent_sessions.dev.strict_api.recorded import WRITE_METHODS, RecordedRequest
 from agent_sessions.dev.strict_api.server import KUBERNETES_VERSION, StrictKubernetesAPI, running_api
 from agent_sessions.dev.strict_api.watch import DEFAULT_WATCH_TIMEOUT
@@ -88,6 +95,7 @@ __all__ = [
     "DEFAULT_WATCH_TIMEOUT",
     "DEVELOPER",
     "KUBERNETES_VERSION",
+    "VIEWER",
     "WRITE_METHODS",
     "RecordedRequest",
     "StrictKubernetesAPI",
@@ -95,4 +103,5 @@ __all__ = [
     "developer_rbac",
     "developer_token",
     "running_api",
+    "viewer_rbac",
 ]

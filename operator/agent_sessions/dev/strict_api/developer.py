@@ -11,6 +11,11 @@ what a session user is granted on a cluster (see the chart's README) and a littl
 verb on the ``agentsession.dev`` resources and their subresources (``agentsessions/messages``
 to send, ``agentsessions/cancel`` to cancel any turn), and reading the pods, logs, events and
 ConfigMaps sessions make — not Secrets, whose session tokens would bypass the gateway.
+
+A second token, the viewer's (``.dev/viewer-token``), is what a read-only user looks like: it
+may ``get``, ``list`` and ``watch`` AgentSessions and nothing else — no ``patch`` (stop, start,
+restart), no ``agentsessions/messages`` — so that the console can be tried as someone who sees
+sessions but may not touch them (:func:`viewer_rbac`).
 """
 
 from __future__ import annotations
@@ -27,6 +32,10 @@ DEVELOPER = "developer"
 """The developer's user name (TokenReview's ``status.user.username``)."""
 DEVELOPER_GROUP = "agent-sessions:developers"
 DEVELOPER_ROLE = "agent-sessions:developer"
+VIEWER = "viewer"
+"""The viewer's user name: read-only on AgentSessions."""
+VIEWER_GROUP = "agent-sessions:viewers"
+VIEWER_ROLE = "agent-sessions:viewer"
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,}$")
 
 
@@ -46,17 +55,36 @@ def developer_rbac() -> list[dict]:
     return [role, binding]
 
 
-def developer_access(token: str) -> dict[str, Any]:
+def viewer_rbac() -> list[dict]:
+    """The viewer's ClusterRole (get, list, watch AgentSessions; nothing else) and its
+    ClusterRoleBinding to the group ``agent-sessions:viewers``."""
+    role = {"apiVersion": RBAC_API_VERSION, "kind": "ClusterRole", "metadata": {"name": VIEWER_ROLE},
+            "rules": [{"apiGroups": ["agentsession.dev"], "resources": ["agentsessions"],
+                       "verbs": ["get", "list", "watch"]}]}
+    binding = {"apiVersion": RBAC_API_VERSION, "kind": "ClusterRoleBinding", "metadata": {"name": VIEWER_ROLE},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": VIEWER_ROLE},
+               "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": VIEWER_GROUP}]}
+    return [role, binding]
+
+
+def developer_access(token: str, viewer_token: str | None = None) -> dict[str, Any]:
     """The :class:`~agent_sessions.dev.strict_api.StrictKubernetesAPI` options for ``dev``:
-    token-less requests served as the admin, ``token`` as the developer with its RBAC."""
-    return {"tokens": {token: (DEVELOPER, [DEVELOPER_GROUP])},
-            "authorizer": RBACAuthorizer.from_manifests(developer_rbac()),
+    token-less requests served as the admin, ``token`` as the developer with its RBAC and
+    ``viewer_token`` (when given) as the read-only viewer."""
+    tokens = {token: (DEVELOPER, [DEVELOPER_GROUP])}
+    if viewer_token is not None:
+        if viewer_token == token:
+            raise ValueError("the viewer's token must differ from the developer's")
+        tokens[viewer_token] = (VIEWER, [VIEWER_GROUP])
+    return {"tokens": tokens,
+            "authorizer": RBACAuthorizer.from_manifests([*developer_rbac(), *viewer_rbac()]),
             "tokenless_admin": True}
 
 
 def developer_token(path: Path) -> str:
     """The token kept in ``path`` (0600), made on first use: the same across ``dev`` runs, so
-    a script or a shell variable holding it keeps working after a restart."""
+    a script or a shell variable holding it keeps working after a restart. (The viewer's token
+    is kept the same way, in a file of its own.)"""
     try:
         kept = path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
