@@ -125,6 +125,7 @@ class Page:
     def screenshot(self, name: str) -> Path:
         IMAGES.mkdir(parents=True, exist_ok=True)
         path = IMAGES / name
+        self.page.evaluate("window.scrollTo(0, 0)")
         self.page.screenshot(path=str(path))
         return path
 
