@@ -11,14 +11,17 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+from kubernetes_asyncio.client import Configuration
 
 from agent_sessions.api import constants as c
 from agent_sessions.config import explain, resolve_config
 from agent_sessions.dev.authorization import RBACAuthorizer
 from agent_sessions.dev.strict_api import StrictKubernetesAPI, running_api
 from agent_sessions.gateway.authz import PATCH
+from agent_sessions.gateway.caller_client import caller_configuration
+from agent_sessions.k8s.session_state import plan_state_change
 
-from .conftest import ALICE, BOB, CRDS, GATEWAY_RBAC, RBAC_API, TOKENS, USER_RBAC, identity, make_session
+from .conftest import ALICE, BOB, CRDS, GATEWAY_RBAC, RBAC_API, TOKENS, USER_RBAC, identity, make_session, read_sse
 
 CAROL = {"Authorization": "Bearer carol-token"}
 """May read and patch sessions in team-a (what `agent-sessions stop` needs), not message them."""
@@ -323,3 +326,51 @@ async def test_the_api_server_refusing_the_caller_is_403_even_when_the_review_sa
     assert "alice-token" not in json.dumps(body)
     assert spec_state(api, "demo") is None
     assert patches_by(api, "demo") == [("alice", 403)]  # the caller's own request, refused by the cluster
+
+
+# --- the pieces -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("action", "before", "patch", "phase", "request_field"), [
+    ("stop", {"spec": {}}, {"spec": {"state": "Stopped"}}, "Stopped", None),
+    ("start", {"spec": {"state": "Stopped"}, "status": {"phase": "Stopped", "stoppedReason": "User"}},
+     {"spec": {"state": "Running"}}, "Running", None),
+    ("start", {"spec": {}, "status": {"phase": "Stopped", "stoppedReason": "MaxDuration"}},
+     {"metadata": {"annotations": {c.ANNOTATION_WAKE: "T"}}}, "Running", "wakeRequest"),
+    ("start", {"spec": {"state": "Stopped"}, "status": {"phase": "Stopped", "stoppedReason": "IdleTimeout"}},
+     {"spec": {"state": "Running"}}, "Running", None),  # asked to stop since: a start undoes that
+    ("restart", {"spec": {}}, {"metadata": {"annotations": {c.ANNOTATION_RESTART: "T"}}}, "Running", "restartRequest"),
+    ("restart", {"spec": {"state": "Stopped"}}, {"metadata": {"annotations": {c.ANNOTATION_RESTART: "T"}}},
+     "Stopped", "restartRequest"),  # recorded, acted on when it runs again
+])
+def test_the_patch_each_action_asks_for(action, before, patch, phase, request_field):
+    change = plan_state_change(action, before, "T")
+    assert (change.patch, change.phase) == (patch, phase)
+    assert change.request == ((request_field, "T") if request_field else None)
+
+
+def test_the_callers_client_has_the_gateways_server_and_ca_and_none_of_its_credentials():
+    gateway = Configuration(host="https://kube.example:6443")
+    gateway.ssl_ca_cert, gateway.cert_file, gateway.key_file = "/ca.crt", "/gateway.crt", "/gateway.key"
+    gateway.api_key = {"BearerToken": "Bearer gateway-token"}
+    gateway.refresh_api_key_hook = lambda conf: None
+    gateway.tls_server_name = "kube"
+
+    configuration = caller_configuration(gateway, "carol-token")
+    assert (configuration.host, configuration.ssl_ca_cert, configuration.tls_server_name) == (
+        "https://kube.example:6443", "/ca.crt", "kube")
+    assert configuration.cert_file is None and configuration.key_file is None
+    assert configuration.refresh_api_key_hook is None
+    assert configuration.api_key == {"BearerToken": "Bearer carol-token"}
+    with pytest.raises(ValueError):
+        caller_configuration(gateway, "")  # never a token-less request (a dev API serves those as the admin)
+
+
+async def test_the_status_stream_carries_labels(api, gateway, http):
+    api.create(c.SESSION_PLURAL, {"apiVersion": c.API_VERSION, "kind": c.SESSION_KIND,
+                                  "metadata": {"name": "labelled", "namespace": "team-a", "labels": {"team": "a"}},
+                                  "spec": {"agent": {"image": "example.com/agent:1"}}})
+    async with http.get(f"{gateway}/v1/namespaces/team-a/sessions?watch=true", headers=ALICE) as resp:
+        assert resp.status == 200
+        messages = await read_sse(resp, lambda got: any(m["event"] == "synced" for m in got))
+    assert messages[0]["data"]["info"]["labels"] == {"team": "a"}
