@@ -58,11 +58,11 @@ def skip_or_fail(message: str) -> None:
 
 
 def chromium_path() -> str | None:
-    """Debian's chromium (or `$CHROMIUM`). The real binary rather than Debian's /usr/bin/chromium
-    wrapper script when it is there: the wrapper only adds desktop flags."""
+    """Debian's chromium (or `$CHROMIUM`, when that is an executable). The real binary rather than
+    Debian's /usr/bin/chromium wrapper script when it is there: the wrapper only adds desktop flags."""
     explicit = os.environ.get("CHROMIUM")
     if explicit:
-        return explicit
+        return explicit if os.access(explicit, os.X_OK) else None
     real = Path("/usr/lib/chromium/chromium")
     if real.is_file() and os.access(real, os.X_OK):
         return str(real)
@@ -81,7 +81,8 @@ def browser() -> Iterator[Any]:
         skip_or_fail("the console's browser tests need Playwright for Python: pip install -e '.[test]'")
     executable = chromium_path()
     if executable is None:
-        skip_or_fail("the console's browser tests need Chromium: apt-get install chromium (Debian), or set CHROMIUM")
+        skip_or_fail("the console's browser tests need Chromium: apt-get install chromium (Debian), or set CHROMIUM "
+                     "to a Chromium executable")
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=executable, headless=True)
         try:
