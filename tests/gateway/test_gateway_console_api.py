@@ -6,6 +6,7 @@ AgentSessions), so a change that reaches the API was made as the caller."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 from collections.abc import Iterator
@@ -19,6 +20,10 @@ from agent_sessions.dev.authorization import RBACAuthorizer
 from agent_sessions.dev.strict_api import StrictKubernetesAPI, running_api
 from agent_sessions.gateway.authz import PATCH
 from agent_sessions.gateway.caller_client import caller_configuration
+from agent_sessions.gateway.cli import add_gateway_command, options_from_args
+from agent_sessions.gateway.options import GatewayOptions
+from agent_sessions.gateway.server import serve_gateway
+from agent_sessions.k8s.client import make_api_client
 from agent_sessions.k8s.session_state import plan_state_change
 
 from .conftest import ALICE, BOB, CRDS, GATEWAY_RBAC, RBAC_API, TOKENS, USER_RBAC, identity, make_session, read_sse
@@ -39,13 +44,28 @@ OPERATOR_RBAC = [
      "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "session-lister"},
      "subjects": [{"kind": "User", "name": "dave"}]},
 ]
+NAMESPACED_GATEWAY_RBAC = [
+    {"apiVersion": RBAC_API, "kind": "ClusterRole", "metadata": {"name": "ns-gateway-auth"}, "rules": [
+        {"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]},
+        {"apiGroups": ["authorization.k8s.io"], "resources": ["subjectaccessreviews"], "verbs": ["create"]}]},
+    {"apiVersion": RBAC_API, "kind": "ClusterRoleBinding", "metadata": {"name": "ns-gateway-auth"},
+     "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "ns-gateway-auth"},
+     "subjects": [{"kind": "User", "name": "ns-gateway"}]},
+    {"apiVersion": RBAC_API, "kind": "Role", "metadata": {"name": "ns-gateway", "namespace": "team-a"}, "rules": [
+        {"apiGroups": [c.GROUP], "resources": [c.SESSION_PLURAL], "verbs": ["get", "list", "watch"]}]},
+    {"apiVersion": RBAC_API, "kind": "RoleBinding", "metadata": {"name": "ns-gateway", "namespace": "team-a"},
+     "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "ns-gateway"},
+     "subjects": [{"kind": "User", "name": "ns-gateway"}]},
+]
+"""A gateway installed for some namespaces only (the chart's watchNamespaces): no cluster-wide list."""
 SECRET_VALUE = "s3cr3t-value-never-shown"
 
 
 @pytest.fixture
 def api() -> Iterator[StrictKubernetesAPI]:
-    tokens = {**TOKENS, "carol-token": ("carol", ["team-a-ops"]), "dave-token": ("dave", [])}
-    authorizer = RBACAuthorizer.from_manifests([*GATEWAY_RBAC, *USER_RBAC, *OPERATOR_RBAC])
+    tokens = {**TOKENS, "carol-token": ("carol", ["team-a-ops"]), "dave-token": ("dave", []),
+              "ns-gateway-token": ("ns-gateway", [])}
+    authorizer = RBACAuthorizer.from_manifests([*GATEWAY_RBAC, *USER_RBAC, *OPERATOR_RBAC, *NAMESPACED_GATEWAY_RBAC])
     with running_api(crds=CRDS, tokens=tokens, authorizer=authorizer) as server:
         for namespace in ("team-a", "team-b", "team-c"):
             server.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
@@ -96,6 +116,29 @@ async def test_namespaces_are_those_with_sessions_the_caller_may_list(api, gatew
         200, {"items": [{"name": "team-a"}, {"name": "team-b"}]})
     status, body = await get_json(http, f"{gateway}/v1/namespaces", {"Authorization": "Bearer nope"})
     assert (status, body["code"]) == (401, "unauthorized")
+
+
+async def test_configured_namespaces_are_offered_even_without_sessions(api, http, start_gateway):
+    make_session(api, "b1", namespace="team-b")
+    running = await start_gateway(namespaces=("team-c", "team-a"))
+    assert await get_json(http, f"{running.url}/v1/namespaces", DAVE) == (
+        200, {"items": [{"name": "team-a"}, {"name": "team-c"}]})  # team-b has sessions, but is not served
+    assert await get_json(http, f"{running.url}/v1/namespaces", ALICE) == (200, {"items": [{"name": "team-a"}]})
+
+
+async def test_a_gateway_that_may_not_list_cluster_wide_offers_no_namespace_rather_than_failing(api, http, tmp_path,
+                                                                                               caplog):
+    make_session(api, "a1")
+    kube = await make_api_client(str(api.write_kubeconfig(tmp_path / "ns-gateway", token="ns-gateway-token")))
+    try:
+        async with serve_gateway(GatewayOptions(host="127.0.0.1", port=0), kube) as running:
+            assert await get_json(http, f"{running.url}/v1/namespaces", DAVE) == (200, {"items": []})
+            assert await get_json(http, f"{running.url}/v1/namespaces/team-a/sessions", ALICE) == (
+                200, {"namespace": "team-a", "items": [(await get_json(
+                    http, f"{running.url}/v1/namespaces/team-a/sessions/a1", ALICE))[1]["info"]]})
+    finally:
+        await kube.close()
+    assert "give the namespaces it serves with --namespace" in caplog.text
 
 
 async def test_access_reports_each_right_of_the_caller_on_a_namespace_and_a_session(api, gateway, http):
@@ -374,3 +417,13 @@ async def test_the_status_stream_carries_labels(api, gateway, http):
         assert resp.status == 200
         messages = await read_sse(resp, lambda got: any(m["event"] == "synced" for m in got))
     assert messages[0]["data"]["info"]["labels"] == {"team": "a"}
+
+
+def test_the_namespaces_a_gateway_serves_are_given_with_repeated_namespace_flags():
+    root = argparse.ArgumentParser(prog="agent-sessions")
+    add_gateway_command(root.add_subparsers(dest="command"))
+    assert options_from_args(root.parse_args(["gateway"])).namespaces == ()
+    given = root.parse_args(["gateway", "--namespace", "team-a", "--namespace", "team-b", "--namespace", "team-a"])
+    assert options_from_args(given).namespaces == ("team-a", "team-b")
+    with pytest.raises(SystemExit):
+        root.parse_args(["gateway", "--namespace", "Not_A_Namespace"])

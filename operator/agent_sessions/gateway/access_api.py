@@ -7,16 +7,19 @@ cluster's: TokenReview for who, SubjectAccessReviews (the cached ones every requ
 
 Which namespaces: Kubernetes has no "namespaces I may list agentsessions in" query, and listing
 Namespaces would need a broad right the gateway does not have (nor should). So the gateway offers
-the namespaces that hold at least one AgentSession — found with its own cluster-wide `list
-agentsessions`, which it already has for the status stream, in one paged list kept
-`namespaces_cache_seconds` per replica — of which the caller gets those it may `list
-agentsessions` in: one review when it may do so cluster-wide, else one per namespace (cached). A
-namespace without sessions is not offered; a UI lets its user type one.
+the namespaces it is told it serves (`--namespace`, `GatewayOptions.namespaces`), else those that
+hold at least one AgentSession — found with its own cluster-wide `list agentsessions`, which it
+already has for the status stream, in one paged list kept `namespaces_cache_seconds` per replica
+(a gateway whose RBAC is per namespace, unable to list cluster-wide, offers none and says so in
+its log) — and the caller gets those it may `list agentsessions` in: one review when it may do so
+cluster-wide, else one per namespace (cached). A namespace without sessions is not offered unless
+configured; a UI lets its user type one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from aiohttp import web
@@ -25,6 +28,8 @@ from .authn import Caller, bearer_token
 from .authz import CANCEL_ANY, LIST, PATCH, READ, SEND, WATCH, Permission
 from .service import SERVICE, GatewayService, check_names
 from .ttl_cache import TTLCache
+
+logger = logging.getLogger(__name__)
 
 ACCESS: dict[str, Permission] = {"get": READ, "list": LIST, "watch": WATCH, "patch": PATCH, "send": SEND,
                                  "cancel": CANCEL_ANY}
@@ -55,13 +60,28 @@ async def access(request: web.Request) -> web.Response:
 
 
 class NamespaceIndex:
-    """The namespaces holding AgentSessions, kept `ttl` seconds (one list for all callers)."""
+    """The namespaces offered: the configured ones, else those holding AgentSessions, kept `ttl`
+    seconds (one list for all callers)."""
 
-    def __init__(self, ttl: float) -> None:
+    def __init__(self, configured: tuple[str, ...], ttl: float) -> None:
+        self.configured = sorted(set(configured))
         self.cache = TTLCache[str, list[str]](ttl, 1)
+        self.warned = False
 
     async def get(self, service: GatewayService) -> list[str]:
-        return await self.cache.get_or_load("", service.directory.namespaces)
+        if self.configured:
+            return self.configured
+        return await self.cache.get_or_load("", lambda: self._list(service))
+
+    async def _list(self, service: GatewayService) -> list[str]:
+        found = await service.directory.namespaces()
+        if found is None:
+            if not self.warned:
+                logger.warning("the gateway may not list agentsessions cluster-wide: GET /v1/namespaces offers "
+                               "no namespace; give the namespaces it serves with --namespace")
+                self.warned = True
+            return []
+        return found
 
 
 NAMESPACES: web.AppKey[NamespaceIndex] = web.AppKey("namespaces", NamespaceIndex)
@@ -87,7 +107,8 @@ async def list_namespaces(request: web.Request) -> web.Response:
 
 
 def add_access_routes(app: web.Application, sessions: str) -> None:
-    app[NAMESPACES] = NamespaceIndex(app[SERVICE].options.namespaces_cache_seconds)
+    options = app[SERVICE].options
+    app[NAMESPACES] = NamespaceIndex(options.namespaces, options.namespaces_cache_seconds)
     app.router.add_get("/v1/whoami", whoami)
     app.router.add_get("/v1/namespaces", list_namespaces)
     app.router.add_get("/v1/namespaces/{namespace}/access", access)

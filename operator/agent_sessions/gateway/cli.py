@@ -68,6 +68,13 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
 
+def namespace_name(text: str) -> str:
+    """argparse type of `--namespace NS`."""
+    if not _DNS_LABEL.match(text):
+        raise argparse.ArgumentTypeError(f"not a namespace name: {text!r}")
+    return text
+
+
 def secret_ref(text: str) -> str:
     """argparse type of `--runtime-key-secret NAMESPACE/NAME` (shared with `agent-sessions run`)."""
     namespace, slash, name = text.partition("/")
@@ -126,6 +133,10 @@ def add_gateway_command(commands: Any) -> None:
                         default=DEFAULT_STATUS_STREAMS_PER_CALLER, metavar="N",
                         help="session-status streams (GET .../sessions?watch=true) one caller may hold open on this "
                         "replica; one more gets 429 rate_limited; 0: no limit (default: %(default)s)")
+    parser.add_argument("--namespace", action="append", type=namespace_name, metavar="NS", dest="namespaces",
+                        help="a namespace this installation serves (repeatable; e.g. the operator's watched "
+                        "namespaces): what GET /v1/namespaces offers to callers who may list sessions there; "
+                        "default: the namespaces holding AgentSessions (one cluster-wide list)")
     parser.add_argument("--operator-defaults", metavar="FILE",
                         help="the operator's --defaults YAML, to resolve lifecycle.wakeOnMessage as it does")
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
@@ -158,6 +169,7 @@ def options_from_args(args: argparse.Namespace) -> GatewayOptions:
         operator_defaults=defaults,
         providers=tuple(dict.fromkeys(args.providers)) if args.providers else DEFAULT_PROVIDERS,
         status_streams_per_caller=args.status_streams_per_caller,
+        namespaces=tuple(dict.fromkeys(args.namespaces or ())),
         runtime_key_secret=args.runtime_key_secret,
     )
 

@@ -90,6 +90,10 @@ class GatewayOptions:
     status_stream_recheck_seconds: float = 60.0
     """How often an open status stream re-checks its caller's token and `watch` right; a caller
     who lost either gets an `error` event and the stream ends."""
+    namespaces: tuple[str, ...] = ()
+    """The namespaces this installation serves (`--namespace`; an operator watching only some):
+    what `GET /v1/namespaces` offers (to callers who may list sessions there). Empty: the
+    namespaces holding AgentSessions, found with one cluster-wide list."""
     namespaces_cache_seconds: float = 10.0
     """How long the namespaces holding AgentSessions (`GET /v1/namespaces`, `access_api`) are kept
     before they are listed again (one list per replica, whatever the number of callers)."""

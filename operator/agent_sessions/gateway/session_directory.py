@@ -59,9 +59,11 @@ class SessionDirectory:
             raise kube_failure(exc, f"list {c.SESSION_PLURAL}") from None
         return list(result.get("items") or [])
 
-    async def namespaces(self) -> list[str]:
+    async def namespaces(self) -> list[str] | None:
         """The namespaces holding at least one AgentSession, sorted: one cluster-wide list (the
-        gateway's own `list agentsessions`), read in pages of `NAMESPACE_PAGE`."""
+        gateway's own `list agentsessions`), read in pages of `NAMESPACE_PAGE`. None when the
+        gateway may not list them cluster-wide (its RBAC is per namespace: the chart's
+        `watchNamespaces`)."""
         found: set[str] = set()
         token: str | None = None
         while True:
@@ -70,6 +72,8 @@ class SessionDirectory:
                     c.GROUP, c.VERSION, c.SESSION_PLURAL, limit=NAMESPACE_PAGE, _continue=token,
                     _request_timeout=KUBE_REQUEST_SECONDS)
             except KUBE_FAILURES as exc:
+                if getattr(exc, "status", None) == 403:
+                    return None
                 raise kube_failure(exc, f"list {c.SESSION_PLURAL}") from None
             found.update((item.get("metadata") or {}).get("namespace") or "" for item in result.get("items") or [])
             token = (result.get("metadata") or {}).get("continue") or None
