@@ -79,6 +79,14 @@ export function jsonText(value) {
   return typeof value === "object" && value !== null ? JSON.stringify(value, null, 2) : JSON.stringify(value);
 }
 
+/** A `<time>` showing how long ago `timestamp` was, the full time as its tooltip. */
+export function ago(timestamp) {
+  if (!timestamp) return "";
+  const full = when(timestamp);
+  const short = full.replace(/^.*\((.*)\)$/, "$1");
+  return h("time", { datetime: timestamp, title: full }, short);
+}
+
 /** A timestamp as "2026-12-07 00:10:33 UTC (3 min ago)"; "" for none. */
 export function when(timestamp) {
   if (!timestamp) return "";

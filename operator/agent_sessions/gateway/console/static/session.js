@@ -4,7 +4,7 @@
 // of this session re-reads its detail.
 
 import { ApiError, api, sessionPath } from "./api.js";
-import { clean, definitions, h, jsonText, replace, when } from "./dom.js";
+import { ago, clean, definitions, h, jsonText, replace, when } from "./dom.js";
 import { ChatPane, sessionAccess } from "./chat.js";
 import { NamespaceWatch } from "./watch.js";
 
@@ -80,7 +80,7 @@ export function renderSession(main, { namespace, name }) {
     const rows = (detail.conditions || []).map((c) => h("tr", { data: { condition: c.type } },
       h("th", { scope: "row" }, c.type), h("td", { data: { col: "status" } }, c.status),
       h("td", { data: { col: "reason" } }, c.reason || ""), h("td", { data: { col: "message" } }, c.message || ""),
-      h("td", { data: { col: "last-transition" } }, when(c.lastTransitionTime))));
+      h("td", { data: { col: "last-transition" } }, ago(c.lastTransitionTime))));
     fill(conditions, rows.length
       ? h("table", {}, h("thead", {}, h("tr", {}, ["Type", "Status", "Reason", "Message", "Since"].map((t) => h("th", { scope: "col" }, t)))),
         h("tbody", {}, rows))
@@ -234,10 +234,14 @@ export function renderSession(main, { namespace, name }) {
   loadConfig();
   page.watch = new NamespaceWatch(namespace, {
     sessions: (map) => {
-      if (map.has(name)) refreshSoon();
+      if (!map.has(name)) return;
+      show({ info: map.get(name) }); // the summary at once; the detail follows
+      refreshSoon();
     },
     changed: (summary) => {
-      if (summary.name === name) refreshSoon();
+      if (summary.name !== name) return;
+      show({ info: summary });
+      refreshSoon();
     },
     deleted: (gone) => {
       if (gone === name) loadError.textContent = `The session ${namespace}/${name} was deleted.`;

@@ -43,7 +43,10 @@ export class NamespaceWatch {
           signal,
           onOpen: () => {
             attempt = 0;
-            if (!this.lastEventId) { // not resuming: the whole state comes again
+            if (this.lastEventId && !this.collecting) {
+              // resumed: only the changes since come, no `synced` (a `reset` may still follow)
+              this.handlers.state("live");
+            } else { // not resuming: the whole state comes again, then `synced`
               this.pending = new Map();
               this.collecting = true;
             }
