@@ -40,7 +40,7 @@ export class ChatPane {
     this.retries = 0;
     this.retryTimer = null;
     this.disposed = false;
-    this.pending = new Map(); // request id → true, for sends awaiting their reply
+    this.pending = new Map(); // request id → text, for sends awaiting their reply
     this.turnRunning = false;
     this.tools = new Map(); // toolCallId → li
     this.idBase = `pane-${namespace}-${name}`.replace(/[^\w-]/g, "-");
@@ -235,8 +235,10 @@ export class ChatPane {
   failed(frame) {
     const message = `${frame.message || frame.code}`;
     if (frame.id !== undefined && this.pending.has(frame.id)) {
+      const text = this.pending.get(frame.id);
       this.pending.delete(frame.id);
-      this.live.notice(`Not sent: ${message}`);
+      if (this.input && !this.input.value) this.input.value = text; // not lost: back in the box
+      this.setNotice(`Not sent: ${message}`);
       this.showTurn();
       return;
     }
@@ -274,7 +276,7 @@ export class ChatPane {
       this.setNotice("Not connected: the message was not sent (it is still in the box).");
       return;
     }
-    this.pending.set(id, true);
+    this.pending.set(id, text);
     this.input.value = "";
     this.setNotice("");
     this.showTurn();
@@ -392,10 +394,6 @@ class Transcript {
 
   add(node) {
     this.container.append(node);
-  }
-
-  notice(text) {
-    this.add(item("error", null, "Error", h("div", { class: "message-body" }, text)));
   }
 
   tool(frame, update) {

@@ -161,9 +161,13 @@ function list(lines, start, parent, depth) {
     const item = document.createElement("li");
     const inner = document.createDocumentFragment();
     blocks(body, inner, depth + 1);
-    // a one-paragraph item holds its text directly (a tight list)
-    if (inner.childNodes.length === 1 && inner.firstChild.nodeName === "P") item.append(...inner.firstChild.childNodes);
-    else item.append(inner);
+    // an item's first paragraph is its text itself (a tight list)
+    if (inner.firstChild?.nodeName === "P") {
+      const first = inner.firstChild;
+      first.remove();
+      item.append(...first.childNodes);
+    }
+    item.append(inner);
     node.append(item);
     // a blank line between items keeps the list going
     if (i < lines.length && !lines[i].trim() && lines[i + 1] !== undefined && ITEM.test(lines[i + 1])) {

@@ -97,6 +97,7 @@ export function renderSession(main, { namespace, name }) {
     fill(capabilities, detail.capabilities && typeof detail.capabilities === "object"
       ? definitions(Object.entries(detail.capabilities).map(([key, value]) => [key, valueText(value)]))
       : h("p", { class: "muted" }, "Not known yet."),
+    h("h3", {}, "Lifecycle"),
     definitions([["Desired state", detail.state || "?"], ["Started", when(detail.startTime)],
       ["Restarts", String(detail.restartCount ?? 0)], detail.stoppedReason ? ["Stopped by", detail.stoppedReason] : null].filter(Boolean),
     { class: "state-list" }));
