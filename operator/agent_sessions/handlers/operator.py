@@ -12,6 +12,9 @@ import kopf
 from agent_sessions.providers.base import Provider
 from agent_sessions.wire.runtime_client import RuntimeClient
 
+from agent_sessions.api import constants as c
+
+from .memories import IndexedKindsMemories
 from .registration import OperatorRuntime, register
 from .settings import OperatorOptions, configure
 
@@ -59,6 +62,7 @@ async def run_operator(
     if runtime_client_factory is not None:
         runtime.runtime_client_factory = runtime_client_factory
     register(registry, runtime)
+    runtime.kopf_memories = IndexedKindsMemories({c.TEMPLATE_KIND})  # kopf indexes templates only
     if runtime_sink is not None:
         runtime_sink(runtime)
     settings = kopf.OperatorSettings()
@@ -66,6 +70,7 @@ async def run_operator(
     await kopf.operator(
         registry=registry,
         settings=settings,
+        memories=runtime.kopf_memories,
         clusterwide=options.clusterwide,
         namespaces=list(options.namespaces),
         standalone=options.peering is None,

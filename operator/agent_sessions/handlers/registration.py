@@ -75,6 +75,8 @@ class OperatorRuntime:
     """With `--shards N` (N > 1): the shard this replica holds; only its sessions are reconciled."""
     dependencies: DependencyIndex = field(default_factory=DependencyIndex)
     """The Secrets and ConfigMaps each session names (`handlers.dependencies`)."""
+    kopf_memories: Any = None
+    """kopf's per-object memories (`handlers.memories`): templates only."""
     _connecting: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def connect(self) -> Reconciler:
