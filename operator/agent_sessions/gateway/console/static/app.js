@@ -82,6 +82,7 @@ function renderSignIn(message = "") {
     }
   });
   replace(main, form);
+  document.title = "Sign in — Agent sessions";
   input.focus();
 }
 
@@ -133,6 +134,7 @@ async function route() {
   else if (where.page === "chat") leave = renderChatPage(main, where);
   else leave = renderList(main, where);
   const heading = main.querySelector("h1");
+  document.title = `${heading?.textContent || "Sessions"} — Agent sessions`;
   if (heading && document.activeElement === document.body) {
     heading.setAttribute("tabindex", "-1");
     heading.focus({ preventScroll: true });

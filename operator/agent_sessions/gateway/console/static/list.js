@@ -162,7 +162,8 @@ export function renderList(main, { namespace: fromRoute }) {
     setText(cell("ready"), ready);
     cell("ready").dataset.status = ready;
     setText(cell("reason"), summary.ready?.reason || "");
-    if (summary.ready?.message) cell("reason").title = summary.ready.message;
+    if (summary.ready?.message) cell("reason").title = clean(summary.ready.message);
+    else cell("reason").removeAttribute("title");
     setText(cell("provider"), summary.provider || "");
     setText(cell("title"), summary.title || summary.sessionInfo?.title || "");
     setText(cell("health"), summary.health || "");

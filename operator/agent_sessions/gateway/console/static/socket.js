@@ -29,7 +29,7 @@ class SessionSocket {
     else if (this.open) {
       pane.socketState("connected");
       pane.reopened();
-    } else pane.socketState("reconnecting");
+    } else pane.socketState(this.attempt > 0 ? "reconnecting" : "connecting");
   }
 
   detach(key) {
