@@ -11,7 +11,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from support.waits import wait_until
 
+from agent_sessions.api import constants as c
 from console.conftest import Console, Page, expect
 
 TIER = "embedded"  # `agent-sessions dev` and a browser
@@ -24,9 +26,9 @@ CHUNK_DELAY = 0.4
 def sessions(console: Console) -> dict[str, str]:
     """The module's sessions, created at once and waited for together."""
     names = {"talk": "talker", "lifecycle": "stop-start", "left": "pane-left", "right": "pane-right",
-             "keys": "keyboard", "cut": "reconnecting", "history": "long-history"}
+             "keys": "keyboard", "cut": "reconnecting", "history": "long-history", "restart": "restarted"}
     for key, name in names.items():
-        console.create_session(name, chunk_delay=0 if key in ("history", "left", "right") else CHUNK_DELAY)
+        console.create_session(name, chunk_delay=0 if key in ("history", "left", "right", "restart") else CHUNK_DELAY)
     for name in names.values():
         console.wait_phase(name, "Running")
     return names
@@ -162,7 +164,7 @@ def test_earlier_history_is_loaded_on_demand_until_the_first_message(
     assert len(numbered) == len(set(numbered))
 
 
-# --- stop and start -----------------------------------------------------------------------------
+# --- stop, start and restart -----------------------------------------------------------------------------
 
 
 def test_stop_and_start_from_the_session_page(page: Page, console: Console, sessions: dict[str, str]):
@@ -188,6 +190,21 @@ def test_stop_and_start_from_the_session_page(page: Page, console: Console, sess
     # It answers again, in the same pane.
     send(page, name, "back again")
     wait_done(page, name, "back again")
+
+
+def test_restart_from_the_session_page_is_taken_by_the_operator(page: Page, console: Console, sessions: dict[str, str]):
+    name = sessions["restart"]
+    page.open(f"#/sessions/default/{name}", console.token)
+    expect(page.page.locator("#session-phase")).to_have_text("Running")
+    page.page.locator("button#restart").click()
+    requested = wait_until(lambda: (console.session(name)["metadata"].get("annotations") or {}).get(c.ANNOTATION_RESTART),
+                           what="the restart annotation")
+    wait_until(lambda: (console.session(name).get("status") or {}).get("restartRequest") == requested,
+               timeout=60, interval=0.1, what="the operator taking the restart")
+    expect(page.page.locator("#session-phase")).to_have_text("Running", timeout=60_000)
+    expect(page.page.locator("#session-ready")).to_have_text("True", timeout=60_000)
+    send(page, name, "after the restart")
+    wait_done(page, name, "after the restart")
 
 
 # --- side by side -------------------------------------------------------------------------------
