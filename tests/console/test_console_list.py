@@ -212,3 +212,25 @@ def test_opening_a_session_shows_its_state_conditions_info_and_where_its_configu
     expect(page.page.locator("button#start")).to_be_disabled()
     expect(page.page.locator("button#restart")).to_have_count(1)
     assert re.fullmatch(r"#/sessions/default/demo", page.page.evaluate("location.hash"))
+
+
+# --- accessibility --------------------------------------------------------------------------------
+
+UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea, button, a[href]')]
+    .filter(el => el.type !== 'hidden' && !el.hidden && el.getClientRects().length > 0)
+    .filter(el => !((el.labels && el.labels.length) || el.getAttribute('aria-label')
+                    || el.getAttribute('aria-labelledby') || el.textContent.trim() || el.title))
+    .map(el => el.outerHTML)"""
+"""Every visible control without an accessible name (a label, aria-label(ledby), its text or title)."""
+
+
+def test_the_list_and_the_session_page_label_every_control_and_fit_a_laptop_screen(page: Page, console: Console):
+    page.open("#/", console.token)
+    expect(page.page.locator("#stream-state")).to_have_text("live")
+    expect(row(page, "demo")).to_have_count(1)
+    assert page.page.evaluate(UNLABELLED) == []
+    assert page.page.evaluate("document.documentElement.scrollWidth") <= 1280  # no sideways scrolling
+    page.goto("#/sessions/default/demo")
+    expect(page.pane("default", "demo").locator(".chat-state")).to_have_text("connected")
+    assert page.page.evaluate(UNLABELLED) == []
+    assert page.page.evaluate("document.documentElement.scrollWidth") <= 1280
