@@ -26,7 +26,8 @@ CHUNK_DELAY = 0.4
 def sessions(console: Console) -> dict[str, str]:
     """The module's sessions, created at once and waited for together."""
     names = {"talk": "talker", "lifecycle": "stop-start", "left": "pane-left", "right": "pane-right",
-             "keys": "keyboard", "cut": "reconnecting", "history": "long-history", "restart": "restarted"}
+             "keys": "keyboard", "cut": "reconnecting", "history": "long-history", "restart": "restarted",
+             "cancel": "cancelled"}
     for key, name in names.items():
         console.create_session(name, chunk_delay=0 if key in ("history", "left", "right", "restart") else CHUNK_DELAY)
     for name in names.values():
@@ -162,6 +163,26 @@ def test_earlier_history_is_loaded_on_demand_until_the_first_message(
                      *(f"filler {turn}" for turn in range(40))], users
     numbered = seqs(page, name)
     assert len(numbered) == len(set(numbered))
+
+
+def test_a_running_turn_is_cancelled_from_the_pane(page: Page, console: Console, sessions: dict[str, str]):
+    name = sessions["cancel"]
+    page.open(f"#/sessions/default/{name}", console.token)
+    pane = page.pane("default", name)
+    expect(pane.locator(".chat-state")).to_have_text("connected")
+    text = " ".join(f"word{i}" for i in range(30))  # ten chunks, four seconds
+    send(page, name, text)
+    streaming = pane.locator('li.message[data-role="agent"][data-streaming="true"]')
+    expect(streaming).to_have_count(1)
+    pane.locator("button.cancel").click()
+    reply = pane.locator('li.message[data-role="agent"]')
+    expect(reply).to_have_attribute("data-streaming", "false")
+    shown = " ".join(reply.locator(".message-body").text_content().split())
+    assert f"You said: {text}".startswith(shown) and len(shown) < len(f"You said: {text}"), shown
+    expect(pane.locator("button.cancel")).to_be_hidden()
+    # The session takes the next message.
+    send(page, name, "and now in full")
+    wait_done(page, name, "and now in full")
 
 
 # --- stop, start and restart -----------------------------------------------------------------------------

@@ -150,6 +150,23 @@ def test_the_list_filters_by_phase_and_by_label(page: Page, console: Console):
     expect(row(page, "demo")).to_have_count(1)
 
 
+def test_a_typed_namespace_is_listed_and_followed_live(page: Page, console: Console):
+    console.kube("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                                 "metadata": {"name": "elsewhere"}})
+    page.open("#/", console.token)
+    expect(page.page.locator("#stream-state")).to_have_text("live")
+    page.page.fill("input#namespace-other", "elsewhere")
+    page.page.press("input#namespace-other", "Enter")
+    expect(page.page.locator("#stream-state")).to_have_text("live")
+    expect(page.page.locator("table#sessions tr[data-session]")).to_have_count(0)  # default's are gone
+
+    console.create_session("over-there", ns="elsewhere")
+    there = page.page.locator('table#sessions tr[data-session="elsewhere/over-there"]')
+    expect(there).to_have_count(1)
+    expect(there.locator('td[data-col="phase"]')).to_have_text("Running", timeout=60_000)
+    expect(there.locator('a[href="#/sessions/elsewhere/over-there"]')).to_have_count(1)
+
+
 def test_the_list_resumes_after_its_stream_is_cut_and_misses_nothing_created_meanwhile(page: Page, console: Console):
     page.open("#/", console.token)
     state = page.page.locator("#stream-state")
