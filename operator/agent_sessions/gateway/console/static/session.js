@@ -16,6 +16,7 @@ export function renderSession(main, { namespace, name }) {
   const title = h("p", { class: "session-title" });
   const actions = h("div", { class: "session-actions", role: "group", "aria-label": "Session actions" });
   const actionError = h("p", { id: "action-error", class: "error", role: "alert" });
+  const actionStatus = h("span", { id: "action-status", class: "muted", role: "status", "aria-live": "polite" });
   const loadError = h("p", { id: "session-error", class: "error", role: "alert" });
   const conditions = card("conditions", "Conditions");
   const health = card("health", "Health");
@@ -29,7 +30,7 @@ export function renderSession(main, { namespace, name }) {
   const pane = new ChatPane(namespace, name, { heading: "Chat" });
 
   replace(main,
-    h("p", { class: "crumbs" }, h("a", { href: "#/" }, "Sessions"), ` / ${namespace} /`),
+    h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, h("a", { href: "#/" }, "Sessions"), ` / ${namespace} /`),
     h("div", { class: "session-head" },
       h("h1", { id: "session-name" }, name),
       h("div", { class: "badges" },
@@ -135,7 +136,8 @@ export function renderSession(main, { namespace, name }) {
     }
     const state = page.detail?.state || (page.info?.phase === "Stopped" ? "Stopped" : "Running");
     if (!actions.firstChild) {
-      actions.append(
+      actions.append(actionStatus);
+      actions.prepend(
         h("button", { id: "stop", type: "button", class: "secondary", on: { click: () => act("stop") } }, "Stop"),
         h("button", { id: "start", type: "button", class: "secondary", on: { click: () => act("start") } }, "Start"),
         h("button", { id: "restart", type: "button", class: "secondary", on: { click: () => act("restart") } }, "Restart"));
@@ -150,13 +152,16 @@ export function renderSession(main, { namespace, name }) {
   async function act(verb) {
     page.busy = true;
     actionError.textContent = "";
+    actionStatus.textContent = `${verb[0].toUpperCase()}${verb.slice(1)}…`;
     for (const button of actions.querySelectorAll("button")) button.disabled = true;
     try {
       const answer = await api(sessionPath(namespace, name, `/${verb}`), { method: "POST" });
       page.busy = false;
+      actionStatus.textContent = { stop: "Stop requested.", start: "Start requested.", restart: "Restart requested." }[verb];
       show({ info: answer.info, detail: answer.detail });
     } catch (error) {
       page.busy = false;
+      actionStatus.textContent = "";
       actionError.textContent = `Could not ${verb} the session: ${error.message}`;
       showActions();
     }
