@@ -1,6 +1,6 @@
 """The web console (issue 13, docs/console.md) driven in a real headless Chromium against `make dev`'s
 stack: `agent-sessions dev` as a subprocess (started as tests/cli/test_dev_command.py starts it), one
-per module, and one browser for the whole run.
+per module, and one browser for them all.
 
 The browser: Debian's `chromium` package driven by Playwright for Python with `executable_path`.
 Playwright's own browser download is never used (it reaches a CDN; only the package registries are
@@ -72,9 +72,10 @@ def chromium_path() -> str | None:
 # --- the browser --------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
-    """One headless Chromium for the whole run; each test gets a fresh context (`page`)."""
+    """One headless Chromium for these tests (closed, and Playwright's event loop with it, before
+    the rest of the suite runs); each test gets a fresh context (`page`)."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
