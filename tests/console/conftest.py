@@ -100,6 +100,8 @@ class Page:
     page: Any
     base: str
     websockets: list[Any] = field(default_factory=list)
+    sent: list[tuple[int, Any]] = field(default_factory=list)
+    """(index in `websockets`, payload) of every frame the page sent on a WebSocket."""
     errors: list[str] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
 
@@ -322,7 +324,12 @@ def page(browser: Any, console: Console) -> Iterator[Page]:
     context.set_default_timeout(UI_TIMEOUT_MS)
     tab = context.new_page()
     opened = Page(page=tab, base=console.url)
-    tab.on("websocket", lambda ws: opened.websockets.append(ws))
+    def on_websocket(ws: Any) -> None:
+        index = len(opened.websockets)
+        opened.websockets.append(ws)
+        ws.on("framesent", lambda payload: opened.sent.append((index, payload)))
+
+    tab.on("websocket", on_websocket)
     tab.on("console", lambda message: opened.errors.append(message.text) if message.type == "error" else None)
     tab.on("pageerror", lambda error: opened.errors.append(f"uncaught: {error}"))
     tab.on("request", lambda request: opened.requests.append(request.url))

@@ -8,6 +8,7 @@ The sessions here run the demo agent with a pause between its reply's chunks
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -300,6 +301,8 @@ def test_a_cut_connection_resumes_without_loss_or_duplicates(page: Page, console
     send(page, name, "before the cut")
     wait_done(page, name, "before the cut")
 
+    had = max(int(seq) for seq in seqs(page, name))
+
     # The connection drops (as when the gateway restarts) and stays down while another client talks.
     console.relay.refusing = True
     try:
@@ -310,6 +313,10 @@ def test_a_cut_connection_resumes_without_loss_or_duplicates(page: Page, console
         console.relay.refusing = False
     expect(state).to_have_text("connected")
     expect(agent_reply(page, name, "while the page was away")).to_have_attribute("data-streaming", "false")
+    # It resubscribed from where it was, not from the start (nor from now).
+    later = [json.loads(payload) for index, payload in page.sent if index > 0]  # on the sockets after the first
+    resubscribed = [frame for frame in later if frame.get("type") == "subscribe" and frame.get("name") == name]
+    assert resubscribed and all((frame.get("after_seq") or 0) >= had for frame in resubscribed), (had, resubscribed)
 
     # And once more, mid-reply: the rest of the streamed turn arrives after the reconnect.
     send(page, name, "cut in the middle of this reply please")
