@@ -254,6 +254,7 @@ def test_sessions_side_by_side_share_one_websocket(page: Page, console: Console,
     sockets = [ws for ws in page.websockets if ws.url.endswith("/v1/ws")]
     assert len(sockets) == 1, [ws.url for ws in page.websockets]
     assert not sockets[0].is_closed()
+    assert console.token not in sockets[0].url  # the token goes as a subprotocol, never in the URL
 
 
 # --- the keyboard -------------------------------------------------------------------------------
