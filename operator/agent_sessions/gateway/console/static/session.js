@@ -1,7 +1,7 @@
 // A session's page (`#/sessions/{ns}/{name}`): its state, conditions, health, log tail, session
 // info, capabilities and resolved configuration, the stop/start/restart buttons the caller may
 // use (and no others), and a chat pane. Kept current by the namespace's status stream: each change
-// of this session re-reads its detail.
+// of this session re-reads its detail (and so does a timer, for the log tail and health).
 
 import { ApiError, api, sessionPath } from "./api.js";
 import { ago, clean, definitions, h, jsonText, replace, when } from "./dom.js";
@@ -92,14 +92,18 @@ export function renderSession(main, { namespace, name }) {
         ["Last probe", when(hl.lastProbeTime)], ["Failures in a row", String(hl.consecutiveFailures ?? 0)],
         hl.message ? ["Message", hl.message] : null].filter(Boolean))
       : h("p", { id: "health-state" }, summary.health || "Not probed yet."));
-    logTail.textContent = clean(detail.logTail || "");
-    if (!detail.logTail) logTail.textContent = "(no log lines yet)";
+    const tail = detail.logTail ? clean(detail.logTail) : "(no log lines yet)";
+    if (logTail.textContent !== tail) { // unchanged: keep where the reader scrolled to
+      const atEnd = logTail.scrollHeight - logTail.scrollTop - logTail.clientHeight < 24;
+      logTail.textContent = tail;
+      if (atEnd) logTail.scrollTop = logTail.scrollHeight;
+    }
     fill(sessionInfo, detail.sessionInfo ? infoList(detail.sessionInfo) : h("p", { class: "muted" }, "None reported."));
     fill(capabilities, detail.capabilities && typeof detail.capabilities === "object"
       ? definitions(Object.entries(detail.capabilities).map(([key, value]) => [key, valueText(value)]))
       : h("p", { class: "muted" }, "Not known yet."),
     h("h3", {}, "Lifecycle"),
-    definitions([["Desired state", detail.state || "?"], ["Started", when(detail.startTime)],
+    definitions([["Desired state", detail.state || "?"], ["Started", when(detail.startTime) || "—"],
       ["Restarts", String(detail.restartCount ?? 0)], detail.stoppedReason ? ["Stopped by", detail.stoppedReason] : null].filter(Boolean),
     { class: "state-list" }));
   }
@@ -255,8 +259,14 @@ export function renderSession(main, { namespace, name }) {
     state: () => {},
   }).start();
 
+  // The log tail and health change without the summary changing (the stream is quiet then).
+  const poll = setInterval(() => {
+    if (document.visibilityState === "visible") load();
+  }, 15000);
+
   return () => {
     page.left = true;
+    clearInterval(poll);
     clearTimeout(page.timer);
     page.watch.stop();
     pane.dispose();
