@@ -156,6 +156,7 @@ export class ChatPane {
       try {
         const head = await api(sessionPath(this.namespace, this.name, "?after_seq=0&limit=1"));
         this.showTitle(head.info?.title || head.info?.sessionInfo?.title);
+        if (head.session?.uid) this.uid = head.session.uid;
         if (head.lastSeq === null || head.lastSeq === undefined) {
           this.setNotice(`The session is not running (phase ${head.info?.phase || "unknown"}); its messages appear when it runs.`);
           this.retryLater();
@@ -197,7 +198,13 @@ export class ChatPane {
   }
 
   receive(frame) {
-    if (frame.session?.uid && this.uid && frame.session.uid !== this.uid) this.reset();
+    if (frame.session?.uid && this.uid && frame.session.uid !== this.uid) {
+      // another session under the same name: start over from its history
+      this.reset();
+      this.uid = frame.session.uid;
+      this.subscribe();
+      return;
+    }
     if (frame.session?.uid) this.uid = frame.session.uid;
     const seq = Number.isInteger(frame.seq) ? frame.seq : null;
     if (frame.type === "subscribed") {
