@@ -104,6 +104,8 @@ class Page:
     """(index in `websockets`, payload) of every frame the page sent on a WebSocket."""
     errors: list[str] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
+    refused: list[tuple[int, str]] = field(default_factory=list)
+    """(status, URL) of every answer of 400 or more the page got."""
 
     def goto(self, route: str = "#/") -> Any:
         return self.page.goto(self.base + "/" + route)
@@ -316,10 +318,22 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
             assert dev.process.returncode == 0, out
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
+    report = yield
+    if report.when == "call":
+        item.stash[CALL_FAILED] = report.failed
+    return report
+
+
+CALL_FAILED = pytest.StashKey[bool]()
+
+
 @pytest.fixture
-def page(browser: Any, console: Console) -> Iterator[Page]:
+def page(browser: Any, console: Console, request: pytest.FixtureRequest) -> Iterator[Page]:
     """A fresh browser context (its own sessionStorage) at 1280×800 on the console. The page's
-    console errors are collected; a test about a failure asserts on them itself."""
+    console errors are collected; a test about a failure asserts on them itself. When a test
+    fails, what the page showed and logged is printed with its report."""
     context = browser.new_context(viewport=VIEWPORT)
     context.set_default_timeout(UI_TIMEOUT_MS)
     tab = context.new_page()
@@ -333,9 +347,15 @@ def page(browser: Any, console: Console) -> Iterator[Page]:
     tab.on("console", lambda message: opened.errors.append(message.text) if message.type == "error" else None)
     tab.on("pageerror", lambda error: opened.errors.append(f"uncaught: {error}"))
     tab.on("request", lambda request: opened.requests.append(request.url))
+    tab.on("response", lambda response: opened.refused.append((response.status, response.url))
+           if response.status >= 400 else None)
     try:
         yield opened
     finally:
+        if request.node.stash.get(CALL_FAILED, False):
+            with contextlib.suppress(Exception):
+                print(f"--- the page at {tab.url}:\n{tab.inner_text('body')}\n--- its errors: {opened.errors}\n"
+                      f"--- answers >= 400: {opened.refused}\n--- the frames it sent: {opened.sent[-20:]}")
         context.close()
 
 
