@@ -257,10 +257,13 @@ class Console:
         return self.kube("POST", f"/apis/agentsession.dev/v1alpha1/namespaces/{ns}/agentsessions", body)
 
     def wait_phase(self, name: str, phase: str, ns: str = "default", timeout: float = 60) -> dict:
+        """Until the session is in `phase` (and, for Running, Ready: its runtime answers)."""
         deadline = time.monotonic() + timeout
         while True:
             found = self.session(name, ns)
-            if (found.get("status") or {}).get("phase") == phase:
+            status = found.get("status") or {}
+            ready = {x["type"]: x["status"] for x in status.get("conditions") or []}.get("Ready") == "True"
+            if status.get("phase") == phase and (ready or phase != "Running"):
                 return found
             if time.monotonic() > deadline:
                 raise AssertionError(f"{ns}/{name} never reached {phase}; status: {found.get('status')}")
