@@ -137,6 +137,9 @@ export class ChatPane {
     if (state !== "connected") {
       // requests die with the socket; a turn still running shows up in the resubscription
       this.subscribed = false;
+      if (this.pending.size && this.notice.textContent === "Sending…") {
+        this.setNotice("The connection dropped while sending: the reply, if any, shows when it is back.");
+      }
       this.pending.clear();
       this.showTurn();
     }
@@ -222,6 +225,7 @@ export class ChatPane {
       return;
     }
     if (seq === null || !["event", "done", "error"].includes(frame.type)) return;
+    if (frame.id !== undefined && this.pending.has(frame.id) && this.notice.textContent === "Sending…") this.setNotice("");
     if (frame.id !== undefined && (frame.type === "done" || frame.type === "error")) this.pending.delete(frame.id);
     this.show(frame);
   }
@@ -285,7 +289,7 @@ export class ChatPane {
     }
     this.pending.set(id, text);
     this.input.value = "";
-    this.setNotice("");
+    this.setNotice("Sending…");
     this.showTurn();
     this.scroller.scrollTop = this.scroller.scrollHeight;
   }
