@@ -119,3 +119,24 @@ async def test_call_json_answers_the_json_and_raises_what_the_client_would(tmp_p
             assert refused.value.headers["Retry-After"] == "3"
         finally:
             await api.close()
+
+
+async def test_debug_logging_never_prints_a_response_body(tmp_path, caplog):
+    # kubernetes_asyncio logs each response body at DEBUG: a Secret's data, a TokenReview's token.
+    async def secret(request: web.Request) -> web.Response:
+        return web.json_response({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "key"},
+                                  "data": {"key": "c2VjcmV0LXZhbHVlLTQyNDI="}})
+
+    app = web.Application()
+    app.router.add_get("/api/v1/namespaces/{namespace}/secrets/{name}", secret)
+    caplog.set_level("DEBUG")  # the root logger, as --log-level DEBUG sets it
+    async with serving(app) as url:
+        api = await make_api_client(kubeconfig(tmp_path / "config", url))
+        try:
+            from kubernetes_asyncio.client import CoreV1Api
+
+            read = await CoreV1Api(api).read_namespaced_secret("key", "default")
+            assert read.data == {"key": "c2VjcmV0LXZhbHVlLTQyNDI="}
+        finally:
+            await api.close()
+    assert not [r for r in caplog.records if "c2VjcmV0LXZhbHVlLTQyNDI" in r.getMessage()]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import urllib.parse
 import urllib.request
@@ -14,6 +15,10 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from agent_sessions import __version__
 
 USER_AGENT = f"agent-session-operator/{__version__}"
+
+# kubernetes_asyncio logs every response body at DEBUG: Secrets' data, TokenReviews with the
+# caller's token. A --log-level DEBUG (or kopf's --debug) must never put those in a log.
+logging.getLogger("kubernetes_asyncio.client.rest").setLevel(logging.INFO)
 
 
 async def make_api_client(kubeconfig: str | None = None, context: str | None = None) -> client.ApiClient:
