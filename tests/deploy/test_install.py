@@ -945,6 +945,9 @@ def test_namespaced_gateway_gets_only_the_review_rules_cluster_wide_and_sessions
         assert bindings[namespace]["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
                                                   "name": roles[namespace]["metadata"]["name"]}
         assert bindings[namespace]["subjects"] == subjects
+    # It serves (offers the console) exactly the watched namespaces: it may not list cluster-wide.
+    gateway = one(docs, "Deployment", GATEWAY)["spec"]["template"]["spec"]["containers"][0]
+    assert [a for a in gateway["args"] if a.startswith("--namespace=")] == [f"--namespace={n}" for n in WATCHED]
 
 
 @pytest.mark.parametrize("name", ["cluster-wide", "namespaced"])
