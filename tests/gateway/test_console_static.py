@@ -44,3 +44,23 @@ async def test_every_script_and_stylesheet_the_page_names_is_served(console: Tes
 @pytest.mark.parametrize("path", ["/console/nothing.js", "/console/..%2F__init__.py", "/console/__init__.py"])
 async def test_nothing_outside_the_shipped_files_is_served(console: TestClient, path: str) -> None:
     assert (await console.get(path)).status == 404
+
+
+def test_every_file_the_console_loads_is_shipped() -> None:
+    """Each `import … from "./x.js"` and each `/console/…` the page names is a file of `static/`
+    (a flat directory: the package data's `gateway/console/static/*` ships exactly these)."""
+    import re
+    import tomllib
+    from importlib import resources
+    from pathlib import Path
+
+    static = resources.files("agent_sessions.gateway.console").joinpath("static")
+    files = {entry.name for entry in static.iterdir()}
+    assert all(static.joinpath(name).is_file() for name in files), "static/ must stay flat"
+    named: set[str] = set()
+    for name in files:
+        text = static.joinpath(name).read_text(encoding="utf-8") if name.endswith((".js", ".html")) else ""
+        named |= set(re.findall(r'from "\./([^"]+)"', text)) | set(re.findall(r'"/console/([^"]+)"', text))
+    assert named and named <= files, sorted(named - files)
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    assert "gateway/console/static/*" in pyproject["tool"]["setuptools"]["package-data"]["agent_sessions"]
