@@ -1,7 +1,8 @@
 """Scale figures on a real kube-apiserver (issue 11), in one run with their baseline (not a timed test).
 
     KUBE_ASSETS=<dir with kube-apiserver, kube-controller-manager, kube-scheduler> \\
-        .venv/bin/python tests/bench/bench_real_scale.py [--burst 1000] [--small 100] [--rss 1000 5000 10000]
+        .venv/bin/python tests/bench/bench_real_scale.py [--burst 1000] [--small 100] [--rss 1000 5000 10000] \\
+            [--quiet-seconds 60] [--churn-minutes 30] [--shards-burst 1000]
 
 One control plane (etcd + kube-apiserver + controller-manager + scheduler on loopback) and a
 simulated node in fake mode (pods are bound by the real scheduler and reported Running and Ready
@@ -14,7 +15,20 @@ by the node; no process runs, so no runtime answers). The operator runs as its o
    rate), create→Ready p50/p99 and the overhead over the bare pods' percentiles;
 3. operator RSS with `--rss` N converged sessions (sessions are added up to each N);
 4. an operator restart over the largest N: time until it is quiet again (resync), its writes
-   (must be 0) and reads, from the audit log.
+   (must be 0) and reads, from the audit log;
+5. the converged sessions left alone for `--quiet-seconds`: the operator's reads and writes per
+   minute (audit log; watches aside);
+6. `--churn-minutes` M: every minute 100 sessions created, 100 stopped and 100 deleted, and the
+   operator's RSS at the end of each minute (flat or not);
+7. `--shards-burst` N: the single operator replaced by 3 replicas with `--shards 2` (two hold a
+   shard each, the third stands by, as the chart's `replicas: shards + 1`); a burst of N sessions
+   (rate), which replica wrote each (audit log user agents: exactly one each, the split), then a
+   shard holder killed (SIGKILL): how long until the standby holds its shard, and a session of
+   that shard created after the kill reaching `Ready=True`.
+
+Every session's runtime is answered by `runtime_standin.py` on port 8080 of every loopback address
+(the fake node's pod IPs): an idle bridge whose log never changes, as in a real installation
+(`--no-standin`: no runtime answers, and every log tail is read at every refresh).
 
 Creation uses `--clients` concurrent connections for both pods and sessions (the same for both:
 the ratio compares the operator's path with the bare pod's).
@@ -48,6 +62,11 @@ from agent_sessions.api import constants as c  # noqa: E402
 
 NAMESPACE = "default"
 IMAGE = "example.invalid/agent:1"
+RUNTIME_PORT = 8080
+"""The pod provider's runtime port (`providers.pod.constants.RUNTIME_PORT`)."""
+SHARD_PREFIX = "agent-session-operator"
+"""The chart's Lease prefix for its release name: the Role it renders for the shards names these Leases."""
+CHURN_PER_MINUTE = 100
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -102,6 +121,21 @@ class Kube:
             await self.core.create_namespaced_pod(NAMESPACE, body)
         else:
             await self.custom.create_namespaced_custom_object(c.GROUP, c.VERSION, NAMESPACE, c.SESSION_PLURAL, body)
+
+    async def stop(self, name: str) -> None:
+        await self.custom.patch_namespaced_custom_object(c.GROUP, c.VERSION, NAMESPACE, c.SESSION_PLURAL, name,
+                                                         {"spec": {"state": c.STATE_STOPPED}})
+
+    async def delete(self, name: str) -> None:
+        await self.custom.delete_namespaced_custom_object(c.GROUP, c.VERSION, NAMESPACE, c.SESSION_PLURAL, name)
+
+    async def lease_holders(self, prefix: str) -> dict[str, str]:
+        """Shard Lease name → its holder (the replica identity), for the Leases named `prefix`…."""
+        from kubernetes_asyncio import client  # noqa: PLC0415
+
+        leases = await client.CoordinationV1Api(self.api).list_namespaced_lease(NAMESPACE)
+        return {lease.metadata.name: lease.spec.holder_identity or "" for lease in leases.items
+                if lease.metadata.name.startswith(prefix)}
 
     async def watch(self, kind: str, ready: Any, names: set[str], seen: dict[str, float], done: asyncio.Event) -> None:
         """Record when each of `names` is first seen ready, until all are."""
@@ -171,10 +205,26 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_operator(kubeconfig: Path, log: Path, metrics_port: int) -> subprocess.Popen:
-    command = [str(ROOT / ".venv" / "bin" / "agent-sessions"), "run", "--standalone", "--kubeconfig", str(kubeconfig),
-               "--health-port", "0", "--health-host", "127.0.0.1", "--metrics-port", str(metrics_port)]
+def start_operator(kubeconfig: Path, log: Path, metrics_port: int, *extra: str) -> subprocess.Popen:
+    command = [str(ROOT / ".venv" / "bin" / "agent-sessions"), "run", "--kubeconfig", str(kubeconfig),
+               "--health-port", "0", "--health-host", "127.0.0.1", "--metrics-port", str(metrics_port),
+               *(extra or ("--standalone",))]
     return subprocess.Popen(command, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def start_standin(log: Path) -> subprocess.Popen:
+    """`runtime_standin.py` on port 8080 of every address; fails with the reason when it cannot."""
+    process = subprocess.Popen([sys.executable, str(Path(__file__).with_name("runtime_standin.py")), str(RUNTIME_PORT)],
+                               stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the runtime stand-in exited (port {RUNTIME_PORT} in use on some address?): see {log} "
+                             f"(or run with --no-standin)")
+        if "runtime stand-in on" in log.read_text(errors="replace"):
+            return process
+        time.sleep(0.1)
+    raise SystemExit(f"the runtime stand-in did not start: see {log}")
 
 
 def sessions_known(metrics_port: int) -> int:
@@ -256,16 +306,158 @@ async def run(args: argparse.Namespace, plane: ControlPlane, work: Path) -> None
             operator = start_operator(operator_config, log, metrics_port)
             resync = resynced(metrics_port, created, started)
             time.sleep(5.0)
-            # A window, not "until quiet": the fake node runs no bridge, so no session reports an
-            # outputMark and each one's log tail is read every log refresh, for good.
-            records = [r for r in read_since(plane.audit_log, since) if r.user == operator_user and r.verb != "watch"]
+            records = operator_requests(plane, since, operator_user)
             writes = [r for r in records if r.is_write]
             print(f"   resync {resync:.1f} s (process start → every session reconciled, from its agent_sessions "
                   f"gauge); in that time and 5 s more: writes {len(writes)}, reads {len(records) - len(writes)}; "
                   f"RSS {rss_mib(operator.pid):.1f} MiB")
             print("   " + verb_table(records).replace("\n", "\n   "))
+
+            if args.quiet_seconds:
+                await quiet_window(plane, operator_user, created, args.quiet_seconds)
+            if args.churn_minutes:
+                created = await churn(kube, operator, created, args.churn_minutes)
         finally:
             stop_operator(operator)
+        if args.shards_burst:
+            await two_shards(kube, plane, work, operator_config, operator_user, args.shards_burst)
+
+
+def operator_requests(plane: ControlPlane, since: int, user: str) -> list:
+    """The operator's requests in the audit log since `since`, watches aside."""
+    return [r for r in read_since(plane.audit_log, since) if r.user == user and r.verb != "watch"]
+
+
+async def quiet_window(plane: ControlPlane, user: str, sessions: int, seconds: float) -> None:
+    print(f"\n5. {sessions} converged sessions left alone for {seconds:.0f} s:")
+    since = offset(plane.audit_log)
+    await asyncio.sleep(seconds)
+    records = [r for r in operator_requests(plane, since, user) if r.resource != "leases"]
+    writes = sum(1 for r in records if r.is_write)
+    per_minute = 60.0 / seconds
+    print(f"   the operator's requests: {(len(records) - writes) * per_minute:.1f} reads and {writes * per_minute:.1f} "
+          f"writes per minute ({len(records)} in the window; peering keep-alives aside)")
+    if records:
+        print("   " + verb_table(records).replace("\n", "\n   "))
+
+
+async def churn(kube: Kube, operator: subprocess.Popen, created: int, minutes: int) -> int:
+    """Every minute: CHURN_PER_MINUTE sessions created, as many stopped and as many (stopped the
+    minute before) deleted; the operator's RSS at the end of each minute."""
+    print(f"\n6. Churn for {minutes} min ({CHURN_PER_MINUTE} created, stopped and deleted a minute), operator RSS:")
+    running: list[str] = []
+    stopped: list[str] = []
+    samples = [rss_mib(operator.pid)]
+    serial = 0
+    for minute in range(minutes):
+        began = time.monotonic()
+        names = [f"churn-{serial + i:06d}" for i in range(CHURN_PER_MINUTE)]
+        serial += CHURN_PER_MINUTE
+        await batched(kube, [kube.create("sessions", session_body(n)) for n in names])
+        to_stop, running = running[:CHURN_PER_MINUTE], running[CHURN_PER_MINUTE:] + names
+        await batched(kube, [kube.delete(n) for n in stopped])
+        await batched(kube, [kube.stop(n) for n in to_stop])
+        stopped = to_stop
+        await asyncio.sleep(max(0.0, 60.0 - (time.monotonic() - began)))
+        samples.append(rss_mib(operator.pid))
+        print(f"   minute {minute + 1:3d}: {samples[-1]:6.1f} MiB ({len(running) + len(stopped)} churn sessions live)")
+    half = len(samples) // 2
+    print(f"   RSS first {samples[0]:.1f}, last {samples[-1]:.1f}, max {max(samples):.1f} MiB; "
+          f"second half vs first: {statistics.mean(samples[half:]) - statistics.mean(samples[:half]):+.1f} MiB")
+    return created + len(running) + len(stopped)
+
+
+async def batched(kube: Kube, calls: list) -> None:
+    """Run `calls` (coroutines) `kube.clients` at a time."""
+    gate = asyncio.Semaphore(kube.clients)
+
+    async def one(call: Any) -> None:
+        async with gate:
+            await call
+
+    await asyncio.gather(*(one(call) for call in calls))
+
+
+async def two_shards(kube: Kube, plane: ControlPlane, work: Path, kubeconfig: Path, user: str, size: int) -> None:
+    from agent_sessions.handlers.sharding import shard_of  # noqa: PLC0415
+
+    print(f"\n7. Three replicas with --shards 2 (one standing by): a burst of {size} sessions, then a shard holder "
+          f"killed:")
+    grant_shard_role(plane)
+    replicas = {}
+    for index in range(3):
+        port = free_port()
+        replicas[f"r{index}"] = (start_operator(kubeconfig, work / f"shard-r{index}.log", port, "--shards", "2",
+                                                "--shard-lease-prefix", SHARD_PREFIX, "--shard-lease-namespace",
+                                                NAMESPACE, "--shard-lease-duration", "15"), port)
+    try:
+        deadline = time.monotonic() + 60
+        while len(set((await kube.lease_holders(SHARD_PREFIX)).values()) - {""}) < 2:
+            if time.monotonic() > deadline:
+                raise TimeoutError("two replicas never held a shard each")
+            await asyncio.sleep(0.5)
+        since = offset(plane.audit_log)
+        names = [f"sh-{i:05d}" for i in range(size)]
+        rate, latencies = await burst(kube, "sessions", names, session_ready, timeout=900)
+        print("   " + describe(f"{size:5d} AgentSessions  ", rate, latencies))
+        writers: dict[str, set[str]] = {name: set() for name in names}
+        for record in operator_requests(plane, since, user):
+            if record.is_write and record.resource == c.SESSION_PLURAL and record.name in writers:
+                writers[record.name].add(record.user_agent)
+        split = {agent: sum(1 for w in writers.values() if w == {agent}) for agent in set().union(*writers.values())}
+        shared = [name for name, w in writers.items() if len(w) > 1]
+        unwritten = [name for name, w in writers.items() if not w]
+        print(f"   written by exactly one replica: {sum(split.values())} of {size}; by both: {len(shared)}; by none: "
+              f"{len(unwritten)}; split: " + ", ".join(f"{n}" for n in sorted(split.values())))
+        holders = await kube.lease_holders(SHARD_PREFIX)
+        victim_identity = holders[f"{SHARD_PREFIX}-shard-0"]
+        victim = next(name for name, (process, _) in replicas.items() if victim_identity.endswith(f"-{process.pid}"))
+        process, _ = replicas[victim]
+        killed = time.monotonic()
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        orphan = next(f"after-kill-{i}" for i in range(1000) if shard_of(NAMESPACE, f"after-kill-{i}", 2) == 0)
+        await kube.create("sessions", session_body(orphan))
+        while (await kube.lease_holders(SHARD_PREFIX))[f"{SHARD_PREFIX}-shard-0"] in ("", victim_identity):
+            await asyncio.sleep(0.2)
+        moved = time.monotonic() - killed
+        ready_seen = await wait_ready(kube, orphan, timeout=120)
+        print(f"   replica {victim} killed: its shard held by the standby after {moved:.1f} s (Lease duration 15 s); "
+              f"a session of that shard created after the kill Ready {ready_seen - killed:.1f} s after the kill")
+    finally:
+        for process, _ in replicas.values():
+            if process.poll() is None:
+                stop_operator(process)
+
+
+def grant_shard_role(plane: ControlPlane) -> None:
+    """The Role and RoleBinding the chart renders for the shard Leases, bound to the operator's user."""
+    import yaml  # noqa: PLC0415
+
+    rendered = subprocess.run(
+        [str(ROOT / ".tools" / "bin" / "helm"), "template", SHARD_PREFIX, str(ROOT / "charts" / "agent-session-operator"),
+         "--namespace", NAMESPACE, "--set", "shards=2", "--set", "replicas=2"],
+        capture_output=True, text=True, timeout=120, check=True).stdout
+    admin = plane.client("admin")
+    try:
+        for obj in yaml.safe_load_all(rendered):
+            if obj and obj["kind"] in ("Role", "RoleBinding") and obj["metadata"]["name"].endswith("-shards"):
+                if obj["kind"] == "RoleBinding":
+                    obj["subjects"] = [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
+                                        "name": plane.users["operator"].name}]
+                admin.create("roles" if obj["kind"] == "Role" else "rolebindings", obj)
+    finally:
+        admin.close()
+
+
+async def wait_ready(kube: Kube, name: str, timeout: float) -> float:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        obj = await kube.custom.get_namespaced_custom_object(c.GROUP, c.VERSION, NAMESPACE, c.SESSION_PLURAL, name)
+        if session_ready(obj):
+            return time.monotonic()
+        await asyncio.sleep(0.2)
+    raise TimeoutError(f"session {name} never became Ready")
 
 
 def main() -> int:
@@ -274,6 +466,10 @@ def main() -> int:
     parser.add_argument("--small", type=int, default=100)
     parser.add_argument("--rss", type=int, nargs="*", default=[])
     parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--quiet-seconds", type=float, default=60.0)
+    parser.add_argument("--churn-minutes", type=int, default=0)
+    parser.add_argument("--shards-burst", type=int, default=0)
+    parser.add_argument("--no-standin", action="store_true", help="no runtime answers (every log tail read)")
     args = parser.parse_args()
     assets = Path(os.environ.get("KUBE_ASSETS", ""))
     reason = missing_assets(assets if os.environ.get("KUBE_ASSETS") else None)
@@ -289,7 +485,13 @@ def main() -> int:
                 RealCluster(plane, proxy, node).ensure_crds()
                 print(f"real control plane at {plane.url} (assets {assets}); {os.cpu_count()} CPUs; "
                       f"{time.strftime('%Y-%m-%d')}")
-                asyncio.run(run(args, plane, work))
+                standin = None if args.no_standin else start_standin(work / "standin.log")
+                try:
+                    asyncio.run(run(args, plane, work))
+                finally:
+                    if standin is not None:
+                        stop_operator(standin)
+                        print("   " + (work / "standin.log").read_text().strip().splitlines()[-1])
     return 0
 
 
