@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: dev test crds lint-imports clean
+.PHONY: dev test crds lint-imports clean screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ dev: $(STAMP)
 ## Run the whole test suite (unit, validation corpus, layer contract, CRD drift, install manifests).
 test: $(STAMP) tools
 	$(BIN)/python -m pytest
+
+## Retake the README's console screenshots (docs/images) with the browser tests that take them.
+screenshots: $(STAMP) tools
+	CONSOLE_SCREENSHOTS=$(CURDIR)/docs/images $(BIN)/python -m pytest tests/console -q \
+		-k "test_the_list_shows_every_sample_session or test_a_sent_message_streams_its_reply"
 
 ## Regenerate crds/ from the API models, and the copies in the chart and the kustomize base.
 crds: $(STAMP)

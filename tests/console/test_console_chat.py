@@ -118,7 +118,8 @@ def test_a_sent_message_streams_its_reply_chunk_by_chunk_with_the_tool_call_and_
     expect(pane.locator(".usage")).to_contain_text(re.compile(r"\b(8|10|18)\b"))  # 8 words in, 10 out
     expect(pane.locator("button.cancel")).to_be_hidden()
 
-    page.screenshot("console-session.png")
+    shot = page.screenshot("console-session.png")
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_a_reload_shows_the_history_once(page: Page, console: Console, sessions: dict[str, str]):

@@ -112,7 +112,8 @@ def test_the_list_shows_every_sample_session_with_its_columns(page: Page, consol
     for column in ("health", "last-activity"):
         expect(cell(page, "demo", column)).to_have_count(1)
 
-    page.screenshot("console-list.png")
+    shot = page.screenshot("console-list.png")
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_the_list_shows_a_session_created_while_it_is_open_and_follows_its_phase(page: Page, console: Console):
