@@ -5,97 +5,28 @@ real RBAC authorizer. Skipped without KUBE_ASSETS (failing under CI), like every
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 
 from agent_sessions.api import constants as c
 from agent_sessions.gateway.authz import PATCH
-from agent_sessions.gateway.options import GatewayOptions
-from agent_sessions.gateway.server import RunningGateway, serve_gateway
-from agent_sessions.k8s.client import make_api_client
-from support.cluster import fixtures as cluster_fixtures
+from agent_sessions.gateway.server import RunningGateway
 from support.cluster.audit import AuditLog
-from support.cluster.control_plane import ControlPlane
-from support.embedded import CRDS
 from support.waits import wait_until
 
-from .conftest import GATEWAY_RBAC
+from . import real_gateway
+from .real_gateway import bearer
 
 NAMESPACE = "console-api"
-RBAC = "rbac.authorization.k8s.io/v1"
-control_plane = cluster_fixtures.control_plane  # the real-tier fixture, in this module
-
-
-def _established(crd: dict | None) -> bool:
-    return any(cond["type"] == "Established" and cond["status"] == "True"
-               for cond in ((crd or {}).get("status") or {}).get("conditions") or [])
-
-
-@pytest.fixture(scope="module")
-def cluster(control_plane: ControlPlane) -> Iterator[ControlPlane]:
-    """CRDs; the `operator` user as the gateway (the gateway's rules); `tester` may get, list,
-    watch and patch sessions in NAMESPACE; `scheduler` may do nothing with them."""
-    admin = control_plane.client("admin")
-    try:
-        for crd in CRDS:
-            if admin.get("customresourcedefinitions", None, crd["metadata"]["name"]) is None:
-                admin.create("customresourcedefinitions", crd)
-        admin.wait_for(lambda: all(_established(admin.get("customresourcedefinitions", None, crd["metadata"]["name"]))
-                                   for crd in CRDS), timeout=30)
-        admin.forget_discovery()
-        admin.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
-        role, binding = GATEWAY_RBAC
-        admin.create("clusterroles", {**role, "metadata": {"name": "console-api-gateway"}})
-        admin.create("clusterrolebindings", {
-            **binding, "metadata": {"name": "console-api-gateway"},
-            "roleRef": {**binding["roleRef"], "name": "console-api-gateway"},
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
-                          "name": control_plane.users["operator"].name}]})
-        admin.create("roles", {"apiVersion": RBAC, "kind": "Role",
-                               "metadata": {"name": "session-operator", "namespace": NAMESPACE},
-                               "rules": [{"apiGroups": [c.GROUP], "resources": [c.SESSION_PLURAL],
-                                          "verbs": ["get", "list", "watch", "patch"]}]})
-        admin.create("rolebindings", {
-            "apiVersion": RBAC, "kind": "RoleBinding", "metadata": {"name": "tester-operates", "namespace": NAMESPACE},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "session-operator"},
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
-                          "name": control_plane.users["tester"].name}]})
-    finally:
-        admin.close()
-    yield control_plane
-
-
-@pytest.fixture
-async def gateway(cluster: ControlPlane, tmp_path: Path) -> AsyncIterator[RunningGateway]:
-    kube = await make_api_client(str(cluster.kubeconfig(tmp_path / "gateway.kubeconfig", "operator")))
-    try:
-        async with serve_gateway(GatewayOptions(host="127.0.0.1", port=0), kube) as running:
-            yield running
-    finally:
-        await kube.close()
-
-
-@pytest.fixture
-def admin(cluster: ControlPlane) -> Iterator[Any]:
-    client = cluster.client("admin")
-    yield client
-    for obj in client.list(c.SESSION_PLURAL, NAMESPACE):
-        client.delete(c.SESSION_PLURAL, NAMESPACE, obj["metadata"]["name"])
-    client.close()
-
-
-def bearer(cluster: ControlPlane, user: str) -> dict:
-    return {"Authorization": f"Bearer {cluster.tokens[user]}"}
+control_plane = real_gateway.control_plane
+cluster = real_gateway.cluster_fixture(NAMESPACE, ["get", "list", "watch", "patch"])
+"""`tester` may get, list, watch and patch sessions in NAMESPACE; `scheduler` may do nothing with them."""
+gateway, admin = real_gateway.gateway, real_gateway.admin_fixture(NAMESPACE)
 
 
 def new_session(admin: Any, name: str) -> dict:
-    return admin.create(c.SESSION_PLURAL, {"apiVersion": c.API_VERSION, "kind": c.SESSION_KIND,
-                                           "metadata": {"name": name, "namespace": NAMESPACE},
-                                           "spec": {"agent": {"image": "example.com/agent:1"}}}, NAMESPACE)
+    return real_gateway.new_session(admin, NAMESPACE, name)
 
 
 async def post(http: aiohttp.ClientSession, gateway: RunningGateway, name: str, action: str,
