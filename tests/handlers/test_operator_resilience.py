@@ -68,6 +68,42 @@ def test_operator_restart_over_50_converged_sessions_writes_nothing(api, kubelet
     assert writes == []
 
 
+class MarkedRuntime(AcceptingRuntime):
+    """A bridge that reports an `outputMark`: its log changed only when the mark did."""
+
+    mark = "bridge-1:10"
+
+    async def info(self, endpoint: str, session: Any = None) -> RuntimeInfo:
+        return RuntimeInfo(output_mark=self.mark)
+
+
+def test_a_restarted_operator_reads_no_log_tail_its_status_already_holds(api, kubelet, start_operator):
+    # Issue 11 (resync at scale): the mark the tail was taken at is in status, so an operator that
+    # restarts over converged sessions does not read every log again; a moved mark is read.
+    runtime = MarkedRuntime()
+    keys = [("default", f"marked{i}") for i in range(3)]
+    first = start_operator(runtime_client_factory=lambda: runtime)
+    for _, name in keys:
+        api.create(c.SESSION_PLURAL, session(name))
+    for _, name in keys:
+        wait_session(api, name, lambda o: ready(o) and (o["status"].get("logs") or {}).get("outputMark") == runtime.mark)
+    first.stop()
+
+    api.reset_requests()
+    second = start_operator(runtime_client_factory=lambda: runtime, info_refresh_seconds=0.2)
+    wait_until(lambda: converged(second, keys))
+    scheduler = second.runtime.scheduler
+    before = {key: scheduler.completed[key] for key in keys}
+    wait_until(lambda: all(scheduler.completed[key] >= before[key] + 3 for key in keys))
+
+    def log_reads() -> list[str]:
+        return [r.name for r in api.requests if r.resource == "pods" and r.subresource == "log"]
+
+    assert log_reads() == []
+    runtime.mark = "bridge-1:11"
+    wait_until(lambda: len(log_reads()) == len(keys), what="each log read once its mark moved")
+
+
 def test_a_converged_session_is_reconciled_without_a_single_request(api, kubelet, start_operator):
     # Reconciles of a Running session come every info_refresh_seconds (here 0.2 s): each observes
     # the pod from the operator's pod watch; log tails are left out (log_refresh_seconds).

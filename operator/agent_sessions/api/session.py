@@ -147,6 +147,10 @@ class LogsStatus(APIModel):
     """When the tail was taken."""
     truncated: bool | None = None
     """Whether older lines were cut off."""
+    output_mark: Annotated[str, Field(max_length=128)] | None = None
+    """The runtime's `outputMark` when the tail was taken (it changes whenever the runtime writes
+    to its log): while the runtime reports the same mark, the tail is current and the log is not
+    read again, also by an operator that restarted since."""
 
 
 class CapabilitiesStatus(APIModel):

@@ -525,8 +525,9 @@ class Reconciler:
         if not failing and status.phase != c.PHASE_RUNNING:
             return
         mark = self._output_mark.get(ref.uid)
-        if not failing and mark is not None and status.logs is not None and self._logged_mark.get(ref.uid) == mark:
-            return
+        if not failing and mark is not None and status.logs is not None \
+                and mark in (self._logged_mark.get(ref.uid), status.logs.output_mark):
+            return  # nothing written since the tail was taken (by this process or, in status, before it)
         now = time.monotonic()
         last = self._last_log_read.get(ref.uid)
         if not failing and last is not None and now - last < self.log_refresh_seconds:
@@ -542,8 +543,9 @@ class Reconciler:
         truncated = cut or bool(getattr(text, "truncated", False))
         previous = status.logs
         if previous is not None and previous.tail == tail and bool(previous.truncated) == truncated:
-            return
-        status.logs = LogsStatus(tail=tail, truncated=truncated, updated_at=format_timestamp(self.clock()))
+            return  # the mark alone is not worth a write: this process remembers it (`_logged_mark`)
+        status.logs = LogsStatus(tail=tail, truncated=truncated, updated_at=format_timestamp(self.clock()),
+                                 output_mark=mark)
 
     # --- writes --------------------------------------------------------------------------
 
