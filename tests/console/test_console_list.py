@@ -252,3 +252,48 @@ def test_the_list_and_the_session_page_label_every_control_and_fit_a_laptop_scre
     expect(page.pane("default", "demo").locator(".chat-state")).to_have_text("connected")
     assert page.page.evaluate(UNLABELLED) == []
     assert page.page.evaluate("document.documentElement.scrollWidth") <= 1280
+
+
+LOW_CONTRAST = """() => {
+  // WCAG 2.x contrast of every visible element's own text against the first opaque background
+  // behind it (the console uses flat colours: no images or gradients under text).
+  const rgb = (value) => (value.match(/[\\d.]+/g) || []).map(Number);
+  const luminance = ([r, g, b]) => {
+    const channel = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+  };
+  const background = (el) => {
+    for (let node = el; node; node = node.parentElement) {
+      const colour = rgb(getComputedStyle(node).backgroundColor);
+      if (colour.length === 3 || colour[3] === 1) return colour.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const found = [];
+  for (const el of document.body.querySelectorAll('*')) {
+    const ownText = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!ownText || el.getClientRects().length === 0 || getComputedStyle(el).visibility === 'hidden') continue;
+    const style = getComputedStyle(el);
+    const fg = rgb(style.color), bg = background(el);
+    const [hi, lo] = [luminance(fg), luminance(bg)].sort((a, b) => b - a);
+    const ratio = (hi + 0.05) / (lo + 0.05);
+    const large = parseFloat(style.fontSize) >= 24 || (parseFloat(style.fontSize) >= 18.66 && Number(style.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) found.push(`${el.tagName.toLowerCase()}.${el.className} "${el.textContent.trim().slice(0, 30)}": ${ratio.toFixed(2)}`);
+  }
+  return found;
+}"""
+"""Every visible text below WCAG AA contrast (4.5:1, 3:1 for large text), with its ratio."""
+
+
+def test_every_text_of_the_sign_in_list_and_session_page_has_aa_contrast(page: Page, console: Console):
+    page.goto("#/")
+    expect(page.page.locator("form#signin")).to_be_visible()
+    assert page.page.evaluate(LOW_CONTRAST) == []
+    page.open("#/", console.token)
+    expect(page.page.locator("#stream-state")).to_have_text("live")
+    expect(row(page, "demo")).to_have_count(1)
+    assert page.page.evaluate(LOW_CONTRAST) == []
+    page.goto("#/sessions/default/demo")
+    expect(page.pane("default", "demo").locator(".chat-state")).to_have_text("connected")
+    expect(page.page.locator("section#conditions tr[data-condition]").first).to_be_visible()
+    assert page.page.evaluate(LOW_CONTRAST) == []
