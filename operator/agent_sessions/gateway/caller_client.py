@@ -20,7 +20,7 @@ from typing import Any
 
 from kubernetes_asyncio import client
 
-from agent_sessions.k8s.client import USER_AGENT
+from agent_sessions.k8s.client import api_client
 
 from .errors import FORBIDDEN, INVALID_REQUEST, SESSION_NOT_FOUND, UNAUTHORIZED, GatewayError
 from .kube_errors import kube_failure
@@ -45,9 +45,7 @@ def caller_configuration(gateway: client.Configuration, token: str) -> client.Co
 @contextlib.asynccontextmanager
 async def caller_api(gateway: client.ApiClient, token: str) -> AsyncIterator[client.ApiClient]:
     """An ApiClient that authenticates as the caller of `token`, closed on exit."""
-    api = client.ApiClient(caller_configuration(gateway.configuration, token))
-    api.user_agent = USER_AGENT
-    api.rest_client.pool_manager._trust_env = False  # noqa: SLF001 - as k8s.client.make_api_client
+    api = api_client(caller_configuration(gateway.configuration, token))
     try:
         yield api
     finally:

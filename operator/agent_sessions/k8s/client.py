@@ -35,12 +35,19 @@ async def make_api_client(kubeconfig: str | None = None, context: str | None = N
         await config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration)
     if not configuration.proxy:
         configuration.proxy = environment_proxy(configuration.host)
+    return api_client(configuration)
+
+
+def api_client(configuration: client.Configuration) -> client.ApiClient:
+    """An ApiClient on `configuration` (its proxy already decided), with our user agent.
+
+    kubernetes_asyncio's session trusts the environment, so aiohttp looks up the proxy variables
+    and ~/.netrc in a thread for every request: a fifth of the operator's CPU in a burst of new
+    sessions (py-spy, on a real API server). The proxy is looked up once (`make_api_client`), as
+    client-go does; credentials come from the configuration only. (aiohttp has no setter for it.)
+    """
     api = client.ApiClient(configuration)
     api.user_agent = USER_AGENT
-    # kubernetes_asyncio's session trusts the environment, so aiohttp looks up the proxy variables
-    # and ~/.netrc in a thread for every request: a fifth of the operator's CPU in a burst of new
-    # sessions (py-spy, on a real API server). The proxy is looked up once, above, as client-go does;
-    # credentials come from the kubeconfig only. (aiohttp has no setter for it.)
     api.rest_client.pool_manager._trust_env = False  # noqa: SLF001
     return api
 
