@@ -130,6 +130,13 @@ class Page:
     def pane(self, ns: str, name: str) -> Any:
         return self.page.locator(f'section.chat-pane[data-session="{ns}/{name}"]')
 
+    def open_session(self, name: str, token: str, ns: str = "default") -> Any:
+        """The session's page, signed in with `token`: its chat pane, once connected."""
+        self.open(f"#/sessions/{ns}/{name}", token)
+        pane = self.pane(ns, name)
+        expect(pane.locator(".chat-state")).to_have_text("connected")
+        return pane
+
     def screenshot(self, name: str) -> Path:
         IMAGES.mkdir(parents=True, exist_ok=True)
         path = IMAGES / name

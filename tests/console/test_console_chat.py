@@ -73,9 +73,7 @@ def wait_done(page: Page, name: str, text: str) -> None:
 def test_a_sent_message_streams_its_reply_chunk_by_chunk_with_the_tool_call_and_usage(
         page: Page, console: Console, sessions: dict[str, str]):
     name = sessions["talk"]
-    page.open(f"#/sessions/default/{name}", console.token)
-    pane = page.pane("default", name)
-    expect(pane.locator(".chat-state")).to_have_text("connected")
+    pane = page.open_session(name, console.token)
     expect(pane.locator("textarea.message-input")).to_be_editable()
 
     # Every state the agent's message goes through, as the page paints it.
@@ -169,9 +167,7 @@ def test_earlier_history_is_loaded_on_demand_until_the_first_message(
 
 def test_a_running_turn_is_cancelled_from_the_pane(page: Page, console: Console, sessions: dict[str, str]):
     name = sessions["cancel"]
-    page.open(f"#/sessions/default/{name}", console.token)
-    pane = page.pane("default", name)
-    expect(pane.locator(".chat-state")).to_have_text("connected")
+    pane = page.open_session(name, console.token)
     text = " ".join(f"word{i}" for i in range(30))  # ten chunks, four seconds
     send(page, name, text)
     streaming = pane.locator('li.message[data-role="agent"][data-streaming="true"]')
@@ -263,9 +259,7 @@ def test_sessions_side_by_side_share_one_websocket(page: Page, console: Console,
 
 def test_a_message_is_sent_with_the_keyboard_only(page: Page, console: Console, sessions: dict[str, str]):
     name = sessions["keys"]
-    page.open(f"#/sessions/default/{name}", console.token)
-    pane = page.pane("default", name)
-    expect(pane.locator(".chat-state")).to_have_text("connected")
+    pane = page.open_session(name, console.token)
     selector = f'section.chat-pane[data-session="default/{name}"] textarea.message-input'
     expect(pane.get_by_label("Message", exact=True)).to_have_count(1)
     for _ in range(200):

@@ -78,9 +78,7 @@ def test_the_developer_gets_the_buttons_the_viewer_does_not(page: Page, console:
 def test_an_agent_reply_with_html_and_script_runs_nothing_and_is_shown_as_text(
         page: Page, console: Console, sessions: dict[str, str]):
     name = sessions["xss"]
-    page.open(f"#/sessions/default/{name}", console.token)
-    pane = page.pane("default", name)
-    expect(pane.locator(".chat-state")).to_have_text("connected")
+    pane = page.open_session(name, console.token)
     pane.locator("textarea.message-input").fill(PAYLOAD)
     pane.locator("button.send").click()
     reply = pane.locator('li.message[data-role="agent"]')
@@ -111,9 +109,7 @@ def test_an_agent_reply_with_html_and_script_runs_nothing_and_is_shown_as_text(
 
 def test_control_characters_in_agent_text_are_not_shown(page: Page, console: Console, sessions: dict[str, str]):
     name = sessions["control"]
-    page.open(f"#/sessions/default/{name}", console.token)
-    pane = page.pane("default", name)
-    expect(pane.locator(".chat-state")).to_have_text("connected")
+    pane = page.open_session(name, console.token)
     text = "bell\x07 escape\x1b[31m red c1\x85\x9b bidi\u202egnp.exe\u202c isolate\u2066x\u2069 end"
     console.send(name, text)
     reply = pane.locator('li.message[data-role="agent"]')
