@@ -104,6 +104,47 @@ def test_a_restarted_operator_reads_no_log_tail_its_status_already_holds(api, ku
     wait_until(lambda: len(log_reads()) == len(keys), what="each log read once its mark moved")
 
 
+class TimedInfoRuntime(MarkedRuntime):
+    """A bridge that records when each session's (by name) info was read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: dict[str, list[float]] = {}
+
+    async def info(self, endpoint: str, session: Any = None) -> RuntimeInfo:
+        self.reads.setdefault(session.name, []).append(time.monotonic())
+        return await super().info(endpoint, session)
+
+
+def test_a_restarted_operator_spreads_its_first_runtime_reads_instead_of_reading_all_at_once(
+        api, kubelet, start_operator):
+    # Issue 11 (resync at scale): over N converged sessions, a restart reading every runtime's
+    # info at once is N HTTP calls in its first seconds. What status holds stands until a read
+    # spread over the info backoff's range (info_refresh_seconds × 1..6); then each is read.
+    runtime = TimedInfoRuntime()
+    names = [f"spread{i}" for i in range(6)]
+    first = start_operator(runtime_client_factory=lambda: runtime)
+    for name in names:
+        api.create(c.SESSION_PLURAL, session(name))
+    for name in names:
+        wait_session(api, name, lambda o: ready(o) and (o["status"].get("logs") or {}).get("outputMark") == runtime.mark)
+    first.stop()
+
+    runtime.reads.clear()
+    api.reset_requests()
+    restarted = time.monotonic()
+    second = start_operator(runtime_client_factory=lambda: runtime, info_refresh_seconds=0.5)
+    keys = [("default", name) for name in names]
+    wait_until(lambda: converged(second, keys))
+    assert all(second.runtime.scheduler.completed[key] >= 1 for key in keys)
+    read_at_once = [name for name, times in runtime.reads.items() if times[0] - restarted < 0.4]
+    assert read_at_once == []
+    wait_until(lambda: set(runtime.reads) == set(names), timeout=10, what="every runtime read once")
+    assert max(times[0] for times in runtime.reads.values()) - restarted <= 0.5 * 6 + 1.5
+    assert [r for r in api.requests if r.is_write] == []
+    assert [r for r in api.requests if r.resource == "pods" and r.subresource == "log"] == []
+
+
 def test_a_converged_session_is_reconciled_without_a_single_request(api, kubelet, start_operator):
     # Reconciles of a Running session come every info_refresh_seconds (here 0.2 s): each observes
     # the pod from the operator's pod watch; log tails are left out (log_refresh_seconds).

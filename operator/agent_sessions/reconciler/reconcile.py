@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -135,6 +136,9 @@ class Reconciler:
     _last_info_read: dict[str, float] = field(default_factory=dict)
     _info_interval: dict[str, float] = field(default_factory=dict)
     """uid → the current interval between info reads (see `INFO_REFRESH_BACKOFF`)."""
+    _info_known: set[str] = field(default_factory=set)
+    """uids whose info this process read (or tried to), or whose first read it put off (see
+    `_read_runtime`): only a session none of this is true of has its first read put off."""
     _info_seen: dict[str, int] = field(default_factory=dict)
     """uid → a hash of the info last read, to tell whether it changed."""
     _output_mark: dict[str, str] = field(default_factory=dict)
@@ -372,6 +376,7 @@ class Reconciler:
         self._last_info_read.pop(uid, None)
         self._info_interval.pop(uid, None)
         self._info_seen.pop(uid, None)
+        self._info_known.discard(uid)
         self._output_mark.pop(uid, None)
         self._logged_mark.pop(uid, None)
         self._retry_after.pop(uid, None)
@@ -425,6 +430,21 @@ class Reconciler:
         interval = self._info_interval.get(uid, self.info_refresh_seconds)
         if not force and observation.ready and last is not None and now - last < interval:
             return observation, status, None
+        if not force and observation.ready and uid not in self._info_known and status is not None \
+                and status.phase == c.PHASE_RUNNING and status.observed_generation is not None \
+                and (status.prompt is None or status.prompt.state == "Delivered"):
+            # Running and ready as another operator process (a restart) last recorded it, with
+            # nothing to hand its runtime: what status holds stands until a read spread over the
+            # backoff's range, so a restart over N converged sessions is not N runtime reads at
+            # once (issue 11: resync); the log mark it recorded stands too, so no tail is read
+            # before then either.
+            self._info_known.add(uid)
+            self._last_info_read[uid] = now
+            self._info_interval[uid] = self.info_refresh_seconds * random.uniform(1.0, INFO_REFRESH_BACKOFF)
+            if status.logs is not None and status.logs.output_mark:
+                self._output_mark.setdefault(uid, status.logs.output_mark)
+            return observation, status, None
+        self._info_known.add(uid)
         try:
             info = await self.runtime.info(observation.endpoint, ref)
         except RuntimeCallFailed:
