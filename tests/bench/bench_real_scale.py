@@ -191,6 +191,38 @@ def describe(title: str, rate: float, latencies: list[float]) -> str:
             f"p99 {percentile(latencies, 0.99) * 1000:7.0f} ms")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process `pid` (all its threads), 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """Where a burst's CPU went: seconds per process of the run (control plane, operator, the
+    bench itself with its simulated node and proxy, the runtime stand-in), and the machine's."""
+
+    def __init__(self, processes: dict[str, int]) -> None:
+        self.processes = processes
+
+    def __enter__(self) -> CpuMeter:
+        self.began = (time.monotonic(), {name: cpu_seconds(pid) for name, pid in self.processes.items()})
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        wall, before = self.began
+        self.wall = time.monotonic() - wall
+        self.used = {name: cpu_seconds(pid) - before[name] for name, pid in self.processes.items()}
+
+    def describe(self) -> str:
+        total = sum(self.used.values())
+        parts = ", ".join(f"{name} {seconds:.1f}" for name, seconds in sorted(self.used.items(), key=lambda i: -i[1]))
+        return (f"CPU seconds over {self.wall:.1f} s: {parts} — {total / self.wall:.2f} of "
+                f"{os.cpu_count()} cores busy")
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -259,6 +291,18 @@ def resynced(metrics_port: int, count: int, started: float, timeout: float = 600
     raise TimeoutError("the operator never reconciled every session")
 
 
+def plane_processes(plane: ControlPlane) -> dict[str, int]:
+    """The control plane's processes by name, and this bench's own (creators, node, proxy)."""
+    processes = {process.name: process.popen.pid for process in plane._processes}
+    processes["bench+node"] = os.getpid()
+    if STANDIN_PID:
+        processes["standin"] = STANDIN_PID[0]
+    return processes
+
+
+STANDIN_PID: list[int] = []
+
+
 async def run(args: argparse.Namespace, plane: ControlPlane, work: Path) -> None:
     admin_config = plane.kubeconfig(work / "admin.kubeconfig", "admin")
     operator_config = plane.kubeconfig(work / "operator.kubeconfig", "operator")
@@ -268,8 +312,10 @@ async def run(args: argparse.Namespace, plane: ControlPlane, work: Path) -> None
         bare: dict[int, tuple[float, list[float]]] = {}
         for size in (args.small, args.burst):
             names = [f"bare-{size}-{i:05d}" for i in range(size)]
-            bare[size] = await burst(kube, "pods", names, pod_ready, timeout=600)
+            with CpuMeter(plane_processes(plane)) as cpu:
+                bare[size] = await burst(kube, "pods", names, pod_ready, timeout=600)
             print("   " + describe(f"{size:5d} bare pods      ", *bare[size]))
+            print("     " + cpu.describe())
             subprocess.run([str(ROOT / ".tools" / "bin" / "kubectl"), "--kubeconfig", str(admin_config), "delete",
                             "pods", "--all", "-n", NAMESPACE, "--wait=true", "--timeout=600s"],
                            check=True, capture_output=True)
@@ -282,13 +328,15 @@ async def run(args: argparse.Namespace, plane: ControlPlane, work: Path) -> None
             created = 0
             for size in (args.small, args.burst):
                 names = [f"s-{size}-{i:05d}" for i in range(size)]
-                rate, latencies = await burst(kube, "sessions", names, session_ready, timeout=900)
+                with CpuMeter({**plane_processes(plane), "operator": operator.pid}) as cpu:
+                    rate, latencies = await burst(kube, "sessions", names, session_ready, timeout=900)
                 created += size
                 base_rate, base_latencies = bare[size]
                 print("   " + describe(f"{size:5d} AgentSessions  ", rate, latencies)
                       + f"  = {rate / base_rate:.0%} of the bare-pod rate; overhead p50 "
                       f"{(statistics.median(latencies) - statistics.median(base_latencies)) * 1000:.0f} ms, p99 "
                       f"{(percentile(latencies, 0.99) - percentile(base_latencies, 0.99)) * 1000:.0f} ms")
+                print("     " + cpu.describe())
             print("\n3. Operator RSS (its own process, `agent-sessions run`) with N converged sessions:")
             print(f"   {created:6d} sessions: {rss_mib(operator.pid):6.1f} MiB")
             for target in args.rss:
@@ -489,6 +537,7 @@ def main() -> int:
                 print(f"real control plane at {plane.url} (assets {assets}); {os.cpu_count()} CPUs; "
                       f"{time.strftime('%Y-%m-%d')}")
                 standin = None if args.no_standin else start_standin(work / "standin.log")
+                STANDIN_PID[:] = [standin.pid] if standin is not None else []
                 try:
                     asyncio.run(run(args, plane, work))
                 finally:
