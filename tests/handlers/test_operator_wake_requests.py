@@ -61,3 +61,19 @@ def test_a_signed_wake_request_resumes_an_idle_session_and_a_forged_or_replayed_
     api.create("events", replay)
     time.sleep(3)
     assert wait_session(api, "sleepy", phase_is(c.PHASE_STOPPED))["status"]["wakeRequest"] == signed_at
+
+
+def test_a_wake_request_made_while_no_operator_ran_is_acted_on_when_one_starts(api, start_operator, kubelet):
+    # The gateway may wake a session while the operator is down (a rolling update): the request
+    # is listed at start-up, before the session it names may be known, and must not be lost.
+    secret = key_secret(api)
+    first = start_operator(runtime_key_secret=secret)
+    api.create(c.SESSION_PLURAL, session("overnight", lifecycle={"idleTimeout": "2s"}))
+    obj = wait_session(api, "overnight", stopped_for_idleness)
+    first.stop()
+
+    signed_at = wake_timestamp(time.time_ns())
+    api.create("events", build_wake_event(obj, signed_at, KEY, requester="alice"))
+    start_operator(runtime_key_secret=secret)
+    woken = wait_session(api, "overnight", lambda o: o["status"].get("wakeRequest") == signed_at)
+    assert woken["status"]["phase"] != c.PHASE_STOPPED or woken["status"].get("stoppedReason") != c.STOPPED_IDLE_TIMEOUT

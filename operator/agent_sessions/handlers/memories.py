@@ -2,11 +2,11 @@
 
 kopf keeps a `ResourceMemory` for every object it has ever seen an event of, until its deletion
 (a memo, an error throttler, an indexing and a daemons record: ~0.9 KiB each). Its only readers
-are daemons, timers, resuming change handlers and indexes; this operator has raw event handlers
-only, and one index (SessionTemplates). So for every other kind — sessions, their pods, the
-Secrets and ConfigMaps they name, wake-request Events — the memory is made for the event and
-dropped after it (kopf's own `ephemeral` memories): at 10,000 sessions that is ~18 MiB less
-(issue 11), and the objects' uids are not kept either.
+are daemons, timers, resuming change handlers and indexes; the operator gives kopf raw event
+handlers only (Secrets, ConfigMaps and wake-request Events; sessions, templates and pods are
+followed by its own informers, `k8s.informer`) and no index. So for every kind the memory is made
+for the event and dropped after it (kopf's own `ephemeral` memories): at 10,000 sessions that was
+~18 MiB less (issue 11), and the objects' uids are not kept either.
 
 What an event-only kind loses: kopf's error throttler, which delays the next event of an object
 whose *processing* (not a handler) failed; the handlers here do not raise (`trigger` only).

@@ -12,8 +12,6 @@ import kopf
 from agent_sessions.providers.base import Provider
 from agent_sessions.wire.runtime_client import RuntimeClient
 
-from agent_sessions.api import constants as c
-
 from .memories import IndexedKindsMemories
 from .registration import OperatorRuntime, register
 from .settings import OperatorOptions, configure
@@ -62,7 +60,7 @@ async def run_operator(
     if runtime_client_factory is not None:
         runtime.runtime_client_factory = runtime_client_factory
     register(registry, runtime)
-    runtime.kopf_memories = IndexedKindsMemories({c.TEMPLATE_KIND})  # kopf indexes templates only
+    runtime.kopf_memories = IndexedKindsMemories(())  # kopf indexes nothing: informers follow sessions
     if runtime_sink is not None:
         runtime_sink(runtime)
     settings = kopf.OperatorSettings()
@@ -76,6 +74,8 @@ async def run_operator(
         standalone=options.peering is None,
         peering_name=options.peering,
         priority=options.priority,
+        # kopf's peering identity is the one the peering gate looks for (`handlers.peering_gate`).
+        identity=options.replica_identity,  # type: ignore[arg-type]  # kopf's Identity is a str
         liveness_endpoint=options.health_endpoint,
         stop_flag=stop_flag,
         ready_flag=ready_flag,

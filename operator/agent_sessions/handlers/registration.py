@@ -1,12 +1,19 @@
-"""The kopf glue: translate kopf events into `SessionScheduler.trigger()` calls, nothing more.
+"""The operator's wiring: informers and kopf handlers that only call `SessionScheduler.trigger()`.
 
-Only raw event handlers (`on.event`) and indexes are used: kopf stores no per-object state
-for them (no progress annotations, no last-handled-configuration, no finalizer of its own), so
-the operator writes exactly what `reconcile()` decides to write. Indexes keep the latest
-session and template bodies in memory, so a reconcile reads nothing from the API server.
+AgentSessions, SessionTemplates and session pods are followed by the operator's own informers
+(`k8s.informer`: list, then watch; each event decoded once and kept as a trimmed snapshot), not
+kopf's per-event machinery, which cost a third of a restart's CPU at scale (issue 11). kopf keeps
+what it is good at: start-up and clean-up, credentials, the liveness endpoint, peering, and raw
+event handlers for the Secrets, ConfigMaps and wake-request Events that only say which session to
+reconcile. kopf stores no per-object state for any of them (no progress annotations, no
+last-handled-configuration, no finalizer of its own), so the operator writes exactly what
+`reconcile()` decides to write. A reconcile reads nothing from the API server: templates and
+sessions are in memory, pods in the pod provider's store.
 
-Sharded (`--shards N`), every replica keeps the same indexes but triggers only the sessions of
-the shard it holds (`OperatorRuntime.trigger`, `handlers.sharding`).
+Sessions are reconciled only once the templates and pods have been listed (a session is never
+reconciled before its namespace's templates are known, nor observed without its pod), only while
+kopf's peering keeps this replica active (`handlers.peering_gate`), and — sharded (`--shards N`)
+— only those of the shard this replica holds (`OperatorRuntime.owns`, `handlers.sharding`).
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from agent_sessions.api import constants as c
 from agent_sessions.api.json_shape import copy_json
 from agent_sessions.k8s.client import USER_AGENT, connection_fields, make_api_client
+from agent_sessions.k8s.informer import Informer
 from agent_sessions.providers.base import Provider
 from agent_sessions.providers.registry import ProviderRegistry
 from agent_sessions.reconciler import Reconciler, SessionScheduler
@@ -34,6 +42,7 @@ from agent_sessions.wire.runtime_client import RuntimeClient
 from agent_sessions.wire.runtime_key import ensure_runtime_key
 
 from .dependencies import CONFIG_MAPS, SECRETS, DependencyIndex, session_dependencies
+from .peering_gate import PeeringGate
 from .settings import OperatorOptions
 from .sharding import LeaseClient, LeaseTiming, ShardLeases, shard_of
 from .wake_requests import PendingWakes, on_wake_event
@@ -42,6 +51,9 @@ logger = logging.getLogger(__name__)
 
 SESSIONS = (c.GROUP, c.VERSION, c.SESSION_PLURAL)
 TEMPLATES = (c.GROUP, c.VERSION, c.TEMPLATE_PLURAL)
+PEERING_GROUP = "kopf.dev/v1"
+MAX_EARLY_WAKES = 10_000
+"""Wake requests kept while the sessions are not listed yet (the gateway makes at most a few)."""
 
 
 @dataclass
@@ -56,13 +68,17 @@ class OperatorRuntime:
     reconciler: Reconciler | None = None
     scheduler: SessionScheduler | None = None
     sessions: dict[tuple[str, str], dict] = field(default_factory=dict)
-    """(namespace, name) → the session body as its last watch event delivered it. Kept by
-    `session_event`, not as a kopf index: kopf holds every handler back until its indices are
-    filled, at a cost that grows with the cube of the objects listed (each listed object's toggle
-    wakes every waiting worker, which re-checks every toggle) — an operator restarted over 5,000
-    sessions reconciled none in 10 minutes. Templates (few) stay a kopf index, so no session is
-    reconciled before its namespace's templates are known."""
-    templates: Any = None  # kopf.Index: namespace -> [template bodies]
+    """(namespace, name) → the session as its informer last delivered it (`_snapshot`)."""
+    templates: dict[str, dict[str, dict]] = field(default_factory=dict)
+    """namespace → template name → the template as its informer last delivered it."""
+    informers: list[Informer] = field(default_factory=list)
+    gate: PeeringGate | None = None
+    """With a peering name: whether kopf's peering keeps this replica paused."""
+    _listed: bool = False
+    """Templates and pods have been listed: sessions may be reconciled."""
+    _early_wakes: list[dict] | None = field(default_factory=list)
+    """Wake requests that came before the sessions were listed (whose uid they must match); None
+    once the sessions are listed and these were handled."""
     background: list[asyncio.Task] = field(default_factory=list)
     providers: ProviderRegistry = field(default_factory=ProviderRegistry)
     """The providers this operator offers, built on first use (see `connect`)."""
@@ -121,7 +137,10 @@ class OperatorRuntime:
     # --- sharding ----------------------------------------------------------------------------
 
     def owns(self, key: Hashable) -> bool:
-        """Whether this replica reconciles session `key` now (always, unless sharded)."""
+        """Whether this replica reconciles session `key` now: once templates and pods are listed,
+        while no peer outranks it, and — sharded — when the session's shard is the one it holds."""
+        if not self._listed or (self.gate is not None and self.gate.paused):
+            return False
         if self.shards is None:
             return True
         namespace, name = key  # type: ignore[misc]
@@ -136,6 +155,16 @@ class OperatorRuntime:
         # Every session of the shard this replica knows of (the index is kept by every replica).
         for key in list(self.sessions):
             self.trigger(key)
+
+    def _peering_changed(self, paused: bool) -> None:
+        """Paused: every reconcile stops at once (another operator is active). Resumed: every
+        session is looked at (what changed meanwhile was not)."""
+        if paused:
+            if self.scheduler is not None:
+                self.scheduler.drop(lambda key: True)
+        else:
+            for key in list(self.sessions):
+                self.trigger(key)
 
     def _shard_lost(self, shard: int) -> None:
         # At once, before any other replica may take the shard: its reconciles are cancelled.
@@ -182,9 +211,97 @@ class OperatorRuntime:
             await prepare(namespace)
 
     def templates_of(self, namespace: str) -> dict[str, dict]:
-        if self.templates is None or namespace not in self.templates:
-            return {}
-        return {t["metadata"]["name"]: t for t in self.templates[namespace]}
+        return dict(self.templates.get(namespace) or {})
+
+    # --- what the informers deliver ----------------------------------------------------------
+
+    def session_seen(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        meta = body.get("metadata") or {}
+        key = (meta.get("namespace") or "", meta.get("name") or "")
+        if event_type == "DELETED":
+            self.sessions.pop(key, None)
+            self.dependencies.forget(key)
+        else:
+            self.sessions[key] = _snapshot(body)
+            self.dependencies.update(key, key[0], session_dependencies(body, self.templates_of(key[0])))
+        self.trigger(key)
+
+    def template_seen(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        # A template change can change any session of its namespace (chains): let each one find
+        # out; converged sessions cost no writes.
+        meta = body.get("metadata") or {}
+        namespace, name = meta.get("namespace") or "", meta.get("name") or ""
+        if event_type == "DELETED":
+            held = self.templates.get(namespace) or {}
+            held.pop(name, None)
+            if not held:
+                self.templates.pop(namespace, None)
+        else:
+            self.templates.setdefault(namespace, {})[name] = _snapshot(body)
+        templates = self.templates_of(namespace)
+        for key, session_body in list(self.sessions.items()):
+            if key[0] == namespace:
+                self.dependencies.update(key, namespace, session_dependencies(session_body, templates))
+                self.trigger(key)
+
+    def pod_event(self, event_type: str | None, pod: Mapping[str, Any]) -> None:
+        # The pod provider observes from what this watch delivers (before the reconcile it
+        # triggers). The owner reference names the session in full (a label value is cut at 63).
+        self.pod_seen(event_type, pod)
+        meta = pod.get("metadata") or {}
+        for owner in meta.get("ownerReferences") or ():
+            if owner.get("kind") == c.SESSION_KIND:
+                self.trigger((meta.get("namespace") or "", owner["name"]))
+
+    def wake_requested(self, event: dict) -> None:
+        """A wake-request Event from the gateway (`handlers.wake_requests`); kept until the sessions
+        are listed, since it is checked against the session's uid."""
+        if self._early_wakes is not None:
+            if len(self._early_wakes) < MAX_EARLY_WAKES:
+                self._early_wakes.append(event)
+            return
+        on_wake_event(event, key=self.runtime_key, current_uid=self.uid_of, pending=self.wakes, trigger=self.trigger)
+
+    async def follow(self, http: aiohttp.ClientSession, server: str) -> None:
+        """Run the informers: peering (if any), templates and pods, then — once those are
+        listed — sessions. Until cancelled."""
+        scopes = [f"/namespaces/{namespace}" for namespace in self.options.namespaces] or [""]
+        tasks: list[asyncio.Task] = []
+
+        def start(path: str, on_event: Any, **kwargs: Any) -> Informer:
+            informer = Informer(http, server, path, on_event, **kwargs)
+            self.informers.append(informer)
+            tasks.append(asyncio.create_task(informer.run(), name=f"informer {path}"))
+            return informer
+
+        try:
+            if self.options.peering:
+                gate = self.gate = PeeringGate(self.options.replica_identity, self.options.priority,
+                                               self.options.peering, on_change=self._peering_changed)
+                plural = "clusterkopfpeerings" if self.options.clusterwide else "kopfpeerings"
+                peering = [start(f"/apis/{PEERING_GROUP}{scope}/{plural}", gate.seen,
+                                 field_selector=f"metadata.name={self.options.peering}",
+                                 on_missing=lambda missing, where=scope: gate.missing(where, missing))
+                           for scope in (scopes if not self.options.clusterwide else [""])]
+            group = f"/apis/{c.GROUP}/{c.VERSION}"
+            first = [start(f"{group}{scope}/{c.TEMPLATE_PLURAL}", self.template_seen) for scope in scopes]
+            first += [start(f"/api/v1{scope}/pods", self.pod_event, label_selector=c.LABEL_SESSION)
+                      for scope in scopes]
+            await asyncio.gather(*(informer.synced.wait() for informer in first))
+            self._listed = True
+            sessions = [start(f"{group}{scope}/{c.SESSION_PLURAL}", self.session_seen) for scope in scopes]
+            if self.options.peering:
+                await asyncio.gather(*(informer.synced.wait() for informer in peering))
+                gate.listed()
+            await asyncio.gather(*(informer.synced.wait() for informer in sessions))
+            early, self._early_wakes = self._early_wakes or [], None
+            for event in early:
+                self.wake_requested(event)
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     def session(self, key: tuple[str, str]) -> dict | None:
         return self.sessions.get(key)
@@ -316,7 +433,7 @@ async def _orphan_event(runtime: OperatorRuntime, name: str) -> None:
         logger.warning("could not post the orphan event for %s", name)
 
 
-def _snapshot(body: kopf.Body) -> dict[str, Any]:
+def _snapshot(body: Mapping[str, Any]) -> dict[str, Any]:
     # Without recursion: a free-form field (`spec.meta`) may be nested far deeper than Python's
     # stack (`copy.deepcopy` raised RecursionError at 900 levels, and the session was never
     # indexed, so never reconciled). Its depth is judged by the reconcile, with a message.
@@ -325,11 +442,33 @@ def _snapshot(body: kopf.Body) -> dict[str, Any]:
     return {
         "apiVersion": body.get("apiVersion"),
         "kind": body.get("kind"),
-        "metadata": copy_json({key: value for key, value in body.metadata.items() if key != "managedFields"},
-                              shared=True),
-        "spec": copy_json(dict(body.spec), shared=True),
-        "status": copy_json(dict(body.status), shared=True),
+        "metadata": copy_json({key: value for key, value in (body.get("metadata") or {}).items()
+                               if key != "managedFields"}, shared=True),
+        "spec": copy_json(dict(body.get("spec") or {}), shared=True),
+        "status": copy_json(dict(body.get("status") or {}), shared=True),
     }
+
+
+async def _http_session(runtime: OperatorRuntime) -> tuple[aiohttp.ClientSession, str]:
+    """An aiohttp session with the operator client's server, TLS and credentials (kubeconfig,
+    in-cluster or exec plugin, as kubectl would) and this replica's user agent."""
+    reconciler = await runtime.connect()
+    fields = await connection_fields(reconciler.api)
+    fields["headers"]["User-Agent"] = runtime.user_agent
+    ssl_context: ssl.SSLContext | bool = False
+    if fields["verify"]:
+        ssl_context = ssl.create_default_context(cafile=fields["ca_path"])
+        if fields["cert_path"]:
+            ssl_context.load_cert_chain(fields["cert_path"], fields["key_path"])
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, ssl=ssl_context), headers=fields["headers"])
+    return session, fields["server"]
+
+
+async def _follow(runtime: OperatorRuntime, http: aiohttp.ClientSession, server: str) -> None:
+    try:
+        await runtime.follow(http, server)
+    finally:
+        await http.close()
 
 
 def register(registry: kopf.OperatorRegistry, runtime: OperatorRuntime) -> None:
@@ -344,6 +483,8 @@ def register(registry: kopf.OperatorRegistry, runtime: OperatorRuntime) -> None:
                 logger.error("%s", problem)
         if runtime.shards is not None:
             runtime.shards.start()
+        http, server = await _http_session(runtime)
+        runtime.background.append(asyncio.create_task(_follow(runtime, http, server), name="informers"))
         if "tmux" in runtime.provider_factories:
             runtime.background.append(asyncio.create_task(_report_tmux_orphans(runtime), name="tmux orphans"))
 
@@ -367,73 +508,20 @@ def register(registry: kopf.OperatorRegistry, runtime: OperatorRuntime) -> None:
     async def login(**_: Any) -> kopf.AiohttpSession:
         # kopf's watches use the very credentials of our client (kubeconfig, in-cluster or exec
         # plugin, as kubectl would), and carry our user agent instead of "kopf/<version>".
-        reconciler = await runtime.connect()
-        fields = await connection_fields(reconciler.api)
-        fields["headers"]["User-Agent"] = runtime.user_agent
-        ssl_context: ssl.SSLContext | bool = False
-        if fields["verify"]:
-            ssl_context = ssl.create_default_context(cafile=fields["ca_path"])
-            if fields["cert_path"]:
-                ssl_context.load_cert_chain(fields["cert_path"], fields["key_path"])
-        session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0, ssl=ssl_context), headers=fields["headers"]
-        )
-        return kopf.AiohttpSession(aiohttp_session=session, server=fields["server"])
-
-    @kopf.index(*TEMPLATES, id="template_index", registry=registry)
-    def template_index(namespace: str, body: kopf.Body, **_: Any) -> dict:
-        return {namespace: _snapshot(body)}
-
-    def _bind(indexes: Mapping[str, Any]) -> None:
-        runtime.templates = indexes["template_index"]
-
-    @kopf.on.event(*SESSIONS, registry=registry)
-    async def session_event(type: str | None, namespace: str, name: str, body: kopf.Body, **kwargs: Any) -> None:
-        _bind(kwargs)
-        if type == "DELETED":
-            runtime.sessions.pop((namespace, name), None)
-            runtime.dependencies.forget((namespace, name))
-        else:
-            runtime.sessions[(namespace, name)] = _snapshot(body)
-            runtime.dependencies.update((namespace, name), namespace,
-                                        session_dependencies(body, runtime.templates_of(namespace)))
-        runtime.trigger((namespace, name))
-
-    @kopf.on.event(*TEMPLATES, registry=registry)
-    async def template_event(namespace: str, **kwargs: Any) -> None:
-        # A template change can change any session of its namespace (chains): let each one
-        # find out; converged sessions cost no writes.
-        _bind(kwargs)
-        templates = runtime.templates_of(namespace)
-        for key, body in list(runtime.sessions.items()):
-            if key[0] == namespace:
-                runtime.dependencies.update(key, namespace, session_dependencies(body, templates))
-                runtime.trigger(key)
+        session, server = await _http_session(runtime)
+        return kopf.AiohttpSession(aiohttp_session=session, server=server)
 
     @kopf.on.event("v1", SECRETS, id="secret_event", registry=registry)
     @kopf.on.event("v1", CONFIG_MAPS, id="configmap_event", registry=registry)
-    async def dependency_event(resource: kopf.Resource, namespace: str, name: str, **kwargs: Any) -> None:
+    async def dependency_event(resource: kopf.Resource, namespace: str, name: str, **_: Any) -> None:
         # Only which object changed is read; its body (a Secret's data) is dropped with the event.
-        _bind(kwargs)
         for key in runtime.dependencies.sessions_naming(resource.plural, namespace, name):
             runtime.trigger(key)
 
     @kopf.on.event("v1", "events", labels={c.LABEL_WAKE_REQUEST: kopf.PRESENT}, registry=registry)
-    async def wake_request_event(type: str | None, body: kopf.Body, **kwargs: Any) -> None:
+    async def wake_request_event(type: str | None, body: kopf.Body, **_: Any) -> None:
         # Only new requests (None: the initial listing, which may hold requests made while no
         # operator was active): a modified or deleted Event asks for nothing new.
-        _bind(kwargs)
         if type not in (None, "ADDED") or runtime.scheduler is None:
             return
-        on_wake_event(dict(body), key=getattr(runtime, "runtime_key", None), current_uid=runtime.uid_of,
-                      pending=runtime.wakes, trigger=runtime.trigger)
-
-    @kopf.on.event("v1", "pods", labels={c.LABEL_SESSION: kopf.PRESENT}, registry=registry)
-    async def pod_event(type: str | None, body: kopf.Body, namespace: str, meta: kopf.Meta, **kwargs: Any) -> None:
-        # The pod provider observes from what this watch delivers (before the reconcile it triggers).
-        # The owner reference names the session in full (a label value is cut at 63 chars).
-        _bind(kwargs)
-        runtime.pod_seen(type, body)
-        for owner in meta.get("ownerReferences") or ():
-            if owner.get("kind") == c.SESSION_KIND:
-                runtime.trigger((namespace, owner["name"]))
+        runtime.wake_requested(dict(body))

@@ -68,8 +68,8 @@ class OperatorOptions:
     invalidates the tokens of running sessions: see `handlers.registration.load_runtime_key`)."""
     priority: int = 0
     """Peering priority: of the operators of one peering, only the highest-priority one is active.
-    Equal priorities would leave all of them active (kopf only warns), so replicas pick distinct,
-    random ones (`agent-sessions run --priority`)."""
+    Equal priorities pause every one of them (kopf warns of "possibly conflicting operators"), so
+    replicas pick distinct, random ones (`agent-sessions run --priority`)."""
     shards: int = 1
     """Sessions are split into this many shards; each replica reconciles the sessions of the one
     shard it holds through a Lease (`handlers.sharding`). 1: no Lease, every session is this

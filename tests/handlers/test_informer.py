@@ -1,0 +1,195 @@
+"""`k8s.informer`: list (paged), then watch with bookmarks; a 410 lists again and reports what
+vanished meanwhile as deleted; failures are retried, never raised. Against a scripted server
+(exact sequences), and against the API server of both backends (the real one is the truth)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from agent_sessions.k8s import informer as informer_module
+from agent_sessions.k8s.client import connection_fields, make_api_client
+from agent_sessions.k8s.informer import Informer
+
+
+def cm(name: str, version: str, uid: str | None = None) -> dict:
+    return {"metadata": {"name": name, "namespace": "ns", "uid": uid or f"uid-{name}", "resourceVersion": version}}
+
+
+class Script:
+    """A server answering lists and watches from queues the test fills."""
+
+    def __init__(self) -> None:
+        self.lists: list[Callable[[web.Request], web.Response]] = []
+        self.watches: list[list[dict] | int] = []
+        self.requests: list[dict] = []
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.requests.append(dict(request.query))
+        if request.query.get("watch") == "true":
+            if not self.watches:
+                await asyncio.sleep(3600)
+            events = self.watches.pop(0)
+            if isinstance(events, int):
+                return web.json_response({"kind": "Status", "code": events, "message": "scripted"}, status=events)
+            response = web.StreamResponse()
+            await response.prepare(request)
+            for event in events:
+                line = json.dumps(event).encode() + b"\n"
+                await response.write(line[:7])  # split across chunks
+                await response.write(line[7:])
+            return response
+        return self.lists.pop(0)(request)
+
+
+def listing(items: list[dict], version: str, token: str | None = None) -> Callable[[web.Request], web.Response]:
+    return lambda request: web.json_response({"items": items, "metadata": {"resourceVersion": version,
+                                                                           **({"continue": token} if token else {})}})
+
+
+@pytest.fixture
+async def served():
+    script = Script()
+    app = web.Application()
+    app.router.add_get("/api/v1/configmaps", script.handle)
+    server = TestServer(app)
+    await server.start_server()
+    async with aiohttp.ClientSession() as http:
+        yield script, http, str(server.make_url(""))
+    await server.close()
+
+
+async def run_until(informer: Informer, done: Callable[[], bool], timeout: float = 5.0) -> None:
+    task = asyncio.create_task(informer.run())
+    try:
+        async with asyncio.timeout(timeout):
+            while not done():
+                await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_paged_list_is_handed_over_then_the_watch_resumes_from_its_version_with_bookmarks(served):
+    script, http, server = served
+    events: list[tuple] = []
+    script.lists = [listing([cm("a", "5")], "9", token="next"), listing([cm("b", "6")], "9")]
+    script.watches = [[{"type": "ADDED", "object": cm("c", "10")},
+                       {"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "12"}}},
+                       {"type": "MODIFIED", "object": cm("a", "13")},
+                       {"type": "DELETED", "object": cm("b", "14")}]]
+    informer = Informer(http, server, "/api/v1/configmaps", lambda t, o: events.append((t, o["metadata"]["name"])),
+                        page_size=1, label_selector="x=y")
+    await run_until(informer, lambda: len(events) == 5 and len(script.requests) >= 4)
+    assert events == [(None, "a"), (None, "b"), ("ADDED", "c"), ("MODIFIED", "a"), ("DELETED", "b")]
+    first, second, watch, rewatch = script.requests[:4]
+    assert first["limit"] == "1" and "continue" not in first and first["labelSelector"] == "x=y"
+    assert second["continue"] == "next"
+    assert watch["watch"] == "true" and watch["resourceVersion"] == "9" and watch["allowWatchBookmarks"] == "true"
+    assert rewatch["resourceVersion"] == "14"  # the watch ended: resumed from the last version seen
+    assert informer.synced.is_set()
+
+
+async def test_a_410_lists_again_and_reports_what_vanished_meanwhile_as_deleted(served):
+    script, http, server = served
+    events: list[tuple] = []
+    script.lists = [listing([cm("a", "5"), cm("b", "6"), cm("c", "7")], "9"),
+                    # b is gone, c was replaced by another object of its name (a new uid)
+                    listing([cm("a", "5"), cm("c", "20", uid="uid-c2"), cm("d", "21")], "22")]
+    script.watches = [410]
+    informer = Informer(http, server, "/api/v1/configmaps", lambda t, o: events.append((t, o["metadata"]["name"],
+                                                                                         o["metadata"]["uid"])))
+    await run_until(informer, lambda: len(events) >= 8)
+    assert events[3:] == [("DELETED", "b", "uid-b"), ("DELETED", "c", "uid-c"),
+                          (None, "a", "uid-a"), (None, "c", "uid-c2"), (None, "d", "uid-d")]
+    assert informer.resource_version == "22"
+
+
+async def test_an_error_event_of_410_in_the_stream_lists_again(served):
+    script, http, server = served
+    events: list[tuple] = []
+    script.lists = [listing([cm("a", "5")], "9"), listing([], "30")]
+    script.watches = [[{"type": "ERROR", "object": {"kind": "Status", "code": 410, "message": "too old"}}]]
+    informer = Informer(http, server, "/api/v1/configmaps", lambda t, o: events.append((t, o["metadata"]["name"])))
+    await run_until(informer, lambda: ("DELETED", "a") in events)
+    assert events == [(None, "a"), ("DELETED", "a")]
+
+
+async def test_failures_are_retried_and_logged_once_and_a_handler_error_does_not_stop_it(served, monkeypatch, caplog):
+    monkeypatch.setattr(informer_module, "RETRY_DELAYS", (0.01,))
+    script, http, server = served
+    seen: list[str] = []
+
+    def handler(event_type, obj):
+        seen.append(obj["metadata"]["name"])
+        if obj["metadata"]["name"] == "bad":
+            raise RuntimeError("a handler bug")
+
+    forbidden = lambda request: web.json_response({"kind": "Status", "code": 403, "message": "forbidden by RBAC"},
+                                                  status=403)
+    script.lists = [forbidden, forbidden, forbidden, listing([cm("bad", "5"), cm("good", "6")], "9")]
+    informer = Informer(http, server, "/api/v1/configmaps", handler)
+    await run_until(informer, lambda: seen == ["bad", "good"])
+    warnings = [r.getMessage() for r in caplog.records if r.name == informer_module.__name__ and r.levelname == "WARNING"]
+    assert warnings == ["watching /api/v1/configmaps failed (403: forbidden by RBAC); retrying"]
+    assert any("handling LISTED ns/bad failed" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_resource_not_served_is_reported_missing_until_it_lists(served, monkeypatch):
+    monkeypatch.setattr(informer_module, "RETRY_DELAYS", (0.01,))
+    script, http, server = served
+    missing: list[bool] = []
+    not_found = lambda request: web.json_response({"kind": "Status", "code": 404, "message": "not found"}, status=404)
+    script.lists = [not_found, listing([], "3")]
+    informer = Informer(http, server, "/api/v1/configmaps", lambda t, o: None, on_missing=missing.append)
+    await run_until(informer, informer.synced.is_set)
+    assert missing == [True, False]
+
+
+async def test_on_the_api_server_it_lists_pages_and_follows_changes(api, kubeconfig):
+    names = [f"informed-{i}" for i in range(5)]
+    for name in names[:3]:
+        api.create("configmaps", {"metadata": {"name": name, "namespace": "default"}, "data": {"k": "v"}})
+    client = await make_api_client(kubeconfig)
+    fields = await connection_fields(client)
+    ssl_context = False
+    if fields["verify"]:
+        import ssl  # noqa: PLC0415
+
+        ssl_context = ssl.create_default_context(cafile=fields["ca_path"])
+        if fields["cert_path"]:
+            ssl_context.load_cert_chain(fields["cert_path"], fields["key_path"])
+    events: list[tuple] = []
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ssl_context),
+                                         headers=fields["headers"]) as http:
+            informer = Informer(http, fields["server"], "/api/v1/namespaces/default/configmaps",
+                                lambda t, o: events.append((t, o["metadata"]["name"])), page_size=2)
+            task = asyncio.create_task(informer.run())
+            try:
+                await asyncio.wait_for(informer.synced.wait(), 10)
+                listed = {name for kind, name in events if kind is None}
+                assert set(names[:3]) <= listed
+                await asyncio.to_thread(api.create, "configmaps",
+                                        {"metadata": {"name": names[3], "namespace": "default"}})
+                await asyncio.to_thread(api.delete, "configmaps", "default", names[0])
+                async with asyncio.timeout(10):
+                    while ("DELETED", names[0]) not in events:
+                        await asyncio.sleep(0.02)
+                assert ("ADDED", names[3]) in events
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+    finally:
+        await client.close()
+        for name in names:
+            try:
+                api.delete("configmaps", "default", name)
+            except Exception:  # noqa: BLE001 — gone already
+                pass
