@@ -346,7 +346,10 @@ async def run(args: argparse.Namespace, plane: ControlPlane, work: Path) -> None
                 await burst(kube, "sessions", names, session_ready, timeout=3600)
                 created = target
                 await asyncio.sleep(5.0)
-                print(f"   {created:6d} sessions: {rss_mib(operator.pid):6.1f} MiB")
+                after_burst = rss_mib(operator.pid)
+                await asyncio.sleep(60.0)  # the operator hands freed memory back every minute
+                print(f"   {created:6d} sessions: {after_burst:6.1f} MiB 5 s after the burst, "
+                      f"{rss_mib(operator.pid):6.1f} MiB a minute later")
 
             print(f"\n4. Operator restart over {created} converged sessions:")
             stop_operator(operator)

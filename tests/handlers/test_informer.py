@@ -106,8 +106,10 @@ async def test_a_410_lists_again_and_reports_what_vanished_meanwhile_as_deleted(
     informer = Informer(http, server, "/api/v1/configmaps", lambda t, o: events.append((t, o["metadata"]["name"],
                                                                                          o["metadata"]["uid"])))
     await run_until(informer, lambda: len(events) >= 8)
-    assert events[3:] == [("DELETED", "b", "uid-b"), ("DELETED", "c", "uid-c"),
-                          (None, "a", "uid-a"), (None, "c", "uid-c2"), (None, "d", "uid-d")]
+    # Page by page as listed (a replaced object's deletion right before its successor), then
+    # what is no longer listed at all.
+    assert events[3:] == [(None, "a", "uid-a"), ("DELETED", "c", "uid-c"), (None, "c", "uid-c2"),
+                          (None, "d", "uid-d"), ("DELETED", "b", "uid-b")]
     assert informer.resource_version == "22"
 
 

@@ -31,7 +31,7 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from agent_sessions.api import constants as c
-from agent_sessions.api.json_shape import copy_json
+from agent_sessions.api.json_shape import pack_json, unpack_json
 from agent_sessions.k8s.client import USER_AGENT, connection_fields, make_api_client
 from agent_sessions.k8s.informer import Informer
 from agent_sessions.providers.base import Provider
@@ -41,6 +41,7 @@ from agent_sessions.wire.credentials import generate_key, session_token
 from agent_sessions.wire.runtime_client import RuntimeClient
 from agent_sessions.wire.runtime_key import ensure_runtime_key
 
+from . import heap
 from .dependencies import CONFIG_MAPS, SECRETS, DependencyIndex, session_dependencies
 from .peering_gate import PeeringGate
 from .settings import OperatorOptions
@@ -67,8 +68,9 @@ class OperatorRuntime:
     """Builds the client of the sessions' runtimes (tests inject failures through it)."""
     reconciler: Reconciler | None = None
     scheduler: SessionScheduler | None = None
-    sessions: dict[tuple[str, str], dict] = field(default_factory=dict)
-    """(namespace, name) → the session as its informer last delivered it (`_snapshot`)."""
+    sessions: dict[tuple[str, str], bytes | dict] = field(default_factory=dict)
+    """(namespace, name) → the session as its informer last delivered it, packed (`pack_json`; read
+    with `session()`): a body held as Python objects is ~4.4 KiB, packed ~0.7 (issue 11)."""
     templates: dict[str, dict[str, dict]] = field(default_factory=dict)
     """namespace → template name → the template as its informer last delivered it."""
     informers: list[Informer] = field(default_factory=list)
@@ -222,7 +224,7 @@ class OperatorRuntime:
             self.sessions.pop(key, None)
             self.dependencies.forget(key)
         else:
-            self.sessions[key] = _snapshot(body)
+            self.sessions[key] = pack_json(_snapshot(body))
             self.dependencies.update(key, key[0], session_dependencies(body, self.templates_of(key[0])))
         self.trigger(key)
 
@@ -239,10 +241,11 @@ class OperatorRuntime:
         else:
             self.templates.setdefault(namespace, {})[name] = _snapshot(body)
         templates = self.templates_of(namespace)
-        for key, session_body in list(self.sessions.items()):
-            if key[0] == namespace:
+        for key in [key for key in self.sessions if key[0] == namespace]:
+            session_body = self.session(key)
+            if session_body is not None:
                 self.dependencies.update(key, namespace, session_dependencies(session_body, templates))
-                self.trigger(key)
+            self.trigger(key)
 
     def pod_event(self, event_type: str | None, pod: Mapping[str, Any]) -> None:
         # The pod provider observes from what this watch delivers (before the reconcile it
@@ -297,6 +300,8 @@ class OperatorRuntime:
             early, self._early_wakes = self._early_wakes or [], None
             for event in early:
                 self.wake_requested(event)
+            heap.trim()  # the lists' responses are freed: hand their memory back
+            tasks.append(asyncio.create_task(heap.trim_periodically(), name="heap trim"))
             await asyncio.gather(*tasks)
         finally:
             for task in tasks:
@@ -304,7 +309,9 @@ class OperatorRuntime:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     def session(self, key: tuple[str, str]) -> dict | None:
-        return self.sessions.get(key)
+        """The session as last delivered (a fresh copy each time), or None."""
+        held = self.sessions.get(key)
+        return None if held is None else unpack_json(held)
 
     async def reconcile(self, key: Hashable) -> tuple[float | None, bool]:
         namespace, name = key  # type: ignore[misc]
@@ -434,18 +441,16 @@ async def _orphan_event(runtime: OperatorRuntime, name: str) -> None:
 
 
 def _snapshot(body: Mapping[str, Any]) -> dict[str, Any]:
-    # Without recursion: a free-form field (`spec.meta`) may be nested far deeper than Python's
-    # stack (`copy.deepcopy` raised RecursionError at 900 levels, and the session was never
-    # indexed, so never reconciled). Its depth is judged by the reconcile, with a message.
-    # `managedFields` is left out: nothing reads it, and it is the largest part of most bodies
-    # (memory at scale, issue 11).
+    # The decoded event's own values, not a copy (the event is dropped): no walk of a free-form
+    # field (`spec.meta`) that may be nested far deeper than Python's stack — its depth is judged
+    # by the reconcile, with a message. `managedFields` is left out: nothing reads it, and it is
+    # the largest part of most bodies (memory at scale, issue 11).
     return {
         "apiVersion": body.get("apiVersion"),
         "kind": body.get("kind"),
-        "metadata": copy_json({key: value for key, value in (body.get("metadata") or {}).items()
-                               if key != "managedFields"}, shared=True),
-        "spec": copy_json(dict(body.get("spec") or {}), shared=True),
-        "status": copy_json(dict(body.get("status") or {}), shared=True),
+        "metadata": {key: value for key, value in (body.get("metadata") or {}).items() if key != "managedFields"},
+        "spec": body.get("spec") or {},
+        "status": body.get("status") or {},
     }
 
 

@@ -112,9 +112,10 @@ class Informer:
         return f"{self.url}?{urlencode(query)}" if query else self.url
 
     async def _list(self) -> None:
-        listed: dict[tuple[str, str], str] = {}
+        """Hand over each page as it comes (a whole list of 10,000 decoded objects at once would be
+        the largest memory peak there is), then what was known and is no longer listed, as deleted."""
+        known, self._known = self._known, {}
         token: str | None = None
-        items: list[dict] = []
         version = None
         while True:
             timeout = aiohttp.ClientTimeout(total=60, connect=self.connect_timeout)
@@ -123,28 +124,29 @@ class Informer:
                 if response.status == 404 and self.on_missing is not None:
                     self.on_missing(True)
                 if response.status == 410 and token is not None:
+                    self._known.update(known)  # still known: the next list decides
                     raise Gone()  # the continue token expired: start over
                 if response.status != 200:
+                    self._known.update(known)
                     raise Refused(response.status, _message(await response.read()))
                 page = json.loads(await response.read())
-            items.extend(page.get("items") or ())
+            if self.on_missing is not None and token is None:
+                self.on_missing(False)
+            for obj in page.get("items") or ():
+                meta = obj.get("metadata") or {}
+                key = (meta.get("namespace") or "", meta.get("name") or "")
+                before = known.pop(key, None)
+                if before is not None and before != (meta.get("uid") or ""):
+                    self._deliver("DELETED", _stub(key, before))  # replaced meanwhile: the old one first
+                self._deliver(None, obj)
             metadata = page.get("metadata") or {}
             version = metadata.get("resourceVersion") or version
             token = metadata.get("continue") or None
+            del page
             if token is None:
                 break
-        if self.on_missing is not None:
-            self.on_missing(False)
-        for obj in items:
-            meta = obj.get("metadata") or {}
-            listed[(meta.get("namespace") or "", meta.get("name") or "")] = meta.get("uid") or ""
-        for key, uid in list(self._known.items()):  # gone while no watch was open
-            if listed.get(key) != uid:
-                self._deliver("DELETED", {"metadata": {"namespace": key[0] or None, "name": key[1], "uid": uid}})
-        self._known = {}
-        for obj in items:
-            self._deliver(None, obj)
-        del items
+        for key, uid in known.items():  # gone while no watch was open
+            self._deliver("DELETED", _stub(key, uid))
         self.resource_version = version
         self._failures = 0
         self._last_problem = None
@@ -194,6 +196,11 @@ class Informer:
             self.on_event(kind, obj)
         except Exception:  # a handler's bug must not stop the watch
             logger.exception("handling %s %s/%s failed", kind or "LISTED", key[0], key[1])
+
+
+def _stub(key: tuple[str, str], uid: str) -> dict:
+    """What a deletion found by a list says of the object: its namespace, name and uid."""
+    return {"metadata": {"namespace": key[0] or None, "name": key[1], "uid": uid}}
 
 
 def _message(body: bytes) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from agent_sessions.providers import SessionRef
@@ -158,3 +159,17 @@ async def test_a_pod_seen_deleted_is_stopped_without_a_request_and_one_seen_term
     provider.pods.seen("DELETED", pod(name))
     await provider.stop(SESSION)
     assert core.calls == []
+
+
+def test_a_held_pod_is_packed_and_every_get_is_a_fresh_copy_of_it():
+    # Issue 11 (memory at 10,000 sessions): the store holds each trimmed pod as compressed JSON,
+    # a fraction of its size as Python objects; readers get a copy they may change freely.
+    store = PodStore(watched=True)
+    store.seen(None, pod(rv="10"))
+    held = store._pods[("default", "ags-demo-1")]
+    assert held[:2] == ("pod-uid-1", "10") and isinstance(held[2], bytes)
+    assert len(held[2]) < len(json.dumps(trim_pod(pod()), separators=(",", ":")))
+    first = store.get("default", "ags-demo-1")
+    assert first == trim_pod(pod())
+    first["status"]["phase"] = "Failed"
+    assert store.get("default", "ags-demo-1")["status"]["phase"] == "Running"

@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from agent_sessions.api.json_shape import copy_json
+from agent_sessions.api.json_shape import copy_json, pack_json, unpack_json
 
 Key = tuple[str, str]
 
@@ -64,6 +64,11 @@ def trim_pod(pod: Mapping[str, Any]) -> dict[str, Any]:
     containers' secret env and envFrom, secret volumes), ownership. A copy, sharing its keys and
     short strings with every other held pod (`copy_json(shared=True)`): nothing of the decoded
     watch event is kept alive by it."""
+    return copy_json(_trimmed(pod), shared=True)
+
+
+def _trimmed(pod: Mapping[str, Any]) -> dict[str, Any]:
+    """`trim_pod` without the copy (its parts are the pod's own): for packing at once."""
     meta = pod.get("metadata") or {}
     spec = pod.get("spec") or {}
     status = pod.get("status") or {}
@@ -75,14 +80,14 @@ def trim_pod(pod: Mapping[str, Any]) -> dict[str, Any]:
         kept_status["containerStatuses"] = [_picked(container, _CONTAINER_STATUS_KEPT)
                                             for container in status["containerStatuses"]
                                             if isinstance(container, Mapping)]
-    return copy_json({
+    return {
         "metadata": {key: meta[key] for key in _METADATA_KEPT if meta.get(key) is not None},
         "spec": {
             kind: [_secret_parts_of_container(container) for container in spec.get(kind) or ()]
             for kind in ("initContainers", "containers") if spec.get(kind)
         } | ({"volumes": volumes} if (volumes := _secret_volumes(spec.get("volumes"))) else {}),
         "status": kept_status,
-    }, shared=True)
+    }
 
 
 def _picked(mapping: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
@@ -114,7 +119,8 @@ class PodStore:
     """Owned pods by (namespace, name), as last seen (see the module doc)."""
 
     def __init__(self, *, watched: bool = False) -> None:
-        self._pods: dict[Key, dict[str, Any]] = {}
+        self._pods: dict[Key, tuple[str, str, Any]] = {}
+        """key → (uid, resourceVersion, the trimmed pod packed by `pack_json`)."""
         self._gone: dict[Key, str | None] = {}
         """Pods seen deleted: key → the deleted pod's uid."""
         self.watched = watched
@@ -126,7 +132,7 @@ class PodStore:
         key = (meta.get("namespace") or "", meta.get("name") or "")
         if event_type == "DELETED":
             held = self._pods.get(key)
-            if held is None or held["metadata"].get("uid") == meta.get("uid"):
+            if held is None or held[0] == (meta.get("uid") or ""):
                 self._pods.pop(key, None)
                 self._gone.pop(key, None)
                 self._gone[key] = meta.get("uid")
@@ -143,11 +149,11 @@ class PodStore:
         if key in self._gone and self._gone[key] == meta.get("uid"):
             return
         held = self._pods.get(key)
-        if held is not None and held["metadata"].get("uid") == meta.get("uid") \
-                and not _newer_or_unknown(meta.get("resourceVersion"), held["metadata"].get("resourceVersion")):
+        if held is not None and held[0] == (meta.get("uid") or "") \
+                and not _newer_or_unknown(meta.get("resourceVersion"), held[1]):
             return
         self._gone.pop(key, None)
-        self._pods[key] = trim_pod(pod)
+        self._pods[key] = (meta.get("uid") or "", meta.get("resourceVersion") or "", pack_json(_trimmed(pod)))
 
     def forget(self, namespace: str, name: str) -> None:
         """Whatever is known of the pod: the next `get` says None (read it)."""
@@ -160,7 +166,10 @@ class PodStore:
         if not self.watched:
             return None
         key = (namespace, name)
-        return GONE if key in self._gone else self._pods.get(key)
+        if key in self._gone:
+            return GONE
+        held = self._pods.get(key)
+        return None if held is None else unpack_json(held[2])
 
     def __len__(self) -> int:
         return len(self._pods)
