@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestServer
 
 from agent_sessions.k8s import informer as informer_module
 from agent_sessions.k8s.client import connection_fields, make_api_client
+from agent_sessions.k8s.decoding import MAX_DECODED_DEPTH
 from agent_sessions.k8s.informer import Informer
 
 
@@ -41,7 +42,7 @@ class Script:
             response = web.StreamResponse()
             await response.prepare(request)
             for event in events:
-                line = json.dumps(event).encode() + b"\n"
+                line = (event if isinstance(event, bytes) else json.dumps(event).encode()) + b"\n"
                 await response.write(line[:7])  # split across chunks
                 await response.write(line[7:])
             return response
@@ -195,3 +196,46 @@ async def test_on_the_api_server_it_lists_pages_and_follows_changes(api, kubecon
                 api.delete("configmaps", "default", name)
             except Exception:  # noqa: BLE001 — gone already
                 pass
+
+
+def deep_json(levels: int) -> bytes:
+    return b'{"n":' * levels + b'"bottom"' + b"}" * levels
+
+
+async def test_an_object_too_deep_for_the_decoder_is_cut_not_allowed_to_stop_the_informer(served, caplog):
+    # The API server accepts 10,000 levels inside a free-form field; Python's decoder stops near
+    # 1,000. One such object (a session author's) must not make every list and watch fail.
+    script, http, server = served
+    events: list[tuple] = []
+    deep_item = b'{"metadata":{"name":"deep","namespace":"ns","uid":"u1","resourceVersion":"5"},"spec":{"meta":' \
+        + deep_json(5000) + b"}}"
+    page = b'{"items":[' + deep_item + b',{"metadata":{"name":"fine","namespace":"ns","uid":"u2"}}],' \
+        b'"metadata":{"resourceVersion":"9"}}'
+    script.lists = [lambda request: web.Response(body=page, content_type="application/json")]
+    watched = b'{"type":"MODIFIED","object":{"metadata":{"name":"deep2","namespace":"ns","uid":"u3",' \
+        b'"resourceVersion":"10"},"spec":{"meta":' + deep_json(3000) + b"}}}"
+    script.watches = [[watched]]
+    informer = Informer(http, server, "/api/v1/configmaps", lambda t, o: events.append((t, o)))
+    await run_until(informer, lambda: len(events) == 3)
+    (_, deep), (_, fine), (_, modified) = events
+    assert fine["metadata"]["name"] == "fine" and modified["metadata"]["name"] == "deep2"
+    level, node = 0, deep["spec"]["meta"]
+    while isinstance(node, dict):
+        level, node = level + 1, node["n"]
+    assert node is None and level < MAX_DECODED_DEPTH
+    assert informer.resource_version == "10"
+    assert any("nested too deep to decode" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_failed_watch_is_resumed_from_its_version_without_listing_again(served, monkeypatch):
+    # At 10,000 sessions a list is the costliest request there is: a dropped watch or a server
+    # error resumes the watch; only a 410 (or a failed list) lists again.
+    monkeypatch.setattr(informer_module, "RETRY_DELAYS", (0.01,))
+    script, http, server = served
+    events: list[tuple] = []
+    script.lists = [listing([cm("a", "5")], "9")]
+    script.watches = [500, [{"type": "ADDED", "object": cm("c", "10")}]]
+    informer = Informer(http, server, "/api/v1/configmaps", lambda t, o: events.append((t, o["metadata"]["name"])))
+    await run_until(informer, lambda: ("ADDED", "c") in events and len(script.requests) >= 4)
+    kinds = [("watch", r["resourceVersion"]) if r.get("watch") else ("list", None) for r in script.requests[:4]]
+    assert kinds == [("list", None), ("watch", "9"), ("watch", "9"), ("watch", "10")]

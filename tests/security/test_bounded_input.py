@@ -258,3 +258,32 @@ def test_admission_refuses_each_reproduced_value(api, agent, message):
         api.create(c.SESSION_PLURAL, session("bad", agent=agent))
     assert raised.value.code == 422
     assert message in raised.value.message
+
+
+@pytest.mark.parametrize("api", ["real"], indirect=True)
+def test_a_session_nested_deeper_than_pythons_decoder_does_not_blind_the_operator(api, operator):
+    # The API server accepts 5,000 levels inside `spec.meta` (a free-form field: its decoder goes
+    # to 10,000); Python's JSON decoder stops near 1,000. Every list and watch of sessions carries
+    # such a body, so it once made every one of them fail: no session was reconciled any more.
+    # The operator's informers cut what is too deep (`k8s.decoding.decode`): the neighbours are
+    # reconciled, and the deep session is told why it is refused. (Real server only: the embedded
+    # one keeps objects as Python values, which cannot be nested this deep.)
+    from agent_sessions.k8s.decoding import decode  # noqa: PLC0415
+
+    levels = 5000
+    body = (b'{"apiVersion":"%s","kind":"%s","metadata":{"name":"abyss","namespace":"default"},'
+            b'"spec":{"agent":{"image":"%s"},"meta":' % (c.API_VERSION.encode(), c.SESSION_KIND.encode(), IMAGE.encode())
+            + b'{"a":' * levels + b"{}" + b"}" * levels + b"}}")
+    path = f"/apis/{c.GROUP}/{c.VERSION}/namespaces/default/{c.SESSION_PLURAL}"
+    api.client.request("POST", path, body=body)
+    api.create(c.SESSION_PLURAL, session("neighbour", agent={"image": IMAGE}))
+    wait_session(api, "neighbour", lambda o: condition(o, c.COND_READY) is not None
+                 and condition(o, c.COND_READY)["status"] == "True")
+
+    def refused() -> bool:
+        obj = decode(api.client.request("GET", f"{path}/abyss", raw=True).encode())
+        cond = next((x for x in (obj.get("status") or {}).get("conditions") or () if x["type"] == c.COND_CONFIG_VALID),
+                    None)
+        return cond is not None and cond["status"] == "False" and "spec.meta: nested more than" in cond["message"]
+
+    api.wait_for(refused, timeout=30)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import urllib.parse
@@ -13,6 +12,7 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from agent_sessions import __version__
+from .decoding import decode
 
 USER_AGENT = f"agent-session-operator/{__version__}"
 
@@ -103,4 +103,4 @@ async def call_json(method: Any, *args: Any, **kwargs: Any) -> Any:
         error.body = data.decode("utf-8", errors="replace")
         error.headers = response.headers
         raise error
-    return json.loads(data) if data else None
+    return decode(data) if data else None

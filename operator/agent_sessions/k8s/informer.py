@@ -27,6 +27,8 @@ from urllib.parse import urlencode
 
 import aiohttp
 
+from .decoding import decode
+
 logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 500
@@ -80,19 +82,28 @@ class Informer:
         return self.server.rstrip("/") + self.path
 
     async def run(self) -> None:
-        """List and watch until cancelled."""
+        """List and watch until cancelled: a failed watch is resumed from the last resourceVersion
+        seen; only a failed list, or a version the server no longer has (410), lists again."""
         while True:
             try:
                 await self._list()
-                while True:
-                    await self._watch()
             except asyncio.CancelledError:
                 raise
             except Gone:
-                logger.debug("%s: resourceVersion %s expired; listing again", self.path, self.resource_version)
                 continue
             except Exception as problem:  # noqa: BLE001 — whatever it was, list again later
                 await self._pause_after(problem)
+                continue
+            while True:
+                try:
+                    await self._watch()
+                except asyncio.CancelledError:
+                    raise
+                except Gone:
+                    logger.debug("%s: resourceVersion %s expired; listing again", self.path, self.resource_version)
+                    break
+                except Exception as problem:  # noqa: BLE001 — a dropped connection, a server error
+                    await self._pause_after(problem)
 
     async def _pause_after(self, problem: Exception) -> None:
         delay = RETRY_DELAYS[min(self._failures, len(RETRY_DELAYS) - 1)] * (1 + random.uniform(0, 0.1))
@@ -129,7 +140,7 @@ class Informer:
                 if response.status != 200:
                     self._known.update(known)
                     raise Refused(response.status, _message(await response.read()))
-                page = json.loads(await response.read())
+                page = decode(await response.read())
             if self.on_missing is not None and token is None:
                 self.on_missing(False)
             for obj in page.get("items") or ():
@@ -168,7 +179,7 @@ class Informer:
                 start = 0
                 while (end := buffer.find(b"\n", start)) >= 0:
                     if end > start:
-                        self._event(json.loads(buffer[start:end]))
+                        self._event(decode(bytes(buffer[start:end])))
                     start = end + 1
                 del buffer[:start]
         self._failures = 0
