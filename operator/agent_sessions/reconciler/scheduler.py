@@ -46,6 +46,8 @@ class SessionScheduler:
         self._failures: dict[Hashable, int] = {}
         self._backoffs: dict[Hashable, int] = {}
         self._closed = False
+        self._forgotten: set[Hashable] = set()
+        """Keys forgotten while their reconcile ran: their count goes when it ends."""
         self.completed: Counter[Hashable] = Counter()
         """Reconciles finished per key (successful or not): what tests and `dev` wait on."""
 
@@ -53,6 +55,7 @@ class SessionScheduler:
         """Reconcile `key` soon (now, or right after the reconcile in progress)."""
         if self._closed:
             return
+        self._forgotten.discard(key)
         timer = self._timers.pop(key, None)
         if timer is not None:
             timer.cancel()
@@ -67,12 +70,17 @@ class SessionScheduler:
             self._work(key), name=f"reconcile {key}", context=contextvars.Context())
 
     def forget(self, key: Hashable) -> None:
-        """The session is gone: drop its timer and counters (a running worker finishes)."""
+        """The session is gone: drop its timer and counters (a running worker finishes), so a
+        deleted session leaves nothing behind (issue 11: flat memory under churn)."""
         timer = self._timers.pop(key, None)
         if timer is not None:
             timer.cancel()
         self._failures.pop(key, None)
         self._backoffs.pop(key, None)
+        self.completed.pop(key, None)
+        worker = self._workers.get(key)
+        if worker is not None and not worker.done():
+            self._forgotten.add(key)
 
     def drop(self, which: Callable[[Hashable], bool]) -> None:
         """Stop all work on the keys `which` selects, at once: timers, pending triggers and
@@ -106,7 +114,11 @@ class SessionScheduler:
             self._dirty.discard(key)
             async with self._limit:
                 delay = await self._run_once(key)
-            self.completed[key] += 1
+            if key in self._forgotten:
+                self._forgotten.discard(key)
+                delay = None
+            else:
+                self.completed[key] += 1
             if key not in self._dirty:
                 break
         self._workers.pop(key, None)
