@@ -269,21 +269,34 @@ def test_a_session_nested_deeper_than_pythons_decoder_does_not_blind_the_operato
     # reconciled, and the deep session is told why it is refused. (Real server only: the embedded
     # one keeps objects as Python values, which cannot be nested this deep.)
     from agent_sessions.k8s.decoding import decode  # noqa: PLC0415
+    from support.cluster.rest import ApiError  # noqa: PLC0415
 
     levels = 5000
     body = (b'{"apiVersion":"%s","kind":"%s","metadata":{"name":"abyss","namespace":"default"},'
             b'"spec":{"agent":{"image":"%s"},"meta":' % (c.API_VERSION.encode(), c.SESSION_KIND.encode(), IMAGE.encode())
             + b'{"a":' * levels + b"{}" + b"}" * levels + b"}}")
     path = f"/apis/{c.GROUP}/{c.VERSION}/namespaces/default/{c.SESSION_PLURAL}"
-    api.client.request("POST", path, body=body)
-    api.create(c.SESSION_PLURAL, session("neighbour", agent={"image": IMAGE}))
-    wait_session(api, "neighbour", lambda o: condition(o, c.COND_READY) is not None
-                 and condition(o, c.COND_READY)["status"] == "True")
+    api.client.request("POST", path, body=body, raw=True)  # (the answer is as deep: not decoded here)
+    try:
+        api.create(c.SESSION_PLURAL, session("neighbour"))
+        wait_session(api, "neighbour", lambda o: condition(o, c.COND_READY) is not None
+                     and condition(o, c.COND_READY)["status"] == "True")
 
-    def refused() -> bool:
-        obj = decode(api.client.request("GET", f"{path}/abyss", raw=True).encode())
-        cond = next((x for x in (obj.get("status") or {}).get("conditions") or () if x["type"] == c.COND_CONFIG_VALID),
-                    None)
-        return cond is not None and cond["status"] == "False" and "spec.meta: nested more than" in cond["message"]
+        def refused() -> bool:
+            obj = decode(api.client.request("GET", f"{path}/abyss", raw=True).encode())
+            cond = next((x for x in (obj.get("status") or {}).get("conditions") or ()
+                         if x["type"] == c.COND_CONFIG_VALID), None)
+            return cond is not None and cond["status"] == "False" and "spec.meta: nested more than" in cond["message"]
 
-    api.wait_for(refused, timeout=30)
+        api.wait_for(refused, timeout=30)
+    finally:  # the harness's clean-up lists sessions with Python's decoder: the deep one goes first
+        api.client.request("DELETE", f"{path}/abyss", raw=True)
+
+        def gone() -> bool:
+            try:
+                api.client.request("GET", f"{path}/abyss", raw=True)
+            except ApiError as error:
+                return error.code == 404
+            return False
+
+        api.wait_for(gone, timeout=30)

@@ -14,6 +14,7 @@ from kubernetes_asyncio import client
 
 from agent_sessions.api import constants as c
 
+from .client import call_json
 from .status import MERGE_PATCH
 
 
@@ -34,7 +35,8 @@ async def set_finalizers(api: client.ApiClient, metadata: dict[str, Any], finali
     patch: dict[str, Any] = {"metadata": {"finalizers": finalizers}}
     if metadata.get("resourceVersion"):
         patch["metadata"]["resourceVersion"] = metadata["resourceVersion"]
-    return await client.CustomObjectsApi(api).patch_namespaced_custom_object(
+    return await call_json(  # (decoded whatever a session author nested in it: k8s.decoding)
+        client.CustomObjectsApi(api).patch_namespaced_custom_object,
         c.GROUP,
         c.VERSION,
         metadata["namespace"],

@@ -14,6 +14,8 @@ from kubernetes_asyncio import client
 
 from agent_sessions.api import constants as c
 
+from .client import call_json
+
 MERGE_PATCH = "application/merge-patch+json"
 
 
@@ -38,7 +40,8 @@ def merge_patch(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[
 async def patch_status(api: client.ApiClient, namespace: str, name: str, status_patch: dict[str, Any]) -> dict:
     """PATCH /status of an AgentSession with a merge patch. Returns the updated object."""
     objects = client.CustomObjectsApi(api)
-    return await objects.patch_namespaced_custom_object_status(
+    return await call_json(  # (decoded whatever a session author nested in it: k8s.decoding)
+        objects.patch_namespaced_custom_object_status,
         c.GROUP,
         c.VERSION,
         namespace,

@@ -45,6 +45,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from agent_sessions.api import constants as c
 from agent_sessions.api.session import AgentSessionStatus, LogsStatus
 from agent_sessions.config import ConfigInvalid, ResolvedConfig, resolve_config
+from agent_sessions.k8s.client import call_json
 from agent_sessions.k8s.events import build_event, post_event
 from agent_sessions.k8s.finalizers import set_finalizers, with_finalizer, without_finalizer
 from agent_sessions.k8s.status import merge_patch, patch_status
@@ -389,9 +390,8 @@ class Reconciler:
     async def _remove_finalizer(self, ref: SessionRef) -> bool:
         objects = client.CustomObjectsApi(self.api)
         try:
-            current = await objects.get_namespaced_custom_object(
-                c.GROUP, c.VERSION, ref.namespace, c.SESSION_PLURAL, ref.name
-            )
+            current = await call_json(objects.get_namespaced_custom_object,
+                                      c.GROUP, c.VERSION, ref.namespace, c.SESSION_PLURAL, ref.name)
         except ApiException as exc:
             if exc.status == 404:
                 return True
