@@ -156,6 +156,11 @@ class Kube:
                         if len(seen) == len(names):
                             done.set()
                             return
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 — e.g. a client timeout while 10,000 objects are listed
+                print(f"   (the bench's watch failed: {type(error).__name__}: {error}; watching again)", flush=True)
+                await asyncio.sleep(1.0)
             finally:
                 stream.stop()
 
@@ -311,6 +316,8 @@ async def run(args: argparse.Namespace, plane: ControlPlane, work: Path) -> None
         print(f"\n1./2. Bursts ({args.clients} concurrent creators), bare pods vs AgentSessions on the same node:")
         bare: dict[int, tuple[float, list[float]]] = {}
         for size in (args.small, args.burst):
+            if not size:
+                continue
             names = [f"bare-{size}-{i:05d}" for i in range(size)]
             with CpuMeter(plane_processes(plane)) as cpu:
                 bare[size] = await burst(kube, "pods", names, pod_ready, timeout=600)
@@ -327,6 +334,8 @@ async def run(args: argparse.Namespace, plane: ControlPlane, work: Path) -> None
             await asyncio.sleep(3.0)
             created = 0
             for size in (args.small, args.burst):
+                if not size:
+                    continue
                 names = [f"s-{size}-{i:05d}" for i in range(size)]
                 with CpuMeter({**plane_processes(plane), "operator": operator.pid}) as cpu:
                     rate, latencies = await burst(kube, "sessions", names, session_ready, timeout=900)
