@@ -14,7 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from agent_sessions.k8s import informer as informer_module
-from agent_sessions.k8s.client import connection_fields, make_api_client
+from agent_sessions.k8s.client import http_session, make_api_client
 from agent_sessions.k8s.decoding import MAX_DECODED_DEPTH
 from agent_sessions.k8s.informer import Informer
 
@@ -160,19 +160,11 @@ async def test_on_the_api_server_it_lists_pages_and_follows_changes(api, kubecon
     for name in names[:3]:
         api.create("configmaps", {"metadata": {"name": name, "namespace": "default"}, "data": {"k": "v"}})
     client = await make_api_client(kubeconfig)
-    fields = await connection_fields(client)
-    ssl_context = False
-    if fields["verify"]:
-        import ssl  # noqa: PLC0415
-
-        ssl_context = ssl.create_default_context(cafile=fields["ca_path"])
-        if fields["cert_path"]:
-            ssl_context.load_cert_chain(fields["cert_path"], fields["key_path"])
+    http, server = await http_session(client)
     events: list[tuple] = []
     try:
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ssl_context),
-                                         headers=fields["headers"]) as http:
-            informer = Informer(http, fields["server"], "/api/v1/namespaces/default/configmaps",
+        async with http:
+            informer = Informer(http, server, "/api/v1/namespaces/default/configmaps",
                                 lambda t, o: events.append((t, o["metadata"]["name"])), page_size=2)
             task = asyncio.create_task(informer.run())
             try:

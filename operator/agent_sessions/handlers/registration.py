@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,7 +31,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from agent_sessions.api import constants as c
 from agent_sessions.api.json_shape import pack_json, unpack_json
-from agent_sessions.k8s.client import USER_AGENT, connection_fields, make_api_client
+from agent_sessions.k8s.client import USER_AGENT, http_session, make_api_client
 from agent_sessions.k8s.informer import Informer
 from agent_sessions.providers.base import Provider
 from agent_sessions.providers.registry import ProviderRegistry
@@ -285,7 +284,7 @@ class OperatorRuntime:
                 peering = [start(f"/apis/{PEERING_GROUP}{scope}/{plural}", gate.seen,
                                  field_selector=f"metadata.name={self.options.peering}",
                                  on_missing=lambda missing, where=scope: gate.missing(where, missing))
-                           for scope in (scopes if not self.options.clusterwide else [""])]
+                           for scope in scopes]
             group = f"/apis/{c.GROUP}/{c.VERSION}"
             first = [start(f"{group}{scope}/{c.TEMPLATE_PLURAL}", self.template_seen) for scope in scopes]
             first += [start(f"/api/v1{scope}/pods", self.pod_event, label_selector=c.LABEL_SESSION)
@@ -455,18 +454,9 @@ def _snapshot(body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 async def _http_session(runtime: OperatorRuntime) -> tuple[aiohttp.ClientSession, str]:
-    """An aiohttp session with the operator client's server, TLS and credentials (kubeconfig,
-    in-cluster or exec plugin, as kubectl would) and this replica's user agent."""
+    """`k8s.client.http_session` of the operator's client, with this replica's user agent."""
     reconciler = await runtime.connect()
-    fields = await connection_fields(reconciler.api)
-    fields["headers"]["User-Agent"] = runtime.user_agent
-    ssl_context: ssl.SSLContext | bool = False
-    if fields["verify"]:
-        ssl_context = ssl.create_default_context(cafile=fields["ca_path"])
-        if fields["cert_path"]:
-            ssl_context.load_cert_chain(fields["cert_path"], fields["key_path"])
-    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, ssl=ssl_context), headers=fields["headers"])
-    return session, fields["server"]
+    return await http_session(reconciler.api, runtime.user_agent)
 
 
 async def _follow(runtime: OperatorRuntime, http: aiohttp.ClientSession, server: str) -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+import ssl
 import urllib.parse
 import urllib.request
 from typing import Any
 
+import aiohttp
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
@@ -82,6 +84,21 @@ async def connection_fields(api: client.ApiClient) -> dict:
         "key_path": conf.key_file,
         "verify": bool(conf.verify_ssl),
     }
+
+
+async def http_session(api: client.ApiClient, user_agent: str = USER_AGENT) -> tuple[aiohttp.ClientSession, str]:
+    """An aiohttp session with `api`'s TLS and credentials (kubeconfig, in-cluster or exec plugin,
+    as kubectl would) and `user_agent`, and the server it talks to: for the operator's watches
+    (its informers, kopf's)."""
+    fields = await connection_fields(api)
+    fields["headers"]["User-Agent"] = user_agent
+    ssl_context: ssl.SSLContext | bool = False
+    if fields["verify"]:
+        ssl_context = ssl.create_default_context(cafile=fields["ca_path"])
+        if fields["cert_path"]:
+            ssl_context.load_cert_chain(fields["cert_path"], fields["key_path"])
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, ssl=ssl_context), headers=fields["headers"])
+    return session, fields["server"]
 
 
 async def call_json(method: Any, *args: Any, **kwargs: Any) -> Any:
