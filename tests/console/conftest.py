@@ -233,6 +233,7 @@ class Console:
     api: str
     token: str
     viewer_token: str | None
+    retry_after: str | None = None  # the last 429's `Retry-After`
 
     @property
     def url(self) -> str:
@@ -289,11 +290,18 @@ class Console:
             with urllib.request.urlopen(request, timeout=60) as response:
                 return response.status, json.load(response)
         except urllib.error.HTTPError as error:
+            self.retry_after = error.headers.get("Retry-After")
             text = error.read()
             return error.code, json.loads(text) if text else None
 
     def send(self, name: str, text: str, ns: str = "default") -> dict:
-        status, answer = self.call("POST", f"/v1/namespaces/{ns}/sessions/{name}/messages", body={"text": text})
+        """One message, as a well-behaved client sends it: a 429 (the gateway's per-caller rate
+        limit, which the page's own requests share) is waited out, as its `Retry-After` says."""
+        for _ in range(5):
+            status, answer = self.call("POST", f"/v1/namespaces/{ns}/sessions/{name}/messages", body={"text": text})
+            if status != 429:
+                break
+            time.sleep(float(self.retry_after or 1))
         assert status == 200, answer
         return answer
 

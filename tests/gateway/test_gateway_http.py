@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import aiohttp
 
@@ -254,6 +255,8 @@ async def test_callers_over_their_rate_are_limited(api, runtime, start_gateway, 
                 status, body = await error_of(resp)
                 assert body["code"] == "rate_limited"
                 assert int(resp.headers["Retry-After"]) >= 1
+                wait = re.search(r"retry in (\d+\.\d)s", body["message"])
+                assert wait and float(wait.group(1)) > 0, body["message"]
     assert statuses == [200, 200, 429]
     async with http.get(session_url(gateway, "demo"), headers=BOB) as resp:
         assert resp.status == 200  # another caller, another bucket

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import time
 from collections.abc import Mapping
@@ -141,7 +142,8 @@ class GatewayService:
     def rate_limit(self, caller: Caller) -> None:
         wait = self.limiter.check(caller.user)
         if wait > 0:
-            raise GatewayError(RATE_LIMITED, f"too many requests from {caller.user!r}; retry in {wait:.1f}s",
+            shown = math.ceil(wait * 10) / 10  # never "retry in 0.0s"
+            raise GatewayError(RATE_LIMITED, f"too many requests from {caller.user!r}; retry in {shown:.1f}s",
                                retry_after=wait)
 
     async def authorize(self, caller: Caller, permission: Permission, namespace: str, name: str | None = None) -> None:
