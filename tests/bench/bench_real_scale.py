@@ -235,6 +235,17 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def sockets(pid: int) -> int:
+    """How many sockets `pid` holds open (connections to runtimes and the API server, listeners)."""
+    count = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            count += os.readlink(fd).startswith("socket:")
+        except OSError:
+            pass  # closed meanwhile
+    return count
+
+
 def free_port() -> int:
     import socket  # noqa: PLC0415
 
@@ -355,10 +366,10 @@ async def run(args: argparse.Namespace, plane: ControlPlane, work: Path) -> None
                 await burst(kube, "sessions", names, session_ready, timeout=3600)
                 created = target
                 await asyncio.sleep(5.0)
-                after_burst = rss_mib(operator.pid)
+                after_burst, held = rss_mib(operator.pid), sockets(operator.pid)
                 await asyncio.sleep(60.0)  # the operator hands freed memory back every minute
-                print(f"   {created:6d} sessions: {after_burst:6.1f} MiB 5 s after the burst, "
-                      f"{rss_mib(operator.pid):6.1f} MiB a minute later")
+                print(f"   {created:6d} sessions: {after_burst:6.1f} MiB ({held} sockets) 5 s after the burst, "
+                      f"{rss_mib(operator.pid):6.1f} MiB ({sockets(operator.pid)} sockets) a minute later")
 
             print(f"\n4. Operator restart over {created} converged sessions:")
             stop_operator(operator)
@@ -371,7 +382,7 @@ async def run(args: argparse.Namespace, plane: ControlPlane, work: Path) -> None
             writes = [r for r in records if r.is_write]
             print(f"   resync {resync:.1f} s (process start → every session reconciled, from its agent_sessions "
                   f"gauge); in that time and 5 s more: writes {len(writes)}, reads {len(records) - len(writes)}; "
-                  f"RSS {rss_mib(operator.pid):.1f} MiB")
+                  f"RSS {rss_mib(operator.pid):.1f} MiB, {sockets(operator.pid)} sockets")
             print("   " + verb_table(records).replace("\n", "\n   "))
 
             if args.quiet_seconds:
@@ -421,7 +432,8 @@ async def churn(kube: Kube, operator: subprocess.Popen, created: int, minutes: i
         stopped = to_stop
         await asyncio.sleep(max(0.0, 60.0 - (time.monotonic() - began)))
         samples.append(rss_mib(operator.pid))
-        print(f"   minute {minute + 1:3d}: {samples[-1]:6.1f} MiB ({len(running) + len(stopped)} churn sessions live)")
+        print(f"   minute {minute + 1:3d}: {samples[-1]:6.1f} MiB, {sockets(operator.pid)} sockets "
+              f"({len(running) + len(stopped)} churn sessions live)")
     half = len(samples) // 2
     print(f"   RSS first {samples[0]:.1f}, last {samples[-1]:.1f}, max {max(samples):.1f} MiB; "
           f"second half vs first: {statistics.mean(samples[half:]) - statistics.mean(samples[:half]):+.1f} MiB")

@@ -3,12 +3,15 @@ with the Kubernetes identity, failures handed to the caller's hook."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer, make_mocked_request
 
-from agent_sessions.wire.runtime_client import RuntimeCallFailed, RuntimeClient, RuntimeTimeouts
+from agent_sessions.wire.runtime_client import OWN_KEEPALIVE_SECONDS, RuntimeCallFailed, RuntimeClient, RuntimeTimeouts
 from agent_sessions.wire.runtime_info import RuntimeInfo
 from agent_sessions.wire.session_ref import SessionRef
 from agent_sessions.wire.sse import sse_encode, wants_stream
@@ -105,3 +108,25 @@ def test_a_failed_agent_start_is_read_with_its_reason_and_message():
     assert info.health_message() == "AgentExecFailed; cannot run 'x': No such file"
     assert not RuntimeInfo.from_json({"agentStart": {"state": "started"}}).start_failed
     assert not RuntimeInfo.from_json({"agentStart": "garbage"}).start_failed
+
+
+async def test_the_clients_own_session_lets_idle_runtime_connections_go_within_seconds():
+    """The operator calls each runtime every 10–60 s: a connection kept idle for aiohttp's default
+    15 s is held for nothing, and at 10,000 sessions they were thousands of sockets (issue 11)."""
+    connections: list[asyncio.BaseTransport] = []
+
+    async def info(request: web.Request) -> web.Response:
+        connections.append(request.transport)
+        return web.json_response(INFO)
+
+    app = web.Application()
+    app.router.add_get("/v1/info", info)
+    async with contextlib.AsyncExitStack() as stack:
+        runtimes = [await stack.enter_async_context(TestServer(app)) for _ in range(10)]
+        client = RuntimeClient(user_agent="test")
+        stack.push_async_callback(client.close)
+        for server in runtimes:
+            await client.info(str(server.make_url("")).rstrip("/"), REF)
+        assert sum(not t.is_closing() for t in connections) == 10  # kept for a reconcile's next call
+        await asyncio.sleep(2 * OWN_KEEPALIVE_SECONDS + 1.0)  # aiohttp sweeps idle ones every keepalive
+        assert sum(not t.is_closing() for t in connections) == 0

@@ -116,9 +116,17 @@ def runtime_url(endpoint: str, path: str) -> str:
     return endpoint.rstrip("/") + path
 
 
+OWN_KEEPALIVE_SECONDS = 2.0
+"""How long the client's own session keeps an idle connection to a runtime. The operator calls a
+runtime in short bursts (its info, then maybe its log tail, in one reconcile; a prompt's delivery)
+and then not for 10–60 s: a connection kept longer is a socket and its buffers held for nothing —
+with aiohttp's default (15 s, idle connections not bounded in number) thousands of them at
+10,000 sessions (issue 11: memory)."""
+
+
 class RuntimeClient:
     """HTTP calls to session runtimes over one aiohttp session: the caller's `http`, or one of its
-    own (sent with `user_agent`, closed by `close()`)."""
+    own (sent with `user_agent`, closed by `close()`, idle connections kept `OWN_KEEPALIVE_SECONDS`)."""
 
     def __init__(self, http: aiohttp.ClientSession | None = None, *, user_agent: str | None = None,
                  timeouts: RuntimeTimeouts | None = None,
@@ -137,7 +145,8 @@ class RuntimeClient:
         if self._http is not None:
             return self._http
         if self._owned is None or self._owned.closed:
-            self._owned = aiohttp.ClientSession(headers=self._headers)
+            self._owned = aiohttp.ClientSession(
+                headers=self._headers, connector=aiohttp.TCPConnector(keepalive_timeout=OWN_KEEPALIVE_SECONDS))
         return self._owned
 
     async def close(self) -> None:
