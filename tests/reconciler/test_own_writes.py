@@ -51,3 +51,32 @@ def test_a_session_that_is_gone_is_forgotten():
     writes.remember(version("a", "1"), version("a", "2"))
     writes.forget("a")
     assert len(writes) == 0
+
+
+def test_what_a_write_returned_is_held_packed_without_managed_fields():
+    """A burst's index lags behind thousands of our writes: each returned body is held until it
+    catches up, so it is held small (issue 11: 40 MiB of transient heap at 2,000 sessions)."""
+    import tracemalloc
+
+    def returned(uid: str) -> dict:
+        body = version(uid, "2", "Running")
+        body["metadata"]["managedFields"] = [
+            {"manager": f"agent-sessions-{i}", "operation": "Update", "fieldsType": "FieldsV1",
+             "fieldsV1": {f"f:status{i}": {"f:phase": {}, "f:conditions": {}, "f:info": {}}}} for i in range(20)
+        ]
+        return body
+
+    writes = OwnWrites()
+    count = 500
+    tracemalloc.start()
+    try:
+        for i in range(count):  # each returned body is dropped by the caller: only what is held stays
+            writes.remember(version(f"uid-{i}", "1"), returned(f"uid-{i}"))
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert held / count < 1024, f"{held / count:.0f} bytes held per session"
+    fresh = writes.freshest(version("uid-7", "1"))
+    assert fresh == version("uid-7", "2", "Running")  # managedFields left out, the rest intact
+    fresh["status"]["phase"] = "changed by the caller"
+    assert writes.freshest(version("uid-7", "1"))["status"]["phase"] == "Running"  # a copy each time

@@ -6,13 +6,18 @@ just made (a second event, a second create). A resourceVersion we know we replac
 such a stale body exactly, without ever comparing resourceVersions (they are opaque).
 
 Memory is bounded: a session's entry goes as soon as the index has caught up (or someone else
-wrote since), when the session is gone (`forget`), and, past `limit` sessions, oldest first.
+wrote since), when the session is gone (`forget`), and, past `limit` sessions, oldest first. What
+a write returned is held packed and without `managedFields` (nothing reads them): during a burst
+the index lags behind thousands of writes at once, and each returned body as Python objects is
+~20 KiB — 40 MiB of transient heap at 2,000 sessions (issue 11), which the allocator keeps.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from typing import Any
+
+from agent_sessions.api.json_shape import pack_json, unpack_json
 
 LIMIT = 10_000
 
@@ -22,7 +27,7 @@ class OwnWrites:
 
     def __init__(self, limit: int = LIMIT) -> None:
         self.limit = limit
-        self._entries: OrderedDict[str, tuple[set[str], dict[str, Any]]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[set[str], bytes | dict[str, Any]]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -35,18 +40,25 @@ class OwnWrites:
             return body
         replaced, latest = known
         if body["metadata"].get("resourceVersion") in replaced:
-            return latest
+            return unpack_json(latest)  # a fresh copy: the caller may change it
         del self._entries[uid]  # the index caught up, or someone else wrote since: trust it
         return body
 
     def remember(self, before: dict[str, Any], after: dict[str, Any]) -> None:
         """Our write turned `before` into `after`."""
         uid = before["metadata"].get("uid", "")
-        replaced = self._entries.pop(uid, (set(), after))[0]
+        replaced = self._entries.pop(uid, (set(), b""))[0]
         replaced.add(before["metadata"].get("resourceVersion", ""))
-        self._entries[uid] = (replaced, after)
+        self._entries[uid] = (replaced, pack_json(_without_managed_fields(after)))
         while len(self._entries) > self.limit:
             self._entries.popitem(last=False)
 
     def forget(self, uid: str) -> None:
         self._entries.pop(uid, None)
+
+
+def _without_managed_fields(body: dict[str, Any]) -> dict[str, Any]:
+    meta = body.get("metadata") or {}
+    if "managedFields" not in meta:
+        return body
+    return {**body, "metadata": {key: value for key, value in meta.items() if key != "managedFields"}}
