@@ -30,9 +30,11 @@ class Script:
         self.lists: list[Callable[[web.Request], web.Response]] = []
         self.watches: list[list[dict] | int] = []
         self.requests: list[dict] = []
+        self.accepts: list[str | None] = []
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(dict(request.query))
+        self.accepts.append(request.headers.get("Accept"))
         if request.query.get("watch") == "true":
             if not self.watches:
                 await asyncio.sleep(3600)
@@ -95,6 +97,27 @@ async def test_a_paged_list_is_handed_over_then_the_watch_resumes_from_its_versi
     assert watch["watch"] == "true" and watch["resourceVersion"] == "9" and watch["allowWatchBookmarks"] == "true"
     assert rewatch["resourceVersion"] == "14"  # the watch ended: resumed from the last version seen
     assert informer.synced.is_set()
+
+
+async def test_metadata_only_asks_for_metadata_and_hands_over_nothing_else_whatever_the_server_sends(served):
+    script, http, server = served
+    seen: list[tuple] = []
+    secret = {**cm("s", "5"), "kind": "Secret", "data": {"token": "c2VjcmV0"}, "type": "Opaque"}
+    script.lists = [listing([secret], "9")]
+    script.watches = [[{"type": "MODIFIED", "object": {**secret, "metadata": {**secret["metadata"], "resourceVersion": "10"}}}]]
+    informer = Informer(http, server, "/api/v1/configmaps", lambda t, o: seen.append((t, o)), metadata_only=True)
+    await run_until(informer, lambda: len(seen) == 2)
+    assert script.accepts[:2] == [informer_module.METADATA_LIST, informer_module.METADATA_WATCH]
+    assert "as=PartialObjectMetadataList;g=meta.k8s.io;v=v1" in script.accepts[0]
+    assert "as=PartialObjectMetadata;g=meta.k8s.io;v=v1" in script.accepts[1]
+    for _, obj in seen:  # a server without PartialObjectMetadata sent it all: only metadata is handed over
+        assert obj == {"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata", "metadata": obj["metadata"]}
+        assert obj["metadata"]["name"] == "s" and obj["metadata"]["uid"] == "uid-s"
+    assert [(t, o["metadata"]["resourceVersion"]) for t, o in seen] == [(None, "5"), ("MODIFIED", "10")]
+    plain = Informer(http, server, "/api/v1/configmaps", lambda t, o: None)
+    script.lists, script.watches, before = [listing([], "11")], [], len(script.accepts)
+    await run_until(plain, lambda: len(script.accepts) >= before + 2)
+    assert all("PartialObjectMetadata" not in (accept or "") for accept in script.accepts[before:])  # whole objects
 
 
 async def test_a_410_lists_again_and_reports_what_vanished_meanwhile_as_deleted(served):
@@ -188,6 +211,47 @@ async def test_on_the_api_server_it_lists_pages_and_follows_changes(api, kubecon
                 api.delete("configmaps", "default", name)
             except Exception:  # noqa: BLE001 — gone already
                 pass
+
+
+async def test_on_the_api_server_a_metadata_only_informer_never_carries_a_secrets_values(api, kubeconfig):
+    """Both backends; the real API server answers the Accept with `PartialObjectMetadataList`, so
+    the values do not even cross the wire (the embedded one sends them; the informer drops them)."""
+    applied = json.dumps({"apiVersion": "v1", "kind": "Secret", "data": {"token": "dG9wLXNlY3JldC12YWx1ZQ=="}})
+    api.create("secrets", {"metadata": {"name": "watched-secret", "namespace": "default", "annotations": {
+        "kubectl.kubernetes.io/last-applied-configuration": applied}},  # as `kubectl apply` leaves it
+        "type": "Opaque", "data": {"token": "dG9wLXNlY3JldC12YWx1ZQ=="}})
+    client = await make_api_client(kubeconfig)
+    http, server = await http_session(client)
+    seen: list[tuple] = []
+    try:
+        async with http:
+            path = "/api/v1/namespaces/default/secrets"
+            async with http.get(server + path, headers={"Accept": informer_module.METADATA_LIST}) as response:
+                listed = await response.json()
+            informer = Informer(http, server, path, lambda t, o: seen.append((t, o)), metadata_only=True)
+            task = asyncio.create_task(informer.run())
+            try:
+                await asyncio.wait_for(informer.synced.wait(), 10)
+                await asyncio.to_thread(api.patch, "secrets", "default", "watched-secret",
+                                        {"data": {"token": "Y2hhbmdlZC12YWx1ZQ=="}})
+                async with asyncio.timeout(10):
+                    while not any(t == "MODIFIED" for t, _ in seen):
+                        await asyncio.sleep(0.02)
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+    finally:
+        await client.close()
+        api.delete("secrets", "default", "watched-secret")
+    if type(api).__name__ == "RealAPI":
+        assert listed["kind"] == "PartialObjectMetadataList", listed.get("kind")
+        assert all("data" not in item for item in listed["items"])
+    ours = [obj for _, obj in seen if obj["metadata"]["name"] == "watched-secret"]
+    assert len(ours) >= 2
+    for obj in ours:
+        assert set(obj) == {"apiVersion", "kind", "metadata"}
+        assert "c2VjcmV0" not in json.dumps(obj) and "dG9wLXNlY3JldC12YWx1ZQ" not in json.dumps(obj)
+        assert "Y2hhbmdlZC12YWx1ZQ" not in json.dumps(obj)
 
 
 def deep_json(levels: int) -> bytes:

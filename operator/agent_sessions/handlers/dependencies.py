@@ -15,8 +15,9 @@ object the session does not use costs one reconcile that writes nothing, missing
 old delay. The index is refreshed when a session changes and, for its namespace's sessions, when a
 template changes.
 
-Nothing of an object's content is kept: the watch handler reads which object changed (kind,
-namespace, name) and drops the event's body (docs/security.md).
+Nothing of an object's content reaches the operator through the watch: its informer asks the
+server for metadata alone, and the handler reads which object changed (kind, namespace, name)
+(docs/security.md).
 """
 
 from __future__ import annotations
@@ -25,9 +26,19 @@ from collections.abc import Hashable, Iterator, Mapping
 from typing import Any, Final
 
 from agent_sessions.config.chain import MAX_CHAIN_DEPTH
+from agent_sessions.providers.pod.token_secret import TOKEN_COMPONENT
 
 SECRETS: Final = "secrets"
 CONFIG_MAPS: Final = "configmaps"
+SELECTORS: Final = {
+    # (label selector, field selector) of each watch. No label selector can find the objects
+    # sessions name (any object may be named), so all are watched (docs/security.md), except what
+    # is never a session's: the runtime token Secrets the operator makes itself, one per session
+    # (10,000 more objects at 10,000 sessions), and Helm's release Secrets, which hold most of a
+    # cluster's Secret bytes (every revision's manifest). The server leaves both out.
+    SECRETS: (f"app.kubernetes.io/component!={TOKEN_COMPONENT}", "type!=helm.sh/release.v1"),
+    CONFIG_MAPS: (None, None),
+}
 
 MAX_DEPTH: Final = 32
 """How deep a spec is searched for references (free-form fields may nest far deeper)."""

@@ -2,10 +2,11 @@
 
 AgentSessions, SessionTemplates and session pods are followed by the operator's own informers
 (`k8s.informer`: list, then watch; each event decoded once and kept as a trimmed snapshot), not
-kopf's per-event machinery, which cost a third of a restart's CPU at scale (issue 11). kopf keeps
-what it is good at: start-up and clean-up, credentials, the liveness endpoint, peering, and raw
-event handlers for the Secrets, ConfigMaps and wake-request Events that only say which session to
-reconcile. kopf stores no per-object state for any of them (no progress annotations, no
+kopf's per-event machinery, which cost a third of a restart's CPU at scale (issue 11); so are
+Secrets and ConfigMaps, by their metadata alone (one runtime token Secret per session: 10,000 at
+10,000 sessions), only to say which session to reconcile. kopf keeps what it is good at: start-up
+and clean-up, credentials, the liveness endpoint, peering, and a raw event handler for the
+wake-request Events. kopf stores no per-object state for any of them (no progress annotations, no
 last-handled-configuration, no finalizer of its own), so the operator writes exactly what
 `reconcile()` decides to write. A reconcile reads nothing from the API server: templates and
 sessions are in memory, pods in the pod provider's store.
@@ -19,6 +20,7 @@ kopf's peering keeps this replica active (`handlers.peering_gate`), and — shar
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
@@ -41,7 +43,7 @@ from agent_sessions.wire.runtime_client import RuntimeClient
 from agent_sessions.wire.runtime_key import ensure_runtime_key
 
 from . import heap
-from .dependencies import CONFIG_MAPS, SECRETS, DependencyIndex, session_dependencies
+from .dependencies import SELECTORS, DependencyIndex, session_dependencies
 from .peering_gate import PeeringGate
 from .settings import OperatorOptions
 from .sharding import LeaseClient, LeaseTiming, ShardLeases, shard_of
@@ -255,6 +257,13 @@ class OperatorRuntime:
             if owner.get("kind") == c.SESSION_KIND:
                 self.trigger((meta.get("namespace") or "", owner["name"]))
 
+    def dependency_seen(self, plural: str, event_type: str | None, obj: Mapping[str, Any]) -> None:
+        """A Secret or ConfigMap changed: the sessions naming it find out now. Its informer asks
+        for metadata alone — no value of a Secret reaches this process through the watch."""
+        meta = obj.get("metadata") or {}
+        for key in self.dependencies.sessions_naming(plural, meta.get("namespace") or "", meta.get("name") or ""):
+            self.trigger(key)
+
     def wake_requested(self, event: dict) -> None:
         """A wake-request Event from the gateway (`handlers.wake_requests`); kept until the sessions
         are listed, since it is checked against the session's uid."""
@@ -289,6 +298,10 @@ class OperatorRuntime:
             first = [start(f"{group}{scope}/{c.TEMPLATE_PLURAL}", self.template_seen) for scope in scopes]
             first += [start(f"/api/v1{scope}/pods", self.pod_event, label_selector=c.LABEL_SESSION)
                       for scope in scopes]
+            for plural, (labels, fields) in SELECTORS.items():  # needed by no list: not waited for
+                for scope in scopes:
+                    start(f"/api/v1{scope}/{plural}", functools.partial(self.dependency_seen, plural),
+                          label_selector=labels, field_selector=fields, metadata_only=True)
             await asyncio.gather(*(informer.synced.wait() for informer in first))
             self._listed = True
             sessions = [start(f"{group}{scope}/{c.SESSION_PLURAL}", self.session_seen) for scope in scopes]
@@ -505,13 +518,6 @@ def register(registry: kopf.OperatorRegistry, runtime: OperatorRuntime) -> None:
         # plugin, as kubectl would), and carry our user agent instead of "kopf/<version>".
         session, server = await _http_session(runtime)
         return kopf.AiohttpSession(aiohttp_session=session, server=server)
-
-    @kopf.on.event("v1", SECRETS, id="secret_event", registry=registry)
-    @kopf.on.event("v1", CONFIG_MAPS, id="configmap_event", registry=registry)
-    async def dependency_event(resource: kopf.Resource, namespace: str, name: str, **_: Any) -> None:
-        # Only which object changed is read; its body (a Secret's data) is dropped with the event.
-        for key in runtime.dependencies.sessions_naming(resource.plural, namespace, name):
-            runtime.trigger(key)
 
     @kopf.on.event("v1", "events", labels={c.LABEL_WAKE_REQUEST: kopf.PRESENT}, registry=registry)
     async def wake_request_event(type: str | None, body: kopf.Body, **_: Any) -> None:

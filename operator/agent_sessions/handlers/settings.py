@@ -12,7 +12,6 @@ import kopf
 
 from agent_sessions.api import constants as c
 from agent_sessions.providers.pod.network_policy_spec import SessionNetworkPolicy
-from agent_sessions.providers.pod.token_secret import TOKEN_COMPONENT
 
 
 @dataclass(frozen=True)
@@ -147,18 +146,8 @@ def configure(settings: kopf.OperatorSettings, options: OperatorOptions) -> None
     # Resources are discovered once at start-up; no watch on CRDs or namespaces, so the
     # operator needs no cluster-wide read access beyond its own resources.
     settings.scanning.disabled = True
-    # Only our pods: a server-side selector, so a big cluster's other pods never reach us.
-    settings.watching.label_selectors["v1", "pods"] = c.LABEL_SESSION
     # Only the gateway's wake requests among Events (`handlers.wake_requests`).
     settings.watching.label_selectors["v1", "events"] = c.LABEL_WAKE_REQUEST
-    # Secrets and ConfigMaps: no label selector can find the ones sessions name (any object may
-    # be named), so all are watched (`handlers.dependencies`, docs/security.md). Helm's release
-    # Secrets are never a session's and hold most of a cluster's Secret bytes (every revision's
-    # manifest): the server leaves them out, so they cost the operator nothing.
-    settings.watching.field_selectors["v1", "secrets"] = "type!=helm.sh/release.v1"
-    # Nor the runtime token Secrets the operator makes itself, one per session: no session names
-    # one, and at 10,000 sessions they would be 10,000 more objects in kopf's memory and events.
-    settings.watching.label_selectors["v1", "secrets"] = f"app.kubernetes.io/component!={TOKEN_COMPONENT}"
     # HA (§9): with a peering name, only the highest-priority operator of the peering is active.
     # Sharded operators have none (`OperatorOptions` refuses it): every replica must stay active,
     # and the shard Leases decide which sessions each one reconciles (`handlers.sharding`).

@@ -12,6 +12,12 @@ is too old (410 Expired) is replaced by a new list, which also reports as `DELET
 known and is no longer listed (a deletion missed while disconnected). Failures are retried with
 growing delays and logged once per kind of failure, never raised: an informer runs until cancelled.
 `synced` is set once the first list has been handed over.
+
+`metadata_only` asks the server for each object's metadata alone (`PartialObjectMetadata`, as
+client-go's metadata informers do): the operator follows every Secret and ConfigMap only to learn
+which one changed, and neither their values nor their size need reach it. A server that does not
+offer that answers with whole objects; either way the informer hands over the metadata alone,
+without annotations (`UNWANTED_METADATA`).
 """
 
 from __future__ import annotations
@@ -37,6 +43,13 @@ SERVER_TIMEOUT = 300
 """`timeoutSeconds` of each watch (a little jitter is added): the server ends it, a new one resumes."""
 RETRY_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 """Delays after consecutive failed lists or watches."""
+
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+METADATA_WATCH = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
+"""The Accept headers of a metadata-only list and watch (plain JSON when the server lacks them)."""
+UNWANTED_METADATA = frozenset({"annotations", "managedFields"})
+"""Left out of what a metadata-only informer hands over: `kubectl apply` copies a whole object,
+a Secret's values included, into its last-applied-configuration annotation."""
 
 EventHandler = Callable[[str | None, Mapping[str, Any]], None]
 
@@ -67,6 +80,8 @@ class Informer:
     page_size: int = PAGE_SIZE
     server_timeout: int = SERVER_TIMEOUT
     connect_timeout: float = 10.0
+    metadata_only: bool = False
+    """Hand over `{"apiVersion", "kind", "metadata"}` of each object, and ask the server for no more."""
     on_missing: Callable[[bool], None] | None = None
     """Told True while the resource is not served (404 on the list: a CRD not installed), False
     once it lists again."""
@@ -131,7 +146,7 @@ class Informer:
         while True:
             timeout = aiohttp.ClientTimeout(total=60, connect=self.connect_timeout)
             async with self.http.get(self._query(limit=self.page_size, **{"continue": token}),
-                                     timeout=timeout) as response:
+                                     headers=self._accept(METADATA_LIST), timeout=timeout) as response:
                 if response.status == 404 and self.on_missing is not None:
                     self.on_missing(True)
                 if response.status == 410 and token is not None:
@@ -168,7 +183,7 @@ class Informer:
         url = self._query(watch="true", allowWatchBookmarks="true", resourceVersion=self.resource_version,
                           timeoutSeconds=seconds)
         timeout = aiohttp.ClientTimeout(total=None, connect=self.connect_timeout, sock_read=seconds + 30)
-        async with self.http.get(url, timeout=timeout) as response:
+        async with self.http.get(url, headers=self._accept(METADATA_WATCH), timeout=timeout) as response:
             if response.status == 410:
                 raise Gone()
             if response.status != 200:
@@ -183,6 +198,9 @@ class Informer:
                     start = end + 1
                 del buffer[:start]
         self._failures = 0
+
+    def _accept(self, metadata: str) -> dict[str, str] | None:
+        return {"Accept": metadata} if self.metadata_only else None
 
     def _event(self, event: Mapping[str, Any]) -> None:
         kind, obj = event.get("type"), event.get("object") or {}
@@ -203,6 +221,9 @@ class Informer:
             self._known.pop(key, None)
         else:
             self._known[key] = meta.get("uid") or ""
+        if self.metadata_only:
+            obj = {"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+                   "metadata": {key: value for key, value in meta.items() if key not in UNWANTED_METADATA}}
         try:
             self.on_event(kind, obj)
         except Exception:  # a handler's bug must not stop the watch
