@@ -60,3 +60,38 @@ async def test_real_changes_arrive_in_order_and_resume_with_last_event_id(cluste
             messages = await read_sse(resp, synced)
         assert [m["event"] for m in messages] == ["reset", "synced"]
         assert messages[0]["data"]["reason"] == "expired"
+
+
+async def test_real_a_session_nested_deeper_than_pythons_decoder_does_not_blind_the_gateway(cluster, gateway, admin):
+    # The API server accepts 5,000 levels inside `spec.meta`; Python's decoder stops near 1,000.
+    # Every list and watch of the namespace carries that body: decoded with Python's decoder it
+    # failed them all (the status stream, the list, the deep session's own page: 500s), so one
+    # session author blinded the gateway to their whole namespace. `k8s.decoding` cuts it instead.
+    levels = 5000
+    path = f"/apis/{c.GROUP}/{c.VERSION}/namespaces/{NAMESPACE}/{c.SESSION_PLURAL}"
+    body = (b'{"apiVersion":"%s","kind":"%s","metadata":{"name":"abyss","namespace":"%s"},'
+            b'"spec":{"agent":{"image":"example.com/agent:1"},"meta":'
+            % (c.API_VERSION.encode(), c.SESSION_KIND.encode(), NAMESPACE.encode())
+            + b'{"a":' * levels + b"{}" + b"}" * levels + b"}}")
+    tester = bearer(cluster, "tester")
+    async with aiohttp.ClientSession() as http:
+        async with stream(http, gateway.url, tester, namespace=NAMESPACE) as resp:
+            await read_sse(resp, synced)
+            admin.request("POST", path, body=body, raw=True)  # (the answer is as deep: not decoded here)
+            try:
+                new_session(admin, "neighbour")
+                added = await read_sse(resp, count(2))
+                assert sorted(m["data"]["info"]["name"] for m in added if m["event"] == "added") == ["abyss", "neighbour"]
+                async with stream(http, gateway.url, tester, namespace=NAMESPACE) as fresh:  # a new list
+                    assert fresh.status == 200
+                    listed = await read_sse(fresh, synced)
+                assert {"abyss", "neighbour"} <= {m["data"]["info"]["name"] for m in listed if m["event"] == "added"}
+                base = f"{gateway.url}/v1/namespaces/{NAMESPACE}/sessions"
+                async with http.get(base, headers=tester) as page:
+                    assert page.status == 200, await page.text()
+                    assert [item["name"] for item in (await page.json())["items"]] == ["abyss", "neighbour"]
+                async with http.get(f"{base}/abyss", headers=tester) as page:
+                    assert page.status == 200, await page.text()
+                    assert (await page.json())["info"]["name"] == "abyss"
+            finally:  # the admin fixture's clean-up lists with Python's decoder: the deep one goes first
+                admin.request("DELETE", f"{path}/abyss", raw=True)

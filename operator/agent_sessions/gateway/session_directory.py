@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -20,6 +19,8 @@ from typing import Any
 from kubernetes_asyncio import client
 
 from agent_sessions.api import constants as c
+from agent_sessions.k8s.client import call_json
+from agent_sessions.k8s.decoding import decode
 from agent_sessions.wire.session_ref import SessionRef
 
 from .errors import SESSION_NOT_FOUND, GatewayError
@@ -43,8 +44,9 @@ class SessionDirectory:
     async def get(self, namespace: str, name: str) -> dict[str, Any]:
         """The AgentSession; 404 `session_not_found` when there is none."""
         try:
-            return await self.objects.get_namespaced_custom_object(
-                c.GROUP, c.VERSION, namespace, c.SESSION_PLURAL, name, _request_timeout=KUBE_REQUEST_SECONDS)
+            return await call_json(
+                self.objects.get_namespaced_custom_object, c.GROUP, c.VERSION, namespace, c.SESSION_PLURAL, name,
+                _request_timeout=KUBE_REQUEST_SECONDS)
         except KUBE_FAILURES as exc:
             if getattr(exc, "status", None) == 404:
                 raise GatewayError(SESSION_NOT_FOUND, f"there is no {c.SESSION_SINGULAR} {namespace}/{name}",
@@ -53,8 +55,9 @@ class SessionDirectory:
 
     async def list(self, namespace: str) -> list[dict[str, Any]]:
         try:
-            result = await self.objects.list_namespaced_custom_object(
-                c.GROUP, c.VERSION, namespace, c.SESSION_PLURAL, _request_timeout=KUBE_REQUEST_SECONDS)
+            result = await call_json(
+                self.objects.list_namespaced_custom_object, c.GROUP, c.VERSION, namespace, c.SESSION_PLURAL,
+                _request_timeout=KUBE_REQUEST_SECONDS)
         except KUBE_FAILURES as exc:
             raise kube_failure(exc, f"list {c.SESSION_PLURAL}") from None
         return list(result.get("items") or [])
@@ -68,9 +71,9 @@ class SessionDirectory:
         token: str | None = None
         while True:
             try:
-                result = await self.objects.list_cluster_custom_object(
-                    c.GROUP, c.VERSION, c.SESSION_PLURAL, limit=NAMESPACE_PAGE, _continue=token,
-                    _request_timeout=KUBE_REQUEST_SECONDS)
+                result = await call_json(
+                    self.objects.list_cluster_custom_object, c.GROUP, c.VERSION, c.SESSION_PLURAL, limit=NAMESPACE_PAGE,
+                    _continue=token, _request_timeout=KUBE_REQUEST_SECONDS)
             except KUBE_FAILURES as exc:
                 if getattr(exc, "status", None) == 403:
                     return None
@@ -83,8 +86,9 @@ class SessionDirectory:
     async def templates(self, namespace: str) -> dict[str, dict[str, Any]]:
         """The namespace's SessionTemplates by name (to resolve a session's configuration)."""
         try:
-            result = await self.objects.list_namespaced_custom_object(
-                c.GROUP, c.VERSION, namespace, c.TEMPLATE_PLURAL, _request_timeout=KUBE_REQUEST_SECONDS)
+            result = await call_json(
+                self.objects.list_namespaced_custom_object, c.GROUP, c.VERSION, namespace, c.TEMPLATE_PLURAL,
+                _request_timeout=KUBE_REQUEST_SECONDS)
         except KUBE_FAILURES as exc:
             raise kube_failure(exc, f"list {c.TEMPLATE_PLURAL}") from None
         return {item["metadata"]["name"]: item for item in result.get("items") or []}
@@ -126,7 +130,7 @@ class SessionDirectory:
         with contextlib.closing(response):
             async for line in response.content:
                 try:
-                    event = json.loads(line)
+                    event = decode(line)  # whatever a session author nested in it (k8s.decoding)
                 except ValueError:
                     continue
                 kind, obj = event.get("type"), event.get("object") or {}

@@ -48,6 +48,8 @@ from aiohttp import web
 from kubernetes_asyncio import client
 
 from agent_sessions.api import constants as c
+from agent_sessions.k8s.client import call_json
+from agent_sessions.k8s.decoding import decode
 from agent_sessions.wire.keepalive import with_keepalive
 from agent_sessions.wire.sse import SSE_KEEPALIVE, open_event_stream
 
@@ -231,8 +233,9 @@ class NamespaceWatch:
 
     async def relist(self, reason: str | None) -> None:
         try:
-            result = await self.objects.list_namespaced_custom_object(
-                c.GROUP, c.VERSION, self.namespace, c.SESSION_PLURAL, _request_timeout=KUBE_REQUEST_SECONDS)
+            result = await call_json(
+                self.objects.list_namespaced_custom_object, c.GROUP, c.VERSION, self.namespace, c.SESSION_PLURAL,
+                _request_timeout=KUBE_REQUEST_SECONDS)
         except KUBE_FAILURES as exc:
             raise kube_failure(exc, f"list {c.SESSION_PLURAL}") from None
         self.views = {}
@@ -282,7 +285,7 @@ class NamespaceWatch:
                 raise WatchRefused(status)
             async for line in response.content:
                 try:
-                    event = json.loads(line)
+                    event = decode(line)  # whatever a session author nested in it (k8s.decoding)
                 except ValueError:
                     continue
                 if not isinstance(event, Mapping):
