@@ -7,6 +7,7 @@ events, finalizer removal): no API server needed for the decisions made around `
 from __future__ import annotations
 
 import base64
+import sys
 from typing import Any
 
 import pytest
@@ -43,6 +44,12 @@ class FakeProvider:
         if self.down:
             raise ProviderUnavailable(self.down)
         return Observation(BackingState.ABSENT)
+
+    async def ensure(self, session: SessionRef) -> Any:
+        self.calls.append(("ensure", dict(session.config)))
+        if self.down:
+            raise ProviderUnavailable(self.down)
+        raise NotImplementedError("these tests place nothing")
 
     async def delete(self, session: SessionRef) -> bool:
         self.calls.append(("delete", dict(session.config)))
@@ -249,3 +256,27 @@ async def test_a_provider_whose_validation_raises_does_not_keep_the_session_from
     outcome = await reconciler.reconcile(deleted_session(spec={"agent": {"image": "x", "command": ["y"]}},
                                                          status=RAN_ON_PODS), {})
     assert outcome.gone and [name for name, _ in pods.calls] == ["observe", "delete"]
+
+
+async def test_every_per_session_map_keys_on_one_shared_uid_string_whatever_copy_was_read(recorded):
+    # Each read of a held session is a fresh copy (its own uid string); up to nine maps keep an
+    # entry per session uid: one string per session, not one per map (memory at 10,000 sessions).
+    platform = FakeProvider(c.PROVIDER_HTTP, down="platform unreachable")
+    reconciler = recorded({c.PROVIDER_HTTP: platform})
+    uid = "".join(["uid-", "7" * 32])  # built at run time: not the constant's object
+
+    def copy(version: str) -> dict:
+        return {"apiVersion": c.API_VERSION, "kind": c.SESSION_KIND,
+                "metadata": {"name": "s", "namespace": "team", "uid": (uid + ".")[:-1], "generation": 1,
+                             "resourceVersion": version, "finalizers": [c.FINALIZER]},
+                "spec": {"provider": "http", "http": {"url": "https://platform.example"}}, "status": {}}
+
+    first, second = copy("7"), copy("9")  # (9: what the recorded status patch returned)
+    assert first["metadata"]["uid"] == second["metadata"]["uid"]
+    assert first["metadata"]["uid"] is not second["metadata"]["uid"]
+    await reconciler.reconcile(first, {})
+    await reconciler.reconcile(second, {})
+    keys = [key for held in (reconciler._phases, reconciler._retry_after, reconciler._last_info_read,
+                             reconciler._info_interval) for key in held]
+    assert keys, "the reconcile kept nothing per session: the test would prove nothing"
+    assert all(key is sys.intern(uid) for key in keys)
