@@ -551,7 +551,9 @@ def main() -> int:
     if reason:
         print(f"bench_real_scale: {reason}", file=sys.stderr)
         return 2
-    node_module.CAPACITY["pods"] = str(max([args.burst, args.small, *args.rss]) * 2 + 100)
+    # Room for every pod alive at once: a burst's (bare pods, then sessions), the sessions kept for
+    # RSS, churn's 200, the two shards' burst and the session created after the kill.
+    node_module.CAPACITY["pods"] = str(max([args.burst, args.small, *args.rss]) * 2 + args.shards_burst + 400)
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
         work = Path(tmp)
         with ControlPlane(assets, work / "plane") as plane:
