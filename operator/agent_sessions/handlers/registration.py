@@ -3,8 +3,8 @@
 AgentSessions, SessionTemplates and session pods are followed by the operator's own informers
 (`k8s.informer`: list, then watch; each event decoded once and kept as a trimmed snapshot), not
 kopf's per-event machinery, which cost a third of a restart's CPU at scale (issue 11); so are
-Secrets and ConfigMaps, by their metadata alone (one runtime token Secret per session: 10,000 at
-10,000 sessions), only to say which session to reconcile. kopf keeps what it is good at: start-up
+Secrets and ConfigMaps, by their metadata alone, only to say which session to reconcile
+(`handlers.dependencies`). kopf keeps what it is good at: start-up
 and clean-up, credentials, the liveness endpoint, peering, and a raw event handler for the
 wake-request Events. kopf stores no per-object state for any of them (no progress annotations, no
 last-handled-configuration, no finalizer of its own), so the operator writes exactly what
