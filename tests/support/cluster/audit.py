@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Iterable, TextIO
+from typing import BinaryIO, Iterable
 
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 
@@ -99,20 +99,34 @@ def offset(path: Path) -> int:
         return 0
 
 
-def _records(stream: TextIO) -> Iterable[AuditRecord]:
+def _records(stream: BinaryIO) -> Iterable[AuditRecord]:
     for line in stream:
-        if not line.endswith("\n"):
+        if not line.endswith(b"\n"):
             break  # the apiserver is still writing this line
         record = parse_event(json.loads(line))
         if record is not None:
             yield record
 
 
+def _skip_to_line_start(stream: BinaryIO, start: int) -> None:
+    """Positions ``stream`` at the first whole line at or after byte ``start``.
+
+    An offset taken while the apiserver was writing an event can fall inside that line (the
+    file grows page by page during one write): the rest of that line is a request logged
+    before the offset, so it is skipped rather than parsed from its middle.
+    """
+    if start <= 0:
+        return
+    stream.seek(start - 1)
+    if stream.read(1) != b"\n":
+        stream.readline()
+
+
 def read_since(path: Path, start: int = 0) -> list[AuditRecord]:
     """The records logged after byte ``start`` (see :func:`offset`)."""
     try:
-        with open(path, encoding="utf-8") as stream:
-            stream.seek(start)
+        with open(path, "rb") as stream:
+            _skip_to_line_start(stream, start)
             return list(_records(stream))
     except FileNotFoundError:
         return []
