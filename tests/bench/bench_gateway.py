@@ -6,7 +6,9 @@
 Prints:
 1. per-message latency of a sync message sent directly to a session's runtime bridge and the
    same message through the gateway (TokenReview + SubjectAccessReview, cached), p50/p99, and
-   the gateway's overhead;
+   the gateway's overhead; the same through a baseline gateway allowed only `get agentsessions`
+   (it cannot watch, so it reads the session for every message, as gateways did before the
+   serving index), taken in turn with the others; and the Kubernetes API requests each made;
 2. SSE event latency: a second bridge runs `clock_agent.py` (plain lines), which streams lines
    stamped with the wall clock the moment it writes them; the message that starts it is sent
    straight to the bridge (a turn the gateway has no part in, like one started through another
@@ -38,7 +40,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
+from typing import Any
 from pathlib import Path
 
 import aiohttp
@@ -48,7 +52,7 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from gateway.conftest import GATEWAY_RBAC, TOKENS, USER_RBAC  # noqa: E402
+from gateway.conftest import GATEWAY_RBAC, GATEWAY_USER, TOKENS, USER_RBAC  # noqa: E402
 
 from agent_sessions.api import constants as c  # noqa: E402
 from agent_sessions.dev.authorization import RBACAuthorizer  # noqa: E402
@@ -93,12 +97,31 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def latency(bridge: str, gateway: str, n: int) -> None:
-    direct, through = [], []
+GET_ONLY_USER = "system:serviceaccount:agent-sessions:gateway-get-only"
+GET_ONLY_RBAC = [
+    {**GATEWAY_RBAC[0], "metadata": {"name": "gateway-get-only"}, "rules": [
+        {**rule, "verbs": ["get"]} if c.SESSION_PLURAL in rule["resources"] else rule
+        for rule in GATEWAY_RBAC[0]["rules"]]},
+    {**GATEWAY_RBAC[1], "metadata": {"name": "gateway-get-only"},
+     "roleRef": {**GATEWAY_RBAC[1]["roleRef"], "name": "gateway-get-only"},
+     "subjects": [{"kind": "ServiceAccount", "name": "gateway-get-only", "namespace": "agent-sessions"}]},
+]
+"""The baseline gateway's rules: `get agentsessions` only, so it cannot watch a namespace and reads
+the session for every message, as every gateway did before the serving index."""
+
+
+async def latency(api: Any, bridge: str, gateways: dict[str, str], n: int) -> None:
+    """`gateways`: label → URL; the first is the gateway as shipped, the others baselines."""
+    direct: list[float] = []
+    through: dict[str, list[float]] = {label: [] for label in gateways}
+    targets = [(f"{bridge}/v1/messages", direct, {})] + [
+        (f"{url}/v1/namespaces/team-a/sessions/bench/messages", through[label], ALICE)
+        for label, url in gateways.items()]
     async with aiohttp.ClientSession() as http:
-        for i in range(n + 10):  # 10 warm-up rounds, alternating, so both see the same conditions
-            for target, sink, headers in ((f"{bridge}/v1/messages", direct, {}),
-                                          (f"{gateway}/v1/namespaces/team-a/sessions/bench/messages", through, ALICE)):
+        for i in range(n + 10):  # 10 warm-up rounds, alternating, so all see the same conditions
+            if i == 10:
+                api.reset_requests()
+            for target, sink, headers in targets:
                 started = time.perf_counter()
                 async with http.post(target, json={"text": f"message {i}"}, headers=headers) as response:
                     assert response.status == 200, await response.text()
@@ -106,12 +129,19 @@ async def latency(bridge: str, gateway: str, n: int) -> None:
                 if i >= 10:
                     sink.append((time.perf_counter() - started) * 1000)
     d50, d99 = percentile(direct, 0.5), percentile(direct, 0.99)
-    g50, g99 = percentile(through, 0.5), percentile(through, 0.99)
-    print(f"\n1. Sync message latency over {n} messages (demo agent, no chunk delay):")
-    print(f"   direct to the bridge : p50 {d50:6.2f} ms   p99 {d99:6.2f} ms")
-    print(f"   through the gateway  : p50 {g50:6.2f} ms   p99 {g99:6.2f} ms")
-    print(f"   gateway overhead     : p50 {g50 - d50:6.2f} ms   p99 {g99 - d99:6.2f} ms   "
-          f"(mean {statistics.mean(through) - statistics.mean(direct):.2f} ms)")
+    print(f"\n1. Sync message latency over {n} messages (demo agent, no chunk delay), the targets taken in turn:")
+    print(f"   direct to the bridge          : p50 {d50:6.2f} ms   p99 {d99:6.2f} ms")
+    for label, values in through.items():
+        g50, g99 = percentile(values, 0.5), percentile(values, 0.99)
+        print(f"   {label:30}: p50 {g50:6.2f} ms   p99 {g99:6.2f} ms   overhead p50 {g50 - d50:5.2f} ms, "
+              f"p99 {g99 - d99:5.2f} ms, mean {statistics.mean(values) - statistics.mean(direct):.2f} ms")
+    requests = list(api.requests)
+    for label, user in zip(gateways, (GATEWAY_USER, GET_ONLY_USER)):
+        made = Counter(f"{r.method} {r.resource or r.path}{' watch' if r.watch else ''}"
+                       f"{f' ({r.status})' if r.status >= 400 else ''}" for r in requests if r.user == user)
+        shown = ", ".join(f"{what} x{count}" for what, count in sorted(made.items())) or "none"
+        print(f"   Kubernetes API requests, {label}: {sum(made.values())} "
+              f"({sum(made.values()) / n:.2f} a message): {shown}")
 
 
 def sessions_url(gateway: str, name: str) -> str:
@@ -246,11 +276,11 @@ async def streams(bridge: str, clock: str, gateway: str, gateway_pid: int, count
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    tokens = dict(TOKENS)
-    authorizer = RBACAuthorizer.from_manifests([*GATEWAY_RBAC, *USER_RBAC])
+    tokens = {**TOKENS, "gateway-get-only-token": (GET_ONLY_USER, ["system:serviceaccounts"])}
+    authorizer = RBACAuthorizer.from_manifests([*GATEWAY_RBAC, *GET_ONLY_RBAC, *USER_RBAC])
     with running_api(crds=CRDS, tokens=tokens, authorizer=authorizer) as api, tempfile.TemporaryDirectory() as tmp:
         api.create("namespaces", {"metadata": {"name": "team-a"}})
-        bridge_port, gateway_port = free_port(), free_port()
+        bridge_port, gateway_port, get_only_port = free_port(), free_port(), free_port()
         env = {**os.environ, "DEMO_AGENT_CHUNK_DELAY": "0"}
         bridge = subprocess.Popen(
             [sys.executable, "-m", "agent_sessions.runtime", "--host", "127.0.0.1", "--port", str(bridge_port),
@@ -264,18 +294,22 @@ async def main_async(args: argparse.Namespace) -> None:
              "--", sys.executable, str(Path(__file__).with_name("clock_agent.py"))],
             stderr=subprocess.DEVNULL,
         )
-        kubeconfig = api.write_kubeconfig(Path(tmp) / "kubeconfig", token="gateway-token")
-        gateway = subprocess.Popen(
-            [sys.executable, "-m", "agent_sessions.cli.main", "gateway", "--host", "127.0.0.1",
-             "--port", str(gateway_port), "--kubeconfig", str(kubeconfig), "--log-level", "WARNING",
-             "--rate-limit", "0", "--history-poll-seconds", str(POLL_SECONDS)],
-            stderr=subprocess.DEVNULL,
-        )
+        def start_gateway(port: int, token: str) -> subprocess.Popen:
+            kubeconfig = api.write_kubeconfig(Path(tmp) / f"{token}.kubeconfig", token=token)
+            return subprocess.Popen(
+                [sys.executable, "-m", "agent_sessions.cli.main", "gateway", "--host", "127.0.0.1",
+                 "--port", str(port), "--kubeconfig", str(kubeconfig), "--log-level", "ERROR",
+                 "--rate-limit", "0", "--history-poll-seconds", str(POLL_SECONDS)],
+                stderr=subprocess.DEVNULL,
+            )
+
+        gateway = start_gateway(gateway_port, "gateway-token")
+        get_only = start_gateway(get_only_port, "gateway-get-only-token")
         proxy: web.AppRunner | None = None
         try:
             bridge_url, gateway_url = f"http://127.0.0.1:{bridge_port}", f"http://127.0.0.1:{gateway_port}"
-            clock_url = f"http://127.0.0.1:{clock_port}"
-            for url in (bridge_url, clock_url, gateway_url):
+            clock_url, get_only_url = f"http://127.0.0.1:{clock_port}", f"http://127.0.0.1:{get_only_port}"
+            for url in (bridge_url, clock_url, gateway_url, get_only_url):
                 await wait_http(f"{url}/healthz")
             proxy, proxy_url = await ignoring_wait_proxy(clock_url)
             for name, endpoint in (("bench", bridge_url), ("clock", clock_url), ("clock-polled", proxy_url)):
@@ -284,13 +318,15 @@ async def main_async(args: argparse.Namespace) -> None:
                                               "spec": {"agent": {"image": "local"}}})
                 api.patch_status(c.SESSION_PLURAL, "team-a", name,
                                  {"phase": "Running", "provider": {"type": "pod", "id": name, "endpoint": endpoint}})
-            await latency(bridge_url, gateway_url, args.messages)
+            await latency(api, bridge_url, {"through the gateway": gateway_url,
+                                            "gateway, GET per message": get_only_url}, args.messages)
+            get_only.terminate()
             await latencies(clock_url, gateway_url, args.lines, args.polled_lines)
             await streams(bridge_url, clock_url, gateway_url, gateway.pid, args.streams, args.lines)
         finally:
             if proxy is not None:
                 await proxy.cleanup()
-            for process in (gateway, bridge, clock):
+            for process in (gateway, get_only, bridge, clock):
                 process.terminate()
                 try:
                     process.wait(10)

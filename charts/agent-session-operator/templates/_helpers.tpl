@@ -238,7 +238,8 @@ caller's bearer token is checked by a TokenReview, each request by a SubjectAcce
 two rules as the built-in system:auth-delegator ClusterRole).
 
 "agent-session-operator.gateway.rules.sessions" — per namespace served: read a session by name,
-list a namespace's sessions, watch one session while waking it, create a signed wake request
+list a namespace's sessions, watch one session while waking it and a namespace's sessions to know
+where the serving ones are (gateway/serving_index.py: no GET per message), create a signed wake request
 Event (the gateway writes no AgentSession: no patch, no update), and list the namespace's templates
 to resolve lifecycle.wakeOnMessage as the operator does.
 */}}

@@ -1,9 +1,10 @@
 """The session gateway (`agent-sessions gateway`, §7): how users talk to running sessions.
 
-Stateless and horizontally scalable: every request reads the AgentSession it names from the
-Kubernetes API and talks to that session's runtime at `status.provider.endpoint`; nothing a request
-needs lives in a replica (caches of auth answers and history pollers are per replica and only save
-work). Sessions are addressed by their Kubernetes names, and everything the gateway sends about a
+Stateless and horizontally scalable: every request learns the AgentSession it names from the
+Kubernetes API (a GET, or for a serving session the replica's watch of its namespace,
+`serving_index`) and talks to that session's runtime at `status.provider.endpoint`; nothing a
+request needs lives only in a replica (caches of auth answers, the serving index and history
+pollers are per replica and only save work). Sessions are addressed by their Kubernetes names, and everything the gateway sends about a
 session carries `session: {"namespace", "name", "uid"}` from the AgentSession — never what the
 runtime says about itself — and the runtime's per-session monotonic `seq`.
 

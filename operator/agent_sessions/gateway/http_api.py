@@ -153,7 +153,7 @@ async def post_message(request: web.Request) -> web.StreamResponse:
         except InvalidMessage as exc:
             raise invalid_message(exc) from None
         message = service.owned_message(caller, message)
-        _, ref, endpoint = await service.for_message(caller, namespace, name)
+        ref, endpoint = await service.for_message(caller, namespace, name)
         if not stream:
             return web.json_response(await service.runtime.send(endpoint, ref, message), dumps=_dumps)
         async with service.runtime.stream(endpoint, ref, message) as frames:
@@ -216,7 +216,7 @@ async def get_events(request: web.Request) -> web.StreamResponse:
     await service.authorize(caller, READ, namespace, name)
     resume = _last_event_id(request)  # a reconnecting browser's position wins over the URL's
     after_seq = resume if resume is not None else query_int(request.query, "after_seq")
-    _, ref, endpoint = await service.serving(caller, namespace, name)
+    ref, endpoint = await service.serving(caller, namespace, name)
     tail = SessionTail(service.feeds, ref, endpoint, after_seq)
     await tail.open()
     metrics.OPEN_STREAMS.labels("events").inc()

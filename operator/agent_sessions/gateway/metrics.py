@@ -38,3 +38,13 @@ STATUS_WATCHES = Gauge(
     "agent_session_gateway_status_watches",
     "Namespaces whose sessions this replica watches for session-status streams (one watch each).",
 )
+SESSION_LOOKUPS = Counter(
+    "agent_session_gateway_session_lookups_total",
+    "Where the gateway learnt a session's endpoint for a message, tail or cancel: `index` (its watch, "
+    "no API call) or `api` (a GET of the AgentSession).",
+    ["source"],
+)
+INDEXED_NAMESPACES = Gauge(
+    "agent_session_gateway_indexed_namespaces",
+    "Namespaces whose serving sessions this replica keeps from a watch (one watch each).",
+)

@@ -2,7 +2,8 @@
 
 Order of checks, for every request that names a session (so that a caller learns nothing about a
 session it may not see): authenticate (401) → rate limit (429) → check the names (422) → authorize
-on the namespace and name asked for (403) → only then read the session (404, 409, …). A 404
+on the namespace and name asked for (403) → only then look the session up (the serving index, else
+a read: 404, 409, …). A 404
 therefore only ever reaches callers allowed to `get` the session: a sender who may not `get` it
 (`create agentsessions/messages` alone) is answered a missing session with the very 403 a session
 it may not send to gets, and a session that is not running without its phase (`as_seen_by`).
@@ -31,7 +32,7 @@ from kubernetes_asyncio import client
 
 from agent_sessions.wire.credentials import session_token
 from agent_sessions.wire.frames import EVENT_USER_MESSAGE, frame_seq, message_id_of
-from agent_sessions.wire.runtime_client import RuntimeClient, RuntimeTimeouts
+from agent_sessions.wire.runtime_client import RuntimeCallFailed, RuntimeClient, RuntimeTimeouts
 from agent_sessions.wire.runtime_key import RuntimeKeyMissing, read_runtime_key
 from agent_sessions.wire.session_ref import SessionRef
 
@@ -50,6 +51,7 @@ from .feed import FeedRegistry
 from .kube_errors import KUBE_FAILURES
 from .options import GatewayOptions
 from .rate_limit import RateLimiter
+from .serving_index import ServingIndex
 from .session_directory import SessionDirectory
 from .session_view import endpoint_of, is_serving
 from .ttl_cache import TTLCache
@@ -85,11 +87,12 @@ class GatewayService:
         self.authz = AccessReviewer(api, TTLCache[AccessKey, bool](ttl, size))
         self.limiter = RateLimiter(options.rate_limit_per_second, options.rate_limit_burst)
         self.directory = SessionDirectory(api)
+        self.index = ServingIndex(api)
         timeouts = RuntimeTimeouts.of(connect_seconds=options.upstream_connect_seconds,
                                       request_seconds=options.upstream_request_seconds)
         self.runtime_key: bytes | None = None
         """The runtime key (never logged); None until `keep_runtime_key` has read it."""
-        self.runtime = RuntimeClient(http, timeouts=timeouts, failure=runtime_failure, token_for=self._runtime_token)
+        self.runtime = RuntimeClient(http, timeouts=timeouts, failure=self._runtime_failed, token_for=self._runtime_token)
         self.feeds = FeedRegistry(self.runtime, options.history_poll_seconds, options.history_page_size)
         self.waker = SessionWaker(self.directory, self.runtime, timeout=options.wake_timeout_seconds,
                                   operator_defaults=options.operator_defaults,
@@ -100,6 +103,7 @@ class GatewayService:
     async def close(self) -> None:
         self.closing = True
         await self.feeds.close()
+        await self.index.close()
 
     # -- the runtime key --------------------------------------------------------------------
 
@@ -155,26 +159,47 @@ class GatewayService:
     async def session(self, namespace: str, name: str) -> dict[str, Any]:
         return await self.directory.get(namespace, name)
 
+    def _indexed(self, namespace: str, name: str) -> tuple[SessionRef, str] | None:
+        """The session's identity and endpoint if the watch says it is serving (`serving_index`)."""
+        target = self.index.lookup(namespace, name)
+        if target is None:
+            return None
+        uid, endpoint = target
+        return SessionRef(namespace, name, uid), endpoint
+
     async def serving(self, caller: Caller, namespace: str, name: str,
-                      permission: Permission = READ) -> tuple[dict[str, Any], SessionRef, str]:
-        """The session, its identity and endpoint; 409 unless it is Running with an endpoint
+                      permission: Permission = READ) -> tuple[SessionRef, str]:
+        """The session's identity and endpoint; 409 unless it is Running with an endpoint
         (reads, events and cancel never wake a session). `permission` is what the caller was
         authorized for (what a caller who may not read the session is told it may not do)."""
+        indexed = self._indexed(namespace, name)
+        if indexed is not None:
+            return indexed
         try:
             obj = await self.directory.get(namespace, name)
             if not is_serving(obj):
                 raise not_running(obj)
         except GatewayError as exc:
             raise await self.as_seen_by(caller, permission, namespace, name, exc) from None
-        return obj, SessionRef.of(obj), endpoint_of(obj) or ""
+        return SessionRef.of(obj), endpoint_of(obj) or ""
 
-    async def for_message(self, caller: Caller, namespace: str, name: str) -> tuple[dict[str, Any], SessionRef, str]:
+    async def for_message(self, caller: Caller, namespace: str, name: str) -> tuple[SessionRef, str]:
         """Like `serving`, but a session stopped for idleness is woken first (see `wake`)."""
+        indexed = self._indexed(namespace, name)
+        if indexed is not None:
+            return indexed
         try:
             obj = await self.waker.deliverable(await self.directory.get(namespace, name), caller.user)
         except GatewayError as exc:
             raise await self.as_seen_by(caller, SEND, namespace, name, exc) from None
-        return obj, SessionRef.of(obj), endpoint_of(obj) or ""
+        return SessionRef.of(obj), endpoint_of(obj) or ""
+
+    def _runtime_failed(self, failure: RuntimeCallFailed) -> GatewayError:
+        """A failed call's error; unless the runtime answered it (a status other than 401/404),
+        the session is read again on the next request rather than taken from the index."""
+        if failure.session is not None and failure.status in (None, 401, 404):
+            self.index.forget(failure.session.namespace, failure.session.name)
+        return runtime_failure(failure)
 
     async def as_seen_by(self, caller: Caller, permission: Permission, namespace: str, name: str,
                          error: GatewayError) -> GatewayError:
@@ -200,7 +225,7 @@ class GatewayService:
     async def cancel(self, caller: Caller, namespace: str, name: str) -> dict[str, Any]:
         """Stop the session's running turn: `{"session", "cancelled"}`. The caller (authorized to
         send) may stop a turn it started; anyone else's needs `create agentsessions/cancel` (403)."""
-        _, ref, endpoint = await self.serving(caller, namespace, name, SEND)
+        ref, endpoint = await self.serving(caller, namespace, name, SEND)
         info = await self.runtime.info(endpoint, ref)
         if info.state != "busy":
             return {"session": ref.to_json(), "cancelled": False}

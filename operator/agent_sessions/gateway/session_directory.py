@@ -1,8 +1,8 @@
 """Reading AgentSessions from the Kubernetes API with the gateway's own credentials.
 
-The gateway keeps no session state: every request reads the AgentSession it names (one GET by
-name, served from the API server's watch cache), so any replica can serve any request and a
-session's endpoint is never stale. The only write is a wake request: an Event the gateway
+The gateway keeps no session state of its own: a request reads the AgentSession it names (one
+GET by name) unless the replica's watch already says where the session serves (`serving_index`,
+for messages, tails and cancel), so any replica can serve any request. The only write is a wake request: an Event the gateway
 creates (`wire.wake_request`); AgentSessions are never written (the gateway may not). What a
 user changes (stop, start, restart) is written with that user's own token (`caller_client`,
 `state_api`), never with these credentials.

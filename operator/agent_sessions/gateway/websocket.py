@@ -247,7 +247,7 @@ class Connection:
         tail: SessionTail | None = None
         try:
             await self.service.authorize(self.caller, READ, frame.namespace, frame.name)
-            _, ref, endpoint = await self.service.serving(self.caller, frame.namespace, frame.name)
+            ref, endpoint = await self.service.serving(self.caller, frame.namespace, frame.name)
             channel.ref, channel.endpoint = ref, endpoint
             tail = SessionTail(self.service.feeds, ref, endpoint, frame.after_seq)
             start = await tail.open()
@@ -286,7 +286,7 @@ class Connection:
         try:
             await self.service.authorize(self.caller, SEND, frame.namespace, frame.name)
             message = self.service.owned_message(self.caller, frame.message)
-            _, ref, endpoint = await self.service.for_message(self.caller, frame.namespace, frame.name)
+            ref, endpoint = await self.service.for_message(self.caller, frame.namespace, frame.name)
             channel.ref, channel.endpoint = ref, endpoint
             first = True
             async with self.service.runtime.stream(endpoint, ref, message) as frames:

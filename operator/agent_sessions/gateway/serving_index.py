@@ -1,0 +1,230 @@
+"""Where the sessions that can take a message now are served, from a watch: no GET per message.
+
+Every message, cancel and tail needs to know that its session is Running, its uid (the runtime
+token is derived from it) and its endpoint. Reading the AgentSession for each one costs a GET on
+the API server and the larger part of the gateway's own time per message. Instead, the first
+request naming a namespace starts one watch of that namespace's AgentSessions (the gateway's
+`list`/`watch agentsessions`), and from then on the gateway knows, per serving session, just
+`(uid, endpoint)`; nothing else of a session is kept.
+
+Only a positive answer comes from here, and only while the watch is known to be current: before
+the first list, after a watch failed (until it has listed again), for a session not serving, the
+caller reads the session as before (`SessionDirectory.get`), which is also the path that wakes a
+stopped session and says why one is not running. So the index can only be wrong within the lag
+of a watch event (milliseconds), the same window as a GET answered just before the session
+stopped; and a call that then fails (the runtime gone, or answering 401 to a recreated session's
+new uid) drops the session from the index (`forget`), so the next request reads it. A namespace
+nobody messaged for `IDLE_SECONDS` stops being watched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from kubernetes_asyncio import client
+
+from agent_sessions.api import constants as c
+from agent_sessions.k8s.client import call_json
+from agent_sessions.k8s.decoding import decode
+
+from . import metrics
+from .kube_errors import KUBE_FAILURES, KUBE_REQUEST_SECONDS
+from .session_view import endpoint_of, is_serving
+
+logger = logging.getLogger(__name__)
+
+IDLE_SECONDS = 300.0
+"""A namespace no request named for this long stops being watched (checked between watches)."""
+WATCH_SECONDS = 60
+"""One watch request lasts at most this long: a connection that silently died is noticed then."""
+LIST_PAGE = 500
+"""Sessions per page of the list a watch starts from (a namespace of thousands is not one answer)."""
+RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+"""Waits between failed attempts to list or watch, the last one repeated."""
+
+Target = tuple[str, str]
+"""A serving session's (uid, endpoint)."""
+
+
+def target_of(obj: Mapping[str, Any]) -> Target | None:
+    """`(uid, endpoint)` of a session that can take a message now, else None."""
+    meta = obj.get("metadata") or {}
+    uid = meta.get("uid")
+    if not uid or meta.get("deletionTimestamp") or not is_serving(obj):
+        return None
+    return str(uid), str(endpoint_of(obj))
+
+
+class Expired(Exception):
+    """The watch's position is older than the API server keeps (410 Gone): list again."""
+
+
+class NamespaceIndex:
+    """The serving sessions of one namespace, kept by a list and a watch."""
+
+    def __init__(self, objects: client.CustomObjectsApi, namespace: str, clock: Callable[[], float]) -> None:
+        self.objects = objects
+        self.namespace = namespace
+        self.clock = clock
+        self.targets: dict[str, Target] = {}
+        self.current = False
+        """Whether `targets` follows the API server now (listed, and the watch has not failed since)."""
+        self.version = ""
+        self.used = clock()
+        self.task: asyncio.Task[None] | None = None
+
+    def idle_in(self, idle_seconds: float) -> float:
+        """Seconds until the namespace counts as idle (≤ 0: it is)."""
+        return idle_seconds - (self.clock() - self.used)
+
+    async def follow(self, idle_seconds: float) -> None:
+        """List, then watch until idle; on a failure, stop answering and start over after a wait."""
+        failures, expired = 0, False
+        while self.idle_in(idle_seconds) > 0:
+            try:
+                await self.list()
+                while (left := self.idle_in(idle_seconds)) > 0:
+                    await self.watch_once(max(1, min(WATCH_SECONDS, math.ceil(left))))
+                    failures, expired = 0, False
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # an expired position, the API server away, a refused watch
+                self.current = False
+                if isinstance(exc, Expired) and not expired:
+                    expired = True
+                    continue  # list again, now (twice in a row: after a wait, as any failure)
+                delay = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
+                failures += 1
+                # The first failure in a row is a warning (e.g. a Role without list/watch
+                # agentsessions: every message then costs a GET), the retries are not.
+                logger.log(logging.WARNING if failures == 1 else logging.DEBUG,
+                           "watching sessions in %s for where they serve failed (%s): each message reads its "
+                           "session until the watch works again; trying again in %gs", self.namespace,
+                           getattr(exc, "status", None) or type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+        self.current = False
+
+    async def list(self) -> None:
+        """The namespace's serving sessions, read in pages (one consistent snapshot), and where
+        the watch is to start."""
+        targets: dict[str, Target] = {}
+        token: str | None = None
+        while True:
+            result = await call_json(
+                self.objects.list_namespaced_custom_object, c.GROUP, c.VERSION, self.namespace, c.SESSION_PLURAL,
+                limit=LIST_PAGE, _continue=token, _request_timeout=KUBE_REQUEST_SECONDS)
+            for obj in result.get("items") or ():
+                target = target_of(obj) if isinstance(obj, Mapping) else None
+                if target is not None:
+                    targets[str((obj.get("metadata") or {}).get("name", ""))] = target
+            meta = result.get("metadata") or {}
+            token = meta.get("continue") or None
+            if token is None:
+                break
+        self.targets = targets
+        self.version = str(meta.get("resourceVersion", ""))
+        self.current = True
+
+    async def watch_once(self, seconds: int) -> None:
+        """Follow the watch from `version` for `seconds` (the API server ends it then)."""
+        try:
+            response = await self.objects.list_namespaced_custom_object(
+                c.GROUP, c.VERSION, self.namespace, c.SESSION_PLURAL, watch=True, resource_version=self.version,
+                allow_watch_bookmarks=True, timeout_seconds=seconds, _preload_content=False,
+                _request_timeout=seconds + KUBE_REQUEST_SECONDS)
+        except KUBE_FAILURES as exc:
+            if getattr(exc, "status", None) == 410:
+                raise Expired() from None
+            raise
+        with contextlib.closing(response):
+            status = getattr(response, "status", 200)
+            if status == 410:
+                raise Expired()
+            if status >= 400:
+                raise WatchFailed(status)
+            async for line in response.content:
+                try:
+                    event = decode(line)  # whatever a session author nested in it (k8s.decoding)
+                except ValueError:
+                    continue
+                if isinstance(event, Mapping):
+                    self.apply(event.get("type"), event.get("object"))
+
+    def apply(self, kind: Any, obj: Any) -> None:
+        if not isinstance(obj, Mapping):
+            return
+        if kind == "ERROR":
+            if obj.get("code") == 410:
+                raise Expired()
+            raise WatchFailed(int(obj.get("code") or 500))
+        meta = obj.get("metadata") or {}
+        version = meta.get("resourceVersion")
+        if version:
+            self.version = str(version)
+        if kind not in ("ADDED", "MODIFIED", "DELETED"):
+            return  # BOOKMARK: only the position moves
+        name = str(meta.get("name", ""))
+        target = target_of(obj) if kind != "DELETED" else None
+        if target is None:
+            self.targets.pop(name, None)
+        else:
+            self.targets[name] = target
+
+
+class WatchFailed(Exception):
+    def __init__(self, status: int) -> None:
+        super().__init__(f"the API server answered the watch with {status}")
+        self.status = status
+
+
+class ServingIndex:
+    """Serving sessions by namespace and name, for namespaces the gateway was asked about lately."""
+
+    def __init__(self, api: client.ApiClient, *, idle_seconds: float = IDLE_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.objects = client.CustomObjectsApi(api)
+        self.idle_seconds = idle_seconds
+        self.clock = clock
+        self.namespaces: dict[str, NamespaceIndex] = {}
+
+    def lookup(self, namespace: str, name: str) -> Target | None:
+        """`(uid, endpoint)` when the session is known to be serving now; None: read the session.
+        Starts watching the namespace (in the background) if it is not watched yet."""
+        index = self.namespaces.get(namespace)
+        if index is None or index.task is None or index.task.done():
+            index = self.namespaces[namespace] = NamespaceIndex(self.objects, namespace, self.clock)
+            index.task = asyncio.create_task(self._follow(index), name=f"serving index {namespace}")
+            metrics.INDEXED_NAMESPACES.set(len(self.namespaces))
+        index.used = self.clock()
+        target = index.targets.get(name) if index.current else None
+        metrics.SESSION_LOOKUPS.labels("index" if target is not None else "api").inc()
+        return target
+
+    def forget(self, namespace: str, name: str) -> None:
+        """A call to the session failed: read it on the next request (until the watch says more)."""
+        index = self.namespaces.get(namespace)
+        if index is not None:
+            index.targets.pop(name, None)
+
+    async def _follow(self, index: NamespaceIndex) -> None:
+        try:
+            await index.follow(self.idle_seconds)
+        finally:
+            if self.namespaces.get(index.namespace) is index:
+                del self.namespaces[index.namespace]
+                metrics.INDEXED_NAMESPACES.set(len(self.namespaces))
+
+    async def close(self) -> None:
+        tasks = [index.task for index in self.namespaces.values() if index.task is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
