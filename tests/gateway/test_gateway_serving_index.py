@@ -11,9 +11,11 @@ from agent_sessions.api import constants as c
 from agent_sessions.dev.authorization import RBACAuthorizer
 from agent_sessions.dev.strict_api import running_api
 from agent_sessions.gateway.options import GatewayOptions
+from agent_sessions.gateway.errors import GatewayError
 from agent_sessions.gateway.server import serve_gateway
 from agent_sessions.gateway import serving_index
 from agent_sessions.gateway.serving_index import NamespaceIndex, ServingIndex
+from agent_sessions.gateway.session_directory import SessionDirectory
 from agent_sessions.k8s.client import make_api_client
 
 from support.waits import eventually
@@ -112,31 +114,54 @@ async def test_a_runtime_that_is_gone_is_forgotten_so_the_next_message_reads_the
     assert len(session_reads(api, "demo")) == 1
 
 
-async def test_without_the_right_to_watch_every_message_reads_the_session(runtime, start_gateway, http, tmp_path):
-    # A gateway whose RBAC lacks `list`/`watch agentsessions` (a hand-written Role) still works:
-    # each message reads its session, as before the index.
-    rules = [dict(rule) for rule in GATEWAY_RBAC[0]["rules"]]
-    rules = [{**rule, "verbs": ["get"]} if c.SESSION_PLURAL in rule["resources"] else rule for rule in rules]
+@pytest.fixture
+def get_only_api():
+    """The embedded API where the gateway may only `get agentsessions` (no list, no watch), as a
+    hand-written Role might allow."""
+    rules = [{**rule, "verbs": ["get"]} if c.SESSION_PLURAL in rule["resources"] else rule
+             for rule in GATEWAY_RBAC[0]["rules"]]
     rbac = [{**GATEWAY_RBAC[0], "rules": rules}, GATEWAY_RBAC[1], *USER_RBAC]
     with running_api(crds=CRDS, tokens=TOKENS, authorizer=RBACAuthorizer.from_manifests(rbac)) as api:
         api.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}})
-        runtime.add("s1")
-        make_session(api, "demo", endpoint=runtime.endpoint("s1"))
-        kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig", token="gateway-token")
-        client = await make_api_client(str(kubeconfig))
-        try:
-            async with serve_gateway(GatewayOptions(host="127.0.0.1", port=0, history_poll_seconds=0.05), client) as gw:
-                gw.service.runtime_key = bytes(range(32))
-                for i in range(5):
-                    status, reply = await send(http, gw.url, "demo", f"m{i}")
-                    assert status == 200, reply
-                    await asyncio.sleep(0.1)
-                assert len(session_reads(api, "demo")) == 5
-                lists = [r for r in api.requests if r.user == GATEWAY_USER
-                         and r.path == f"/apis/{c.GROUP}/{c.VERSION}/namespaces/team-a/{c.SESSION_PLURAL}"]
-                assert lists and all(r.status == 403 for r in lists)  # tried, refused, tried again later
-        finally:
-            await client.close()
+        yield api
+
+
+async def test_without_the_right_to_watch_every_message_reads_the_session(get_only_api, runtime, http, tmp_path):
+    # Still works: each message reads its session, as before the index.
+    api = get_only_api
+    runtime.add("s1")
+    make_session(api, "demo", endpoint=runtime.endpoint("s1"))
+    client = await make_api_client(str(api.write_kubeconfig(tmp_path / "kubeconfig", token="gateway-token")))
+    try:
+        async with serve_gateway(GatewayOptions(host="127.0.0.1", port=0, history_poll_seconds=0.05), client) as gw:
+            gw.service.runtime_key = bytes(range(32))
+            for i in range(5):
+                status, reply = await send(http, gw.url, "demo", f"m{i}")
+                assert status == 200, reply
+                await asyncio.sleep(0.1)
+            assert len(session_reads(api, "demo")) == 5
+            lists = [r for r in api.requests if r.user == GATEWAY_USER
+                     and r.path == f"/apis/{c.GROUP}/{c.VERSION}/namespaces/team-a/{c.SESSION_PLURAL}"]
+            assert lists and all(r.status == 403 for r in lists)  # tried, refused, tried again later
+    finally:
+        await client.close()
+
+
+async def test_a_refused_watch_while_waiting_for_a_session_is_an_error_not_a_loop(get_only_api, tmp_path):
+    # Waiting for a session to resume (a wake) watches it; a Role without `watch` made that loop:
+    # read, watch (403, a Status body the client does not raise), read again, for the whole wait.
+    api = get_only_api
+    make_session(api, "sleeper", phase="Stopped", stopped_reason="IdleTimeout")
+    client = await make_api_client(str(api.write_kubeconfig(tmp_path / "kubeconfig", token="gateway-token")))
+    try:
+        directory = SessionDirectory(client)
+        with pytest.raises(GatewayError) as refused:
+            await directory.wait_for("team-a", "sleeper", lambda obj: False, timeout=DEADLINE)
+        assert refused.value.code == "internal_error" and "watch agentsessions" in refused.value.message
+        watches = [r for r in api.requests if r.user == GATEWAY_USER and r.query.get("watch")]
+        assert [r.status for r in watches] == [403]
+    finally:
+        await client.close()
 
 
 async def test_a_namespace_nobody_asks_about_stops_being_watched(api, tmp_path):

@@ -31,10 +31,10 @@ from kubernetes_asyncio import client
 
 from agent_sessions.api import constants as c
 from agent_sessions.k8s.client import call_json
-from agent_sessions.k8s.decoding import decode
 
 from . import metrics
-from .kube_errors import KUBE_FAILURES, KUBE_REQUEST_SECONDS
+from .kube_errors import KUBE_REQUEST_SECONDS
+from .session_directory import WatchExpired, session_events
 from .session_view import endpoint_of, is_serving
 
 logger = logging.getLogger(__name__)
@@ -59,10 +59,6 @@ def target_of(obj: Mapping[str, Any]) -> Target | None:
     if not uid or meta.get("deletionTimestamp") or not is_serving(obj):
         return None
     return str(uid), str(endpoint_of(obj))
-
-
-class Expired(Exception):
-    """The watch's position is older than the API server keeps (410 Gone): list again."""
 
 
 class NamespaceIndex:
@@ -97,7 +93,7 @@ class NamespaceIndex:
                 raise
             except Exception as exc:  # an expired position, the API server away, a refused watch
                 self.current = False
-                if isinstance(exc, Expired) and not expired:
+                if isinstance(exc, WatchExpired) and not expired:
                     expired = True
                     continue  # list again, now (twice in a row: after a wait, as any failure)
                 delay = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
@@ -134,36 +130,11 @@ class NamespaceIndex:
 
     async def watch_once(self, seconds: int) -> None:
         """Follow the watch from `version` for `seconds` (the API server ends it then)."""
-        try:
-            response = await self.objects.list_namespaced_custom_object(
-                c.GROUP, c.VERSION, self.namespace, c.SESSION_PLURAL, watch=True, resource_version=self.version,
-                allow_watch_bookmarks=True, timeout_seconds=seconds, _preload_content=False,
-                _request_timeout=seconds + KUBE_REQUEST_SECONDS)
-        except KUBE_FAILURES as exc:
-            if getattr(exc, "status", None) == 410:
-                raise Expired() from None
-            raise
-        with contextlib.closing(response):
-            status = getattr(response, "status", 200)
-            if status == 410:
-                raise Expired()
-            if status >= 400:
-                raise WatchFailed(status)
-            async for line in response.content:
-                try:
-                    event = decode(line)  # whatever a session author nested in it (k8s.decoding)
-                except ValueError:
-                    continue
-                if isinstance(event, Mapping):
-                    self.apply(event.get("type"), event.get("object"))
+        async with contextlib.aclosing(session_events(self.objects, self.namespace, self.version, seconds)) as events:
+            async for kind, obj in events:
+                self.apply(kind, obj)
 
-    def apply(self, kind: Any, obj: Any) -> None:
-        if not isinstance(obj, Mapping):
-            return
-        if kind == "ERROR":
-            if obj.get("code") == 410:
-                raise Expired()
-            raise WatchFailed(int(obj.get("code") or 500))
+    def apply(self, kind: str, obj: Mapping[str, Any]) -> None:
         meta = obj.get("metadata") or {}
         version = meta.get("resourceVersion")
         if version:
@@ -176,12 +147,6 @@ class NamespaceIndex:
             self.targets.pop(name, None)
         else:
             self.targets[name] = target
-
-
-class WatchFailed(Exception):
-    def __init__(self, status: int) -> None:
-        super().__init__(f"the API server answered the watch with {status}")
-        self.status = status
 
 
 class ServingIndex:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from kubernetes_asyncio import client
@@ -34,6 +34,60 @@ WATCH_CHUNK_SECONDS = 60
 
 class SessionGone(Exception):
     """The session was deleted while being waited for."""
+
+
+class WatchExpired(Exception):
+    """The watch's position is older than the API server keeps (410 Gone): list (or read) again."""
+
+
+class WatchRefused(Exception):
+    """The API server answered a watch request with an error status."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"the API server answered the watch with {status}")
+        self.status = status
+
+
+async def session_events(objects: client.CustomObjectsApi, namespace: str, version: str, seconds: int, *,
+                         name: str | None = None, bookmarks: bool = True) -> AsyncIterator[tuple[str, Mapping[str, Any]]]:
+    """The events `(type, object)` of a watch of the namespace's AgentSessions (of the one called
+    `name`, if given) from `version`, for at most `seconds`. Raises `WatchExpired` on 410 (as
+    the answer or as an `ERROR` event), `WatchRefused` on another error answer, what the client
+    raises when the API server cannot be reached; another `ERROR` event ends the watch. Events are
+    decoded whatever a session author nested in them (`k8s.decoding`); a line that is not an
+    event is skipped. Use it in `contextlib.aclosing`, so that leaving early closes the request."""
+    try:
+        response = await objects.list_namespaced_custom_object(
+            c.GROUP, c.VERSION, namespace, c.SESSION_PLURAL, watch=True, resource_version=version,
+            field_selector=f"metadata.name={name}" if name is not None else None,
+            allow_watch_bookmarks=bookmarks, timeout_seconds=seconds, _preload_content=False,
+            _request_timeout=seconds + KUBE_REQUEST_SECONDS)
+    except KUBE_FAILURES as exc:
+        if getattr(exc, "status", None) == 410:
+            raise WatchExpired() from None
+        raise
+    with contextlib.closing(response):
+        # Unread (`_preload_content=False`), an error answer is not raised: it is a Status body.
+        status = getattr(response, "status", 200)
+        if status == 410:
+            raise WatchExpired()
+        if status >= 400:
+            raise WatchRefused(status)
+        async for line in response.content:
+            try:
+                event = decode(line)
+            except ValueError:
+                continue
+            if not isinstance(event, Mapping):
+                continue
+            kind, obj = event.get("type"), event.get("object")
+            if not isinstance(obj, Mapping):
+                continue
+            if kind == "ERROR":
+                if obj.get("code") == 410:
+                    raise WatchExpired()
+                return
+            yield str(kind), obj
 
 
 class SessionDirectory:
@@ -121,23 +175,15 @@ class SessionDirectory:
     async def _watch_until(self, namespace: str, name: str, version: str, seconds: int,
                            check: Callable[[dict[str, Any]], bool | None]) -> dict[str, Any] | None:
         try:
-            response = await self.objects.list_namespaced_custom_object(
-                c.GROUP, c.VERSION, namespace, c.SESSION_PLURAL, watch=True, resource_version=version,
-                field_selector=f"metadata.name={name}", timeout_seconds=seconds, allow_watch_bookmarks=False,
-                _preload_content=False, _request_timeout=seconds + KUBE_REQUEST_SECONDS)
-        except KUBE_FAILURES as exc:
+            async with contextlib.aclosing(session_events(self.objects, namespace, version, seconds, name=name,
+                                                          bookmarks=False)) as events:
+                async for kind, obj in events:
+                    if kind == "DELETED":
+                        raise SessionGone(f"{namespace}/{name}")
+                    if kind in ("ADDED", "MODIFIED") and check(dict(obj)):
+                        return dict(obj)
+        except WatchExpired:
+            return None  # re-read and watch again
+        except (WatchRefused, *KUBE_FAILURES) as exc:
             raise kube_failure(exc, f"watch {c.SESSION_PLURAL}") from None
-        with contextlib.closing(response):
-            async for line in response.content:
-                try:
-                    event = decode(line)  # whatever a session author nested in it (k8s.decoding)
-                except ValueError:
-                    continue
-                kind, obj = event.get("type"), event.get("object") or {}
-                if kind == "ERROR":
-                    return None  # e.g. 410 Expired: re-read and watch again
-                if kind == "DELETED":
-                    raise SessionGone(f"{namespace}/{name}")
-                if isinstance(obj, Mapping) and kind in ("ADDED", "MODIFIED") and check(dict(obj)):
-                    return dict(obj)
         return None

@@ -49,7 +49,6 @@ from kubernetes_asyncio import client
 
 from agent_sessions.api import constants as c
 from agent_sessions.k8s.client import call_json
-from agent_sessions.k8s.decoding import decode
 from agent_sessions.wire.keepalive import with_keepalive
 from agent_sessions.wire.sse import SSE_KEEPALIVE, open_event_stream
 
@@ -60,6 +59,7 @@ from .errors import RATE_LIMITED, GatewayError
 from .kube_errors import KUBE_FAILURES, KUBE_REQUEST_SECONDS, kube_failure
 from .options import GatewayOptions
 from .service import SERVICE, GatewayService
+from .session_directory import WatchExpired, session_events
 from .session_view import summary
 
 logger = logging.getLogger(__name__)
@@ -107,14 +107,6 @@ class Change:
 def _message(event: str, data: Mapping[str, Any], event_id: str | None = None) -> bytes:
     head = f"id: {event_id}\n" if event_id else ""
     return f"{head}event: {event}\ndata: {_dumps(data)}\n\n".encode()
-
-
-class WatchRefused(Exception):
-    """The API server answered a watch request with an error status (retried)."""
-
-    def __init__(self, status: int) -> None:
-        super().__init__(f"the API server answered the watch with {status}")
-        self.status = status
 
 
 class Subscriber:
@@ -268,34 +260,12 @@ class NamespaceWatch:
     async def _watch_once(self) -> bool:
         """Watch from `version` until the request ends; True when the position expired (410)."""
         try:
-            response = await self.objects.list_namespaced_custom_object(
-                c.GROUP, c.VERSION, self.namespace, c.SESSION_PLURAL, watch=True, resource_version=self.version,
-                allow_watch_bookmarks=True, timeout_seconds=WATCH_SECONDS, _preload_content=False,
-                _request_timeout=WATCH_SECONDS + KUBE_REQUEST_SECONDS)
-        except KUBE_FAILURES as exc:
-            if getattr(exc, "status", None) == 410:
-                return True
-            raise
-        with contextlib.closing(response):
-            # Unread (`_preload_content=False`), an error answer is not raised: it is a Status body.
-            status = getattr(response, "status", 200)
-            if status == 410:
-                return True
-            if status >= 400:
-                raise WatchRefused(status)
-            async for line in response.content:
-                try:
-                    event = decode(line)  # whatever a session author nested in it (k8s.decoding)
-                except ValueError:
-                    continue
-                if not isinstance(event, Mapping):
-                    continue
-                kind, obj = event.get("type"), event.get("object")
-                if not isinstance(obj, Mapping):
-                    continue
-                if kind == "ERROR":
-                    return obj.get("code") == 410
-                self.apply(str(kind), obj)
+            async with contextlib.aclosing(
+                    session_events(self.objects, self.namespace, self.version, WATCH_SECONDS)) as events:
+                async for kind, obj in events:
+                    self.apply(kind, obj)
+        except WatchExpired:
+            return True
         return False
 
     def apply(self, kind: str, obj: Mapping[str, Any]) -> None:
