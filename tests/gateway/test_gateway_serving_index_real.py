@@ -5,8 +5,6 @@ Skipped without KUBE_ASSETS (failing under CI), like every real-tier test."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import aiohttp
 import pytest
 
@@ -15,7 +13,6 @@ from support.cluster.audit import AuditLog
 from support.waits import eventually
 
 from . import real_gateway
-from .fake_runtime import FakeRuntime
 from .real_gateway import bearer
 
 NAMESPACE = "serving-index"
@@ -39,14 +36,6 @@ def sender(cluster, admin) -> dict:
             "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
                           "name": cluster.users["tester"].name}]})
     return bearer(cluster, "tester")
-
-
-@pytest.fixture
-async def runtime() -> AsyncIterator[FakeRuntime]:
-    fake = FakeRuntime()
-    await fake.start()
-    yield fake
-    await fake.stop()
 
 
 async def test_real_messages_to_a_watched_serving_session_make_no_request_to_the_api_server(
