@@ -22,15 +22,17 @@ Prints:
    the most streams held, the event latency of 2. on another session, and one turn fanned out to
    all the streams, timed until the last one has its `done`.
 
-Everything runs on loopback: the strict embedded API in this process, the bridge with the demo
-agent and the gateway as child processes (the gateway without a rate limit: this measures
-capacity, not the limiter).
+Everything runs on loopback: the Kubernetes API — a real kube-apiserver with etcd when
+KUBE_ASSETS names the control-plane binaries (tests/support/cluster; requests counted from its
+audit log), else the strict embedded API in this process —, the bridge with the demo agent and
+the gateways as child processes (without a rate limit: this measures capacity, not the limiter).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -42,7 +44,6 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
-from typing import Any
 from pathlib import Path
 
 import aiohttp
@@ -52,14 +53,18 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from gateway import real_gateway  # noqa: E402
 from gateway.conftest import GATEWAY_RBAC, GATEWAY_USER, TOKENS, USER_RBAC  # noqa: E402
+from support.cluster.audit import AuditLog  # noqa: E402
+from support.cluster.control_plane import ControlPlane  # noqa: E402
 
 from agent_sessions.api import constants as c  # noqa: E402
 from agent_sessions.dev.authorization import RBACAuthorizer  # noqa: E402
 from agent_sessions.dev.strict_api import running_api  # noqa: E402
 
 CRDS = [yaml.safe_load((ROOT / "crds" / n).read_text()) for n in ("agentsessions.yaml", "sessiontemplates.yaml")]
-ALICE = {"Authorization": "Bearer alice-token"}
+CALLER: dict[str, str] = {}
+"""The caller's `Authorization` header (alice on the embedded API, tester on a real one)."""
 POLL_SECONDS = 1.0
 """The gateway's --history-poll-seconds (its default): the interval of the polling baseline."""
 
@@ -97,30 +102,116 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-GET_ONLY_USER = "system:serviceaccount:agent-sessions:gateway-get-only"
-GET_ONLY_RBAC = [
-    {**GATEWAY_RBAC[0], "metadata": {"name": "gateway-get-only"}, "rules": [
-        {**rule, "verbs": ["get"]} if c.SESSION_PLURAL in rule["resources"] else rule
-        for rule in GATEWAY_RBAC[0]["rules"]]},
-    {**GATEWAY_RBAC[1], "metadata": {"name": "gateway-get-only"},
-     "roleRef": {**GATEWAY_RBAC[1]["roleRef"], "name": "gateway-get-only"},
-     "subjects": [{"kind": "ServiceAccount", "name": "gateway-get-only", "namespace": "agent-sessions"}]},
-]
+GET_ONLY_RULES = [{**rule, "verbs": ["get"]} if c.SESSION_PLURAL in rule["resources"] else rule
+                  for rule in GATEWAY_RBAC[0]["rules"]]
 """The baseline gateway's rules: `get agentsessions` only, so it cannot watch a namespace and reads
 the session for every message, as every gateway did before the serving index."""
+GATEWAYS = ("gateway", "get-only")
+"""The two gateway identities: the gateway's own rules, and GET_ONLY_RULES."""
 
 
-async def latency(api: Any, bridge: str, gateways: dict[str, str], n: int) -> None:
+class EmbeddedCluster:
+    """The strict embedded API in this process, with the test suite's tokens and RBAC."""
+
+    label = "the strict embedded Kubernetes API (in this process)"
+    users = {"gateway": GATEWAY_USER, "get-only": "system:serviceaccount:agent-sessions:gateway-get-only"}
+
+    def __init__(self, tmp: Path, stack: contextlib.ExitStack) -> None:
+        tokens = {**TOKENS, "gateway-get-only-token": (self.users["get-only"], ["system:serviceaccounts"])}
+        get_only = [
+            {**GATEWAY_RBAC[0], "metadata": {"name": "gateway-get-only"}, "rules": GET_ONLY_RULES},
+            {**GATEWAY_RBAC[1], "metadata": {"name": "gateway-get-only"},
+             "roleRef": {**GATEWAY_RBAC[1]["roleRef"], "name": "gateway-get-only"},
+             "subjects": [{"kind": "ServiceAccount", "name": "gateway-get-only", "namespace": "agent-sessions"}]}]
+        authorizer = RBACAuthorizer.from_manifests([*GATEWAY_RBAC, *get_only, *USER_RBAC])
+        self.api = stack.enter_context(running_api(crds=CRDS, tokens=tokens, authorizer=authorizer))
+        self.api.create("namespaces", {"metadata": {"name": "team-a"}})
+        self.tmp = tmp
+        self.caller = {"Authorization": "Bearer alice-token"}
+
+    def kubeconfig(self, which: str) -> Path:
+        token = {"gateway": "gateway-token", "get-only": "gateway-get-only-token"}[which]
+        return self.api.write_kubeconfig(self.tmp / f"{which}.kubeconfig", token=token)
+
+    def running_session(self, name: str, endpoint: str) -> None:
+        self.api.create(c.SESSION_PLURAL, {"apiVersion": c.API_VERSION, "kind": c.SESSION_KIND,
+                                           "metadata": {"name": name, "namespace": "team-a"},
+                                           "spec": {"agent": {"image": "local"}}})
+        self.api.patch_status(c.SESSION_PLURAL, "team-a", name,
+                              {"phase": "Running", "provider": {"type": "pod", "id": name, "endpoint": endpoint}})
+
+    def reset(self) -> None:
+        self.api.reset_requests()
+
+    def requests(self, which: str) -> Counter[str]:
+        return Counter(f"{r.method} {r.resource or r.path}{' watch' if r.watch else ''}"
+                       f"{f' ({r.status})' if r.status >= 400 else ''}"
+                       for r in list(self.api.requests) if r.user == self.users[which])
+
+
+class RealCluster(EmbeddedCluster):
+    """A real kube-apiserver with etcd (KUBE_ASSETS, tests/support/cluster): the gateways are the
+    control plane's `operator` and `gateway` users, the caller is `tester`; requests are counted
+    from the API server's audit log."""
+
+    def __init__(self, tmp: Path, stack: contextlib.ExitStack, assets: Path) -> None:
+        self.plane = stack.enter_context(ControlPlane(assets, tmp / "plane"))
+        self.label = f"a real kube-apiserver with etcd ({assets})"
+        self.users = {"gateway": self.plane.users["operator"].name, "get-only": self.plane.users["gateway"].name}
+        real_gateway.prepare(self.plane, "team-a", ["get", "list", "watch"])
+        self.admin = self.plane.client("admin")
+        stack.callback(self.admin.close)
+        rbac = "rbac.authorization.k8s.io/v1"
+        self.admin.create("clusterroles", {"apiVersion": rbac, "kind": "ClusterRole",
+                                           "metadata": {"name": "bench-gateway-get-only"}, "rules": GET_ONLY_RULES})
+        self.admin.create("clusterrolebindings", {
+            "apiVersion": rbac, "kind": "ClusterRoleBinding", "metadata": {"name": "bench-gateway-get-only"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "bench-gateway-get-only"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": self.users["get-only"]}]})
+        self.admin.create("roles", {"apiVersion": rbac, "kind": "Role",
+                                    "metadata": {"name": "messages-for-tester", "namespace": "team-a"},
+                                    "rules": [{"apiGroups": [c.GROUP], "resources": [f"{c.SESSION_PLURAL}/messages"],
+                                               "verbs": ["create"]}]})
+        self.admin.create("rolebindings", {
+            "apiVersion": rbac, "kind": "RoleBinding", "metadata": {"name": "messages-for-tester", "namespace": "team-a"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "messages-for-tester"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
+                          "name": self.plane.users["tester"].name}]})
+        self.audit = AuditLog(self.plane.audit_log)
+        self.tmp = tmp
+        self.caller = {"Authorization": f"Bearer {self.plane.tokens['tester']}"}
+
+    def kubeconfig(self, which: str) -> Path:
+        user = {"gateway": "operator", "get-only": "gateway"}[which]
+        return self.plane.kubeconfig(self.tmp / f"{which}.kubeconfig", user)
+
+    def running_session(self, name: str, endpoint: str) -> None:
+        self.admin.create(c.SESSION_PLURAL, {"apiVersion": c.API_VERSION, "kind": c.SESSION_KIND,
+                                             "metadata": {"name": name, "namespace": "team-a"},
+                                             "spec": {"agent": {"image": "local"}}}, "team-a")
+        self.admin.patch_status(c.SESSION_PLURAL, "team-a", name,
+                                {"phase": "Running", "provider": {"type": "pod", "id": name, "endpoint": endpoint}})
+
+    def reset(self) -> None:
+        self.audit.reset()
+
+    def requests(self, which: str) -> Counter[str]:
+        time.sleep(1.0)  # the API server logs an event after answering
+        return Counter(f"{r.verb} {r.target}{f' ({r.code})' if r.code >= 400 else ''}"
+                       for r in self.audit.records(user=self.users[which]))
+
+
+async def latency(cluster: EmbeddedCluster, bridge: str, gateways: dict[str, str], n: int) -> None:
     """`gateways`: label → URL; the first is the gateway as shipped, the others baselines."""
     direct: list[float] = []
     through: dict[str, list[float]] = {label: [] for label in gateways}
     targets = [(f"{bridge}/v1/messages", direct, {})] + [
-        (f"{url}/v1/namespaces/team-a/sessions/bench/messages", through[label], ALICE)
+        (f"{url}/v1/namespaces/team-a/sessions/bench/messages", through[label], CALLER)
         for label, url in gateways.items()]
     async with aiohttp.ClientSession() as http:
         for i in range(n + 10):  # 10 warm-up rounds, alternating, so all see the same conditions
             if i == 10:
-                api.reset_requests()
+                cluster.reset()
             for target, sink, headers in targets:
                 started = time.perf_counter()
                 async with http.post(target, json={"text": f"message {i}"}, headers=headers) as response:
@@ -135,10 +226,8 @@ async def latency(api: Any, bridge: str, gateways: dict[str, str], n: int) -> No
         g50, g99 = percentile(values, 0.5), percentile(values, 0.99)
         print(f"   {label:30}: p50 {g50:6.2f} ms   p99 {g99:6.2f} ms   overhead p50 {g50 - d50:5.2f} ms, "
               f"p99 {g99 - d99:5.2f} ms, mean {statistics.mean(values) - statistics.mean(direct):.2f} ms")
-    requests = list(api.requests)
-    for label, user in zip(gateways, (GATEWAY_USER, GET_ONLY_USER)):
-        made = Counter(f"{r.method} {r.resource or r.path}{' watch' if r.watch else ''}"
-                       f"{f' ({r.status})' if r.status >= 400 else ''}" for r in requests if r.user == user)
+    for label, which in zip(gateways, GATEWAYS):
+        made = cluster.requests(which)
         shown = ", ".join(f"{what} x{count}" for what, count in sorted(made.items())) or "none"
         print(f"   Kubernetes API requests, {label}: {sum(made.values())} "
               f"({sum(made.values()) / n:.2f} a message): {shown}")
@@ -197,7 +286,7 @@ async def event_latency(bridge: str, gateway: str, session: str, lines: int, gap
     bridge (the gateway has no part in the turn)."""
     latencies: list[float] = []
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as http:
-        async with http.get(sessions_url(gateway, session) + "/events", headers=ALICE) as events:
+        async with http.get(sessions_url(gateway, session) + "/events", headers=CALLER) as events:
             assert events.status == 200, await events.text()
             await asyncio.sleep(0.5)  # the feed is up (its first long poll, or poll, is out)
             async with http.post(f"{bridge}/v1/messages", params={"wait": "false"},
@@ -234,7 +323,7 @@ async def streams(bridge: str, clock: str, gateway: str, gateway_pid: int, count
     baseline = rss_kib(gateway_pid)
     print(f"   idle gateway RSS: {baseline / 1024:.1f} MiB")
     connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector, headers=ALICE, timeout=aiohttp.ClientTimeout(total=None)) as http:
+    async with aiohttp.ClientSession(connector=connector, headers=CALLER, timeout=aiohttp.ClientTimeout(total=None)) as http:
         open_responses: list[aiohttp.ClientResponse] = []
         url = sessions_url(gateway, "bench") + "/events"
         for count in counts:
@@ -276,62 +365,65 @@ async def streams(bridge: str, clock: str, gateway: str, gateway_pid: int, count
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    tokens = {**TOKENS, "gateway-get-only-token": (GET_ONLY_USER, ["system:serviceaccounts"])}
-    authorizer = RBACAuthorizer.from_manifests([*GATEWAY_RBAC, *GET_ONLY_RBAC, *USER_RBAC])
-    with running_api(crds=CRDS, tokens=tokens, authorizer=authorizer) as api, tempfile.TemporaryDirectory() as tmp:
-        api.create("namespaces", {"metadata": {"name": "team-a"}})
-        bridge_port, gateway_port, get_only_port = free_port(), free_port(), free_port()
-        env = {**os.environ, "DEMO_AGENT_CHUNK_DELAY": "0"}
-        bridge = subprocess.Popen(
-            [sys.executable, "-m", "agent_sessions.runtime", "--host", "127.0.0.1", "--port", str(bridge_port),
-             "--workspace", tmp, "--", sys.executable, "-m", "agent_sessions.runtime.demo_agent"],
-            env=env, stderr=subprocess.DEVNULL,
-        )
-        clock_port = free_port()
-        clock = subprocess.Popen(
-            [sys.executable, "-m", "agent_sessions.runtime", "--host", "127.0.0.1", "--port", str(clock_port),
-             "--workspace", str(Path(tmp) / "clock"), "--protocol", "stdio-lines", "--quiet-ms", "200",
-             "--", sys.executable, str(Path(__file__).with_name("clock_agent.py"))],
+    assets = os.environ.get("KUBE_ASSETS")
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        cluster = RealCluster(tmp, stack, Path(assets)) if assets else EmbeddedCluster(tmp, stack)
+        CALLER.update(cluster.caller)
+        print(f"Kubernetes API: {cluster.label}")
+        await run(args, cluster, tmp)
+
+
+async def run(args: argparse.Namespace, cluster: EmbeddedCluster, tmp: Path) -> None:
+    bridge_port, gateway_port, get_only_port = free_port(), free_port(), free_port()
+    env = {**os.environ, "DEMO_AGENT_CHUNK_DELAY": "0"}
+    bridge = subprocess.Popen(
+        [sys.executable, "-m", "agent_sessions.runtime", "--host", "127.0.0.1", "--port", str(bridge_port),
+         "--workspace", str(tmp), "--", sys.executable, "-m", "agent_sessions.runtime.demo_agent"],
+        env=env, stderr=subprocess.DEVNULL,
+    )
+    clock_port = free_port()
+    clock = subprocess.Popen(
+        [sys.executable, "-m", "agent_sessions.runtime", "--host", "127.0.0.1", "--port", str(clock_port),
+         "--workspace", str(tmp / "clock"), "--protocol", "stdio-lines", "--quiet-ms", "200",
+         "--", sys.executable, str(Path(__file__).with_name("clock_agent.py"))],
+        stderr=subprocess.DEVNULL,
+    )
+
+    def start_gateway(port: int, which: str) -> subprocess.Popen:
+        kubeconfig = cluster.kubeconfig(which)
+        return subprocess.Popen(
+            [sys.executable, "-m", "agent_sessions.cli.main", "gateway", "--host", "127.0.0.1",
+             "--port", str(port), "--kubeconfig", str(kubeconfig), "--log-level", "ERROR",
+             "--rate-limit", "0", "--history-poll-seconds", str(POLL_SECONDS)],
             stderr=subprocess.DEVNULL,
         )
-        def start_gateway(port: int, token: str) -> subprocess.Popen:
-            kubeconfig = api.write_kubeconfig(Path(tmp) / f"{token}.kubeconfig", token=token)
-            return subprocess.Popen(
-                [sys.executable, "-m", "agent_sessions.cli.main", "gateway", "--host", "127.0.0.1",
-                 "--port", str(port), "--kubeconfig", str(kubeconfig), "--log-level", "ERROR",
-                 "--rate-limit", "0", "--history-poll-seconds", str(POLL_SECONDS)],
-                stderr=subprocess.DEVNULL,
-            )
 
-        gateway = start_gateway(gateway_port, "gateway-token")
-        get_only = start_gateway(get_only_port, "gateway-get-only-token")
-        proxy: web.AppRunner | None = None
-        try:
-            bridge_url, gateway_url = f"http://127.0.0.1:{bridge_port}", f"http://127.0.0.1:{gateway_port}"
-            clock_url, get_only_url = f"http://127.0.0.1:{clock_port}", f"http://127.0.0.1:{get_only_port}"
-            for url in (bridge_url, clock_url, gateway_url, get_only_url):
-                await wait_http(f"{url}/healthz")
-            proxy, proxy_url = await ignoring_wait_proxy(clock_url)
-            for name, endpoint in (("bench", bridge_url), ("clock", clock_url), ("clock-polled", proxy_url)):
-                api.create(c.SESSION_PLURAL, {"apiVersion": c.API_VERSION, "kind": c.SESSION_KIND,
-                                              "metadata": {"name": name, "namespace": "team-a"},
-                                              "spec": {"agent": {"image": "local"}}})
-                api.patch_status(c.SESSION_PLURAL, "team-a", name,
-                                 {"phase": "Running", "provider": {"type": "pod", "id": name, "endpoint": endpoint}})
-            await latency(api, bridge_url, {"through the gateway": gateway_url,
+    gateway = start_gateway(gateway_port, "gateway")
+    get_only = start_gateway(get_only_port, "get-only")
+    proxy: web.AppRunner | None = None
+    try:
+        bridge_url, gateway_url = f"http://127.0.0.1:{bridge_port}", f"http://127.0.0.1:{gateway_port}"
+        clock_url, get_only_url = f"http://127.0.0.1:{clock_port}", f"http://127.0.0.1:{get_only_port}"
+        for url in (bridge_url, clock_url, gateway_url, get_only_url):
+            await wait_http(f"{url}/healthz")
+        proxy, proxy_url = await ignoring_wait_proxy(clock_url)
+        for name, endpoint in (("bench", bridge_url), ("clock", clock_url), ("clock-polled", proxy_url)):
+            cluster.running_session(name, endpoint)
+        await latency(cluster, bridge_url, {"through the gateway": gateway_url,
                                             "gateway, GET per message": get_only_url}, args.messages)
-            get_only.terminate()
-            await latencies(clock_url, gateway_url, args.lines, args.polled_lines)
-            await streams(bridge_url, clock_url, gateway_url, gateway.pid, args.streams, args.lines)
-        finally:
-            if proxy is not None:
-                await proxy.cleanup()
-            for process in (gateway, get_only, bridge, clock):
-                process.terminate()
-                try:
-                    process.wait(10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+        get_only.terminate()
+        await latencies(clock_url, gateway_url, args.lines, args.polled_lines)
+        await streams(bridge_url, clock_url, gateway_url, gateway.pid, args.streams, args.lines)
+    finally:
+        if proxy is not None:
+            await proxy.cleanup()
+        for process in (gateway, get_only, bridge, clock):
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 def main() -> None:

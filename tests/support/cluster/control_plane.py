@@ -58,6 +58,7 @@ USERS: tuple[User, ...] = (
     User("node", f"system:node:{NODE_NAME}", ("system:nodes",)),
     User("operator", "agent-session-operator"),
     User("tester", "test-user"),
+    User("gateway", "agent-session-gateway"),
 )
 
 
