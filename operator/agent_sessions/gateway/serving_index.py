@@ -88,7 +88,6 @@ class NamespaceIndex:
                 while (left := self.idle_in(idle_seconds)) > 0:
                     await self.watch_once(max(1, min(WATCH_SECONDS, math.ceil(left))))
                     failures, expired = 0, False
-                return
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # an expired position, the API server away, a refused watch
