@@ -54,7 +54,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from gateway import real_gateway  # noqa: E402
-from gateway.conftest import GATEWAY_RBAC, GATEWAY_USER, TOKENS, USER_RBAC  # noqa: E402
+from gateway.conftest import GATEWAY_GET_ONLY_RULES, GATEWAY_RBAC, GATEWAY_USER, TOKENS, USER_RBAC  # noqa: E402
 from support.cluster.audit import AuditLog  # noqa: E402
 from support.cluster.control_plane import ControlPlane  # noqa: E402
 
@@ -102,12 +102,8 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-GET_ONLY_RULES = [{**rule, "verbs": ["get"]} if c.SESSION_PLURAL in rule["resources"] else rule
-                  for rule in GATEWAY_RBAC[0]["rules"]]
-"""The baseline gateway's rules: `get agentsessions` only, so it cannot watch a namespace and reads
-the session for every message, as every gateway did before the serving index."""
 GATEWAYS = ("gateway", "get-only")
-"""The two gateway identities: the gateway's own rules, and GET_ONLY_RULES."""
+"""The two gateway identities: the gateway's own rules, and GATEWAY_GET_ONLY_RULES."""
 
 
 class EmbeddedCluster:
@@ -119,7 +115,7 @@ class EmbeddedCluster:
     def __init__(self, tmp: Path, stack: contextlib.ExitStack) -> None:
         tokens = {**TOKENS, "gateway-get-only-token": (self.users["get-only"], ["system:serviceaccounts"])}
         get_only = [
-            {**GATEWAY_RBAC[0], "metadata": {"name": "gateway-get-only"}, "rules": GET_ONLY_RULES},
+            {**GATEWAY_RBAC[0], "metadata": {"name": "gateway-get-only"}, "rules": GATEWAY_GET_ONLY_RULES},
             {**GATEWAY_RBAC[1], "metadata": {"name": "gateway-get-only"},
              "roleRef": {**GATEWAY_RBAC[1]["roleRef"], "name": "gateway-get-only"},
              "subjects": [{"kind": "ServiceAccount", "name": "gateway-get-only", "namespace": "agent-sessions"}]}]
@@ -158,25 +154,16 @@ class RealCluster(EmbeddedCluster):
         self.plane = stack.enter_context(ControlPlane(assets, tmp / "plane"))
         self.label = f"a real kube-apiserver with etcd ({assets})"
         self.users = {"gateway": self.plane.users["operator"].name, "get-only": self.plane.users["gateway"].name}
-        real_gateway.prepare(self.plane, "team-a", ["get", "list", "watch"])
+        real_gateway.prepare(self.plane, "team-a", ["get", "list", "watch"], send=True)
         self.admin = self.plane.client("admin")
         stack.callback(self.admin.close)
         rbac = "rbac.authorization.k8s.io/v1"
         self.admin.create("clusterroles", {"apiVersion": rbac, "kind": "ClusterRole",
-                                           "metadata": {"name": "bench-gateway-get-only"}, "rules": GET_ONLY_RULES})
+                                           "metadata": {"name": "bench-gateway-get-only"}, "rules": GATEWAY_GET_ONLY_RULES})
         self.admin.create("clusterrolebindings", {
             "apiVersion": rbac, "kind": "ClusterRoleBinding", "metadata": {"name": "bench-gateway-get-only"},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "bench-gateway-get-only"},
             "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": self.users["get-only"]}]})
-        self.admin.create("roles", {"apiVersion": rbac, "kind": "Role",
-                                    "metadata": {"name": "messages-for-tester", "namespace": "team-a"},
-                                    "rules": [{"apiGroups": [c.GROUP], "resources": [f"{c.SESSION_PLURAL}/messages"],
-                                               "verbs": ["create"]}]})
-        self.admin.create("rolebindings", {
-            "apiVersion": rbac, "kind": "RoleBinding", "metadata": {"name": "messages-for-tester", "namespace": "team-a"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "messages-for-tester"},
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
-                          "name": self.plane.users["tester"].name}]})
         self.audit = AuditLog(self.plane.audit_log)
         self.tmp = tmp
         self.caller = {"Authorization": f"Bearer {self.plane.tokens['tester']}"}

@@ -51,6 +51,10 @@ GATEWAY_RBAC = [
      "subjects": [{"kind": "ServiceAccount", "name": "agent-sessions-gateway", "namespace": "agent-sessions"}]},
 ]
 """Exactly the RBAC the gateway needs: anything missing here fails a test."""
+GATEWAY_GET_ONLY_RULES = [{**rule, "verbs": ["get"]} if c.SESSION_PLURAL in rule["resources"] else rule
+                          for rule in GATEWAY_RBAC[0]["rules"]]
+"""The gateway's rules with `get agentsessions` only (no list, no watch), as a hand-written Role
+might allow: it cannot watch a namespace, so it reads the session for every message."""
 
 USER_RBAC = [
     {"apiVersion": RBAC_API, "kind": "Role", "metadata": {"name": "session-user", "namespace": "team-a"}, "rules": [

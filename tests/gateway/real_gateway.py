@@ -42,9 +42,10 @@ def _user(plane: ControlPlane, who: str) -> list[dict]:
     return [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": plane.users[who].name}]
 
 
-def prepare(plane: ControlPlane, namespace: str, tester_verbs: list[str]) -> None:
+def prepare(plane: ControlPlane, namespace: str, tester_verbs: list[str], *, send: bool = False) -> None:
     """CRDs, `namespace`, the gateway's rules for `operator` and `tester_verbs` on sessions there
-    for `tester` (`scheduler` gets nothing)."""
+    for `tester` (`scheduler` gets nothing); with `send`, `tester` may also send messages
+    (`create agentsessions/messages`)."""
     admin = plane.client("admin")
     try:
         for crd in CRDS:
@@ -63,7 +64,9 @@ def prepare(plane: ControlPlane, namespace: str, tester_verbs: list[str]) -> Non
         admin.create("roles", {"apiVersion": RBAC, "kind": "Role",
                                "metadata": {"name": "sessions-for-tester", "namespace": namespace},
                                "rules": [{"apiGroups": [c.GROUP], "resources": [c.SESSION_PLURAL],
-                                          "verbs": tester_verbs}]})
+                                          "verbs": tester_verbs}]
+                               + ([{"apiGroups": [c.GROUP], "resources": [f"{c.SESSION_PLURAL}/messages"],
+                                    "verbs": ["create"]}] if send else [])})
         admin.create("rolebindings", {
             "apiVersion": RBAC, "kind": "RoleBinding", "metadata": {"name": "tester", "namespace": namespace},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "sessions-for-tester"},
@@ -72,12 +75,12 @@ def prepare(plane: ControlPlane, namespace: str, tester_verbs: list[str]) -> Non
         admin.close()
 
 
-def cluster_fixture(namespace: str, tester_verbs: list[str]) -> Callable[..., Iterator[ControlPlane]]:
+def cluster_fixture(namespace: str, tester_verbs: list[str], *, send: bool = False) -> Callable[..., Iterator[ControlPlane]]:
     """A module-scoped `cluster` fixture: the control plane, `prepare`d."""
 
     @pytest.fixture(scope="module")
     def cluster(control_plane: ControlPlane) -> Iterator[ControlPlane]:
-        prepare(control_plane, namespace, tester_verbs)
+        prepare(control_plane, namespace, tester_verbs, send=send)
         yield control_plane
 
     return cluster

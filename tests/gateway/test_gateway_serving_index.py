@@ -20,7 +20,8 @@ from agent_sessions.k8s.client import make_api_client
 
 from support.waits import eventually
 
-from .conftest import ALICE, CRDS, DEADLINE, GATEWAY_RBAC, GATEWAY_USER, TOKENS, USER_RBAC, identity, make_session
+from .conftest import (ALICE, CRDS, DEADLINE, GATEWAY_GET_ONLY_RULES, GATEWAY_RBAC, GATEWAY_USER, TOKENS, USER_RBAC,
+                       identity, make_session)
 
 
 def messages_url(gateway: str, name: str) -> str:
@@ -118,9 +119,7 @@ async def test_a_runtime_that_is_gone_is_forgotten_so_the_next_message_reads_the
 def get_only_api():
     """The embedded API where the gateway may only `get agentsessions` (no list, no watch), as a
     hand-written Role might allow."""
-    rules = [{**rule, "verbs": ["get"]} if c.SESSION_PLURAL in rule["resources"] else rule
-             for rule in GATEWAY_RBAC[0]["rules"]]
-    rbac = [{**GATEWAY_RBAC[0], "rules": rules}, GATEWAY_RBAC[1], *USER_RBAC]
+    rbac = [{**GATEWAY_RBAC[0], "rules": GATEWAY_GET_ONLY_RULES}, GATEWAY_RBAC[1], *USER_RBAC]
     with running_api(crds=CRDS, tokens=TOKENS, authorizer=RBACAuthorizer.from_manifests(rbac)) as api:
         api.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}})
         yield api

@@ -6,7 +6,6 @@ Skipped without KUBE_ASSETS (failing under CI), like every real-tier test."""
 from __future__ import annotations
 
 import aiohttp
-import pytest
 
 from agent_sessions.api import constants as c
 from support.cluster.audit import AuditLog
@@ -17,33 +16,18 @@ from .real_gateway import bearer
 
 NAMESPACE = "serving-index"
 control_plane = real_gateway.control_plane
-cluster = real_gateway.cluster_fixture(NAMESPACE, ["get", "list", "watch"])
+cluster = real_gateway.cluster_fixture(NAMESPACE, ["get", "list", "watch"], send=True)
+"""`tester` may read and message sessions in NAMESPACE."""
 gateway, admin = real_gateway.gateway, real_gateway.admin_fixture(NAMESPACE)
-RBAC = "rbac.authorization.k8s.io/v1"
-
-
-@pytest.fixture
-def sender(cluster, admin) -> dict:
-    """`tester` may also send messages (`create agentsessions/messages`) in NAMESPACE."""
-    if admin.get("roles", NAMESPACE, "messages-for-tester") is None:
-        admin.create("roles", {"apiVersion": RBAC, "kind": "Role",
-                               "metadata": {"name": "messages-for-tester", "namespace": NAMESPACE},
-                               "rules": [{"apiGroups": [c.GROUP], "resources": [f"{c.SESSION_PLURAL}/messages"],
-                                          "verbs": ["create"]}]})
-        admin.create("rolebindings", {
-            "apiVersion": RBAC, "kind": "RoleBinding", "metadata": {"name": "messages-for-tester", "namespace": NAMESPACE},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "messages-for-tester"},
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
-                          "name": cluster.users["tester"].name}]})
-    return bearer(cluster, "tester")
 
 
 async def test_real_messages_to_a_watched_serving_session_make_no_request_to_the_api_server(
-        cluster, gateway, admin, sender, runtime):
+        cluster, gateway, admin, runtime):
     runtime.add("s1")
     real_gateway.new_session(admin, NAMESPACE, "busy")
     admin.patch_status(c.SESSION_PLURAL, NAMESPACE, "busy",
                        {"phase": "Running", "provider": {"type": "pod", "id": "busy", "endpoint": runtime.endpoint("s1")}})
+    sender = bearer(cluster, "tester")
     url = f"{gateway.url}/v1/namespaces/{NAMESPACE}/sessions/busy/messages"
     async with aiohttp.ClientSession() as http:
         async def send(text: str) -> tuple[int, dict]:
