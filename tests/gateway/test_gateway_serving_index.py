@@ -13,7 +13,7 @@ from agent_sessions.dev.strict_api import running_api
 from agent_sessions.gateway.options import GatewayOptions
 from agent_sessions.gateway.errors import GatewayError
 from agent_sessions.gateway.server import serve_gateway
-from agent_sessions.gateway import serving_index
+from agent_sessions.gateway import session_directory
 from agent_sessions.gateway.serving_index import NamespaceIndex, ServingIndex
 from agent_sessions.gateway.session_directory import SessionDirectory
 from agent_sessions.k8s.client import make_api_client
@@ -185,7 +185,7 @@ async def test_a_namespace_nobody_asks_about_stops_being_watched(api, tmp_path):
 
 
 async def test_a_namespace_is_listed_in_pages_and_every_serving_session_is_found(api, tmp_path, monkeypatch):
-    monkeypatch.setattr(serving_index, "LIST_PAGE", 2)
+    monkeypatch.setattr(session_directory, "LIST_PAGE", 2)
     kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig", token="gateway-token")
     client = await make_api_client(str(kubeconfig))
     index = ServingIndex(client)

@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY
 from agent_sessions.api import constants as c
 
 from agent_sessions.dev.authorization import RBACAuthorizer
+from agent_sessions.gateway import session_directory
 from agent_sessions.gateway.options import GatewayOptions
 from agent_sessions.gateway.server import serve_gateway
 from agent_sessions.k8s.client import make_api_client
@@ -199,6 +200,30 @@ async def test_streams_of_a_namespace_share_one_watch(api, gateway, http):
             assert [m["data"]["info"]["phase"] for m in await read_sse(resp, count(1))] == ["Stopping"]
         assert len(status_watches(api)) == 1
         assert watched_namespaces() == before + 1
+
+
+async def test_a_namespace_of_many_sessions_is_read_in_pages_for_the_list_and_the_stream(
+        api, gateway, http, monkeypatch):
+    monkeypatch.setattr(session_directory, "LIST_PAGE", 2)
+    names = [f"s{i}" for i in range(5)]
+    for name in names:
+        make_session(api, name, phase="Stopped", stopped_reason="User")
+
+    def pages() -> list:
+        return [r for r in list(api.requests) if r.method == "GET" and not r.watch and r.name is None
+                and r.resource == c.SESSION_PLURAL and "/namespaces/team-a/" in r.path]
+
+    api.reset_requests()
+    async with http.get(f"{gateway}/v1/namespaces/team-a/sessions", headers=ALICE) as resp:
+        assert resp.status == 200
+        assert [item["name"] for item in (await resp.json())["items"]] == names
+    assert [r.query.get("limit") for r in pages()] == ["2"] * 3
+
+    api.reset_requests()
+    async with stream(http, gateway, ALICE) as resp:
+        start = await read_sse(resp, synced)
+    assert [m["data"]["info"]["name"] for m in start[:-1]] == names and start[-1]["data"]["count"] == 5
+    assert [r.query.get("limit") for r in pages()] == ["2"] * 3
 
 
 async def test_streams_per_caller_are_bounded(api, start_gateway, http):

@@ -29,12 +29,9 @@ from typing import Any
 
 from kubernetes_asyncio import client
 
-from agent_sessions.api import constants as c
-from agent_sessions.k8s.client import call_json
 
 from . import metrics
-from .kube_errors import KUBE_REQUEST_SECONDS
-from .session_directory import WatchExpired, session_events
+from .session_directory import WatchExpired, session_events, session_pages
 from .session_view import endpoint_of, is_serving
 
 logger = logging.getLogger(__name__)
@@ -43,8 +40,6 @@ IDLE_SECONDS = 300.0
 """A namespace no request named for this long stops being watched (checked between watches)."""
 WATCH_SECONDS = 60
 """One watch request lasts at most this long: a connection that silently died is noticed then."""
-LIST_PAGE = 500
-"""Sessions per page of the list a watch starts from (a namespace of thousands is not one answer)."""
 RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 """Waits between failed attempts to list or watch, the last one repeated."""
 
@@ -110,21 +105,13 @@ class NamespaceIndex:
         """The namespace's serving sessions, read in pages (one consistent snapshot), and where
         the watch is to start."""
         targets: dict[str, Target] = {}
-        token: str | None = None
-        while True:
-            result = await call_json(
-                self.objects.list_namespaced_custom_object, c.GROUP, c.VERSION, self.namespace, c.SESSION_PLURAL,
-                limit=LIST_PAGE, _continue=token, _request_timeout=KUBE_REQUEST_SECONDS)
-            for obj in result.get("items") or ():
-                target = target_of(obj) if isinstance(obj, Mapping) else None
+        version = ""
+        async for page, version in session_pages(self.objects, self.namespace):
+            for obj in page:
+                target = target_of(obj)
                 if target is not None:
                     targets[str((obj.get("metadata") or {}).get("name", ""))] = target
-            meta = result.get("metadata") or {}
-            token = meta.get("continue") or None
-            if token is None:
-                break
-        self.targets = targets
-        self.version = str(meta.get("resourceVersion", ""))
+        self.targets, self.version = targets, version
         self.current = True
 
     async def watch_once(self, seconds: int) -> None:

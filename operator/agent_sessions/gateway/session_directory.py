@@ -26,8 +26,8 @@ from agent_sessions.wire.session_ref import SessionRef
 from .errors import SESSION_NOT_FOUND, GatewayError
 from .kube_errors import KUBE_FAILURES, KUBE_REQUEST_SECONDS, kube_failure
 
-NAMESPACE_PAGE = 500
-"""AgentSessions per page when listing them all to find the namespaces that hold some."""
+LIST_PAGE = 500
+"""AgentSessions per page of a list: a namespace (or a cluster) of thousands is not one answer."""
 WATCH_CHUNK_SECONDS = 60
 """A wait watches at most this long per request, then re-reads the object and watches again."""
 
@@ -46,6 +46,28 @@ class WatchRefused(Exception):
     def __init__(self, status: int) -> None:
         super().__init__(f"the API server answered the watch with {status}")
         self.status = status
+
+
+async def session_pages(objects: client.CustomObjectsApi, namespace: str | None, *, limit: int | None = None
+                        ) -> AsyncIterator[tuple[list[Mapping[str, Any]], str]]:
+    """The AgentSessions of `namespace` (of every namespace, for None) page by page, each page's
+    items with the list's resourceVersion: one consistent snapshot (the API server answers each
+    continuation as of the first page), current at the last page's version. `limit`: sessions per
+    page, `LIST_PAGE` by default. Failures are the client's, for the caller to map."""
+    token: str | None = None
+    while True:
+        page = {"limit": limit or LIST_PAGE, "_continue": token, "_request_timeout": KUBE_REQUEST_SECONDS}
+        if namespace is None:
+            result = await call_json(objects.list_cluster_custom_object, c.GROUP, c.VERSION, c.SESSION_PLURAL, **page)
+        else:
+            result = await call_json(objects.list_namespaced_custom_object, c.GROUP, c.VERSION, namespace,
+                                     c.SESSION_PLURAL, **page)
+        meta = result.get("metadata") or {}
+        yield [item for item in result.get("items") or () if isinstance(item, Mapping)], \
+            str(meta.get("resourceVersion", ""))
+        token = meta.get("continue") or None
+        if token is None:
+            return
 
 
 async def session_events(objects: client.CustomObjectsApi, namespace: str, version: str, seconds: int, *,
@@ -107,35 +129,30 @@ class SessionDirectory:
                                    session=SessionRef(namespace, name).to_json()) from None
             raise kube_failure(exc, f"get {c.SESSION_PLURAL}") from None
 
-    async def list(self, namespace: str) -> list[dict[str, Any]]:
+    async def list(self, namespace: str) -> list[Mapping[str, Any]]:
+        """The namespace's AgentSessions (read in pages of `LIST_PAGE`)."""
+        items: list[Mapping[str, Any]] = []
         try:
-            result = await call_json(
-                self.objects.list_namespaced_custom_object, c.GROUP, c.VERSION, namespace, c.SESSION_PLURAL,
-                _request_timeout=KUBE_REQUEST_SECONDS)
+            async for page, _ in session_pages(self.objects, namespace):
+                items.extend(page)
         except KUBE_FAILURES as exc:
             raise kube_failure(exc, f"list {c.SESSION_PLURAL}") from None
-        return list(result.get("items") or [])
+        return items
 
     async def namespaces(self) -> list[str] | None:
         """The namespaces holding at least one AgentSession, sorted: one cluster-wide list (the
-        gateway's own `list agentsessions`), read in pages of `NAMESPACE_PAGE`. None when the
+        gateway's own `list agentsessions`), read in pages of `LIST_PAGE`. None when the
         gateway may not list them cluster-wide (its RBAC is per namespace: the chart's
         `watchNamespaces`)."""
         found: set[str] = set()
-        token: str | None = None
-        while True:
-            try:
-                result = await call_json(
-                    self.objects.list_cluster_custom_object, c.GROUP, c.VERSION, c.SESSION_PLURAL, limit=NAMESPACE_PAGE,
-                    _continue=token, _request_timeout=KUBE_REQUEST_SECONDS)
-            except KUBE_FAILURES as exc:
-                if getattr(exc, "status", None) == 403:
-                    return None
-                raise kube_failure(exc, f"list {c.SESSION_PLURAL}") from None
-            found.update((item.get("metadata") or {}).get("namespace") or "" for item in result.get("items") or [])
-            token = (result.get("metadata") or {}).get("continue") or None
-            if token is None:
-                return sorted(found - {""})
+        try:
+            async for page, _ in session_pages(self.objects, None):
+                found.update((item.get("metadata") or {}).get("namespace") or "" for item in page)
+        except KUBE_FAILURES as exc:
+            if getattr(exc, "status", None) == 403:
+                return None
+            raise kube_failure(exc, f"list {c.SESSION_PLURAL}") from None
+        return sorted(found - {""})
 
     async def templates(self, namespace: str) -> dict[str, dict[str, Any]]:
         """The namespace's SessionTemplates by name (to resolve a session's configuration)."""

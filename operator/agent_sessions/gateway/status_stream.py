@@ -48,7 +48,6 @@ from aiohttp import web
 from kubernetes_asyncio import client
 
 from agent_sessions.api import constants as c
-from agent_sessions.k8s.client import call_json
 from agent_sessions.wire.keepalive import with_keepalive
 from agent_sessions.wire.sse import SSE_KEEPALIVE, open_event_stream
 
@@ -56,10 +55,10 @@ from . import metrics
 from .authn import bearer_token
 from .authz import WATCH, forbidden
 from .errors import RATE_LIMITED, GatewayError
-from .kube_errors import KUBE_FAILURES, KUBE_REQUEST_SECONDS, kube_failure
+from .kube_errors import KUBE_FAILURES, kube_failure
 from .options import GatewayOptions
 from .service import SERVICE, GatewayService
-from .session_directory import WatchExpired, session_events
+from .session_directory import WatchExpired, session_events, session_pages
 from .session_view import summary
 
 logger = logging.getLogger(__name__)
@@ -224,17 +223,17 @@ class NamespaceWatch:
                 self.task = asyncio.create_task(self._follow(), name=f"status watch {self.namespace}")
 
     async def relist(self, reason: str | None) -> None:
+        """The namespace's summaries from a list (in pages); `reason`: every stream is reset."""
+        views: dict[str, tuple[str, Mapping[str, Any]]] = {}
+        version = ""
         try:
-            result = await call_json(
-                self.objects.list_namespaced_custom_object, c.GROUP, c.VERSION, self.namespace, c.SESSION_PLURAL,
-                _request_timeout=KUBE_REQUEST_SECONDS)
+            async for page, version in session_pages(self.objects, self.namespace):
+                for obj in page:
+                    meta = obj.get("metadata") or {}
+                    views[str(meta.get("name", ""))] = (str(meta.get("resourceVersion", "")), summary(obj))
         except KUBE_FAILURES as exc:
             raise kube_failure(exc, f"list {c.SESSION_PLURAL}") from None
-        self.views = {}
-        for obj in result.get("items") or []:
-            meta = obj.get("metadata") or {}
-            self.views[meta.get("name", "")] = (str(meta.get("resourceVersion", "")), summary(obj))
-        self.version = str((result.get("metadata") or {}).get("resourceVersion", ""))
+        self.views, self.version = views, version
         self.recent.clear()
         self.recent.append((self.version, None))
         if reason is not None:
