@@ -45,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import support.cluster.node as node_module  # noqa: E402
 from support.backends import RealCluster, grant_operator_role  # noqa: E402
-from support.cluster.audit import offset, read_since, verb_table  # noqa: E402
+from support.cluster.audit import WRITE_VERBS, offset, read_since, verb_table  # noqa: E402
 from support.cluster.control_plane import ControlPlane, missing_assets  # noqa: E402
 from support.cluster.fault_proxy import FaultProxy  # noqa: E402
 from support.cluster.node import SimulatedNode  # noqa: E402
@@ -276,16 +277,33 @@ def start_standin(log: Path) -> subprocess.Popen:
     raise SystemExit(f"the runtime stand-in did not start: see {log}")
 
 
-def sessions_known(metrics_port: int) -> int:
-    """The sum of the operator's `agent_sessions` gauge: sessions it has reconciled at least once."""
+def metric_sum(metrics_port: int, prefix: str) -> float:
+    """The sum of the operator's samples whose line starts with `prefix` (0 while it does not answer)."""
     import urllib.request  # noqa: PLC0415
 
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as response:
             text = response.read().decode()
     except OSError:
-        return 0
-    return int(sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("agent_sessions{")))
+        return 0.0
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
+
+
+def sessions_known(metrics_port: int) -> int:
+    """The sum of the operator's `agent_sessions` gauge: sessions it has reconciled at least once."""
+    return int(metric_sum(metrics_port, "agent_sessions{"))
+
+
+def per_session(records: list, size: int) -> str:
+    """The operator's requests over a burst, per session: writes by kind, and reads."""
+    def by_kind(writing: bool) -> tuple[float, str]:
+        kinds = Counter(f"{r.verb} {r.resource}{'/' + r.subresource if r.subresource else ''}"
+                        for r in records if (r.verb in WRITE_VERBS) == writing and r.verb != "watch")
+        return (sum(kinds.values()) / size,
+                ", ".join(f"{kind} {count / size:.2f}" for kind, count in sorted(kinds.items())))
+
+    (writes, written), (reads, read) = by_kind(True), by_kind(False)
+    return f"{writes:.2f} writes a session ({written}); {reads:.2f} reads ({read})"
 
 
 def stop_operator(process: subprocess.Popen, how: int = signal.SIGTERM) -> None:
@@ -317,6 +335,7 @@ def plane_processes(plane: ControlPlane) -> dict[str, int]:
 
 
 STANDIN_PID: list[int] = []
+RECONCILES = "agent_session_reconcile_seconds_count"
 
 
 async def run(args: argparse.Namespace, plane: ControlPlane, work: Path) -> None:
@@ -348,8 +367,12 @@ async def run(args: argparse.Namespace, plane: ControlPlane, work: Path) -> None
                 if not size:
                     continue
                 names = [f"s-{size}-{i:05d}" for i in range(size)]
+                since, reconciles = offset(plane.audit_log), metric_sum(metrics_port, RECONCILES)
                 with CpuMeter({**plane_processes(plane), "operator": operator.pid}) as cpu:
                     rate, latencies = await burst(kube, "sessions", names, session_ready, timeout=900)
+                reconciles = metric_sum(metrics_port, RECONCILES) - reconciles
+                await asyncio.sleep(1.0)  # the audit log's last records
+                operator_requests = [r for r in read_since(plane.audit_log, since) if r.user == operator_user]
                 created += size
                 base_rate, base_latencies = bare[size]
                 print("   " + describe(f"{size:5d} AgentSessions  ", rate, latencies)
@@ -357,6 +380,8 @@ async def run(args: argparse.Namespace, plane: ControlPlane, work: Path) -> None
                       f"{(statistics.median(latencies) - statistics.median(base_latencies)) * 1000:.0f} ms, p99 "
                       f"{(percentile(latencies, 0.99) - percentile(base_latencies, 0.99)) * 1000:.0f} ms")
                 print("     " + cpu.describe())
+                print(f"     operator until the last was Ready: {reconciles / size:.2f} reconciles and "
+                      + per_session(operator_requests, size))
             print("\n3. Operator RSS (its own process, `agent-sessions run`) with N converged sessions:")
             print(f"   {created:6d} sessions: {rss_mib(operator.pid):6.1f} MiB")
             for target in args.rss:
