@@ -229,3 +229,29 @@ def test_an_unchanging_runtime_is_read_less_and_less_often_and_a_change_is_still
     wait_session(api, "idle", lambda s: (s.get("status") or {}).get("sessionInfo", {}).get("title") == "fixing the build",
                  timeout=5)
     assert time.monotonic() - started <= 1.2 + 1.0  # within the longest interval (and a reconcile)
+
+
+def test_the_echo_of_the_operators_own_status_write_costs_no_reconcile(api, kubelet, start_operator):
+    # Issue 11: the watch delivers every status and finalizer patch back; reconciling a session
+    # again for what its reconcile just wrote finds nothing to do (three of a new session's
+    # reconciles in a burst). A spec change is one reconcile, whose status write comes back unread
+    # — also when the echo arrives before the write's own answer has reached the reconcile.
+    operator = start_operator(info_refresh_seconds=3600)  # no runtime read on a timer meanwhile
+    key = ("default", "echo")
+    api.create(c.SESSION_PLURAL, session("echo", lifecycle={"idleTimeout": "1h"}))
+    wait_session(api, "echo", ready)
+    scheduler = operator.runtime.scheduler
+    counts: list[int] = []
+
+    def quiet() -> bool:
+        counts.append(scheduler.completed[key])
+        return not scheduler.busy and len(counts) > 10 and counts[-1] == counts[-11]
+    wait_until(quiet, interval=0.1)
+
+    for step, idle in enumerate(("2h", "3h", "4h", "5h", "6h"), start=1):
+        before = scheduler.completed[key]
+        api.patch(c.SESSION_PLURAL, "default", "echo", {"spec": {"lifecycle": {"idleTimeout": idle}}})
+        obj = wait_session(api, "echo", lambda o: o["status"].get("observedGeneration") == o["metadata"]["generation"])
+        time.sleep(1.0)  # time for the status write's echo to arrive (and, before, be reconciled)
+        assert scheduler.completed[key] - before == 1, f"change {step}: {scheduler.completed[key] - before} reconciles"
+        assert obj["metadata"]["generation"] == 1 + step

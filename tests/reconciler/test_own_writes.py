@@ -80,3 +80,17 @@ def test_what_a_write_returned_is_held_packed_without_managed_fields():
     assert fresh == version("uid-7", "2", "Running")  # managedFields left out, the rest intact
     fresh["status"]["phase"] = "changed by the caller"
     assert writes.freshest(version("uid-7", "1"))["status"]["phase"] == "Running"  # a copy each time
+
+
+def test_the_echo_of_our_writes_is_told_from_anyone_elses_change():
+    writes = OwnWrites()
+    writes.remember(version("a", "1"), version("a", "2"))  # e.g. the finalizer
+    writes.remember(version("a", "2"), version("a", "3", "Creating"))  # then the status
+    assert writes.echoed("a", "2")  # a state we already wrote past
+    assert not writes.echoed("a", "9")  # someone else's change
+    assert not writes.echoed("b", "2")  # another session
+    assert not writes.echoed("a", "")  # no resourceVersion: never ours
+    assert len(writes) == 1
+    assert writes.echoed("a", "3")  # our last write: the index caught up…
+    assert len(writes) == 0  # …so nothing is held for the session any more
+    assert not writes.echoed("a", "3")

@@ -149,10 +149,10 @@ class OperatorRuntime:
         namespace, name = key  # type: ignore[misc]
         return self.shards.owns(shard_of(namespace, name, self.options.shards))
 
-    def trigger(self, key: Hashable) -> None:
-        """Reconcile session `key` soon, if it is this replica's."""
+    def trigger(self, key: Hashable, unless: Callable[[], bool] | None = None) -> None:
+        """Reconcile session `key` soon, if it is this replica's (`SessionScheduler.trigger`)."""
         if self.scheduler is not None and self.owns(key):
-            self.scheduler.trigger(key)
+            self.scheduler.trigger(key, unless)
 
     def _shard_acquired(self, shard: int) -> None:
         # Every session of the shard this replica knows of (the index is kept by every replica).
@@ -227,6 +227,13 @@ class OperatorRuntime:
         else:
             self.sessions[key] = pack_json(_snapshot(body))
             self.dependencies.update(key, key[0], session_dependencies(body, self.templates_of(key[0])))
+            reconciler = self.reconciler
+            if reconciler is not None:
+                # The echo of our own status or finalizer write needs no reconcile: the one that
+                # wrote it knew it (asked once that reconcile has ended, if it has not yet).
+                uid, version = str(meta.get("uid", "")), str(meta.get("resourceVersion", ""))
+                self.trigger(key, unless=lambda: reconciler.echoed(uid, version))
+                return
         self.trigger(key)
 
     def template_seen(self, event_type: str | None, body: Mapping[str, Any]) -> None:

@@ -154,6 +154,11 @@ class Reconciler:
     _own_writes: OwnWrites = field(default_factory=OwnWrites)
     """What our own status and finalizer writes returned: the index lags behind them."""
 
+    def echoed(self, uid: str, version: str) -> bool:
+        """Whether version `version` of session `uid`, delivered by the watch, is a state this
+        reconciler's own writes made (or wrote past): it needs no reconcile (`OwnWrites.echoed`)."""
+        return self._own_writes.echoed(uid, version)
+
     async def reconcile(self, body: Mapping[str, Any], templates: Mapping[str, dict], *,
                         pending_wake: str | None = None) -> ReconcileOutcome:
         """`pending_wake`: the time of a signed wake request from the gateway not acted on yet

@@ -42,6 +42,8 @@ class SessionScheduler:
         self._limit = asyncio.Semaphore(concurrency)
         self._workers: dict[Hashable, asyncio.Task[None]] = {}
         self._dirty: set[Hashable] = set()
+        self._unless: dict[Hashable, list[Callable[[], bool]]] = {}
+        """Conditional triggers that came during a key's reconcile, asked when it ends."""
         self._timers: dict[Hashable, asyncio.TimerHandle] = {}
         self._failures: dict[Hashable, int] = {}
         self._backoffs: dict[Hashable, int] = {}
@@ -51,16 +53,26 @@ class SessionScheduler:
         self.completed: Counter[Hashable] = Counter()
         """Reconciles finished per key (successful or not): what tests and `dev` wait on."""
 
-    def trigger(self, key: Hashable) -> None:
-        """Reconcile `key` soon (now, or right after the reconcile in progress)."""
+    def trigger(self, key: Hashable, unless: Callable[[], bool] | None = None) -> None:
+        """Reconcile `key` soon (now, or right after the reconcile in progress). `unless`: a
+        trigger that needs no reconcile when it answers True — asked now, or, when a reconcile of
+        `key` is in progress, once it has ended (a watch event of a session may arrive before the
+        write it echoes has returned to the reconcile that made it)."""
         if self._closed:
             return
+        worker = self._workers.get(key)
+        running = worker is not None and not worker.done()
+        if unless is not None:
+            if running:
+                self._unless.setdefault(key, []).append(unless)
+                return
+            if unless():
+                return
         self._forgotten.discard(key)
         timer = self._timers.pop(key, None)
         if timer is not None:
             timer.cancel()
-        worker = self._workers.get(key)
-        if worker is not None and not worker.done():
+        if running:
             self._dirty.add(key)
             return
         # In a context of its own: a task (and each timer) copies the context it is made in, and a
@@ -75,6 +87,7 @@ class SessionScheduler:
         timer = self._timers.pop(key, None)
         if timer is not None:
             timer.cancel()
+        self._unless.pop(key, None)
         self._failures.pop(key, None)
         self._backoffs.pop(key, None)
         self.completed.pop(key, None)
@@ -88,6 +101,8 @@ class SessionScheduler:
         for key in [k for k in self._timers if which(k)]:
             self._timers.pop(key).cancel()
         self._dirty = {k for k in self._dirty if not which(k)}
+        for key in [k for k in self._unless if which(k)]:
+            del self._unless[key]
         for key in [k for k in self._workers if which(k)]:
             self._workers.pop(key).cancel()
         for counters in (self._failures, self._backoffs):
@@ -112,6 +127,7 @@ class SessionScheduler:
         delay: float | None = None
         while True:
             self._dirty.discard(key)
+            self._unless.pop(key, None)
             async with self._limit:
                 delay = await self._run_once(key)
             if key in self._forgotten:
@@ -119,6 +135,8 @@ class SessionScheduler:
                 delay = None
             else:
                 self.completed[key] += 1
+            if not all(unless() for unless in self._unless.pop(key, ())):
+                self._dirty.add(key)
             if key not in self._dirty:
                 break
         self._workers.pop(key, None)
