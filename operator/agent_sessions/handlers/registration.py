@@ -258,7 +258,8 @@ class OperatorRuntime:
     def pod_event(self, event_type: str | None, pod: Mapping[str, Any]) -> None:
         # The pod provider observes from what this watch delivers (before the reconcile it
         # triggers). The owner reference names the session in full (a label value is cut at 63).
-        self.pod_seen(event_type, pod)
+        if not self.pod_seen(event_type, pod):
+            return  # the pod as the store holds it already (e.g. what our own create answered)
         meta = pod.get("metadata") or {}
         for owner in meta.get("ownerReferences") or ():
             if owner.get("kind") == c.SESSION_KIND:
@@ -346,13 +347,13 @@ class OperatorRuntime:
         self.wakes.seen((namespace, name), wake)
         return outcome.requeue_after, outcome.backoff
 
-    def pod_seen(self, event_type: str | None, pod: Mapping[str, Any]) -> None:
-        """A session pod's watch event, for the pod provider's store (`providers.pod.pod_store`)."""
+    def pod_seen(self, event_type: str | None, pod: Mapping[str, Any]) -> bool:
+        """A session pod's watch event, for the pod provider's store (`providers.pod.pod_store`).
+        False when the store held the pod as the event says already: nothing to reconcile."""
         if self.reconciler is None or "pod" not in self.provider_factories:
-            return
+            return True
         store = getattr(self.provider("pod"), "pods", None)
-        if store is not None:
-            store.seen(event_type, pod)
+        return store.seen(event_type, pod) if store is not None else True
 
     def uid_of(self, namespace: str, name: str) -> str | None:
         body = self.session((namespace, name))

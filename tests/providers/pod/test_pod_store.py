@@ -78,6 +78,19 @@ def test_events_are_kept_in_order_and_an_older_one_never_replaces_a_newer():
     assert store.get("default", "ags-demo-1")["status"]["phase"] == "Failed"
 
 
+def test_an_event_says_whether_it_told_the_store_anything_new():
+    # What a pod event triggers depends on it: the ADDED of a pod our own create already put in
+    # the store (same resourceVersion) reconciles nothing.
+    store = PodStore(watched=True)
+    assert store.put(pod(rv="10"))  # the create's answer
+    assert not store.seen("ADDED", pod(rv="10"))  # its echo
+    assert store.seen("MODIFIED", pod(rv="11", phase="Running"))
+    assert not store.seen("MODIFIED", pod(rv="11", phase="Running"))  # the same again (a re-watch)
+    assert store.put(pod(rv="13", phase="Failed"))
+    assert not store.seen("MODIFIED", pod(rv="12", phase="Running"))  # older than held
+    assert store.seen("DELETED", pod(rv="14"))
+
+
 def test_a_deleted_pod_is_dropped_but_not_its_successor_of_the_same_name():
     store = PodStore(watched=True)
     store.seen("ADDED", pod(uid="old"))

@@ -126,8 +126,9 @@ class PodStore:
         self.watched = watched
         """Whether a pod watch feeds `seen` (else `get` always answers None: read the pod)."""
 
-    def seen(self, event_type: str | None, pod: Mapping[str, Any]) -> None:
-        """A watch event (`None`: the initial listing)."""
+    def seen(self, event_type: str | None, pod: Mapping[str, Any]) -> bool:
+        """A watch event (`None`: the initial listing). False when it told nothing new: the pod as
+        held already (e.g. the ADDED of a pod whose create's answer was kept first), or older."""
         meta = pod.get("metadata") or {}
         key = (meta.get("namespace") or "", meta.get("name") or "")
         if event_type == "DELETED":
@@ -138,22 +139,27 @@ class PodStore:
                 self._gone[key] = meta.get("uid")
                 while len(self._gone) > MAX_GONE:
                     self._gone.pop(next(iter(self._gone)))
-            return
-        self.put(pod)
+            return True
+        held = self._pods.get(key)
+        version = meta.get("resourceVersion")
+        if version and held is not None and (held[0], held[1]) == (meta.get("uid") or "", version):
+            return False
+        return self.put(pod)
 
-    def put(self, pod: Mapping[str, Any]) -> None:
+    def put(self, pod: Mapping[str, Any]) -> bool:
         """Keep `pod` unless what is held is newer, or it is a pod the watch saw deleted (a read
-        answered before the deletion, processed after it)."""
+        answered before the deletion, processed after it). Whether it was kept."""
         meta = pod.get("metadata") or {}
         key = (meta.get("namespace") or "", meta.get("name") or "")
         if key in self._gone and self._gone[key] == meta.get("uid"):
-            return
+            return False
         held = self._pods.get(key)
         if held is not None and held[0] == (meta.get("uid") or "") \
                 and not _newer_or_unknown(meta.get("resourceVersion"), held[1]):
-            return
+            return False
         self._gone.pop(key, None)
         self._pods[key] = (meta.get("uid") or "", meta.get("resourceVersion") or "", pack_json(_trimmed(pod)))
+        return True
 
     def forget(self, namespace: str, name: str) -> None:
         """Whatever is known of the pod: the next `get` says None (read it)."""
