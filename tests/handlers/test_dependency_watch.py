@@ -131,3 +131,20 @@ def test_a_configmap_change_reconciles_exactly_the_sessions_naming_it(api, start
     api.delete("configmaps", NAMESPACE, "team-settings")
     wait_until(lambda: reconciles(operator, keys[0]) > seen, timeout=LATENCY, what="a reconcile after the deletion")
     assert reconciles(operator, keys[1]) == before[keys[1]]  # names no ConfigMap: never triggered
+
+
+def test_an_http_session_gets_the_value_of_a_configmap_it_names_with_the_charts_role(api, platform, start_operator):
+    # A platform runs the agent itself: the operator reads the ConfigMap and sends its value (on
+    # the real API server, with exactly the chart's ClusterRole: `get configmaps` is in it).
+    start_operator(http_platforms=(platform.url,))
+    api.create("secrets", secret_body("agent-platform", token=TOKEN))
+    api.create("configmaps", config_map_body("team-settings", MODE="fast"))
+    agent = {"image": "agent:1", "command": ["agent"],
+             "env": [{"name": "MODE", "valueFrom": {"configMapKeyRef": {"name": "team-settings", "key": "MODE"}}}]}
+    api.create(c.SESSION_PLURAL, session("configured", provider="http", agent=agent,
+                                         http=http_block(platform.url, "agent-platform")))
+    obj = wait_session(api, "configured", lambda o: on_platform(o) or waiting_for_secret(o) or (
+        (condition(o, c.COND_PROVIDER_AVAILABLE) or {}).get("status") == "False"))
+    assert on_platform(obj), (condition(obj, c.COND_PROVIDER_AVAILABLE), condition(obj, c.COND_CONFIG_VALID))
+    record = platform.server.platform._record(obj["status"]["provider"]["id"])  # what the platform was sent
+    assert {"name": "MODE", "value": "fast"} in record.body["agent"]["env"]
