@@ -534,8 +534,18 @@ tests:
       - eval_time: 15m
         alertname: AgentSessionOperatorDown
         exp_alerts:
-          - exp_labels: {{severity: critical}}
+          - exp_labels: {{severity: critical, job: "{op}", namespace: "{ns}"}}
       - {{eval_time: 15m, alertname: AgentSessionGatewayDown, exp_alerts: []}}
+  - interval: 1m
+    input_series:  # no target of the gateway at all (e.g. its Service gone): still down, still routable
+      - series: 'up{{job="{op}",namespace="{ns}"}}'
+        values: '1x20'
+    alert_rule_test:
+      - eval_time: 10m
+        alertname: AgentSessionGatewayDown
+        exp_alerts:
+          - exp_labels: {{severity: critical, job: "{gw}", namespace: "{ns}"}}
+      - {{eval_time: 10m, alertname: AgentSessionOperatorDown, exp_alerts: []}}
   - interval: 1m
     input_series:
       - series: 'agent_session_reconcile_errors_total{{job="{op}",namespace="{ns}",pod="a"}}'
@@ -548,10 +558,10 @@ tests:
       - {{eval_time: 10m, alertname: AgentSessionReconcileErrors, exp_alerts: []}}
       - eval_time: 30m
         alertname: AgentSessionReconcileErrors
-        exp_alerts: [{{exp_labels: {{severity: warning}}}}]
+        exp_alerts: [{{exp_labels: {{severity: warning, job: "{op}", namespace: "{ns}"}}}}]
       - eval_time: 30m
         alertname: AgentSessionProviderUnavailable
-        exp_alerts: [{{exp_labels: {{severity: warning, provider: http}}}}]
+        exp_alerts: [{{exp_labels: {{severity: warning, provider: http, job: "{op}", namespace: "{ns}"}}}}]
   - interval: 1m
     input_series:
       - series: 'agent_session_transitions_total{{job="{op}",namespace="{ns}",from_phase="Creating",to_phase="Failed"}}'
@@ -562,7 +572,7 @@ tests:
       - {{eval_time: 9m, alertname: AgentSessionsFailing, exp_alerts: []}}
       - eval_time: 12m
         alertname: AgentSessionsFailing
-        exp_alerts: [{{exp_labels: {{severity: warning}}}}]
+        exp_alerts: [{{exp_labels: {{severity: warning, job: "{op}", namespace: "{ns}"}}}}]
       - {{eval_time: 40m, alertname: AgentSessionsFailing, exp_alerts: []}}
   - interval: 1m
     input_series:
@@ -574,7 +584,7 @@ tests:
       - {{eval_time: 15m, alertname: AgentSessionsStuckTerminating, exp_alerts: []}}
       - eval_time: 25m
         alertname: AgentSessionsStuckTerminating
-        exp_alerts: [{{exp_labels: {{severity: warning}}}}]
+        exp_alerts: [{{exp_labels: {{severity: warning, job: "{op}", namespace: "{ns}"}}}}]
 """
 
 
