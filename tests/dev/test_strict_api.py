@@ -139,12 +139,13 @@ def owner_ref(owner: dict, block: bool = False) -> dict:
 class Watch:
     """A watch stream read line by line, each read bounded by a deadline."""
 
-    def __init__(self, http: aiohttp.ClientSession, path: str, **params: str) -> None:
+    def __init__(self, http: aiohttp.ClientSession, path: str, headers: dict | None = None, **params: str) -> None:
         self.http, self.path, self.params = http, path, {"watch": "true", **params}
+        self.headers = headers or {}
         self.response: aiohttp.ClientResponse | None = None
 
     async def __aenter__(self) -> Watch:
-        self.response = await self.http.get(self.path, params=self.params)
+        self.response = await self.http.get(self.path, params=self.params, headers=self.headers)
         assert self.response.status == 200, await self.response.text()
         return self
 
@@ -1024,6 +1025,28 @@ async def test_tables_use_the_printer_columns_of_the_crd(api, http):
     assert columns[:2] == ["Name", "Phase"]
     assert cells["Name"] == "s1" and cells["Phase"] == "Running" and cells["Ready"] == "True"
     assert re.fullmatch(r"\d+s", cells["Age"])
+
+
+async def test_a_client_asking_for_metadata_alone_gets_partial_object_metadata(http):
+    # As a real API server answers a metadata informer (client-go's; the operator's own for
+    # Secrets and ConfigMaps, the gateway's namespace list): no spec, data or status on the wire.
+    metadata = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
+    listing = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+    created = await call(http, "POST", CONFIGMAPS, configmap("meta", labels={"app": "x"}))
+    reply = await call(http, "GET", CONFIGMAPS, params={"limit": "1"}, headers={"Accept": listing})
+    assert reply["kind"] == "PartialObjectMetadataList" and reply["apiVersion"] == "meta.k8s.io/v1"
+    (item,) = reply["items"]
+    assert item == {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": created["metadata"]}
+    one = await call(http, "GET", f"{CONFIGMAPS}/meta", headers={"Accept": metadata})
+    assert one.body == {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": created["metadata"]}
+    async with Watch(http, CONFIGMAPS, headers={"Accept": metadata},
+                     resourceVersion=created["metadata"]["resourceVersion"]) as watch:
+        changed = await call(http, "PATCH", f"{CONFIGMAPS}/meta", {"data": {"k": "w"}}, content_type=MERGE)
+        event = await watch.next()
+    assert event == {"type": "MODIFIED", "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                                                    "metadata": changed["metadata"]}}
+    missing = await call(http, "GET", f"{CONFIGMAPS}/none", headers={"Accept": metadata})
+    assert missing.status == 404 and missing["kind"] == "Status"  # an error is a Status, as ever
 
 
 async def test_openapi_v3_serves_crd_schemas_with_patch_field_validation(http):

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterator
 
 import pytest
-from kubernetes_asyncio.client import Configuration
+from kubernetes_asyncio.client import Configuration, CustomObjectsApi as client_objects
 
 from agent_sessions.api import constants as c
 from agent_sessions.config import explain, resolve_config
@@ -22,7 +22,9 @@ from agent_sessions.gateway.authz import PATCH
 from agent_sessions.gateway.caller_client import caller_configuration
 from agent_sessions.gateway.cli import add_gateway_command, options_from_args
 from agent_sessions.gateway.options import GatewayOptions
+from agent_sessions.gateway import session_directory
 from agent_sessions.gateway.server import serve_gateway
+from agent_sessions.gateway.session_directory import SessionDirectory
 from agent_sessions.k8s.client import make_api_client
 from agent_sessions.k8s.session_state import plan_state_change
 
@@ -116,6 +118,24 @@ async def test_namespaces_are_those_with_sessions_the_caller_may_list(api, gatew
         200, {"items": [{"name": "team-a"}, {"name": "team-b"}]})
     status, body = await get_json(http, f"{gateway}/v1/namespaces", {"Authorization": "Bearer nope"})
     assert (status, body["code"]) == (401, "unauthorized")
+
+
+async def test_the_namespaces_are_found_from_the_sessions_metadata_alone(api, tmp_path):
+    # GET /v1/namespaces lists every session of the cluster: their metadata only, in pages (no
+    # spec or status crosses the wire, whatever a session holds).
+    make_session(api, "a1")
+    make_session(api, "b1", namespace="team-b")
+    client = await make_api_client(str(api.write_kubeconfig(tmp_path / "kubeconfig", token="gateway-token")))
+    try:
+        pages = [page async for page, _ in session_directory.session_pages(
+            client_objects(client), None, limit=1, metadata_only=True)]
+        assert await SessionDirectory(client).namespaces() == ["team-a", "team-b"]
+    finally:
+        await client.close()
+    items = [item for page in pages for item in page]
+    assert len(pages) == 2 and [item["metadata"]["name"] for item in items] == ["a1", "b1"]
+    assert {item["kind"] for item in items} == {"PartialObjectMetadata"}
+    assert not any("spec" in item or "status" in item for item in items)
 
 
 async def test_configured_namespaces_are_offered_even_without_sessions(api, http, start_gateway):

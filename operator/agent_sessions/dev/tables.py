@@ -35,6 +35,16 @@ def wants_table(accept: str) -> bool:
     return "as=Table" in accept
 
 
+def wants_metadata(accept: str) -> bool:
+    """Whether the client asked for objects as `PartialObjectMetadata` (metadata informers)."""
+    return "as=PartialObjectMetadata" in accept
+
+
+def partial(obj: dict) -> dict:
+    """`obj` as the API server sends it to a client asking for its metadata alone."""
+    return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj.get("metadata", {})}
+
+
 def jsonpath(obj: Any, expression: str) -> list[Any]:
     """All values ``expression`` selects in ``obj`` (the printer-column subset)."""
     expression = expression.strip()
@@ -152,8 +162,7 @@ def _row_object(obj: dict, include_object: str) -> dict | None:
         return None
     if include_object == "Object":
         return obj
-    return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
-            "metadata": obj.get("metadata", {})}
+    return partial(obj)
 
 
 def table(rtype: ResourceType, objects: list[dict], *, resource_version: str = "",

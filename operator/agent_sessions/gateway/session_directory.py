@@ -48,16 +48,20 @@ class WatchRefused(Exception):
         self.status = status
 
 
-async def session_pages(objects: client.CustomObjectsApi, namespace: str | None, *, limit: int | None = None
-                        ) -> AsyncIterator[tuple[list[Mapping[str, Any]], str]]:
+async def session_pages(objects: client.CustomObjectsApi, namespace: str | None, *, limit: int | None = None,
+                        metadata_only: bool = False) -> AsyncIterator[tuple[list[Mapping[str, Any]], str]]:
     """The AgentSessions of `namespace` (of every namespace, for None) page by page, each page's
     items with the list's resourceVersion: one consistent snapshot (the API server answers each
     continuation as of the first page), current at the last page's version. `limit`: sessions per
-    page, `LIST_PAGE` by default. Failures are the client's, for the caller to map."""
+    page, `LIST_PAGE` by default. `metadata_only`: each item is the session's metadata alone
+    (`PartialObjectMetadata`: no spec or status crosses the wire). Failures are the client's, for
+    the caller to map."""
     token: str | None = None
     while True:
         page = {"limit": limit or LIST_PAGE, "_continue": token, "_request_timeout": KUBE_REQUEST_SECONDS}
-        if namespace is None:
+        if metadata_only:
+            result = await _metadata_list(objects.api_client, namespace, page)
+        elif namespace is None:
             result = await call_json(objects.list_cluster_custom_object, c.GROUP, c.VERSION, c.SESSION_PLURAL, **page)
         else:
             result = await call_json(objects.list_namespaced_custom_object, c.GROUP, c.VERSION, namespace,
@@ -68,6 +72,23 @@ async def session_pages(objects: client.CustomObjectsApi, namespace: str | None,
         token = meta.get("continue") or None
         if token is None:
             return
+
+
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+"""The Accept header of a metadata-only list (plain JSON from a server without it)."""
+
+
+async def _metadata_list(api: client.ApiClient, namespace: str | None, page: Mapping[str, Any]) -> Any:
+    """One page of a list of AgentSessions as `PartialObjectMetadataList` (the generated client
+    always sets its own Accept header, so the request is made one level below it)."""
+    path = f"/apis/{c.GROUP}/{c.VERSION}" + (f"/namespaces/{namespace}" if namespace is not None else "") \
+        + f"/{c.SESSION_PLURAL}"
+    query = [("limit", page["limit"])] + ([("continue", page["_continue"])] if page["_continue"] else [])
+
+    async def get(**kwargs: Any) -> Any:
+        return await api.call_api(path, "GET", query_params=query, header_params={"Accept": METADATA_LIST},
+                                  auth_settings=["BearerToken"], **kwargs)
+    return await call_json(get, _request_timeout=page["_request_timeout"])
 
 
 async def session_events(objects: client.CustomObjectsApi, namespace: str, version: str, seconds: int, *,
@@ -141,12 +162,12 @@ class SessionDirectory:
 
     async def namespaces(self) -> list[str] | None:
         """The namespaces holding at least one AgentSession, sorted: one cluster-wide list (the
-        gateway's own `list agentsessions`), read in pages of `LIST_PAGE`. None when the
+        gateway's own `list agentsessions`) of their metadata alone, read in pages of `LIST_PAGE`. None when the
         gateway may not list them cluster-wide (its RBAC is per namespace: the chart's
         `watchNamespaces`)."""
         found: set[str] = set()
         try:
-            async for page, _ in session_pages(self.objects, None):
+            async for page, _ in session_pages(self.objects, None, metadata_only=True):
                 found.update((item.get("metadata") or {}).get("namespace") or "" for item in page)
         except KUBE_FAILURES as exc:
             if getattr(exc, "status", None) == 403:

@@ -30,7 +30,7 @@ from agent_sessions.dev.strict_api.codec import (
     warning_header,
 )
 from agent_sessions.dev.strict_api.recorded import RecordedRequest
-from agent_sessions.dev.tables import table, wants_table
+from agent_sessions.dev.tables import partial, table, wants_metadata, wants_table
 
 
 class Routing:
@@ -171,9 +171,12 @@ class Routing:
 
     def _object_response(self, request: web.Request, rtype: ResourceType, obj: dict,
                          status: int = 200, warnings: list[str] | None = None) -> web.Response:
-        if wants_table(request.headers.get("Accept", "")):
+        accept = request.headers.get("Accept", "")
+        if wants_table(accept):
             document = table(rtype, [obj], resource_version=obj["metadata"].get("resourceVersion", ""),
                              include_object=request.query.get("includeObject", "Metadata"))
+        elif wants_metadata(accept) and obj.get("kind") != "Status":
+            document = partial(obj)
         else:
             document = obj
         headers = CIMultiDict(("Warning", warning_header(w)) for w in warnings or [])
@@ -201,10 +204,14 @@ class Routing:
             metadata["continue"] = base64.urlsafe_b64encode(json.dumps(state).encode()).decode()
             metadata["remainingItemCount"] = len(items) - limit
             items = items[:limit]
-        if wants_table(request.headers.get("Accept", "")):
+        accept = request.headers.get("Accept", "")
+        if wants_table(accept):
             document = table(rtype, items, resource_version=metadata["resourceVersion"],
                              include_object=query.get("includeObject", "Metadata"))
             document["metadata"] = metadata
+        elif wants_metadata(accept):
+            document = {"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1",
+                        "metadata": metadata, "items": [partial(item) for item in items]}
         else:
             document = {"kind": f"{rtype.kind}List", "apiVersion": rtype.api_version,
                         "metadata": metadata, "items": items}

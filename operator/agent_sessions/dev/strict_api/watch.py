@@ -16,7 +16,7 @@ from agent_sessions.dev.resources import ResourceType
 from agent_sessions.dev.selection import FieldSelector, LabelSelector
 from agent_sessions.dev.strict_api.codec import Target, number_param, selectors, truthy
 from agent_sessions.dev.strict_api.streams import Stream
-from agent_sessions.dev.tables import table, wants_table
+from agent_sessions.dev.tables import partial, table, wants_metadata, wants_table
 
 
 DEFAULT_WATCH_TIMEOUT = 1800.0  # the server's --min-request-timeout
@@ -36,6 +36,7 @@ class Watches:
         bookmarks = truthy(query.get("allowWatchBookmarks"))
         initial_events = truthy(query.get("sendInitialEvents"))
         as_table = wants_table(request.headers.get("Accept", ""))
+        as_metadata = not as_table and wants_metadata(request.headers.get("Accept", ""))
         include_object = query.get("includeObject", "Metadata")
         since = query.get("resourceVersion") or ""
         if since not in ("", "0") and not since.isdigit():
@@ -55,6 +56,8 @@ class Watches:
                 obj = table(rtype, [obj], resource_version=obj["metadata"].get("resourceVersion", ""),
                             include_object=include_object, with_columns=first)
                 first = False
+            elif as_metadata and event_type != "ERROR" and obj.get("kind") != "Status":
+                obj = partial(obj)
             line = json.dumps({"type": event_type, "object": obj}, separators=(",", ":"))
             await response.write(line.encode() + b"\n")
 
