@@ -49,7 +49,7 @@ SESSION_RULES = [
     {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
     {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["get", "create", "delete"]},
     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch", "create", "patch"]},
-    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list", "watch"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "list", "watch"]},
     {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]},
     {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": ["get", "create", "patch"]},
@@ -536,6 +536,20 @@ def test_cluster_role_rules_are_the_contract_in_chart_and_base(render, base_docs
     base_rules = one(base_docs, "ClusterRole", OPERATOR)["rules"]
     assert base_rules == chart_rules
     assert chart_rules == CLUSTER_WIDE_RULES
+
+
+@pytest.mark.parametrize("mode", ["cluster-wide", "namespaced"])
+def test_with_an_http_platform_the_operator_may_also_get_configmaps(render, mode):
+    # An http session's environment may name ConfigMap values, which the operator reads and sends
+    # to the platform (a pod's are read by the kubelet): granted only where http sessions can run.
+    sets = ("httpProvider.platforms[0]=https://agents.example.com/v1",
+            *(NAMESPACED_MODE if mode == "namespaced" else ()))
+    docs = render(*sets)
+    roles = [one(docs, "ClusterRole", OPERATOR)] if mode == "cluster-wide" else session_grants(docs, "Role", OPERATOR)
+    for role in roles:
+        expected = CLUSTER_WIDE_RULES if mode == "cluster-wide" else NAMESPACED_RULES
+        configmaps = {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]}
+        assert role["rules"] == [configmaps if rule["resources"] == ["configmaps"] else rule for rule in expected]
 
 
 @pytest.mark.parametrize("source", ["chart", "kustomize-base"])

@@ -135,7 +135,8 @@ def test_a_configmap_change_reconciles_exactly_the_sessions_naming_it(api, start
 
 def test_an_http_session_gets_the_value_of_a_configmap_it_names_with_the_charts_role(api, platform, start_operator):
     # A platform runs the agent itself: the operator reads the ConfigMap and sends its value (on
-    # the real API server, with exactly the chart's ClusterRole: `get configmaps` is in it).
+    # the real API server, with exactly the ClusterRole the chart renders for an installation
+    # with an http platform: `get configmaps` is in it).
     start_operator(http_platforms=(platform.url,))
     api.create("secrets", secret_body("agent-platform", token=TOKEN))
     api.create("configmaps", config_map_body("team-settings", MODE="fast"))

@@ -67,9 +67,12 @@ def _established(crd: dict | None) -> bool:
 
 
 def chart_operator_role() -> dict:
-    """The operator's ClusterRole as `helm template` renders it (cluster-wide mode)."""
+    """The operator's ClusterRole as `helm template` renders it (cluster-wide mode) for an
+    installation with an http platform: the tests run http sessions too (which adds `get
+    configmaps`: the values of a session's environment the operator sends to the platform)."""
     helm = find_tool("helm")
-    rendered = subprocess.run([helm, "template", "agent-session-operator", str(CHART)], capture_output=True,
+    rendered = subprocess.run([helm, "template", "agent-session-operator", str(CHART),
+                               "--set", "httpProvider.platforms[0]=http://127.0.0.1"], capture_output=True,
                               text=True, timeout=120, check=True).stdout
     (role,) = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "ClusterRole"
                and d["metadata"].get("labels", {}).get("app.kubernetes.io/component") != "gateway"]

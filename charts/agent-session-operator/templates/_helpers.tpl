@@ -160,10 +160,10 @@ the status log tail, secrets (get: exact-value redaction of log tails; create an
 session's runtime token Secret, written before its pod, patched only when the runtime key changed —
 Kubernetes cannot restrict `create` by name, and these Secrets have names derived from the
 session; list/watch: a session waiting for a Secret it names is reconciled as soon as the Secret
-changes, handlers/dependencies.py), configmaps (get: the values an http session's agent names,
-which the operator sends to its platform, as for Secrets — a pod's are read by the kubelet;
-list/watch, the same as for Secrets; docs/security.md says why no selector can narrow these two
-watches), core/v1 Events (create transition events; list/watch
+changes, handlers/dependencies.py), configmaps (list/watch, the same as for Secrets;
+docs/security.md says why no selector can narrow these two watches; get only with
+httpProvider.platforms: the values an http session's agent names, which the operator sends to
+its platform — a pod's are read by the kubelet), core/v1 Events (create transition events; list/watch
 only those labelled agentsession.dev/wake-request, the gateway's signed wake requests: kopf watches
 them with a label selector) and the session's namespace itself (get: its pod-security.kubernetes.io/enforce label may raise the
 pod security level; a Role grants get on its own namespace). With networkPolicy.enabled, the session
@@ -198,7 +198,7 @@ is disabled (handlers/settings.py): no cluster-scoped lists or watches.
   verbs: ["get", "list", "watch", "create", "patch"]
 - apiGroups: [""]
   resources: ["configmaps"]
-  verbs: ["get", "list", "watch"]
+  verbs: [{{ if .Values.httpProvider.platforms }}"get", {{ end }}"list", "watch"]
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "list", "watch"]
