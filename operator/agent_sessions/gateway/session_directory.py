@@ -21,6 +21,7 @@ from kubernetes_asyncio import client
 from agent_sessions.api import constants as c
 from agent_sessions.k8s.client import call_json
 from agent_sessions.k8s.decoding import decode
+from agent_sessions.k8s.informer import METADATA_LIST
 from agent_sessions.wire.session_ref import SessionRef
 
 from .errors import SESSION_NOT_FOUND, GatewayError
@@ -60,7 +61,7 @@ async def session_pages(objects: client.CustomObjectsApi, namespace: str | None,
     while True:
         page = {"limit": limit or LIST_PAGE, "_continue": token, "_request_timeout": KUBE_REQUEST_SECONDS}
         if metadata_only:
-            result = await _metadata_list(objects.api_client, namespace, page)
+            result = await _metadata_list(objects.api_client, namespace, page["limit"], token)
         elif namespace is None:
             result = await call_json(objects.list_cluster_custom_object, c.GROUP, c.VERSION, c.SESSION_PLURAL, **page)
         else:
@@ -74,21 +75,17 @@ async def session_pages(objects: client.CustomObjectsApi, namespace: str | None,
             return
 
 
-METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
-"""The Accept header of a metadata-only list (plain JSON from a server without it)."""
-
-
-async def _metadata_list(api: client.ApiClient, namespace: str | None, page: Mapping[str, Any]) -> Any:
+async def _metadata_list(api: client.ApiClient, namespace: str | None, limit: int, token: str | None) -> Any:
     """One page of a list of AgentSessions as `PartialObjectMetadataList` (the generated client
     always sets its own Accept header, so the request is made one level below it)."""
     path = f"/apis/{c.GROUP}/{c.VERSION}" + (f"/namespaces/{namespace}" if namespace is not None else "") \
         + f"/{c.SESSION_PLURAL}"
-    query = [("limit", page["limit"])] + ([("continue", page["_continue"])] if page["_continue"] else [])
+    query = [("limit", limit)] + ([("continue", token)] if token else [])
 
     async def get(**kwargs: Any) -> Any:
         return await api.call_api(path, "GET", query_params=query, header_params={"Accept": METADATA_LIST},
                                   auth_settings=["BearerToken"], **kwargs)
-    return await call_json(get, _request_timeout=page["_request_timeout"])
+    return await call_json(get, _request_timeout=KUBE_REQUEST_SECONDS)
 
 
 async def session_events(objects: client.CustomObjectsApi, namespace: str, version: str, seconds: int, *,
