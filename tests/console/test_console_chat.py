@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 
 import pytest
 from support.waits import wait_until
@@ -28,7 +29,7 @@ def sessions(console: Console) -> dict[str, str]:
     """The module's sessions, created at once and waited for together."""
     names = {"talk": "talker", "lifecycle": "stop-start", "left": "pane-left", "right": "pane-right",
              "keys": "keyboard", "cut": "reconnecting", "history": "long-history", "restart": "restarted",
-             "cancel": "cancelled"}
+             "cancel": "cancelled", "notice": "not-sent"}
     for key, name in names.items():
         console.create_session(name, chunk_delay=0 if key in ("history", "left", "right", "restart") else CHUNK_DELAY)
     for name in names.values():
@@ -224,6 +225,34 @@ def test_restart_from_the_session_page_is_taken_by_the_operator(page: Page, cons
     expect(page.page.locator("#session-ready")).to_have_text("True", timeout=60_000)
     send(page, name, "after the restart")
     wait_done(page, name, "after the restart")
+
+
+def test_a_message_not_sent_stays_said_after_the_pane_resubscribes(
+        page: Page, console: Console, sessions: dict[str, str]):
+    # A resubscription (here after a cut connection; also after a restart) clears the pane's notice
+    # about the subscription, never the one saying the user's message was not sent.
+    name = sessions["notice"]
+    page.open(f"#/sessions/default/{name}", console.token)
+    pane = page.pane("default", name)
+    expect(pane.locator(".chat-state")).to_have_text("connected")
+    elsewhere = threading.Thread(target=console.send, args=(name, "a turn from elsewhere"), daemon=True)
+    elsewhere.start()
+    expect(pane.locator('li.message[data-role="agent"][data-streaming="true"]')).to_have_count(1)
+    send(page, name, "while it is busy")
+    notice = pane.locator(".chat-notice")
+    expect(notice).to_contain_text("Not sent:")
+    said = notice.text_content()
+
+    assert console.relay.cut() > 0
+    expect(pane.locator(".chat-state")).to_have_text("connected")
+    wait_done(page, name, "a turn from elsewhere")  # streamed through the resubscription
+    elsewhere.join(timeout=60)
+    expect(notice).to_have_text(said)
+    expect(pane.locator("textarea.message-input")).to_have_value("while it is busy")  # not lost either
+
+    pane.locator("button.send").click()  # sending again replaces it
+    wait_done(page, name, "while it is busy")
+    expect(notice).to_have_text("")
 
 
 # --- side by side -------------------------------------------------------------------------------

@@ -57,3 +57,35 @@ async def test_real_messages_to_a_watched_serving_session_make_no_request_to_the
 
         await eventually(not_running, "409 once the watch has the stop", timeout=10)
         assert any(r.verb == "get" and r.name == "busy" for r in audit.records(user=gateway_user))
+
+
+async def test_real_a_client_ahead_of_the_watch_is_answered_by_the_sessions_runtime_now(
+        cluster, gateway, admin, runtime):
+    # Right after a restart a client can have read the new endpoint before the gateway's watch
+    # delivered it; the old address now serves another session, which refuses the token (401).
+    runtime.add("s1")
+    runtime.require_token("s1", "another-sessions-token")
+    runtime.add("s2")
+    obj = real_gateway.new_session(admin, NAMESPACE, "restarted")
+    admin.patch_status(c.SESSION_PLURAL, NAMESPACE, "restarted",
+                       {"phase": "Running", "provider": {"type": "pod", "id": "restarted",
+                                                         "endpoint": runtime.endpoint("s2")}})
+    index = gateway.service.index
+    await eventually(lambda: index.lookup(NAMESPACE, "restarted") is not None, "the watch's list")
+    index.namespaces[NAMESPACE].targets["restarted"] = (obj["metadata"]["uid"], runtime.endpoint("s1"))
+    audit = AuditLog(cluster.audit_log)
+    audit.reset()
+    url = f"{gateway.url}/v1/namespaces/{NAMESPACE}/sessions/restarted/messages"
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, json={"text": "hi"}, headers=bearer(cluster, "tester")) as resp:
+            status, reply = resp.status, await resp.json()
+    assert status == 200 and reply["text"] == "s2 heard: hi", reply
+    assert reply["session"]["uid"] == obj["metadata"]["uid"]
+    assert runtime.sessions["s1"].requests == [] and len(runtime.refused) == 1
+    gateway_user = cluster.users["operator"].name
+
+    def sessions_read() -> list[tuple[str, str | None]]:
+        return [(r.verb, r.name) for r in audit.records(user=gateway_user) if r.target == c.SESSION_PLURAL]
+
+    await eventually(lambda: sessions_read() == [("get", "restarted")],
+                     "the gateway's one read of the session in the audit log")

@@ -130,3 +130,49 @@ async def test_the_clients_own_session_lets_idle_runtime_connections_go_within_s
         assert sum(not t.is_closing() for t in connections) == 10  # kept for a reconcile's next call
         await asyncio.sleep(2 * OWN_KEEPALIVE_SECONDS + 1.0)  # aiohttp sweeps idle ones every keepalive
         assert sum(not t.is_closing() for t in connections) == 0
+
+
+async def test_a_failure_says_whether_the_runtime_surely_did_nothing():
+    """`not_taken`: the call reached no runtime, or one that refused it as not its session's (401)
+    or nothing it serves (404) — so making it to another endpoint repeats nothing. A busy answer,
+    a 5xx, a connection dropped after the request went out: the runtime may have acted."""
+    async def answer(request: web.Request) -> web.Response:
+        status = int(request.match_info["status"])
+        return web.json_response({"code": "x", "message": "y"}, status=status)
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")  # the request went out; no answer comes
+        writer.transport.abort()
+
+    app = web.Application()
+    app.router.add_post("/{status}/v1/messages", answer)
+    dropping = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    closed = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    closed_port = closed.sockets[0].getsockname()[1]
+    closed.close()
+    await closed.wait_closed()
+    async with contextlib.AsyncExitStack() as stack:
+        server = await stack.enter_async_context(TestServer(app))
+        stack.push_async_callback(dropping.wait_closed)
+        stack.callback(dropping.close)
+        client = RuntimeClient(user_agent="test")
+        stack.push_async_callback(client.close)
+        base = str(server.make_url("")).rstrip("/")
+
+        async def failure_of(endpoint: str, streamed: bool) -> RuntimeCallFailed:
+            with pytest.raises(RuntimeCallFailed) as caught:
+                if streamed:
+                    async with client.stream(endpoint, REF, {"text": "hi"}):
+                        pass
+                else:
+                    await client.send(endpoint, REF, {"text": "hi"})
+            return caught.value
+
+        for streamed in (False, True):
+            for status, not_taken in ((401, True), (404, True), (409, False), (500, False), (502, False)):
+                failure = await failure_of(f"{base}/{status}", streamed)
+                assert (failure.status, failure.not_taken) == (status, not_taken)
+            refused = await failure_of(f"http://127.0.0.1:{closed_port}", streamed)
+            assert (refused.status, refused.connected, refused.not_taken) == (None, False, True)
+            dropped = await failure_of(f"http://127.0.0.1:{dropping.sockets[0].getsockname()[1]}", streamed)
+            assert (dropped.status, dropped.connected, dropped.not_taken) == (None, True, False)

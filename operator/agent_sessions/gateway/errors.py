@@ -56,12 +56,15 @@ class GatewayError(Exception):
     """A failed request, as the client will see it."""
 
     def __init__(self, code: str, message: str, *, session: Mapping[str, Any] | None = None,
-                 retry_after: float | None = None, **extra: Any) -> None:
+                 retry_after: float | None = None, not_taken: bool = False, **extra: Any) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.session = dict(session) if session is not None else None
         self.retry_after = retry_after
+        self.not_taken = not_taken
+        """A runtime call that surely did nothing (`RuntimeCallFailed.not_taken`): the same call to
+        the session's current endpoint, if that is another one, repeats nothing. Not shown to clients."""
         self.extra = extra
 
     @property
@@ -116,9 +119,10 @@ def unavailable(session: Mapping[str, Any] | None, why: str) -> GatewayError:
 def runtime_failure(failure: RuntimeCallFailed) -> GatewayError:
     """What a failed call to a session's runtime (`wire.runtime_client`) means to the gateway's client."""
     session = failure.session.to_json() if failure.session is not None else None
-    if failure.status is not None:
-        return runtime_error(failure.status, failure.body, session or {})
-    return unavailable(session, failure.why)
+    error = (runtime_error(failure.status, failure.body, session or {}) if failure.status is not None
+             else unavailable(session, failure.why))
+    error.not_taken = failure.not_taken
+    return error
 
 
 def invalid_message(error: InvalidMessage) -> GatewayError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -33,7 +34,6 @@ from .errors import (
     invalid_message,
     stream_error_frame,
 )
-from .feed import SessionTail
 from .providers_api import add_provider_routes
 from .service import SERVICE, GatewayService, query_int
 from .session_view import detail, endpoint_of, is_serving, summary
@@ -153,10 +153,10 @@ async def post_message(request: web.Request) -> web.StreamResponse:
         except InvalidMessage as exc:
             raise invalid_message(exc) from None
         message = service.owned_message(caller, message)
-        ref, endpoint = await service.for_message(caller, namespace, name)
         if not stream:
-            return web.json_response(await service.runtime.send(endpoint, ref, message), dumps=_dumps)
-        async with service.runtime.stream(endpoint, ref, message) as frames:
+            return web.json_response(await service.message(caller, namespace, name, message), dumps=_dumps)
+        async with contextlib.AsyncExitStack() as turn:
+            ref, endpoint, frames = await service.open_turn(turn, caller, namespace, name, message)
             response = await open_event_stream(request)
             try:
                 last = await relay(response, frames, service.options.keepalive_seconds,
@@ -216,21 +216,20 @@ async def get_events(request: web.Request) -> web.StreamResponse:
     await service.authorize(caller, READ, namespace, name)
     resume = _last_event_id(request)  # a reconnecting browser's position wins over the URL's
     after_seq = resume if resume is not None else query_int(request.query, "after_seq")
-    ref, endpoint = await service.serving(caller, namespace, name)
-    tail = SessionTail(service.feeds, ref, endpoint, after_seq)
-    await tail.open()
-    metrics.OPEN_STREAMS.labels("events").inc()
-    try:
-        response = await open_event_stream(request)
+    async with contextlib.AsyncExitStack() as held:
+        tail, _ = await service.open_tail(held, caller, namespace, name, after_seq)
+        metrics.OPEN_STREAMS.labels("events").inc()
         try:
-            await relay(response, tail.frames(), service.options.keepalive_seconds)
-        except GatewayError as exc:
-            await relay(response, _one(stream_error_frame(exc, ref.to_json())), service.options.keepalive_seconds)
-        await response.write_eof()
-        return response
-    finally:
-        metrics.OPEN_STREAMS.labels("events").dec()
-        await tail.close()
+            response = await open_event_stream(request)
+            try:
+                await relay(response, tail.frames(), service.options.keepalive_seconds)
+            except GatewayError as exc:
+                await relay(response, _one(stream_error_frame(exc, tail.session.to_json())),
+                            service.options.keepalive_seconds)
+            await response.write_eof()
+            return response
+        finally:
+            metrics.OPEN_STREAMS.labels("events").dec()
 
 
 async def post_cancel(request: web.Request) -> web.Response:

@@ -41,7 +41,8 @@ STATUS_WATCHES = Gauge(
 SESSION_LOOKUPS = Counter(
     "agent_session_gateway_session_lookups_total",
     "Where the gateway learnt a session's endpoint for a message, tail or cancel: `index` (its watch, "
-    "no API call) or `api` (a GET of the AgentSession).",
+    "no API call), `api` (a GET of the AgentSession) or `stale` (the index's endpoint did nothing: read "
+    "and called again).",
     ["source"],
 )
 INDEXED_NAMESPACES = Gauge(

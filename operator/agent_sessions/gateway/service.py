@@ -19,20 +19,21 @@ AgentSession the gateway just read; the gateway is not ready until it holds the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import re
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 import aiohttp
 from aiohttp import web
 from kubernetes_asyncio import client
 
 from agent_sessions.wire.credentials import session_token
-from agent_sessions.wire.frames import EVENT_USER_MESSAGE, frame_seq, message_id_of
-from agent_sessions.wire.runtime_client import RuntimeCallFailed, RuntimeClient, RuntimeTimeouts
+from agent_sessions.wire.frames import EVENT_USER_MESSAGE, Frame, frame_seq, message_id_of
+from agent_sessions.wire.runtime_client import RuntimeClient, RuntimeTimeouts
 from agent_sessions.wire.runtime_key import RuntimeKeyMissing, read_runtime_key
 from agent_sessions.wire.session_ref import SessionRef
 
@@ -41,13 +42,15 @@ from .authz import CANCEL_ANY, READ, SEND, AccessKey, AccessReviewer, Permission
 from .errors import (
     FORBIDDEN,
     INVALID_REQUEST,
+    PROVIDER_UNAVAILABLE,
     RATE_LIMITED,
     SESSION_NOT_FOUND,
     SESSION_NOT_RUNNING,
     GatewayError,
     runtime_failure,
 )
-from .feed import FeedRegistry
+from . import metrics
+from .feed import FeedRegistry, SessionTail
 from .kube_errors import KUBE_FAILURES
 from .options import GatewayOptions
 from .rate_limit import RateLimiter
@@ -59,6 +62,8 @@ from .turn_owner import owned, started_by
 from .wake import SessionWaker, not_running
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -92,7 +97,7 @@ class GatewayService:
                                       request_seconds=options.upstream_request_seconds)
         self.runtime_key: bytes | None = None
         """The runtime key (never logged); None until `keep_runtime_key` has read it."""
-        self.runtime = RuntimeClient(http, timeouts=timeouts, failure=self._runtime_failed, token_for=self._runtime_token)
+        self.runtime = RuntimeClient(http, timeouts=timeouts, failure=runtime_failure, token_for=self._runtime_token)
         self.feeds = FeedRegistry(self.runtime, options.history_poll_seconds, options.history_page_size)
         self.waker = SessionWaker(self.directory, self.runtime, timeout=options.wake_timeout_seconds,
                                   operator_defaults=options.operator_defaults,
@@ -159,47 +164,83 @@ class GatewayService:
     async def session(self, namespace: str, name: str) -> dict[str, Any]:
         return await self.directory.get(namespace, name)
 
-    def _indexed(self, namespace: str, name: str) -> tuple[SessionRef, str] | None:
-        """The session's identity and endpoint if the watch says it is serving (`serving_index`)."""
-        target = self.index.lookup(namespace, name)
-        if target is None:
-            return None
-        uid, endpoint = target
-        return SessionRef(namespace, name, uid), endpoint
+    async def reach(self, caller: Caller, namespace: str, name: str, call: Callable[[SessionRef, str], Awaitable[T]],
+                    *, permission: Permission = READ, wake: bool = False) -> tuple[SessionRef, str, T]:
+        """`call(ref, endpoint)` on the session's runtime, and the session's identity and endpoint;
+        409 unless it is Running with an endpoint — with `wake` (messages), a session stopped for
+        idleness is woken first (see `wake`); reads, events and cancel never wake one. `permission`
+        is what the caller was authorized for (what a caller who may not read the session is told
+        it may not do).
 
-    async def serving(self, caller: Caller, namespace: str, name: str,
-                      permission: Permission = READ) -> tuple[SessionRef, str]:
-        """The session's identity and endpoint; 409 unless it is Running with an endpoint
-        (reads, events and cancel never wake a session). `permission` is what the caller was
-        authorized for (what a caller who may not read the session is told it may not do)."""
-        indexed = self._indexed(namespace, name)
-        if indexed is not None:
-            return indexed
+        Where the session serves comes from the serving index when it knows, else from a read of
+        the session. The index follows a watch, so a client that read the session's new status
+        itself can be ahead of it — right after a restart, the new pod's endpoint is in the status
+        the client saw, the old one still in the index until the watch event arrives. So a call to
+        an endpoint from the index that did nothing (`GatewayError.not_taken`: unreachable, 401,
+        404) is made once more, to the endpoint the session has now, when that is another one."""
+        indexed = self.index.lookup(namespace, name)
+        if indexed is None:
+            target = await self._read(caller, namespace, name, permission, wake)
+            return (*target, await call(*target))
+        uid, endpoint = indexed
+        ref = SessionRef(namespace, name, uid)
+        try:
+            return ref, endpoint, await call(ref, endpoint)
+        except GatewayError as exc:
+            if exc.code != PROVIDER_UNAVAILABLE:
+                raise  # the runtime answered: busy, an invalid message
+            self.index.forget(namespace, name, indexed)
+            if not exc.not_taken:
+                raise
+            target = await self._read(caller, namespace, name, permission, wake)
+            if target == (ref, endpoint):
+                raise
+            metrics.SESSION_LOOKUPS.labels("stale").inc()
+            logger.debug("%s/%s: the endpoint the index had (%s) did not take the call (%s); now at %s",
+                         namespace, name, endpoint, exc.message, target[1])
+        return (*target, await call(*target))
+
+    async def _read(self, caller: Caller, namespace: str, name: str, permission: Permission,
+                    wake: bool) -> tuple[SessionRef, str]:
+        """The session's identity and endpoint as the API server has them (see `reach`)."""
         try:
             obj = await self.directory.get(namespace, name)
-            if not is_serving(obj):
+            if wake:
+                obj = await self.waker.deliverable(obj, caller.user)
+            elif not is_serving(obj):
                 raise not_running(obj)
         except GatewayError as exc:
             raise await self.as_seen_by(caller, permission, namespace, name, exc) from None
         return SessionRef.of(obj), endpoint_of(obj) or ""
 
-    async def for_message(self, caller: Caller, namespace: str, name: str) -> tuple[SessionRef, str]:
-        """Like `serving`, but a session stopped for idleness is woken first (see `wake`)."""
-        indexed = self._indexed(namespace, name)
-        if indexed is not None:
-            return indexed
-        try:
-            obj = await self.waker.deliverable(await self.directory.get(namespace, name), caller.user)
-        except GatewayError as exc:
-            raise await self.as_seen_by(caller, SEND, namespace, name, exc) from None
-        return SessionRef.of(obj), endpoint_of(obj) or ""
+    async def message(self, caller: Caller, namespace: str, name: str, message: Mapping[str, Any]) -> dict[str, Any]:
+        """One turn, answered when it ends (a session stopped for idleness is woken first)."""
+        _, _, answer = await self.reach(caller, namespace, name,
+                                        lambda ref, endpoint: self.runtime.send(endpoint, ref, message),
+                                        permission=SEND, wake=True)
+        return answer
 
-    def _runtime_failed(self, failure: RuntimeCallFailed) -> GatewayError:
-        """A failed call's error; unless the runtime answered it (a status other than 401/404),
-        the session is read again on the next request rather than taken from the index."""
-        if failure.session is not None and failure.status in (None, 401, 404):
-            self.index.forget(failure.session.namespace, failure.session.name)
-        return runtime_failure(failure)
+    async def open_turn(self, stack: contextlib.AsyncExitStack, caller: Caller, namespace: str, name: str,
+                        message: Mapping[str, Any]) -> tuple[SessionRef, str, AsyncIterator[Frame]]:
+        """One turn, streamed, held open by `stack`: the session, its endpoint, the turn's frames.
+        Raises what the runtime answered instead of taking the turn (see `RuntimeClient.stream`)."""
+        return await self.reach(
+            caller, namespace, name,
+            lambda ref, endpoint: stack.enter_async_context(self.runtime.stream(endpoint, ref, message)),
+            permission=SEND, wake=True)
+
+    async def open_tail(self, stack: contextlib.AsyncExitStack, caller: Caller, namespace: str, name: str,
+                        after_seq: int | None) -> tuple[SessionTail, int]:
+        """The session's tail after `after_seq` (see `SessionTail`), attached and closed by `stack`,
+        and the seq it starts after."""
+        async def attach(ref: SessionRef, endpoint: str) -> tuple[SessionTail, int]:
+            tail = SessionTail(self.feeds, ref, endpoint, after_seq)
+            start = await tail.open()
+            stack.push_async_callback(tail.close)
+            return tail, start
+
+        _, _, opened = await self.reach(caller, namespace, name, attach)
+        return opened
 
     async def as_seen_by(self, caller: Caller, permission: Permission, namespace: str, name: str,
                          error: GatewayError) -> GatewayError:
@@ -225,8 +266,8 @@ class GatewayService:
     async def cancel(self, caller: Caller, namespace: str, name: str) -> dict[str, Any]:
         """Stop the session's running turn: `{"session", "cancelled"}`. The caller (authorized to
         send) may stop a turn it started; anyone else's needs `create agentsessions/cancel` (403)."""
-        ref, endpoint = await self.serving(caller, namespace, name, SEND)
-        info = await self.runtime.info(endpoint, ref)
+        ref, endpoint, info = await self.reach(
+            caller, namespace, name, lambda ref, endpoint: self.runtime.info(endpoint, ref), permission=SEND)
         if info.state != "busy":
             return {"session": ref.to_json(), "cancelled": False}
         message_id = await self.running_message_id(endpoint, ref, info.last_seq)

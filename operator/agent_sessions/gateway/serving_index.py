@@ -13,7 +13,10 @@ caller reads the session as before (`SessionDirectory.get`), which is also the p
 stopped session and says why one is not running. So the index can only be wrong within the lag
 of a watch event (milliseconds), the same window as a GET answered just before the session
 stopped; and a call that then fails (the runtime gone, or answering 401 to a recreated session's
-new uid) drops the session from the index (`forget`), so the next request reads it. A namespace
+new uid) drops the session from the index (`forget`), so the next request reads it. A client can
+also be ahead of the index — it read the session's new status itself, the watch event is on its
+way — which `GatewayService.reach` covers: a call to an indexed endpoint that did nothing is made
+again to the endpoint a read of the session gives. A namespace
 nobody messaged for `IDLE_SECONDS` stops being watched.
 """
 
@@ -158,11 +161,12 @@ class ServingIndex:
         metrics.SESSION_LOOKUPS.labels("index" if target is not None else "api").inc()
         return target
 
-    def forget(self, namespace: str, name: str) -> None:
-        """A call to the session failed: read it on the next request (until the watch says more)."""
+    def forget(self, namespace: str, name: str, target: Target) -> None:
+        """A call to `target` failed: read the session on the next request (until the watch says
+        more). Unless the watch has already said more: a newer target stays."""
         index = self.namespaces.get(namespace)
-        if index is not None:
-            index.targets.pop(name, None)
+        if index is not None and index.targets.get(name) == target:
+            del index.targets[name]
 
     async def _follow(self, index: NamespaceIndex) -> None:
         try:

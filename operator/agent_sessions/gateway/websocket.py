@@ -41,7 +41,6 @@ from . import metrics
 from .authn import Caller, bearer_token
 from .authz import READ, SEND
 from .errors import INVALID_REQUEST, GatewayError, invalid_message
-from .feed import SessionTail
 from .service import SERVICE, GatewayService
 from .ws_protocol import (
     Cancel,
@@ -244,26 +243,23 @@ class Connection:
     async def subscribe(self, channel: SessionChannel, frame: Subscribe) -> None:
         me = asyncio.current_task()
         opened = channel.opened
-        tail: SessionTail | None = None
         try:
-            await self.service.authorize(self.caller, READ, frame.namespace, frame.name)
-            ref, endpoint = await self.service.serving(self.caller, frame.namespace, frame.name)
-            channel.ref, channel.endpoint = ref, endpoint
-            tail = SessionTail(self.service.feeds, ref, endpoint, frame.after_seq)
-            start = await tail.open()
-            # An explicit after_seq is a request to replay from there; without one, only frames
-            # this connection has not had yet.
-            channel.delivered = start if frame.after_seq is not None else max(channel.delivered, start)
-            await self.write(control_frame("subscribed", ref.to_json(), after_seq=start))
-            opened.set()
-            async for item in tail.frames():
-                await channel.from_feed(item)
+            async with contextlib.AsyncExitStack() as held:
+                await self.service.authorize(self.caller, READ, frame.namespace, frame.name)
+                tail, start = await self.service.open_tail(held, self.caller, frame.namespace, frame.name,
+                                                           frame.after_seq)
+                channel.ref, channel.endpoint = tail.session, tail.endpoint
+                # An explicit after_seq is a request to replay from there; without one, only frames
+                # this connection has not had yet.
+                channel.delivered = start if frame.after_seq is not None else max(channel.delivered, start)
+                await self.write(control_frame("subscribed", tail.session.to_json(), after_seq=start))
+                opened.set()
+                async for item in tail.frames():
+                    await channel.from_feed(item)
         except GatewayError as exc:
             await self.write(error_frame(exc, None, channel.ref.to_json()))
         finally:
             opened.set()
-            if tail is not None:
-                await tail.close()
             if channel.subscription is me:
                 channel.subscription = None
                 channel.subscribed = False
@@ -286,10 +282,11 @@ class Connection:
         try:
             await self.service.authorize(self.caller, SEND, frame.namespace, frame.name)
             message = self.service.owned_message(self.caller, frame.message)
-            ref, endpoint = await self.service.for_message(self.caller, frame.namespace, frame.name)
-            channel.ref, channel.endpoint = ref, endpoint
             first = True
-            async with self.service.runtime.stream(endpoint, ref, message) as frames:
+            async with contextlib.AsyncExitStack() as turn:
+                ref, endpoint, frames = await self.service.open_turn(turn, self.caller, frame.namespace, frame.name,
+                                                                     message)
+                channel.ref, channel.endpoint = ref, endpoint
                 async for item in frames:
                     self.service.feeds.publish(ref, endpoint, item)
                     if first:

@@ -49,6 +49,11 @@ from .session_ref import SessionRef
 from .sse import SSEParser
 
 UPSTREAM_FAILURES = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
+CONNECT_FAILURES = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+"""Failures before a connection was made: the request never reached a runtime."""
+NOT_TAKEN = frozenset({401, 404})
+"""Answers of a runtime that did not take the call: the token is not its session's (401), or it
+serves no such thing (404)."""
 
 
 class RuntimeCallFailed(Exception):
@@ -56,13 +61,21 @@ class RuntimeCallFailed(Exception):
     off, or answered something else (`why`); or it answered `status` (≥ 300) with `body`."""
 
     def __init__(self, session: SessionRef | None, why: str, *, status: int | None = None,
-                 body: Any = None) -> None:
+                 body: Any = None, connected: bool = True) -> None:
         super().__init__(f"the session's runtime answered {status} ({why})" if status is not None
                          else f"the session's runtime is unreachable: {why}")
         self.session = session
         self.why = why
         self.status = status
         self.body = body
+        self.connected = connected
+        """False: no connection could be made (refused, no route, connect timeout)."""
+
+    @property
+    def not_taken(self) -> bool:
+        """The call surely did nothing: it reached no runtime, or the runtime refused it as not its
+        session's (401) or nothing it serves (404). Making it to another endpoint repeats nothing."""
+        return self.status in NOT_TAKEN if self.status is not None else not self.connected
 
 
 @dataclass(frozen=True)
@@ -168,6 +181,11 @@ class RuntimeClient:
               body: Any = None) -> Exception:
         return self._failure(RuntimeCallFailed(session, why, status=status, body=body))
 
+    def _unreachable(self, session: SessionRef | None, exc: BaseException, prefix: str = "") -> Exception:
+        """The failure of a call that got no answer (`exc`), told whether it ever connected."""
+        failure = RuntimeCallFailed(session, prefix + _describe(exc), connected=not isinstance(exc, CONNECT_FAILURES))
+        return self._failure(failure)
+
     # -- short calls ------------------------------------------------------------------------
 
     async def _get_json(self, endpoint: str, path: str, session: SessionRef | None,
@@ -181,7 +199,7 @@ class RuntimeClient:
                 if response.status >= 300:
                     raise self._fail(session, f"to {path}", status=response.status, body=body)
         except UPSTREAM_FAILURES as exc:
-            raise self._fail(session, _describe(exc)) from None
+            raise self._unreachable(session, exc) from None
         if not isinstance(body, dict):
             raise self._fail(session, f"{path} did not answer a JSON object")
         return body
@@ -250,7 +268,7 @@ class RuntimeClient:
                     return Delivery(accepted=False, busy=True)
                 raise self._fail(session, "to the prompt", status=response.status, body=answer)
         except UPSTREAM_FAILURES as exc:
-            raise self._fail(session, _describe(exc)) from None
+            raise self._unreachable(session, exc) from None
 
     async def send(self, endpoint: str, session: SessionRef, message: Mapping[str, Any]) -> dict[str, Any]:
         """One turn, answered when it ends: `{"session", "seq", "stopReason", "text", "content", "usage"}`."""
@@ -266,7 +284,7 @@ class RuntimeClient:
                 if response.status >= 300:
                     raise self._fail(session, "to the message", status=response.status, body=body)
         except UPSTREAM_FAILURES as exc:
-            raise self._fail(session, _describe(exc)) from None
+            raise self._unreachable(session, exc) from None
         if not isinstance(body, dict):
             raise self._fail(session, "the reply was not a JSON object")
         return {"session": session.to_json(), **{k: v for k, v in body.items() if k != "session"}}
@@ -291,13 +309,13 @@ class RuntimeClient:
                                              timeout=self.timeouts.message,
                                              allow_redirects=False)
         except UPSTREAM_FAILURES as exc:
-            raise self._fail(session, _describe(exc)) from None
+            raise self._unreachable(session, exc) from None
         try:
             if response.status >= 300:
                 try:
                     body = await _json_or_none(response)
                 except UPSTREAM_FAILURES as exc:
-                    raise self._fail(session, _describe(exc)) from None
+                    raise self._unreachable(session, exc) from None
                 raise self._fail(session, "to the message", status=response.status, body=body)
             if not response.content_type.startswith("text/event-stream"):
                 raise self._fail(session, f"expected an event stream, got {response.content_type}")
@@ -326,7 +344,7 @@ class RuntimeClient:
                     if is_terminal(frame):
                         return
         except UPSTREAM_FAILURES as exc:
-            raise self._fail(session, f"the stream broke off: {_describe(exc)}") from None
+            raise self._unreachable(session, exc, "the stream broke off: ") from None
         raise self._fail(session, "the runtime ended the stream before the turn ended")
 
 

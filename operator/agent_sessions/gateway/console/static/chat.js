@@ -37,6 +37,7 @@ export class ChatPane {
     this.lastSeq = null; // the highest seq shown
     this.earliest = null; // every frame after this seq is (or will be) shown
     this.subscribed = false;
+    this.noticeSticky = false; // the notice is about a message of the user's (see setNotice)
     this.retries = 0;
     this.retryTimer = null;
     this.disposed = false;
@@ -138,7 +139,7 @@ export class ChatPane {
       // requests die with the socket; a turn still running shows up in the resubscription
       this.subscribed = false;
       if (this.pending.size && this.notice.textContent === "Sending…") {
-        this.setNotice("The connection dropped while sending: the reply, if any, shows when it is back.");
+        this.setNotice("The connection dropped while sending: the reply, if any, shows when it is back.", { sticky: true });
       }
       this.pending.clear();
       this.showTurn();
@@ -191,8 +192,11 @@ export class ChatPane {
     }, seconds * 1000);
   }
 
-  setNotice(text) {
+  /** Show `text` under the transcript. A `sticky` one (about a message of the user's) stays until
+   * the user sends again; any other is replaced by the next, or cleared by a subscription. */
+  setNotice(text, { sticky = false } = {}) {
     this.notice.textContent = clean(text);
+    this.noticeSticky = sticky;
   }
 
   showTitle(title) {
@@ -213,7 +217,7 @@ export class ChatPane {
     if (frame.type === "subscribed") {
       this.subscribed = true;
       this.retries = 0;
-      this.setNotice("");
+      if (!this.noticeSticky) this.setNotice("");
       return;
     }
     if (frame.type === "cancelled") {
@@ -249,7 +253,7 @@ export class ChatPane {
       const text = this.pending.get(frame.id);
       this.pending.delete(frame.id);
       if (this.input && !this.input.value) this.input.value = text; // not lost: back in the box
-      this.setNotice(`Not sent: ${message}`);
+      this.setNotice(`Not sent: ${message}`, { sticky: true });
       this.showTurn();
       return;
     }
@@ -284,7 +288,7 @@ export class ChatPane {
     const id = sessionSocket.requestId(this.key);
     const sent = sessionSocket.send({ type: "send", namespace: this.namespace, name: this.name, id, text });
     if (!sent) {
-      this.setNotice("Not connected: the message was not sent (it is still in the box).");
+      this.setNotice("Not connected: the message was not sent (it is still in the box).", { sticky: true });
       return;
     }
     this.pending.set(id, text);
