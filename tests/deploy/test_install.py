@@ -204,6 +204,15 @@ def one(docs: list[dict], kind: str, component: str | None = None) -> dict:
     return found[0]
 
 
+def gateway_services(docs: list[dict]) -> tuple[dict, dict]:
+    """The gateway's Service (the one to expose) and its metrics Service (`/metrics` alone)."""
+    services = of_kind(docs, "Service", GATEWAY)
+    metrics = [s for s in services if s["metadata"]["labels"].get("agentsession.dev/metrics") == "true"]
+    public = [s for s in services if s not in metrics]
+    assert (len(public), len(metrics)) == (1, 1), [s["metadata"]["name"] for s in services]
+    return public[0], metrics[0]
+
+
 def of_component(docs: list[dict], component: str) -> list[dict]:
     return [d for d in docs if d["metadata"].get("labels", {}).get(COMPONENT) == component]
 
@@ -982,12 +991,13 @@ def test_gateway_disabled_installs_no_gateway_object_and_the_same_operator(rende
 
 @pytest.mark.parametrize(("name", "docs_of"), deployments(GATEWAY_RENDERINGS),
                          ids=[n for n, _ in deployments(GATEWAY_RENDERINGS)])
-def test_gateway_probes_healthz_and_readyz_on_8081(render, base_docs, name, docs_of):
+def test_gateway_probes_healthz_and_readyz_on_8081_and_serves_metrics_on_9091(render, base_docs, name, docs_of):
     container = gateway_container(docs_of(render, base_docs))
-    assert container["ports"] == [{"name": "http", "containerPort": 8081, "protocol": "TCP"}]
+    assert container["ports"] == [{"name": "http", "containerPort": 8081, "protocol": "TCP"},
+                                  {"name": "metrics", "containerPort": 9091, "protocol": "TCP"}]
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
-    assert "--port=8081" in container["args"]
+    assert "--port=8081" in container["args"] and "--metrics-port=9091" in container["args"]
 
 
 def test_default_gateway_command_line(render):
@@ -996,6 +1006,7 @@ def test_default_gateway_command_line(render):
     assert container["args"] == [
         "gateway",
         "--port=8081",
+        "--metrics-port=9091",
         "--max-message-bytes=1048576",
         "--rate-limit=10",
         "--rate-burst=50",
@@ -1038,6 +1049,7 @@ def gateway_options(docs: list[dict], tmp_path: Path):
 def test_the_gateway_cli_parses_the_rendered_command_line(render, base_docs, name, docs_of, tmp_path):
     args, options = gateway_options(docs_of(render, base_docs), tmp_path)
     assert (options.host, options.port, options.max_message_bytes) == ("0.0.0.0", 8081, 1024 * 1024)
+    assert options.metrics_port == 9091
     assert (options.rate_limit_per_second, options.rate_limit_burst) == (10.0, 50)
     assert (options.header_timeout_seconds, options.body_timeout_seconds) == (10.0, 60.0)
     assert (options.idle_timeout_seconds, options.websocket_idle_seconds) == (75.0, 300.0)
@@ -1077,7 +1089,7 @@ def test_gateway_connection_timeouts_must_be_positive(key):
 @pytest.mark.parametrize("source", ["chart", "kustomize-base"])
 def test_gateway_service_sends_port_80_to_the_gateway_pods_only(render, base_docs, source):
     docs = render() if source == "chart" else base_docs
-    service = one(docs, "Service", GATEWAY)
+    service, _ = gateway_services(docs)
     assert service["spec"]["type"] == "ClusterIP"
     assert service["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]
     selector = service["spec"]["selector"].items()
@@ -1086,11 +1098,28 @@ def test_gateway_service_sends_port_80_to_the_gateway_pods_only(render, base_doc
 
 
 def test_gateway_service_type_and_port_are_configurable(render):
-    service = one(render("gateway.service.type=LoadBalancer", "gateway.service.port=8443",
-                         r"gateway.service.annotations.example\.com/scheme=internal"), "Service", GATEWAY)
+    service, _ = gateway_services(render("gateway.service.type=LoadBalancer", "gateway.service.port=8443",
+                                         r"gateway.service.annotations.example\.com/scheme=internal"))
     assert service["spec"]["type"] == "LoadBalancer"
     assert service["spec"]["ports"][0] == {"name": "http", "port": 8443, "targetPort": "http", "protocol": "TCP"}
     assert service["metadata"]["annotations"] == {"example.com/scheme": "internal"}
+
+
+@pytest.mark.parametrize("source", ["chart", "kustomize-base"])
+def test_the_gateway_metrics_are_served_in_the_cluster_only_whatever_exposes_the_gateway(render, base_docs, source):
+    docs = render("gateway.service.type=LoadBalancer") if source == "chart" else base_docs
+    public, metrics = gateway_services(docs)
+    assert [p["name"] for p in public["spec"]["ports"]] == ["http"]  # what an Ingress or a LoadBalancer exposes
+    assert metrics["metadata"]["name"] == f"{RELEASE}-gateway-metrics"
+    assert metrics["spec"]["type"] == "ClusterIP"
+    assert metrics["spec"]["ports"] == [{"name": "metrics", "port": 9091, "targetPort": "metrics", "protocol": "TCP"}]
+    assert metrics["spec"]["selector"] == public["spec"]["selector"]
+    assert "--metrics-port=9091" in gateway_container(docs)["args"]
+    if source == "chart":
+        moved = render("gateway.metricsPort=9300")
+        assert "--metrics-port=9300" in gateway_container(moved)["args"]
+        assert gateway_services(moved)[1]["spec"]["ports"][0]["port"] == 9300
+        assert schema_errors(gateway__metricsPort=0) != [] and schema_errors(gateway__metricsPort=70000) != []
 
 
 def test_gateway_is_stateless_two_replicas_rolling_without_losing_capacity(render):
@@ -1130,9 +1159,11 @@ def test_chart_default_and_kustomize_base_run_the_same_gateway(render, base_docs
     for key in ("replicas", "strategy", "selector"):
         assert chart_deployment["spec"][key] == base_deployment["spec"][key], key
     assert chart_deployment["spec"]["template"]["spec"] == base_deployment["spec"]["template"]["spec"]
-    assert one(chart, "Service", GATEWAY)["spec"] == one(base, "Service", GATEWAY)["spec"]
+    for chart_service, base_service in zip(gateway_services(chart), gateway_services(base), strict=True):
+        assert chart_service["spec"] == base_service["spec"]
+        assert chart_service["metadata"]["name"] == base_service["metadata"]["name"]
     assert one(chart, "PodDisruptionBudget", GATEWAY)["spec"] == one(base, "PodDisruptionBudget", GATEWAY)["spec"]
-    for kind in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Service", "PodDisruptionBudget"):
+    for kind in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "PodDisruptionBudget"):
         assert one(chart, kind, GATEWAY)["metadata"]["name"] == one(base, kind, GATEWAY)["metadata"]["name"], kind
     assert one(chart, "ClusterRoleBinding", GATEWAY)["subjects"] == one(base, "ClusterRoleBinding", GATEWAY)["subjects"]
     chart_kinds = sorted(d["kind"] for d in of_component(chart, GATEWAY))

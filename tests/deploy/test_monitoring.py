@@ -217,7 +217,7 @@ def test_service_monitors_select_the_operator_and_gateway_services_and_their_por
         (relabel,) = endpoint["relabelings"]
         jobs[service["metadata"]["name"]] = relabel["replacement"]
         assert relabel["targetLabel"] == "job"
-    assert jobs == {f"{RELEASE}-metrics": OPERATOR_JOB, f"{RELEASE}-gateway": GATEWAY_JOB}
+    assert jobs == {f"{RELEASE}-metrics": OPERATOR_JOB, f"{RELEASE}-gateway-metrics": GATEWAY_JOB}
 
 
 def test_pod_monitors_select_the_operator_and_gateway_pods_and_their_ports(render):
@@ -307,20 +307,20 @@ def exported(tmp_path_factory) -> Iterator[dict[str, dict[str, set[str]]]]:
     exe = str(Path(sys.executable).with_name("agent-sessions"))
     with running_api(crds=CRDS) as api:
         kubeconfig = str(api.write_kubeconfig(tmp / "kubeconfig"))
-        operator_port, gateway_port = free_port(), free_port()
+        operator_port, gateway_port, gateway_metrics_port = free_port(), free_port(), free_port()
         processes = [
             subprocess.Popen([exe, "run", "--kubeconfig", kubeconfig, "--standalone", "--health-port", "0",
                               "--health-host", "127.0.0.1", "--metrics-port", str(operator_port),
                               "--log-format", "text"],
                              stdout=open(tmp / "operator.log", "w"), stderr=subprocess.STDOUT),
             subprocess.Popen([exe, "gateway", "--kubeconfig", kubeconfig, "--host", "127.0.0.1",
-                              "--port", str(gateway_port)],
+                              "--port", str(gateway_port), "--metrics-port", str(gateway_metrics_port)],
                              stdout=open(tmp / "gateway.log", "w"), stderr=subprocess.STDOUT),
         ]
         try:
             yield {
                 "operator": series_names(scrape(f"http://127.0.0.1:{operator_port}/metrics", processes[0])),
-                "gateway": series_names(scrape(f"http://127.0.0.1:{gateway_port}/metrics", processes[1])),
+                "gateway": series_names(scrape(f"http://127.0.0.1:{gateway_metrics_port}/metrics", processes[1])),
             }
         finally:
             for process in processes:

@@ -273,7 +273,9 @@ async def test_auth_answers_are_cached(api, runtime, gateway, http):
     assert sorted(reviews) == ["subjectaccessreviews", "tokenreviews"]
 
 
-async def test_health_readiness_and_metrics(api, runtime, gateway, http):
+async def test_health_readiness_and_metrics_on_a_port_of_their_own(api, runtime, start_gateway, http):
+    running = await start_gateway(metrics_port=0)
+    gateway = running.url
     runtime.add("s1")
     make_session(api, "demo", endpoint=runtime.endpoint("s1"))
     async with http.post(session_url(gateway, "demo") + "/messages", json={"text": "x"}, headers=ALICE) as resp:
@@ -282,10 +284,17 @@ async def test_health_readiness_and_metrics(api, runtime, gateway, http):
         assert resp.status == 200
     async with http.get(f"{gateway}/readyz") as resp:
         assert resp.status == 200
-    async with http.get(f"{gateway}/metrics") as resp:
+    assert running.metrics_url and running.metrics_url != gateway
+    async with http.get(f"{running.metrics_url}/metrics") as resp:
         text = await resp.text()
     assert 'agent_session_gateway_messages_total{code="ok"}' in text
     assert "agent_session_gateway_message_seconds_bucket" in text
+    # Not on the port users reach: exposing the gateway (an Ingress, a LoadBalancer) never exposes it.
+    async with http.get(f"{gateway}/metrics") as resp:
+        status, body = await error_of(resp)
+    assert (status, body["code"]) == (404, "not_found")
+    async with http.get(f"{running.metrics_url}/v1/namespaces/team-a/sessions", headers=ALICE) as resp:
+        assert resp.status == 404  # and the metrics port serves nothing else
     async with http.get(f"{gateway}/v2/nothing") as resp:
         status, body = await error_of(resp)
     assert (status, body["code"]) == (404, "not_found")

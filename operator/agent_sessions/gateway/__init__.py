@@ -24,7 +24,8 @@ runtime says about itself — and the runtime's per-session monotonic `seq`.
 | `GET /v1/namespaces/{ns}/access`, `GET …/sessions/{name}/access` | a token | `{"namespace", "name", "allowed": {"get", "list", "watch", "patch", "send", "cancel"}}` (`access_api`) |
 | `GET …/sessions/{name}/config` | `get agentsessions` | the resolved configuration, as `agent-sessions explain` shows it (`config_api`) |
 | `POST …/sessions/{name}/stop`, `/start`, `/restart` | `patch agentsessions`, and the cluster lets the caller's own token patch it | `{"session", "info", "detail", "change"}` (`state_api`, `caller_client`) |
-| `GET /healthz`, `/readyz`, `/metrics` | nothing | liveness, readiness (the Kubernetes API answers), Prometheus |
+| `GET /healthz`, `/readyz` | nothing | liveness, readiness (the Kubernetes API answers) |
+| `GET /metrics`, on `--metrics-port` (9091) only | nothing | Prometheus; a port of its own, so that exposing the gateway never exposes it |
 
 Errors are `{"code", "message", "session"}` (`errors`). Checks run in an order that tells a caller
 nothing about sessions it may not see (`service`); a sender who may not read a session cannot tell

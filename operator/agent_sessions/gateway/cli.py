@@ -15,6 +15,7 @@ from .options import (
     DEFAULT_HEADER_TIMEOUT_SECONDS,
     DEFAULT_IDLE_TIMEOUT_SECONDS,
     DEFAULT_MAX_MESSAGE_BYTES,
+    DEFAULT_METRICS_PORT,
     DEFAULT_PORT,
     DEFAULT_PROVIDERS,
     DEFAULT_RATE_LIMIT_BURST,
@@ -32,8 +33,8 @@ DESCRIPTION = (
     "(SSE: one event per session change; `watch agentsessions`), POST .../{name}/messages[?stream=true], "
     "GET .../{name}/events, POST .../{name}/cancel, GET .../{name}/config, POST .../{name}/stop|start|restart "
     "(done with the caller's own token), GET .../{name}/access, GET /v1/namespaces[/{ns}/access], GET /v1/whoami, "
-    "GET /v1/ws, GET /v1/providers (the providers of --provider and their capabilities), /healthz, /readyz, "
-    "/metrics; the console at /."
+    "GET /v1/ws, GET /v1/providers (the providers of --provider and their capabilities), /healthz, /readyz; "
+    "the console at /. Prometheus /metrics on --metrics-port."
 )
 
 
@@ -89,6 +90,9 @@ def add_gateway_command(commands: Any) -> None:
                                  description=DESCRIPTION)
     parser.add_argument("--host", default="0.0.0.0", help="address to serve on (default: %(default)s)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to serve on (default: %(default)s)")
+    parser.add_argument("--metrics-port", type=int, default=DEFAULT_METRICS_PORT,
+                        help="port of the Prometheus /metrics endpoint, apart from --port so that exposing the "
+                        "gateway does not expose it; 0 disables (default: %(default)s)")
     parser.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config or in-cluster)")
     parser.add_argument("--max-message-bytes", type=_positive(int), default=DEFAULT_MAX_MESSAGE_BYTES, metavar="N",
                         help="largest message body accepted; larger ones get 413 message_too_large "
@@ -155,6 +159,7 @@ def options_from_args(args: argparse.Namespace) -> GatewayOptions:
     return GatewayOptions(
         host=args.host,
         port=args.port,
+        metrics_port=args.metrics_port or None,
         max_message_bytes=args.max_message_bytes,
         auth_cache_seconds=args.auth_cache_seconds,
         keepalive_seconds=args.keepalive_seconds,

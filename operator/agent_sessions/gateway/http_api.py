@@ -105,6 +105,13 @@ async def prometheus(request: web.Request) -> web.Response:
     return response
 
 
+def metrics_app() -> web.Application:
+    """The metrics listener's application: `/metrics` alone (`GatewayOptions.metrics_port`)."""
+    app = web.Application()
+    app.router.add_get("/metrics", prometheus)
+    return app
+
+
 # -- sessions -----------------------------------------------------------------------------------
 
 
@@ -243,7 +250,6 @@ async def post_cancel(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", prometheus)
     app.router.add_get(SESSIONS, list_sessions)
     app.router.add_get(SESSION, get_session)
     app.router.add_post(SESSION + "/messages", post_message)

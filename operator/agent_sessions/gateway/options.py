@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 DEFAULT_PORT = 8081
+DEFAULT_METRICS_PORT = 9091
 DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024
 DEFAULT_HEADER_TIMEOUT_SECONDS = 10.0
 DEFAULT_BODY_TIMEOUT_SECONDS = 60.0
@@ -26,6 +27,10 @@ class GatewayOptions:
 
     host: str = "0.0.0.0"
     port: int = DEFAULT_PORT
+    metrics_port: int | None = None
+    """Where Prometheus `/metrics` is served, on `host`: a listener of its own, apart from `port`, so
+    that exposing the gateway to users (an Ingress, a LoadBalancer) never exposes it (0: a free
+    port). None: not served (the CLI's `--metrics-port 0`)."""
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     """Largest request body (and WebSocket `send` frame) accepted; larger is 413 `message_too_large`."""
     auth_cache_seconds: float = 10.0

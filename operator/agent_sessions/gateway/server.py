@@ -19,7 +19,7 @@ from agent_sessions import __version__
 from agent_sessions.k8s.client import make_api_client
 from agent_sessions.wire import tracing
 
-from .http_api import add_routes, json_errors
+from .http_api import add_routes, json_errors, metrics_app
 from .options import GatewayOptions
 from .service import SERVICE, GatewayService
 from .slow_clients import GatewaySite
@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 SHUTDOWN_SECONDS = 10.0
 GATEWAY_USER_AGENT = f"agent-session-gateway/{__version__}"
-UNTRACED = frozenset({"/healthz", "/readyz", "/metrics"})
+UNTRACED = frozenset({"/healthz", "/readyz"})
 
 
 def build_app(service: GatewayService) -> web.Application:
@@ -49,6 +49,14 @@ class RunningGateway:
     url: str
     """Base URL, e.g. `http://127.0.0.1:8081`."""
     service: GatewayService
+    metrics_url: str | None = None
+    """Base URL of the metrics listener (`/metrics` under it), if there is one."""
+
+
+def base_url(runner: web.AppRunner) -> str:
+    host, port = runner.addresses[0][:2]
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{port}"
 
 
 @contextlib.asynccontextmanager
@@ -73,14 +81,17 @@ async def serve_gateway(options: GatewayOptions, api: client.ApiClient) -> Async
         key_reader = asyncio.create_task(service.keep_runtime_key(), name="runtime key")
     runner = web.AppRunner(build_app(service), handle_signals=False, handler_cancellation=True,
                            shutdown_timeout=SHUTDOWN_SECONDS)
+    metrics = web.AppRunner(metrics_app(), handle_signals=False, access_log=None) \
+        if options.metrics_port is not None else None
     await runner.setup()
     try:
         site = GatewaySite(runner, options.host, options.port, header_timeout=options.header_timeout_seconds,
                            idle_timeout=options.idle_timeout_seconds)
         await site.start()
-        host, port = runner.addresses[0][:2]
-        host = f"[{host}]" if ":" in host else host
-        yield RunningGateway(f"http://{host}:{port}", service)
+        if metrics is not None:
+            await metrics.setup()
+            await web.TCPSite(metrics, options.host, options.metrics_port).start()
+        yield RunningGateway(base_url(runner), service, base_url(metrics) if metrics is not None else None)
     finally:
         if key_reader is not None:
             key_reader.cancel()
@@ -88,6 +99,8 @@ async def serve_gateway(options: GatewayOptions, api: client.ApiClient) -> Async
                 await key_reader
         await service.close()
         await runner.cleanup()
+        if metrics is not None:
+            await metrics.cleanup()
         await http.close()
 
 
@@ -102,7 +115,8 @@ async def run_gateway(options: GatewayOptions, kubeconfig: str | None = None) ->
             loop.add_signal_handler(sig, stop.set)
     try:
         async with serve_gateway(options, api) as running:
-            logger.info("gateway serving on %s", running.url)
+            logger.info("gateway serving on %s%s", running.url,
+                        f", /metrics on {running.metrics_url}" if running.metrics_url else "")
             await stop.wait()
             logger.info("gateway stopping")
     finally:
