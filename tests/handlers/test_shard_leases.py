@@ -374,3 +374,35 @@ def test_the_lease_timing_follows_from_the_duration():
     assert timing.renew_deadline < timing.duration
     with pytest.raises(ValueError):
         LeaseTiming(duration=0)
+
+
+class SwallowingLeases(FakeLeases):
+    """A client whose reads answer even when cancelled — as Python 3.11's `wait_for` does when the
+    answer comes with the cancellation, or a library catching it — and never answer otherwise."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    async def get(self, name: str, *, timeout: float | None = None) -> dict | None:
+        self.reads += 1
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            pass  # swallowed: the read answers anyway
+        return await super().get(name, timeout=timeout)
+
+
+@pytest.mark.parametrize("how", ["stop", "abandon"])
+async def test_stopping_ends_the_loop_even_through_a_call_that_swallows_its_cancellation(how):
+    # A kill (`abandon`) that waited for such a loop hung the operator's shutdown (a CI failure:
+    # test_sharding's kill of a replica timed out after 30 s).
+    clock, leases = FakeClock(), SwallowingLeases()
+    replica = Replica(leases, clock, "a", shards=2)
+    replica.shards.start()
+    while leases.reads == 0:
+        await asyncio.sleep(0)
+    await asyncio.wait_for(getattr(replica.shards, how)(), timeout=5)
+    reads = leases.reads
+    await asyncio.sleep(0.2)
+    assert leases.reads == reads  # nothing more: the loop is over

@@ -137,8 +137,8 @@ class SessionScheduler:
                 self.completed[key] += 1
             if not all(unless() for unless in self._unless.pop(key, ())):
                 self._dirty.add(key)
-            if key not in self._dirty:
-                break
+            if key not in self._dirty or self._closed:
+                break  # (closed: a reconcile that swallowed its cancellation does not run again)
         self._workers.pop(key, None)
         if delay is not None and not self._closed:
             spread = delay * (1 + random.uniform(0, JITTER))

@@ -37,6 +37,9 @@ from .lease_client import LeaseConflict, LeaseGone
 
 logger = logging.getLogger(__name__)
 
+STOP_RETRY_SECONDS = 0.1
+"""`stop` cancels the loop again after this long, until it has ended."""
+
 
 class Leases(Protocol):
     """What `ShardLeases` needs of the API (`LeaseClient`, or a fake in tests)."""
@@ -159,6 +162,7 @@ class ShardLeases:
         self._next_renew = 0.0
         self._seen: dict[str, Seen] = {}
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     # --- what the operator asks ----------------------------------------------------------
 
@@ -175,10 +179,11 @@ class ShardLeases:
     # --- the loop ------------------------------------------------------------------------
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.get_running_loop().create_task(self.run(), name="shard leases")
 
     async def run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 delay = await self.tick()
             except asyncio.CancelledError:
@@ -186,14 +191,21 @@ class ShardLeases:
             except Exception:  # never let the loop die: the shard would be held by nobody
                 logger.exception("shard lease step failed")
                 delay = self.timing.retry_period
-            await asyncio.sleep(delay)
+            if not self._stopping:
+                await asyncio.sleep(delay)
 
     async def stop(self) -> None:
-        """End the loop (the shard stays held until `release()` or its deadline)."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        """End the loop (the shard stays held until `release()` or its deadline). A call that
+        swallows its cancellation (Python 3.11's `wait_for` when the answer comes with the cancel,
+        a client library) cannot keep it going: the loop ends after its step, and the task is
+        cancelled again until it has."""
+        self._stopping = True
+        task, self._task = self._task, None
+        while task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=STOP_RETRY_SECONDS)
+        if task is not None and not task.cancelled() and task.exception() is not None:
+            logger.warning("the shard lease loop ended with %r", task.exception())
 
     async def release(self, timeout: float = 5.0) -> None:
         """Clean shutdown, once the shard's work has stopped: free the Lease for another replica."""
@@ -234,8 +246,8 @@ class ShardLeases:
         assert self._lease is not None
         budget = self._valid_until - now
         try:
-            written = await asyncio.wait_for(
-                self.leases.replace(renewed_lease(self._lease, self._wall_clock()), timeout=budget), budget)
+            async with asyncio.timeout(budget):
+                written = await self.leases.replace(renewed_lease(self._lease, self._wall_clock()), timeout=budget)
         except LeaseConflict:
             current = await self._read(self.names[shard], budget)
             if current is not None and holder_of(current) == self.identity:
@@ -318,7 +330,8 @@ class ShardLeases:
 
     async def _read(self, name: str, budget: float) -> dict[str, Any] | None:
         try:
-            return await asyncio.wait_for(self.leases.get(name, timeout=budget), budget)
+            async with asyncio.timeout(budget):
+                return await self.leases.get(name, timeout=budget)
         except Exception:
             return None
 
