@@ -164,6 +164,7 @@ class Kube:
                 await asyncio.sleep(1.0)
             finally:
                 stream.stop()
+                await stream.close()  # its own ApiClient, else "Unclosed client session" at every burst
 
 
 async def burst(kube: Kube, kind: str, names: list[str], ready: Any, timeout: float) -> tuple[float, list[float]]:
@@ -372,7 +373,7 @@ async def run(args: argparse.Namespace, plane: ControlPlane, work: Path) -> None
                     rate, latencies = await burst(kube, "sessions", names, session_ready, timeout=900)
                 reconciles = metric_sum(metrics_port, RECONCILES) - reconciles
                 await asyncio.sleep(1.0)  # the audit log's last records
-                operator_requests = [r for r in read_since(plane.audit_log, since) if r.user == operator_user]
+                burst_requests = [r for r in read_since(plane.audit_log, since) if r.user == operator_user]
                 created += size
                 base_rate, base_latencies = bare[size]
                 print("   " + describe(f"{size:5d} AgentSessions  ", rate, latencies)
@@ -381,7 +382,7 @@ async def run(args: argparse.Namespace, plane: ControlPlane, work: Path) -> None
                       f"{(percentile(latencies, 0.99) - percentile(base_latencies, 0.99)) * 1000:.0f} ms")
                 print("     " + cpu.describe())
                 print(f"     operator until the last was Ready: {reconciles / size:.2f} reconciles and "
-                      + per_session(operator_requests, size))
+                      + per_session(burst_requests, size))
             print("\n3. Operator RSS (its own process, `agent-sessions run`) with N converged sessions:")
             print(f"   {created:6d} sessions: {rss_mib(operator.pid):6.1f} MiB")
             for target in args.rss:
