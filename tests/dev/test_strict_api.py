@@ -461,6 +461,17 @@ async def test_strategic_merge_and_apply_patches_of_custom_resources_are_415(htt
     assert strategic.status == 415 and apply.status == 415
 
 
+async def test_a_body_in_a_format_other_than_json_or_yaml_is_415_naming_those(http):
+    # As the API server answers a custom resource sent as CBOR (tests/dev/test_backends_agree.py);
+    # this server decodes protobuf for no resource either.
+    for path, body in ((AGS, session()), (CONFIGMAPS, configmap("c"))):
+        for kind in ("application/vnd.kubernetes.protobuf", "application/cbor", "text/plain"):
+            reply = await call(http, "POST", path, body, content_type=kind)
+            assert reply.status == 415, (path, kind)
+            assert reply["reason"] == "UnsupportedMediaType" and "application/json, application/yaml" in reply["message"]
+    assert (await call(http, "POST", AGS, session(), content_type="application/json")).status == 201
+
+
 async def test_generate_name_gets_a_random_five_character_suffix(http):
     body = configmap("")
     body["metadata"] = {"generateName": "job-"}

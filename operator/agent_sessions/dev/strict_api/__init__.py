@@ -53,6 +53,8 @@ Known deviations from kube-apiserver (all deliberate, to keep this small):
   the fake kubelet) are never authorized: they play the control plane;
 * no managedFields and no server-side apply
   (``application/apply-patch+yaml`` → 415); no defaulting, conversion or webhooks;
+* bodies are JSON or YAML only: protobuf (and CBOR) → 415, for built-in kinds too (the API
+  server decodes protobuf for those);
 * built-in kinds are validated for ObjectMeta only (names, labels, annotations);
 * strategic merge patch is approximated (see ``patches.py``);
 * lists always read the current state: ``continue`` pages do not come from a snapshot

@@ -54,6 +54,13 @@ def warning_header(text: str) -> str:
 
 
 def decode_body(raw: bytes, content_type: str, strict: bool = True) -> Any:
+    """A request body, JSON or YAML. Strict (a create, replace or patch): an empty body is 400, and
+    a body in another format (protobuf, CBOR) 415, as the API server answers it for a custom
+    resource (this server decodes neither, for any resource)."""
+    if strict and content_type and "json" not in content_type and "yaml" not in content_type:
+        raise ApiError(415, "UnsupportedMediaType",
+                       "the body of the request was in an unknown format - accepted media types include: "
+                       "application/json, application/yaml")
     if not raw:
         if strict:
             raise bad_request("the request body is empty")
