@@ -290,6 +290,20 @@ def metric_sum(metrics_port: int, prefix: str) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
 
 
+def reconciles_by_cause(metrics_port: int) -> Counter:
+    """The operator's `agent_session_reconciles_total` by its `cause` label."""
+    import re  # noqa: PLC0415
+    import urllib.request  # noqa: PLC0415
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as response:
+            text = response.read().decode()
+    except OSError:
+        return Counter()
+    found = (re.match(r'agent_session_reconciles_total\{cause="([^"]+)"\} (\S+)$', line) for line in text.splitlines())
+    return Counter({match[1]: float(match[2]) for match in found if match})
+
+
 def sessions_known(metrics_port: int) -> int:
     """The sum of the operator's `agent_sessions` gauge: sessions it has reconciled at least once."""
     return int(metric_sum(metrics_port, "agent_sessions{"))
@@ -369,9 +383,11 @@ async def run(args: argparse.Namespace, plane: ControlPlane, work: Path) -> None
                     continue
                 names = [f"s-{size}-{i:05d}" for i in range(size)]
                 since, reconciles = offset(plane.audit_log), metric_sum(metrics_port, RECONCILES)
+                causes = reconciles_by_cause(metrics_port)
                 with CpuMeter({**plane_processes(plane), "operator": operator.pid}) as cpu:
                     rate, latencies = await burst(kube, "sessions", names, session_ready, timeout=900)
                 reconciles = metric_sum(metrics_port, RECONCILES) - reconciles
+                causes = reconciles_by_cause(metrics_port) - causes
                 await asyncio.sleep(1.0)  # the audit log's last records
                 burst_requests = [r for r in read_since(plane.audit_log, since) if r.user == operator_user]
                 created += size
@@ -381,8 +397,9 @@ async def run(args: argparse.Namespace, plane: ControlPlane, work: Path) -> None
                       f"{(statistics.median(latencies) - statistics.median(base_latencies)) * 1000:.0f} ms, p99 "
                       f"{(percentile(latencies, 0.99) - percentile(base_latencies, 0.99)) * 1000:.0f} ms")
                 print("     " + cpu.describe())
-                print(f"     operator until the last was Ready: {reconciles / size:.2f} reconciles and "
-                      + per_session(burst_requests, size))
+                print(f"     operator until the last was Ready: {reconciles / size:.2f} reconciles ("
+                      + ", ".join(f"{cause} {count / size:.2f}" for cause, count in causes.most_common())
+                      + ") and " + per_session(burst_requests, size))
             print("\n3. Operator RSS (its own process, `agent-sessions run`) with N converged sessions:")
             print(f"   {created:6d} sessions: {rss_mib(operator.pid):6.1f} MiB")
             for target in args.rss:

@@ -149,15 +149,15 @@ class OperatorRuntime:
         namespace, name = key  # type: ignore[misc]
         return self.shards.owns(shard_of(namespace, name, self.options.shards))
 
-    def trigger(self, key: Hashable, unless: Callable[[], bool] | None = None) -> None:
+    def trigger(self, key: Hashable, unless: Callable[[], bool] | None = None, cause: str = "session") -> None:
         """Reconcile session `key` soon, if it is this replica's (`SessionScheduler.trigger`)."""
         if self.scheduler is not None and self.owns(key):
-            self.scheduler.trigger(key, unless)
+            self.scheduler.trigger(key, unless, cause)
 
     def _shard_acquired(self, shard: int) -> None:
         # Every session of the shard this replica knows of (the index is kept by every replica).
         for key in list(self.sessions):
-            self.trigger(key)
+            self.trigger(key, cause="resume")
 
     def _peering_changed(self, paused: bool) -> None:
         """Paused: every reconcile stops at once (another operator is active). Resumed: every
@@ -167,7 +167,7 @@ class OperatorRuntime:
                 self.scheduler.drop(lambda key: True)
         else:
             for key in list(self.sessions):
-                self.trigger(key)
+                self.trigger(key, cause="resume")
 
     def _shard_lost(self, shard: int) -> None:
         # At once, before any other replica may take the shard: its reconciles are cancelled.
@@ -201,7 +201,7 @@ class OperatorRuntime:
             provider.pods.watched = True
         if hasattr(provider, "on_change") and getattr(provider, "on_change") is None:
             # Providers without watch events (tmux) say when a backing changed.
-            provider.on_change = lambda namespace, name: self.trigger((namespace, name))
+            provider.on_change = lambda namespace, name: self.trigger((namespace, name), cause="provider")
         return provider
 
     async def _prepare_namespace(self, namespace: str) -> None:
@@ -253,7 +253,7 @@ class OperatorRuntime:
             session_body = self.session(key)
             if session_body is not None:
                 self.dependencies.update(key, namespace, session_dependencies(session_body, templates))
-            self.trigger(key)
+            self.trigger(key, cause="template")
 
     def pod_event(self, event_type: str | None, pod: Mapping[str, Any]) -> None:
         # The pod provider observes from what this watch delivers (before the reconcile it
@@ -263,14 +263,14 @@ class OperatorRuntime:
         meta = pod.get("metadata") or {}
         for owner in meta.get("ownerReferences") or ():
             if owner.get("kind") == c.SESSION_KIND:
-                self.trigger((meta.get("namespace") or "", owner["name"]))
+                self.trigger((meta.get("namespace") or "", owner["name"]), cause="pod")
 
     def dependency_seen(self, plural: str, event_type: str | None, obj: Mapping[str, Any]) -> None:
         """A Secret or ConfigMap changed: the sessions naming it find out now. Its informer asks
         for metadata alone — no value of a Secret reaches this process through the watch."""
         meta = obj.get("metadata") or {}
         for key in self.dependencies.sessions_naming(plural, meta.get("namespace") or "", meta.get("name") or ""):
-            self.trigger(key)
+            self.trigger(key, cause="dependency")
 
     def wake_requested(self, event: dict) -> None:
         """A wake-request Event from the gateway (`handlers.wake_requests`); kept until the sessions
@@ -279,7 +279,8 @@ class OperatorRuntime:
             if len(self._early_wakes) < MAX_EARLY_WAKES:
                 self._early_wakes.append(event)
             return
-        on_wake_event(event, key=self.runtime_key, current_uid=self.uid_of, pending=self.wakes, trigger=self.trigger)
+        on_wake_event(event, key=self.runtime_key, current_uid=self.uid_of, pending=self.wakes,
+                      trigger=functools.partial(self.trigger, cause="wake"))
 
     async def follow(self, http: aiohttp.ClientSession, server: str) -> None:
         """Run the informers: peering (if any), templates and pods, then — once those are

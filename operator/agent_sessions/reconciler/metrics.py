@@ -11,6 +11,14 @@ TRANSITIONS = Counter("agent_session_transitions_total", "Phase transitions.", [
 for _phase in c.PHASES:
     TRANSITIONS.labels(from_phase=_phase, to_phase=c.PHASE_FAILED)
 RECONCILE_SECONDS = Histogram("agent_session_reconcile_seconds", "Duration of one reconcile.")
+RECONCILES = Counter(
+    "agent_session_reconciles_total",
+    "Reconciles started, by what asked for the first of them: a watch event of the `session`, its `pod`, a "
+    "`template` or a `dependency` (Secret, ConfigMap) it names, a `wake` request, the `provider`, this replica "
+    "becoming active (`resume`: peering or a shard taken), the session's own `requeue` timer or a `retry` "
+    "after an error.",
+    ["cause"],
+)
 RECONCILE_ERRORS = Counter(
     "agent_session_reconcile_errors_total", "Reconciles that failed with an unexpected error (retried with backoff)."
 )

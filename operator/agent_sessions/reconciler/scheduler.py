@@ -50,21 +50,24 @@ class SessionScheduler:
         self._closed = False
         self._forgotten: set[Hashable] = set()
         """Keys forgotten while their reconcile ran: their count goes when it ends."""
+        self._causes: dict[Hashable, str] = {}
+        """What asked for a key's next reconcile (the first trigger since its last one)."""
         self.completed: Counter[Hashable] = Counter()
         """Reconciles finished per key (successful or not): what tests and `dev` wait on."""
 
-    def trigger(self, key: Hashable, unless: Callable[[], bool] | None = None) -> None:
+    def trigger(self, key: Hashable, unless: Callable[[], bool] | None = None, cause: str = "event") -> None:
         """Reconcile `key` soon (now, or right after the reconcile in progress). `unless`: a
         trigger that needs no reconcile when it answers True — asked now, or, when a reconcile of
         `key` is in progress, once it has ended (a watch event of a session may arrive before the
-        write it echoes has returned to the reconcile that made it)."""
+        write it echoes has returned to the reconcile that made it). `cause`: what asks, counted
+        per reconcile (`agent_session_reconciles_total`)."""
         if self._closed:
             return
         worker = self._workers.get(key)
         running = worker is not None and not worker.done()
         if unless is not None:
             if running:
-                self._unless.setdefault(key, []).append(unless)
+                self._unless.setdefault(key, []).append(lambda: unless() or self._cause(key, cause))
                 return
             if unless():
                 return
@@ -72,6 +75,7 @@ class SessionScheduler:
         timer = self._timers.pop(key, None)
         if timer is not None:
             timer.cancel()
+        self._causes.setdefault(key, cause)
         if running:
             self._dirty.add(key)
             return
@@ -88,6 +92,7 @@ class SessionScheduler:
         if timer is not None:
             timer.cancel()
         self._unless.pop(key, None)
+        self._causes.pop(key, None)
         self._failures.pop(key, None)
         self._backoffs.pop(key, None)
         self.completed.pop(key, None)
@@ -103,6 +108,8 @@ class SessionScheduler:
         self._dirty = {k for k in self._dirty if not which(k)}
         for key in [k for k in self._unless if which(k)]:
             del self._unless[key]
+        for key in [k for k in self._causes if which(k)]:
+            del self._causes[key]
         for key in [k for k in self._workers if which(k)]:
             self._workers.pop(key).cancel()
         for counters in (self._failures, self._backoffs):
@@ -128,8 +135,9 @@ class SessionScheduler:
         while True:
             self._dirty.discard(key)
             self._unless.pop(key, None)
+            metrics.RECONCILES.labels(self._causes.pop(key, "event")).inc()
             async with self._limit:
-                delay = await self._run_once(key)
+                delay, failed = await self._run_once(key)
             if key in self._forgotten:
                 self._forgotten.discard(key)
                 delay = None
@@ -143,9 +151,15 @@ class SessionScheduler:
         if delay is not None and not self._closed:
             spread = delay * (1 + random.uniform(0, JITTER))
             self._timers[key] = asyncio.get_running_loop().call_later(
-                spread, self.trigger, key, context=contextvars.Context())
+                spread, self.trigger, key, None, "retry" if failed else "requeue", context=contextvars.Context())
 
-    async def _run_once(self, key: Hashable) -> float | None:
+    def _cause(self, key: Hashable, cause: str) -> bool:
+        """Note `cause` for the key's next reconcile (a conditional trigger that asks for one)."""
+        self._causes.setdefault(key, cause)
+        return False
+
+    async def _run_once(self, key: Hashable) -> tuple[float | None, bool]:
+        """(when to reconcile again, whether this one failed)."""
         try:
             requeue, backoff = await self._reconcile(key)
         except asyncio.CancelledError:
@@ -156,11 +170,11 @@ class SessionScheduler:
             delay = ERROR_BACKOFF[min(attempt, len(ERROR_BACKOFF) - 1)]
             metrics.RECONCILE_ERRORS.inc()
             logger.exception("reconcile of %s failed; retrying in %.0fs", key, delay)
-            return delay
+            return delay, True
         self._failures.pop(key, None)
         if backoff and requeue is not None:
             attempt = self._backoffs.get(key, 0)
             self._backoffs[key] = attempt + 1
-            return min(requeue * 2**attempt, 300.0)
+            return min(requeue * 2**attempt, 300.0), False
         self._backoffs.pop(key, None)
-        return requeue
+        return requeue, False
