@@ -34,6 +34,11 @@ from agent_sessions.lifecycle import (
     get_condition,
     prompt_message_id,
 )
+from agent_sessions.lifecycle.decision_state import (
+    ANNOUNCED_POLL_SECONDS,
+    STARTING_POLL_SECONDS,
+    STARTING_WINDOW_SECONDS,
+)
 
 T0 = datetime(2025, 3, 1, 9, 0, 0, tzinfo=UTC)
 
@@ -560,6 +565,24 @@ def test_start_timeout_message_says_what_it_was_waiting_for():
 def test_creating_session_asks_to_be_requeued_by_the_start_deadline_at_the_latest():
     assert step(created(), PULLING, t=598).requeue_after == 2
     assert step(created(), PULLING, t=10).requeue_after == POLL_SECONDS
+
+
+def test_a_backing_that_announces_its_changes_is_not_polled_quickly_while_the_provider_works():
+    # The pod provider's store is fed by the operator's pod watch: its scheduling, pulling and
+    # removal each trigger a reconcile, so a quick poll only repeats what is known (a third of a
+    # 1,000-pod burst's reconciles were these polls).
+    pulling = replace(PULLING, announced=True)
+    assert step(created(), pulling, t=10).requeue_after == ANNOUNCED_POLL_SECONDS
+    assert step(created(), pulling, t=590).requeue_after == 10  # the start deadline still comes first
+    stop = session(desired_state=c.STATE_STOPPED, generation=2)
+    stopping = step(running(), READY, stop, t=20).status
+    still = replace(READY, announced=True)
+    assert step(stopping, still, stop, t=30).requeue_after == ANNOUNCED_POLL_SECONDS
+    assert step(stopping, READY, stop, t=30).requeue_after == POLL_SECONDS  # (http, tmux: nothing announces)
+    # Running but not serving: only its runtime can tell that the agent failed to start.
+    starting = Observation(BackingState.RUNNING, id="ags-demo", endpoint="http://10.0.0.7:8080", announced=True)
+    assert step(created(), starting, t=2).requeue_after == STARTING_POLL_SECONDS
+    assert step(created(), starting, t=STARTING_WINDOW_SECONDS + 5).requeue_after == POLL_SECONDS
 
 
 def test_running_session_asks_to_be_requeued_at_its_nearest_deadline():

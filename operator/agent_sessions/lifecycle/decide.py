@@ -273,7 +273,8 @@ class _Decider(Transitions):
             obs.state == BackingState.RUNNING or (obs.state == BackingState.PENDING and bool(obs.endpoint)))
         young = (started := parse_timestamp(self.status.start_time)) is not None and \
             (self.now - started).total_seconds() < STARTING_WINDOW_SECONDS
-        self._poll(deadline, STARTING_POLL_SECONDS if starting and young else POLL_SECONDS)
+        # Running but not serving yet: only its runtime can say that the agent failed to start.
+        self._poll(deadline, (STARTING_POLL_SECONDS if young else POLL_SECONDS) if starting else None)
         return False
 
     def _running(self) -> bool:

@@ -27,6 +27,11 @@ POLL_SECONDS: Final = 5.0
 """How soon to look again while waiting for the provider to finish something (start, stop,
 delete). Pod events usually come sooner; providers without events (http, tmux) rely on it."""
 
+ANNOUNCED_POLL_SECONDS: Final = 60.0
+"""How soon to look again, instead of `POLL_SECONDS`, while waiting for a backing whose every
+change is announced (`Observation.announced`): a safety net only, the announcing event triggers
+the reconcile. In a burst of 1,000 pods the quick poll was a third of the operator's reconciles."""
+
 STARTING_POLL_SECONDS: Final = 1.0
 """How soon to look again at a backing that runs but does not serve yet (or is pending with a
 runtime endpoint already), early in a start (see
@@ -85,7 +90,13 @@ class DecisionState:
     def _emit(self, event: Emit) -> None:
         self.events.append(event)
 
-    def _poll(self, deadline: datetime | None = None, wait: float = POLL_SECONDS) -> None:
+    def _poll(self, deadline: datetime | None = None, wait: float | None = None) -> None:
+        """Look again after `wait`, or — waiting for the provider to finish something — after
+        `POLL_SECONDS`, `ANNOUNCED_POLL_SECONDS` for a backing that announces its changes; by
+        `deadline` at the latest."""
+        if wait is None:
+            announced = self.observation is not None and self.observation.announced
+            wait = ANNOUNCED_POLL_SECONDS if announced else POLL_SECONDS
         if deadline is not None:
             wait = min(wait, max(seconds_until(deadline, self.now), 0.0))
         self.requeue.append(wait)

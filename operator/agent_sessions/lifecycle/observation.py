@@ -93,6 +93,11 @@ class Observation:
     (`agentStart`), so the restart policy applies at once instead of the start timeout."""
     health: HealthProbe | None = None
     """Health probe result, when the provider probes."""
+    announced: bool = False
+    """Every change of this backing's state is announced to the operator (a watch of it triggers
+    the session's reconcile, as the pod provider's does): waiting for it to be created, scheduled,
+    pulled, stopped or removed needs no quick look-again (`ANNOUNCED_POLL_SECONDS`). What only its
+    runtime knows (whether the agent started, its health) is not announced."""
     prompt_accepted: bool | None = None
     """The runtime's answer to this reconcile's `DeliverPrompt` (set by the reconciler, not by
     providers): True it has the prompt (now, or from an earlier send of the same id), False it

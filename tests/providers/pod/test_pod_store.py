@@ -155,6 +155,13 @@ async def test_observe_follows_the_watch_without_a_request():
     assert core.calls == [f"read pod {name}"]  # only after the invalidation
 
 
+async def test_what_a_watch_feeds_is_observed_as_announced_and_what_is_read_each_time_is_not():
+    # Announced: the lifecycle needs no quick poll while the pod is scheduled, pulled or removed.
+    for watched in (True, False):
+        provider, _ = provider_over({POD_NAME: pod(POD_NAME, phase="Pending")}, watched=watched)
+        assert (await provider.observe(SESSION)).announced is watched
+
+
 async def test_without_a_watch_every_observe_reads():
     name = POD_NAME
     provider, core = provider_over({name: pod(name)}, watched=False)

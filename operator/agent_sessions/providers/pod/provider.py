@@ -35,6 +35,7 @@ was changed).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
@@ -174,7 +175,10 @@ class PodProvider:
         return ProviderRef(type=self.type_name, id=pod["metadata"]["name"], endpoint=endpoint)
 
     async def observe(self, session: SessionRef) -> Observation:
-        return observe_pod(await self._pod(session), runtime_port=self._runtime_port)
+        observation = observe_pod(await self._pod(session), runtime_port=self._runtime_port)
+        # Fed by the operator's pod watch, whose events trigger the session's reconcile: every
+        # change of the pod is announced (no quick poll while it is scheduled, pulled, removed).
+        return dataclasses.replace(observation, announced=True) if self.pods.watched else observation
 
     async def stop(self, session: SessionRef) -> None:
         await self._delete_pod(session)
