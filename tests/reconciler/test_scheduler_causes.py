@@ -26,7 +26,8 @@ async def settle(scheduler: SessionScheduler) -> None:
         await asyncio.sleep(0.01)
 
 
-async def test_each_reconcile_is_counted_under_the_cause_that_asked_first():
+def held_first_run() -> tuple[SessionScheduler, asyncio.Event, list[str]]:
+    """A scheduler whose first reconcile waits for the event; the keys reconciled, in order."""
     gate = asyncio.Event()
     runs: list[str] = []
 
@@ -36,7 +37,11 @@ async def test_each_reconcile_is_counted_under_the_cause_that_asked_first():
             await gate.wait()
         return None, False
 
-    scheduler = SessionScheduler(reconcile)
+    return SessionScheduler(reconcile), gate, runs
+
+
+async def test_each_reconcile_is_counted_under_the_cause_that_asked_first():
+    scheduler, gate, runs = held_first_run()
     before = counted()
     scheduler.trigger("a", cause="session")
     await asyncio.sleep(0.01)
@@ -56,16 +61,7 @@ async def test_each_reconcile_is_counted_under_the_cause_that_asked_first():
 
 
 async def test_a_conditional_trigger_that_asks_after_the_run_is_counted_under_its_cause():
-    gate = asyncio.Event()
-    runs: list[str] = []
-
-    async def reconcile(key: str) -> tuple[float | None, bool]:
-        runs.append(key)
-        if len(runs) == 1:
-            await gate.wait()
-        return None, False
-
-    scheduler = SessionScheduler(reconcile)
+    scheduler, gate, runs = held_first_run()
     scheduler.trigger("a", cause="session")
     await asyncio.sleep(0.01)
     before = counted()
