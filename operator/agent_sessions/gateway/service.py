@@ -181,23 +181,23 @@ class GatewayService:
         indexed = self.index.lookup(namespace, name)
         if indexed is None:
             target = await self._read(caller, namespace, name, permission, wake)
-            return (*target, await call(*target))
-        uid, endpoint = indexed
-        ref = SessionRef(namespace, name, uid)
-        try:
-            return ref, endpoint, await call(ref, endpoint)
-        except GatewayError as exc:
-            if exc.code != PROVIDER_UNAVAILABLE:
-                raise  # the runtime answered: busy, an invalid message
-            self.index.forget(namespace, name, indexed)
-            if not exc.not_taken:
-                raise
-            target = await self._read(caller, namespace, name, permission, wake)
-            if target == (ref, endpoint):
-                raise
-            metrics.SESSION_LOOKUPS.labels("stale").inc()
-            logger.debug("%s/%s: the endpoint the index had (%s) did not take the call (%s); now at %s",
-                         namespace, name, endpoint, exc.message, target[1])
+        else:
+            uid, endpoint = indexed
+            ref = SessionRef(namespace, name, uid)
+            try:
+                return ref, endpoint, await call(ref, endpoint)
+            except GatewayError as exc:
+                if exc.code != PROVIDER_UNAVAILABLE:
+                    raise  # the runtime answered: busy, an invalid message
+                self.index.forget(namespace, name, indexed)
+                if not exc.not_taken:
+                    raise
+                target = await self._read(caller, namespace, name, permission, wake)
+                if target == (ref, endpoint):
+                    raise
+                metrics.SESSION_LOOKUPS.labels("stale").inc()
+                logger.debug("%s/%s: the endpoint the index had (%s) did not take the call (%s); now at %s",
+                             namespace, name, endpoint, exc.message, target[1])
         return (*target, await call(*target))
 
     async def _read(self, caller: Caller, namespace: str, name: str, permission: Permission,

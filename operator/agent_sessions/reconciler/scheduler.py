@@ -42,8 +42,8 @@ class SessionScheduler:
         self._limit = asyncio.Semaphore(concurrency)
         self._workers: dict[Hashable, asyncio.Task[None]] = {}
         self._dirty: set[Hashable] = set()
-        self._unless: dict[Hashable, list[Callable[[], bool]]] = {}
-        """Conditional triggers that came during a key's reconcile, asked when it ends."""
+        self._unless: dict[Hashable, list[tuple[Callable[[], bool], str]]] = {}
+        """Conditional triggers (and their causes) that came during a key's reconcile, asked when it ends."""
         self._timers: dict[Hashable, asyncio.TimerHandle] = {}
         self._failures: dict[Hashable, int] = {}
         self._backoffs: dict[Hashable, int] = {}
@@ -67,7 +67,7 @@ class SessionScheduler:
         running = worker is not None and not worker.done()
         if unless is not None:
             if running:
-                self._unless.setdefault(key, []).append(lambda: unless() or self._cause(key, cause))
+                self._unless.setdefault(key, []).append((unless, cause))
                 return
             if unless():
                 return
@@ -143,8 +143,11 @@ class SessionScheduler:
                 delay = None
             else:
                 self.completed[key] += 1
-            if not all(unless() for unless in self._unless.pop(key, ())):
-                self._dirty.add(key)
+            for unless, cause in self._unless.pop(key, ()):
+                if not unless():
+                    self._causes.setdefault(key, cause)
+                    self._dirty.add(key)
+                    break
             if key not in self._dirty or self._closed:
                 break  # (closed: a reconcile that swallowed its cancellation does not run again)
         self._workers.pop(key, None)
@@ -152,11 +155,6 @@ class SessionScheduler:
             spread = delay * (1 + random.uniform(0, JITTER))
             self._timers[key] = asyncio.get_running_loop().call_later(
                 spread, self.trigger, key, None, "retry" if failed else "requeue", context=contextvars.Context())
-
-    def _cause(self, key: Hashable, cause: str) -> bool:
-        """Note `cause` for the key's next reconcile (a conditional trigger that asks for one)."""
-        self._causes.setdefault(key, cause)
-        return False
 
     async def _run_once(self, key: Hashable) -> tuple[float | None, bool]:
         """(when to reconcile again, whether this one failed)."""
