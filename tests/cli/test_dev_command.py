@@ -1,5 +1,6 @@
 """`agent-sessions dev` (behind `make dev`): a real process, driven with kubectl, curl and the lines
-its banner prints, stopped by Ctrl-C or SIGTERM — after which nothing it started may be left.
+its banner prints, stopped by Ctrl-C, SIGTERM or a closed terminal — after which nothing it started
+may be left.
 
 Each run gets a tmux directory of its own (`TMUX_TMPDIR`), so the `local` sample's tmux server
 is never the user's (`tmux -L agent-sessions` in their own /tmp/tmux-UID)."""
@@ -208,31 +209,67 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
 # --- stopping ---------------------------------------------------------------------------------
 
 
+def started_processes(dev: Dev, tmux_dir: Path) -> set[int]:
+    """Once the samples run: the processes of the two pods (each a runtime bridge and the agent it
+    starts once it serves) and, with tmux, the tmux server and the bridge and agent in it."""
+    try:
+        dev.wait_running("demo", "minimal", *(["local"] if HAS_TMUX else []))
+        started = wait_until(lambda: found if len(agents(found := descendants(dev.process.pid))) == 2 else None,
+                             timeout=30, what="the pods' bridges and agents")
+        if HAS_TMUX:
+            server = tmux_server_pid(tmux_dir)
+            assert server is not None
+            started |= {server, *wait_until(lambda: found if agents(found := descendants(server)) else None,
+                                            timeout=30, what="the tmux session's bridge and agent")}
+        return started
+    except BaseException:
+        dev.stop()
+        raise
+
+
+def assert_nothing_left(started: set[int], tmux_dir: Path) -> None:
+    """Nothing of `started` runs any more, and no tmux server on the run's socket; what is left
+    is killed after saying so, so that one failure does not hold the next run's addresses."""
+    left = started & set(parents())
+    for pid in left:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    assert not left, f"left running: {left}"
+    if HAS_TMUX:
+        listed = tmux(tmux_dir, "list-sessions")
+        assert listed.returncode != 0 and ("no server running" in listed.stderr or "error connecting" in
+                                           listed.stderr), listed
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_ctrl_c_or_sigterm_stops_every_process_dev_started_tmux_included(sig: int, tmp_path: Path):
     with private_tmux_dir() as tmux_dir:
         dev = start_dev(tmp_path / ".dev", tmux_dir)
-        try:
-            dev.wait_running("demo", "minimal", *(["local"] if HAS_TMUX else []))
-            # Two pods, each a runtime bridge and its agent (which the bridge starts once it serves).
-            started = wait_until(lambda: found if len(agents(found := descendants(dev.process.pid))) == 2 else None,
-                                 timeout=30, what="the pods' bridges and agents")
-            if HAS_TMUX:  # the tmux server, and the bridge and agent in it
-                server = tmux_server_pid(tmux_dir)
-                assert server is not None
-                started |= {server, *wait_until(lambda: found if agents(found := descendants(server)) else None,
-                                                timeout=30, what="the tmux session's bridge and agent")}
-        except BaseException:
-            dev.stop()
-            raise
+        started = started_processes(dev, tmux_dir)
         out = dev.stop(sig)
         assert dev.process.returncode == 0, out
         assert "agent-sessions dev: stopped." in out
-        assert not started & set(parents()), f"left running: {started & set(parents())}"
-        if HAS_TMUX:
-            listed = tmux(tmux_dir, "list-sessions")
-            assert listed.returncode != 0 and ("no server running" in listed.stderr or "error connecting" in
-                                               listed.stderr), listed
+        assert_nothing_left(started, tmux_dir)
+
+
+def test_closing_its_terminal_stops_every_process_dev_started_though_nothing_can_be_printed(tmp_path: Path):
+    """A closed terminal sends SIGHUP, and whatever `dev` prints after it fails (EIO; here EPIPE:
+    the pipe's reading end is closed first). Before, SIGHUP ended `dev` at once and left the pods'
+    processes and the tmux session running."""
+    with private_tmux_dir() as tmux_dir:
+        dev = start_dev(tmp_path / ".dev", tmux_dir)
+        started = started_processes(dev, tmux_dir)
+        dev.process.stdout.close()
+        dev.process.stderr.close()
+        dev.process.send_signal(signal.SIGHUP)
+        try:
+            dev.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            dev.process.kill()
+            raise
+        assert dev.process.returncode == 0
+        assert_nothing_left(started, tmux_dir)
+        assert "Traceback" not in (tmp_path / ".dev" / "operator.log").read_text()
 
 
 @pytest.mark.parametrize("flag", ["--port", "--gateway-port"])

@@ -14,8 +14,8 @@ at once. kubectl sends no token over plain HTTP, so the API serves token-less re
 admin and knows two tokens, for the gateway's TokenReview and SubjectAccessReview
 (`agent_sessions.dev.strict_api.developer`): the dev user's (`.dev/token`, "developer": may read,
 stop, start and message sessions) and a read-only viewer's (`.dev/viewer-token`, "viewer"). The
-gateway serves the console at its root URL. Ctrl-C or SIGTERM stops all of it, the tmux sessions
-of its sessions included (`TmuxSessions`).
+gateway serves the console at its root URL. Ctrl-C, SIGTERM or a closed terminal (SIGHUP) stops
+all of it, the tmux sessions of its sessions included (`TmuxSessions`).
 """
 
 from __future__ import annotations
@@ -71,7 +71,8 @@ def add_dev_command(commands: Any) -> None:
         "the kubelet, the operator and the gateway; apply the samples; write a kubeconfig for kubectl, "
         "and tokens for the gateway and its console next to it (token: the dev user \"developer\"; "
         "viewer-token: the read-only user \"viewer\"), with operator.log and gateway.log. Runs until "
-        "Ctrl-C or SIGTERM, which stop everything it started, tmux sessions included. No cluster needed.",
+        "Ctrl-C, SIGTERM or a closed terminal (SIGHUP), which stop everything it started, tmux sessions "
+        "included. No cluster needed.",
     )
     dev.add_argument("--host", default="127.0.0.1", help="address of the API and the gateway (default: %(default)s)")
     dev.add_argument("--port", type=int, default=8001, help="port of the API; 0 picks a free one (default: %(default)s)")
@@ -211,12 +212,42 @@ def run_dev(
     return 0
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+"""Ctrl-C; SIGTERM (`make dev` forwards it); SIGHUP: the terminal `dev` runs in was closed."""
+
+
 def serve_until_signalled(**kwargs: object) -> int:
-    """`run_dev` until SIGINT (Ctrl-C) or SIGTERM (`make dev` forwards the latter to it)."""
+    """`run_dev` until one of `STOP_SIGNALS`. Once the terminal is gone (SIGHUP) nothing can be
+    printed to it, and the shutdown goes on all the same (`SteadyOutput`)."""
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in STOP_SIGNALS:
         signal.signal(sig, lambda *_: stop.set())
-    return run_dev(stop=stop, **kwargs)  # type: ignore[arg-type]
+    return run_dev(stop=stop, out=SteadyOutput(sys.stdout), **kwargs)  # type: ignore[arg-type]
+
+
+class SteadyOutput:
+    """What `dev` prints, to a terminal that may have gone: a write that fails (a hung-up
+    terminal answers EIO, a closed pipe EPIPE) sends the stream's descriptor to /dev/null, so
+    that neither the rest of the shutdown nor the interpreter's last flush fail on it."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        return self._steadily(self.stream.write, text) or len(text)
+
+    def flush(self) -> None:
+        self._steadily(self.stream.flush)
+
+    def _steadily(self, call: Any, *args: Any) -> Any:
+        try:
+            return call(*args)
+        except OSError:
+            with contextlib.suppress(OSError, ValueError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, self.stream.fileno())
+                os.close(devnull)
+            return None
 
 
 def apply_samples(api: Any, samples: Path | None, out: TextIO) -> list[str]:
