@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -321,6 +322,45 @@ def per_session(records: list, size: int) -> str:
     return f"{writes:.2f} writes a session ({written}); {reads:.2f} reads ({read})"
 
 
+_CHILD = re.compile(r"^ags-(?P<session>.+?)(?:-token)?-[0-9a-f]{8}$")
+START_STEPS = (  # (label, verb, target, which occurrence: 0 first, -1 last)
+    ("finalizer", "patch", "agentsessions", 0), ("Event", "create", "events", 0),
+    ("Secret", "create", "secrets", 0), ("pod", "create", "pods", 0), ("bound", "create", "pods/binding", 0),
+    ("pod Ready", "patch", "pods/status", -1), ("Creating", "patch", "agentsessions/status", 0),
+    ("Running", "patch", "agentsessions/status", 1),
+)
+
+
+def start_path(records: list, names: list[str]) -> str:
+    """Where a burst's starts went (audit log): for each step, milliseconds after the object's
+    create reached the API server (a session's, or a bare pod's): p10, median and p90."""
+    wanted, created = set(names), {}
+    seen: dict[tuple[str, str, str], list[float]] = {}
+    for record in sorted(records, key=lambda r: r.received):
+        name = record.name or ""
+        if record.resource in ("pods", "secrets") and name not in wanted:
+            match = _CHILD.match(name)
+            name = match.group("session") if match else name
+        elif record.resource == "events":
+            name = name.rsplit(".", 1)[0]
+        if name not in wanted or record.code >= 400:
+            continue
+        if record.verb == "create" and record.target in ("agentsessions", "pods") and name not in created:
+            created[name] = record.received
+        seen.setdefault((name, record.verb, record.target), []).append(record.received)
+    steps = []
+    for label, verb, target, which in START_STEPS:
+        offsets = []
+        for name, began in created.items():
+            stamps = seen.get((name, verb, target)) or []
+            if len(stamps) > max(which, -1 - which):
+                offsets.append((stamps[which] - began) * 1000)
+        if offsets:
+            steps.append(f"{label} +{percentile(offsets, 0.1):.0f}/{statistics.median(offsets):.0f}/"
+                         f"{percentile(offsets, 0.9):.0f}")
+    return (f"start path, ms after the create (p10/p50/p90 of {len(created)}): " + ", ".join(steps))
+
+
 def stop_operator(process: subprocess.Popen, how: int = signal.SIGTERM) -> None:
     process.send_signal(how)
     try:
@@ -364,10 +404,13 @@ async def run(args: argparse.Namespace, plane: ControlPlane, work: Path) -> None
             if not size:
                 continue
             names = [f"bare-{size}-{i:05d}" for i in range(size)]
+            since = offset(plane.audit_log)
             with CpuMeter(plane_processes(plane)) as cpu:
                 bare[size] = await burst(kube, "pods", names, pod_ready, timeout=600)
+            await asyncio.sleep(1.0)  # the audit log's last records
             print("   " + describe(f"{size:5d} bare pods      ", *bare[size]))
             print("     " + cpu.describe())
+            print("     " + start_path(read_since(plane.audit_log, since), names))
             subprocess.run([str(ROOT / ".tools" / "bin" / "kubectl"), "--kubeconfig", str(admin_config), "delete",
                             "pods", "--all", "-n", NAMESPACE, "--wait=true", "--timeout=600s"],
                            check=True, capture_output=True)
@@ -389,7 +432,8 @@ async def run(args: argparse.Namespace, plane: ControlPlane, work: Path) -> None
                 reconciles = metric_sum(metrics_port, RECONCILES) - reconciles
                 causes = reconciles_by_cause(metrics_port) - causes
                 await asyncio.sleep(1.0)  # the audit log's last records
-                burst_requests = [r for r in read_since(plane.audit_log, since) if r.user == operator_user]
+                burst_records = read_since(plane.audit_log, since)
+                burst_requests = [r for r in burst_records if r.user == operator_user]
                 created += size
                 base_rate, base_latencies = bare[size]
                 print("   " + describe(f"{size:5d} AgentSessions  ", rate, latencies)
@@ -400,6 +444,7 @@ async def run(args: argparse.Namespace, plane: ControlPlane, work: Path) -> None
                 print(f"     operator until the last was Ready: {reconciles / size:.2f} reconciles ("
                       + ", ".join(f"{cause} {count / size:.2f}" for cause, count in causes.most_common())
                       + ") and " + per_session(burst_requests, size))
+                print("     " + start_path(burst_records, names))
             print("\n3. Operator RSS (its own process, `agent-sessions run`) with N converged sessions:")
             print(f"   {created:6d} sessions: {rss_mib(operator.pid):6.1f} MiB")
             for target in args.rss:
