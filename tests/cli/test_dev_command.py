@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support.processes import descendants, parents
 from support.tools import find_tool
 from support.waits import wait_until
 
@@ -64,28 +65,6 @@ def interrupt(process: subprocess.Popen, sig: int = signal.SIGINT) -> tuple[str,
 
 
 # --- processes ------------------------------------------------------------------------------
-
-
-def parents() -> dict[int, int]:
-    """pid → parent pid of every live (not zombie) process, from /proc."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            if fields[0] not in ("Z", "X"):
-                found[int(entry.name)] = int(fields[1])
-    return found
-
-
-def descendants(root: int) -> set[int]:
-    tree, found, frontier = parents(), set(), {root}
-    while frontier:
-        frontier = {pid for pid, parent in tree.items() if parent in frontier} - found
-        found |= frontier
-    return found
 
 
 def agents(pids: set[int]) -> set[int]:

@@ -34,6 +34,7 @@ from agent_sessions.dev.pod_runner import (
     localize,
 )
 from agent_sessions.dev.strict_api import StrictKubernetesAPI, running_api
+from support.processes import alive
 from support.waits import wait_until
 
 TIER = "embedded"  # runs pods as local processes
@@ -191,15 +192,6 @@ def log(api: StrictKubernetesAPI, name: str) -> str:
 def get(url: str) -> tuple[int, str]:
     with urllib.request.urlopen(url, timeout=5) as response:
         return response.status, response.read().decode()
-
-
-def alive(pid: int) -> bool:
-    """Running (a zombie no reaper collected is dead)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
 
 
 def _marked_processes() -> list[int]:

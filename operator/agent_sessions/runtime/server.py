@@ -20,11 +20,12 @@ SHUTDOWN_GRACE_SECONDS = 5.0
 
 
 async def serve(options: RuntimeOptions, *, stop: asyncio.Event | None = None) -> None:
-    """Serve one session until `stop` is set (default: until SIGTERM or SIGINT)."""
+    """Serve one session until `stop` is set (default: until SIGTERM, SIGINT or SIGHUP — the
+    last is what a tmux session's processes get when it is killed, or a terminal when closed)."""
     loop = asyncio.get_running_loop()
     if stop is None:
         stop = asyncio.Event()
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.add_signal_handler(signum, stop.set)
     bridge = RuntimeBridge(options)
     runner = web.AppRunner(build_app(bridge), access_log=None, shutdown_timeout=SHUTDOWN_GRACE_SECONDS)

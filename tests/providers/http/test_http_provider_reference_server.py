@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
 
 import aiohttp
 import pytest
+from support.processes import alive, descendants
+from support.waits import wait_until
 
 from agent_sessions.cli.dev import add_conformance_command, add_provider_server_command
 from agent_sessions.dev.provider_server import Fault, running_provider_server
@@ -162,3 +169,34 @@ def test_the_commands_parse_their_options():
     assert (args.port, args.state, args.token, args.host) == (0, "s.json", ["a", "b"], "127.0.0.1")
     args = parser.parse_args(["provider-conformance", "https://p.example", "--token", "t"])
     assert (args.url, args.token, args.timeout) == ("https://p.example", "t", 60.0)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=["term", "int", "hup"])
+async def test_the_server_process_stops_its_sessions_processes_however_it_is_stopped(sig, tmp_path):
+    """SIGHUP is what a closed terminal sends; before, it ended the server at once and left every
+    session's bridge and agent running."""
+    server = subprocess.Popen([sys.executable, "-m", "agent_sessions.cli.main", "provider-server", "--port", "0",
+                               "--workdir", str(tmp_path / "work")],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    started: set[int] = set()
+    try:
+        line = server.stdout.readline()
+        assert "listening on " in line, line
+        url = line.split("listening on ", 1)[1].split()[0]
+        async with aiohttp.ClientSession() as http:
+            session = f"{url}/v1/sessions/{uuid.uuid4()}"
+            async with http.put(session, json=BODY) as response:
+                assert response.status == 201
+            await wait_running(http, session)
+        started = wait_until(lambda: found if len(found := descendants(server.pid)) >= 2 else None,
+                             timeout=20, what="the session's bridge and agent")
+        server.send_signal(sig)
+        assert server.wait(timeout=30) == 0
+        wait_until(lambda: not any(alive(pid) for pid in started), timeout=10,
+                   what="the session's processes gone with the server")
+    finally:
+        if server.poll() is None:
+            server.kill()
+        for pid in started:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)

@@ -18,7 +18,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     async def serve() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):  # SIGHUP: its terminal was closed
             loop.add_signal_handler(signum, stop.set)
         server = ProviderServer(host=args.host, port=args.port, state=args.state, tokens=args.token or (),
                                 workdir=args.workdir)
