@@ -12,7 +12,8 @@ by the node; no process runs, so no runtime answers). The operator runs as its o
 1. bare pods: `--small` then `--burst` pods created at once by the bench → Running and Ready
    (watched): rate and create→Ready p50/p99 — the baseline;
 2. sessions: the same bursts of AgentSessions → `Ready=True`: rate (and its ratio to the bare-pod
-   rate), create→Ready p50/p99 and the overhead over the bare pods' percentiles;
+   rate), create→Ready p50/p99 and the overhead over the bare pods' percentiles; for bare pods and
+   sessions alike, the start path (audit log: when each step happened after the create);
 3. operator RSS with `--rss` N converged sessions (sessions are added up to each N);
 4. an operator restart over the largest N: time until it is quiet again (resync), its writes
    (must be 0) and reads, from the audit log;
