@@ -261,7 +261,7 @@ def free_port() -> int:
 def start_operator(kubeconfig: Path, log: Path, metrics_port: int, *extra: str) -> subprocess.Popen:
     command = [str(ROOT / ".venv" / "bin" / "agent-sessions"), "run", "--kubeconfig", str(kubeconfig),
                "--health-port", "0", "--health-host", "127.0.0.1", "--metrics-port", str(metrics_port),
-               *(extra or ("--standalone",))]
+               *(extra or ("--standalone",)), *OPERATOR_ARGS]
     return subprocess.Popen(command, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -391,6 +391,8 @@ def plane_processes(plane: ControlPlane) -> dict[str, int]:
 
 
 STANDIN_PID: list[int] = []
+OPERATOR_ARGS: list[str] = []
+"""`--operator-arg`s: added to every operator's command line (e.g. `--concurrency=64`)."""
 RECONCILES = "agent_session_reconcile_seconds_count"
 
 
@@ -634,6 +636,8 @@ def main() -> int:
     parser.add_argument("--churn-minutes", type=int, default=0)
     parser.add_argument("--shards-burst", type=int, default=0)
     parser.add_argument("--no-standin", action="store_true", help="no runtime answers (every log tail read)")
+    parser.add_argument("--operator-arg", action="append", default=[], metavar="ARG",
+                        help="add ARG to the operator's command line (repeatable; e.g. --operator-arg=--concurrency=64)")
     args = parser.parse_args()
     assets = Path(os.environ.get("KUBE_ASSETS", ""))
     reason = missing_assets(assets if os.environ.get("KUBE_ASSETS") else None)
@@ -653,6 +657,7 @@ def main() -> int:
                       f"{time.strftime('%Y-%m-%d')}")
                 standin = None if args.no_standin else start_standin(work / "standin.log")
                 STANDIN_PID[:] = [standin.pid] if standin is not None else []
+                OPERATOR_ARGS[:] = args.operator_arg
                 try:
                     asyncio.run(run(args, plane, work))
                 finally:
