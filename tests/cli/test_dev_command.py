@@ -206,7 +206,7 @@ def started_processes(dev: Dev, tmux_dir: Path) -> set[int]:
         raise
 
 
-def assert_nothing_left(started: set[int], tmux_dir: Path) -> None:
+def assert_nothing_left(started: set[int], tmux_dir: Path | None) -> None:
     """Nothing of `started` runs any more, and no tmux server on the run's socket; what is left
     is killed after saying so, so that one failure does not hold the next run's addresses."""
     left = started & set(parents())
@@ -214,7 +214,7 @@ def assert_nothing_left(started: set[int], tmux_dir: Path) -> None:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
     assert not left, f"left running: {left}"
-    if HAS_TMUX:
+    if HAS_TMUX and tmux_dir is not None:
         listed = tmux(tmux_dir, "list-sessions")
         assert listed.returncode != 0 and ("no server running" in listed.stderr or "error connecting" in
                                            listed.stderr), listed
@@ -249,6 +249,37 @@ def test_closing_its_terminal_stops_every_process_dev_started_though_nothing_can
         assert dev.process.returncode == 0
         assert_nothing_left(started, tmux_dir)
         assert "Traceback" not in (tmp_path / ".dev" / "operator.log").read_text()
+
+
+def test_what_a_killed_run_left_running_is_stopped_by_the_next_run(tmp_path: Path):
+    """SIGKILL gives `dev` no chance to stop anything: its pods' processes (sessions of their own)
+    and its tmux session (under its own server) run on. The next run in the same state directory
+    stops them before it starts, and says so."""
+    state = tmp_path / ".dev"
+    with private_tmux_dir() as tmux_dir:
+        killed = start_dev(state, tmux_dir)
+        started = started_processes(killed, tmux_dir) - {tmux_server_pid(tmux_dir)}
+        old_tmux = set(tmux(tmux_dir, "list-sessions", "-F", "#{session_name}").stdout.split())
+        killed.process.kill()
+        killed.process.communicate(timeout=30)
+        assert started <= set(parents()), "the pods' processes should have outlived a killed run"
+
+        try:
+            again = start_dev(state, tmux_dir)
+            try:
+                stopped = "stopped what a killed earlier run had left running: 2 pod process groups"
+                assert stopped + (", 1 tmux session" if HAS_TMUX else "") in again.banner
+                assert_nothing_left(started, tmux_dir=None)
+                again.wait_running("demo", "minimal", *(["local"] if HAS_TMUX else []))
+                if HAS_TMUX:
+                    now = set(tmux(tmux_dir, "list-sessions", "-F", "#{session_name}").stdout.split())
+                    assert old_tmux and not old_tmux & now, (old_tmux, now)
+            finally:
+                out = again.stop()
+        finally:
+            assert_nothing_left(started, tmux_dir=None)  # and whatever is left is killed
+        assert again.process.returncode == 0, out
+        assert not list((state / "running").glob("*.jsonl")), "a run stopped cleanly leaves no record"
 
 
 @pytest.mark.parametrize("flag", ["--port", "--gateway-port"])

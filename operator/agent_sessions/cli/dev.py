@@ -15,7 +15,8 @@ admin and knows two tokens, for the gateway's TokenReview and SubjectAccessRevie
 (`agent_sessions.dev.strict_api.developer`): the dev user's (`.dev/token`, "developer": may read,
 stop, start and message sessions) and a read-only viewer's (`.dev/viewer-token`, "viewer"). The
 gateway serves the console at its root URL. Ctrl-C, SIGTERM or a closed terminal (SIGHUP) stops
-all of it, the tmux sessions of its sessions included (`TmuxSessions`).
+all of it, the tmux sessions of its sessions included (`TmuxSessions`); what a killed run left
+running, the next run stops before it starts (`agent_sessions.dev.run_record`).
 """
 
 from __future__ import annotations
@@ -156,6 +157,7 @@ def run_dev(
     gateway, the operator, the tmux sessions of its sessions, the pods' processes, the API."""
     from agent_sessions.api.crd import session_crd, template_crd
     from agent_sessions.dev.pod_runner import LocalPodRunner
+    from agent_sessions.dev.run_record import RunRecord
     from agent_sessions.dev.strict_api import developer_access, developer_token, running_api
     from agent_sessions.gateway.options import DEFAULT_PROVIDERS, GatewayOptions
     from agent_sessions.handlers.operator import OperatorThread, default_provider_factories
@@ -177,7 +179,11 @@ def run_dev(
         http_endpoints=DEV_HTTP_ENDPOINTS,
         runtime_key_secret=DEV_RUNTIME_KEY_SECRET,
     )
-    with DevLogs(state) as logs, contextlib.ExitStack() as serving:
+    with DevLogs(state) as logs, RunRecord(state) as record, contextlib.ExitStack() as serving:
+        left = record.stop_leftovers()
+        if left:
+            print(f"agent-sessions dev: stopped what a killed earlier run had left running: {', '.join(left)}",
+                  file=out, flush=True)
         try:
             api = serving.enter_context(running_api(crds=[session_crd(), template_crd()], request_log_size=10_000,
                                                     host=host, port=port,
@@ -187,7 +193,7 @@ def run_dev(
                              "(--port 0 picks a free port)") from None
         api.write_kubeconfig(kubeconfig_path)
         api.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": DEV_INSTALL_NAMESPACE}})
-        tmux = TmuxSessions(api)
+        tmux = TmuxSessions(api, record)
         gateway_options = GatewayOptions(host=host, port=gateway_port, runtime_key_secret=DEV_RUNTIME_KEY_SECRET,
                                          operator_defaults=options.operator_defaults,
                                          # What this operator offers: `GET /v1/providers` says so.
@@ -195,7 +201,7 @@ def run_dev(
         # Left in reverse order: the gateway and the operator first, so that nothing restarts
         # what is being stopped; the tmux sessions while the API still says which are ours.
         with contextlib.ExitStack() as running:
-            running.enter_context(LocalPodRunner(api, state / "pods"))
+            running.enter_context(LocalPodRunner(api, state / "pods", on_container_start=record.process_group))
             running.enter_context(tmux)
             running.enter_context(OperatorThread(options, kubeconfig=str(kubeconfig_path),
                                                  provider_factories=tmux.keeping(default_provider_factories(options))))
@@ -360,6 +366,24 @@ class DevLogs:
         root.setLevel(self._level)
 
 
+class RecordedTmuxProvider:
+    """A tmux provider whose every tmux session is written down in the run's record once
+    `ensure` has it; everything else is the provider's own."""
+
+    def __init__(self, provider: Any, record: Any) -> None:
+        self._provider = provider
+        self._record = record
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._provider, name)
+
+    async def ensure(self, session: Any) -> Any:
+        ref = await self._provider.ensure(session)
+        if ref.id:
+            self._record.tmux_session(self._provider.socket_of(session.config), ref.id)
+        return ref
+
+
 class GatewayThread:
     """The gateway in a thread and event loop of its own, as `OperatorThread` runs the operator.
     `url` is where it serves once entered; exiting stops it (clients' streams are closed)."""
@@ -421,10 +445,13 @@ class TmuxSessions:
     every tmux provider built, and on exit the tmux sessions of this API's AgentSessions are
     stopped as the operator stops them (SIGTERM to the bridge, which ends its agent, then the
     tmux session goes), which ends the tmux server once its last session is gone. Other tmux
-    sessions on the socket are left alone; the workspaces stay, as the pods' do."""
+    sessions on the socket are left alone; the workspaces stay, as the pods' do. Each tmux session
+    a provider creates is written down in the run's record (`dev.run_record`), for the next run to
+    stop should this one be killed."""
 
-    def __init__(self, api: Any) -> None:
+    def __init__(self, api: Any, record: Any = None) -> None:
         self.api = api
+        self.record = record
         self.providers: list[Any] = []
         self.problems: list[str] = []
 
@@ -436,7 +463,7 @@ class TmuxSessions:
             def build(api_client: Any) -> Any:
                 provider = make(api_client)
                 self.providers.append(provider)
-                return provider
+                return provider if self.record is None else RecordedTmuxProvider(provider, self.record)
 
             factories = {**factories, c.PROVIDER_TMUX: build}
         return factories

@@ -41,6 +41,8 @@ class ContainerProcess:
             return {"exitCode": START_ERROR_EXIT_CODE, "reason": "StartError", "message": message,
                     "startedAt": started_at, "finishedAt": now_rfc3339()}
         self.process = process
+        if self.runner.on_container_start is not None:
+            self.runner.on_container_start(process.pid)
         container_id = f"local://{process.pid}"
         assert process.stdout is not None
         self._reader = threading.Thread(target=self._read_output, args=(process.stdout,),

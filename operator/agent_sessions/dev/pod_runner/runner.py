@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from agent_sessions.dev.object_store import ApiError
@@ -37,8 +37,12 @@ class LocalPodRunner:
                  ready_probe_interval: float = 2.0, restart_backoff: tuple[float, float] = (0.5, 10.0),
                  max_grace_period: float = 5.0, max_log_bytes: int = 1024 * 1024,
                  inherited_env: Iterable[str] = INHERITED_ENV,
-                 addresses: LoopbackAddresses | None = None) -> None:
+                 addresses: LoopbackAddresses | None = None,
+                 on_container_start: Callable[[int], None] | None = None) -> None:
         self.api = api
+        self.on_container_start = on_container_start
+        """Called with the pid of each container process started (the leader of its process
+        group), e.g. to write it down (`dev.run_record`)."""
         self.root = Path(root).absolute()  # containers run in their workspace: their paths must not be relative
         self.probe_interval = probe_interval
         self.ready_probe_interval = ready_probe_interval
