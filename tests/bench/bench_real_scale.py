@@ -294,7 +294,6 @@ def metric_sum(metrics_port: int, prefix: str) -> float:
 
 def reconciles_by_cause(metrics_port: int) -> Counter:
     """The operator's `agent_session_reconciles_total` by its `cause` label."""
-    import re  # noqa: PLC0415
     import urllib.request  # noqa: PLC0415
 
     try:
@@ -477,7 +476,7 @@ async def run(args: argparse.Namespace, plane: ControlPlane, work: Path) -> None
             print("   " + verb_table(records).replace("\n", "\n   "))
 
             if args.quiet_seconds:
-                await quiet_window(plane, operator_user, created, args.quiet_seconds)
+                await quiet_window(plane, operator_user, created, args.quiet_seconds, operator.pid, metrics_port)
             if args.churn_minutes:
                 created = await churn(kube, operator, created, args.churn_minutes)
         finally:
@@ -491,10 +490,17 @@ def operator_requests(plane: ControlPlane, since: int, user: str) -> list:
     return [r for r in read_since(plane.audit_log, since) if r.user == user and r.verb != "watch"]
 
 
-async def quiet_window(plane: ControlPlane, user: str, sessions: int, seconds: float) -> None:
+async def quiet_window(plane: ControlPlane, user: str, sessions: int, seconds: float, pid: int,
+                       metrics_port: int) -> None:
     print(f"\n5. {sessions} converged sessions left alone for {seconds:.0f} s:")
-    since = offset(plane.audit_log)
-    await asyncio.sleep(seconds)
+    since, causes = offset(plane.audit_log), reconciles_by_cause(metrics_port)
+    with CpuMeter({"operator": pid}) as cpu:
+        await asyncio.sleep(seconds)
+    causes = reconciles_by_cause(metrics_port) - causes
+    print(f"   the operator: {cpu.used['operator']:.1f} CPU-s ({cpu.used['operator'] / cpu.wall:.1%} of a core), "
+          f"{sum(causes.values()) / sessions * 60 / seconds:.2f} reconciles a session a minute ("
+          + ", ".join(f"{cause} {count:.0f}" for cause, count in causes.most_common())
+          + "; requeue: the periodic look at its runtime, which costs no API request)")
     records = [r for r in operator_requests(plane, since, user) if r.resource != "leases"]
     writes = sum(1 for r in records if r.is_write)
     per_minute = 60.0 / seconds

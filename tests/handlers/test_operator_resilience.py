@@ -231,6 +231,31 @@ def test_an_unchanging_runtime_is_read_less_and_less_often_and_a_change_is_still
     assert time.monotonic() - started <= 1.2 + 1.0  # within the longest interval (and a reconcile)
 
 
+def test_a_converged_session_whose_bridge_marks_its_output_is_reconciled_only_to_read_its_runtime(
+        api, kubelet, start_operator):
+    # Issue 11: a Running session was reconciled every log_refresh_seconds (30 s) besides its
+    # runtime reads (backed off to 60 s), though a log tail is read only when a runtime read has
+    # shown a new output mark: half of a converged session's reconciles did nothing.
+    runtime = CountingRuntime()
+    runtime.info_now = RuntimeInfo(output_mark="bridge:1")
+    operator = start_operator(runtime_client_factory=lambda: runtime, info_refresh_seconds=0.2, log_refresh_seconds=0.3)
+    api.create(c.SESSION_PLURAL, session("marked"))
+    wait_session(api, "marked", ready)
+    time.sleep(3.0)  # runtime reads backed off to every 1.2 s by now
+    completed = operator.runtime.scheduler.completed
+    reconciles, runtime.reads = completed[("default", "marked")], 0
+    time.sleep(6.0)
+    reconciles = completed[("default", "marked")] - reconciles
+    assert 3 <= runtime.reads <= 8
+    assert reconciles <= runtime.reads + 1, f"{reconciles} reconciles for {runtime.reads} runtime reads"
+
+    pod = pods_of(api, "marked")[0]["metadata"]["name"]
+    api.set_pod_log("default", pod, "line one\nline two\n")
+    runtime.info_now = RuntimeInfo(output_mark="bridge:2")  # the bridge wrote something
+    wait_session(api, "marked", lambda s: "line two" in ((s.get("status") or {}).get("logs") or {}).get("tail", ""),
+                 timeout=5)
+
+
 def test_the_echo_of_the_operators_own_status_write_costs_no_reconcile(api, kubelet, start_operator):
     # Issue 11: the watch delivers every status and finalizer patch back; reconciling a session
     # again for what its reconcile just wrote finds nothing to do (three of a new session's
