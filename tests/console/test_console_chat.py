@@ -221,6 +221,11 @@ def test_restart_from_the_session_page_is_taken_by_the_operator(page: Page, cons
                            what="the restart annotation")
     wait_until(lambda: (console.session(name).get("status") or {}).get("restartRequest") == requested,
                timeout=60, interval=0.1, what="the operator taking the restart")
+    # The page shows each status in turn; "Running" may still be the one from before the restart
+    # (a message sent then went to the runtime being stopped, and its reply left with it). The
+    # restart count rises as the new start begins: a "Running" shown after it is the new runtime.
+    restarts = page.page.locator("dl.state-list dt:text-is('Restarts') + dd")
+    expect(restarts).to_have_text("1", timeout=60_000)
     expect(page.page.locator("#session-phase")).to_have_text("Running", timeout=60_000)
     expect(page.page.locator("#session-ready")).to_have_text("True", timeout=60_000)
     send(page, name, "after the restart")
