@@ -449,7 +449,7 @@ class TmuxSessions:
     a provider creates is written down in the run's record (`dev.run_record`), for the next run to
     stop should this one be killed."""
 
-    def __init__(self, api: Any, record: Any = None) -> None:
+    def __init__(self, api: Any, record: Any) -> None:
         self.api = api
         self.record = record
         self.providers: list[Any] = []
@@ -463,7 +463,7 @@ class TmuxSessions:
             def build(api_client: Any) -> Any:
                 provider = make(api_client)
                 self.providers.append(provider)
-                return provider if self.record is None else RecordedTmuxProvider(provider, self.record)
+                return RecordedTmuxProvider(provider, self.record)
 
             factories = {**factories, c.PROVIDER_TMUX: build}
         return factories
