@@ -267,9 +267,10 @@ class Reconciler:
         self._count(ref.uid, new_status.phase or "", provider_type or "")
         requeue = decision.requeue_after
         if new_status.phase == c.PHASE_RUNNING and provider is not None and provider.capabilities().logs \
-                and not (self.runtime is not None and ref.uid in self._output_mark):
-            # Without a bridge that marks its output, the tail is read on a timer. With one, only
-            # when a runtime read shows a new mark: the runtime reads' own timer is enough.
+                and ref.uid not in self._output_mark:
+            # Without a bridge that marks its output (a mark comes only from a runtime read), the
+            # tail is read on a timer. With one, only when a read shows a new mark: the runtime
+            # reads' own timer is enough.
             requeue = min(requeue or self.log_refresh_seconds, self.log_refresh_seconds)
         if new_status.phase == c.PHASE_RUNNING and self.runtime is not None:
             interval = self._info_interval.get(ref.uid, self.info_refresh_seconds)
